@@ -1,0 +1,113 @@
+"""Chat: load a base model or a run's tuned model, stream replies as text chunks.
+
+``stream_reply`` is a plain generator of text pieces (transformers'
+``TextIteratorStreamer`` fed by ``generate`` in a thread), which is exactly what a
+terminal or a Textual worker consumes.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Iterator
+
+from . import models
+from .errors import DanluError
+
+
+def load(ref: str, *, base: bool = False, trust_remote_code: bool = False):
+    """(model, tokenizer) for a model reference or a run directory/id (its tuned model).
+
+    For a LoRA/QLoRA run the adapter is loaded on top of the base model, which is loaded
+    in 4-bit again for a QLoRA run so that the model is the one that was trained;
+    ``base=True`` gives the base model alone, to compare.
+    """
+    import json
+
+    from . import runs
+    from .config import TrainConfig
+
+    final, method = None, None
+    p = Path(ref).expanduser()
+    if (p / "adapter_config.json").exists() or (p / "config.json").exists():
+        final = p
+        if (p.parent / "config.yaml").exists():
+            method = TrainConfig.load(p.parent / "config.yaml").method
+    elif not ref.startswith("demo:"):
+        try:
+            run = runs.resolve(ref)
+        except DanluError:
+            run = None
+        if run is not None:
+            final = run.final_dir
+            if not final.exists():
+                raise DanluError(f"run {run.id} has no final model yet (state: {run.effective_state()})",
+                                 fix="wait for it to finish, or chat with a checkpoint folder")
+            if run.config_path.exists():
+                method = TrainConfig.load(run.config_path).method
+    if final is not None and (final / "adapter_config.json").exists():
+        base_ref = json.loads((final / "adapter_config.json").read_text())["base_model_name_or_path"]
+        model = models.load_base(base_ref, trust_remote_code=trust_remote_code, quantize_4bit=method == "qlora")
+        tokenizer = models.load_tokenizer(str(final) if (final / "tokenizer_config.json").exists() else base_ref)
+        if base:
+            return model.eval(), tokenizer
+        from peft import PeftModel
+
+        return PeftModel.from_pretrained(model, str(final)).eval(), tokenizer
+    target = str(final) if final is not None else ref
+    model = models.load_base(target, trust_remote_code=trust_remote_code)
+    return model.eval(), models.load_tokenizer(target, trust_remote_code=trust_remote_code)
+
+
+def stream_reply(model, tokenizer, messages: list[dict], *, max_new_tokens: int = 128, temperature: float = 0.0,
+                 top_p: float = 1.0, stop: threading.Event | None = None) -> Iterator[str]:
+    """Yield the assistant's reply piece by piece. Greedy when ``temperature`` is 0."""
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+
+    enc = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
+    device = next(model.parameters()).device
+    enc = {k: v.to(device) for k, v in enc.items()}
+    streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
+    stop = stop or threading.Event()
+
+    class _Stop(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kwargs):
+            return stop.is_set()
+
+    kwargs = dict(
+        **enc,
+        streamer=streamer,
+        max_new_tokens=max_new_tokens,
+        do_sample=temperature > 0,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        stopping_criteria=StoppingCriteriaList([_Stop()]),
+    )
+    if temperature > 0:
+        kwargs.update(temperature=temperature, top_p=top_p)
+    errors: list[BaseException] = []
+
+    def work():
+        try:
+            with torch.no_grad():
+                model.generate(**kwargs)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer
+            errors.append(exc)
+            streamer.end()
+
+    thread = threading.Thread(target=work, name="danlu-generate", daemon=True)
+    thread.start()
+    try:
+        for piece in streamer:
+            if piece:
+                yield piece
+    finally:
+        stop.set()
+        thread.join()
+    if errors:
+        raise DanluError(f"generation failed: {errors[0]}")
+
+
+def reply(model, tokenizer, messages: list[dict], **kw) -> str:
+    return "".join(stream_reply(model, tokenizer, messages, **kw))

@@ -1,0 +1,521 @@
+"""``danlu``: the command line.  Every wizard action is also a subcommand here.
+
+Only argparse and the light engine modules are imported at start-up; each command
+imports what it needs (torch, transformers, ...) when it runs, so ``danlu --help`` is
+instant.  A :class:`DanluError` becomes one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from .errors import DanluError
+
+EPILOG = "Run `danlu` with no arguments to open the wizard. Docs: README.md."
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2, and where to look
+        raise DanluError(f"{message}", where=self.prog, fix=f"see `{self.prog} --help`")
+
+
+def _out(args, obj, text: str | None = None):
+    if getattr(args, "json", False):
+        print(json.dumps(obj, ensure_ascii=False, indent=2, default=str))
+    elif text is not None:
+        print(text)
+
+
+def _stderr():
+    from rich.console import Console
+
+    return Console(stderr=True, highlight=False)
+
+
+# -- probe ------------------------------------------------------------------------------------
+def cmd_probe(args):
+    from . import hardware
+
+    info = hardware.probe(gpu=args.gpu)
+    if args.gpu is not None and info["gpus"] and info["selected_gpu"] is None:
+        raise DanluError(f"no GPU with index {args.gpu}", fix=f"choose one of {[g['index'] for g in info['gpus']]}")
+    lines = [f"accelerator: {info['accelerator']}  (NVML: {info['nvml']})"]
+    if info["driver"]:
+        lines.append(f"driver {info['driver']}, CUDA {info['cuda_driver']}")
+    for g in info["gpus"]:
+        mark = "*" if g["index"] == info["selected_gpu"] else " "
+        procs = g.get("processes") or []
+        lines.append(
+            f"{mark} GPU {g['index']}: {g['name']}  {g['memory_free_gb']:.1f} / {g['memory_total_gb']:.1f} GB free"
+            f"  cc {g.get('compute_capability')}  bf16 {'yes' if g['bf16'] else 'no'}"
+            + (f"  ({len(procs)} other process(es) hold memory)" if procs else "")
+        )
+    h = info["host"]
+    lines.append(f"host: {h['cpu']} · {h['cores']} cores · RAM {h['ram_available_gb']:.1f} / {h['ram_total_gb']:.1f} GB "
+                 f"free · disk {h['disk_free_gb']:.0f} GB free at {h['disk_path']}")
+    _out(args, info, "\n".join(lines))
+
+
+# -- plan -------------------------------------------------------------------------------------
+def cmd_plan(args):
+    from . import hardware, planner, presets
+
+    if args.list_models:
+        _out(args, presets.model_ids(), "\n".join(presets.model_ids()))
+        return
+    if not args.model:
+        raise DanluError("no model given", where="danlu plan", fix="pass --model, e.g. --model Qwen/Qwen2.5-7B-Instruct")
+    gc = {"on": True, "off": False, None: None}[args.grad_checkpointing]
+    probe = None if args.gpu_mem is not None else hardware.probe()
+    p = planner.plan(args.model, gpu_mem_gb=args.gpu_mem, probe=probe, seq_len=args.seq_len, method=args.method,
+                     micro_batch=args.micro_batch, lora_r=args.lora_r, lora_targets=args.lora_targets,
+                     grad_checkpointing=gc, optimizer=args.optimizer, target_batch=args.target_batch)
+    d = p.to_dict()
+    verdict = "fits" if p.fits else "DOES NOT FIT"
+    lines = [
+        f"{p.model} on {p.device}",
+        f"plan: {p.method}, micro-batch {p.micro_batch} × grad-accum {p.grad_accum}, seq len {p.max_seq_len}, "
+        f"{p.precision}, optimizer {p.optimizer}, gradient checkpointing {'on' if p.grad_checkpointing else 'off'}",
+        f"predicted peak {p.predicted_peak_gb:.2f} GB of {p.budget_gb:.2f} GB: {verdict}",
+        "why: " + "; ".join(p.reasons),
+    ]
+    if p.remedies:
+        lines.append("to make it fit: " + "; ".join(p.remedies))
+    lines.append("candidates:")
+    for c in p.candidates:
+        terms = ", ".join(f"{k} {v:.2f}" for k, v in c["terms"].items())
+        lines.append(f"  {c['method']:<5} mb {c['micro_batch']:<2} {c['peak_gb']:>7.2f} GB  {c['reason']}  [{terms}]")
+    _out(args, d, "\n".join(lines))
+
+
+# -- data -------------------------------------------------------------------------------------
+def _report_text(report, removed=None) -> str:
+    lines = [f"{report.file}: {report.format} — {report.evidence}",
+             f"{report.records} records, {report.kept} usable, {len(report.problems)} problem(s)"]
+    for p in report.problems[:50]:
+        lines.append(f"  line {p.line}: {p.field}: {p.what}")
+    if len(report.problems) > 50:
+        lines.append(f"  … {len(report.problems) - 50} more (use --json for all)")
+    if removed:
+        lines.append("removed: " + ", ".join(f"{k} {v}" for k, v in removed.items()))
+    return "\n".join(lines)
+
+
+def cmd_data(args):
+    from . import data
+
+    convs, report = data.load_conversations(args.file)
+    if args.data_cmd == "inspect":
+        _out(args, report.to_dict(), _report_text(report))
+    elif args.data_cmd == "convert":
+        path = data.write_conversations(args.output, convs, args.to)
+        _out(args, {"output": str(path), "format": args.to, "records": len(convs), "report": report.to_dict()},
+             _report_text(report) + f"\nwrote {len(convs)} {args.to} records to {path}")
+    elif args.data_cmd == "clean":
+        kept, removed = data.clean(convs, max_chars=args.max_chars)
+        path = data.write_conversations(args.output, kept, args.to)
+        _out(args, {"output": str(path), "kept": len(kept), "removed": removed, "report": report.to_dict()},
+             _report_text(report, removed) + f"\nwrote {len(kept)} records to {path}")
+    elif args.data_cmd == "split":
+        from pathlib import Path
+
+        tr, ev = data.split(convs, args.eval_ratio, args.seed)
+        out = Path(args.out_dir)
+        ext = ".json" if args.to == "alpaca" else ".jsonl"
+        a = data.write_conversations(out / f"train{ext}", tr, args.to)
+        b = data.write_conversations(out / f"eval{ext}", ev, args.to)
+        _out(args, {"train": str(a), "eval": str(b), "train_records": len(tr), "eval_records": len(ev)},
+             f"wrote {len(tr)} train records to {a} and {len(ev)} eval records to {b}")
+
+
+# -- train / runs / attach / stop -------------------------------------------------------------
+def _print_event(console, row):
+    t = row.get("type")
+    if t == "step":
+        eta = ""
+        console.print(f"step {row['step']}/{row['total']}  loss {row['loss']:.4f}  lr {row['lr']:.2e}  "
+                      f"{row.get('tokens_per_s') or 0:.0f} tok/s{eta}")
+    elif t == "eval":
+        console.print(f"eval  step {row['step']}  loss {row['loss']:.4f}")
+    elif t in ("log", "checkpoint", "backoff", "status"):
+        detail = row.get("message") or row.get("path") or row.get("state") or ""
+        console.print(f"[dim]{t}: {detail}[/dim]")
+    elif t == "error":
+        console.print(f"[red]error: {row.get('message')}[/red]  {row.get('hint', '')}")
+    elif t == "done":
+        console.print(f"[green]done[/green]: {row.get('state')} after {row.get('step')} steps, {row.get('seconds')} s")
+
+
+def cmd_train(args):
+    from pathlib import Path
+
+    from . import atomic, runs
+    from .config import TrainConfig
+
+    cfg = TrainConfig.load(args.config)
+    if args.in_run:
+        run = runs.RunDir(Path(args.in_run))
+        import signal
+
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    else:
+        from . import data
+
+        if Path(cfg.train_file).is_file() and not cfg.dataset_hash:
+            cfg.dataset_hash = data.file_hash(cfg.train_file)
+        run = runs.create(f"{cfg.method}-{Path(cfg.model).name or cfg.model}")
+        atomic.write_text(run.config_path, cfg.to_yaml())
+        if args.detach:
+            from . import train
+
+            pid = train.detach(run.config_path, run)
+            _out(args, {"run_id": run.id, "run_dir": str(run.path), "pid": pid},
+                 f"started run {run.id} (pid {pid}) in the background; it survives closing this terminal.\n"
+                 f"follow it:  danlu attach {run.id}\nstop it:    danlu stop {run.id}")
+            return
+    from . import train
+
+    console = _stderr()
+    result = train.run(cfg, run, listener=None if args.json else (lambda row: _print_event(console, row)))
+    _out(args, {"run_dir": result.run_dir, "state": result.state, "steps": result.steps,
+                "train_loss_first": result.losses[0] if result.losses else None,
+                "train_loss_last": result.losses[-1] if result.losses else None,
+                "eval_loss_before": result.eval_loss_before, "eval_loss_after": result.eval_loss_after,
+                "seconds": round(result.seconds, 1)},
+         f"run {run.id}: {result.state}; final model in {run.final_dir}")
+
+
+def cmd_runs(args):
+    from . import runs
+
+    rows = [r.summary() for r in runs.list_runs()]
+    lines = [f"{'RUN':<48} {'STATE':<9} {'METHOD':<6} {'STEP':>9}  LOSS"]
+    for r in rows:
+        step = f"{r['step'] or 0}/{r['total'] or '?'}"
+        loss = f"{r['loss']:.4f}" if isinstance(r["loss"], (int, float)) else "-"
+        lines.append(f"{r['id']:<48} {r['state']:<9} {r['method'] or '-':<6} {step:>9}  {loss}")
+    if not rows:
+        from . import paths
+
+        lines = [f"no runs yet in {paths.runs_root()} — start one with `danlu quickstart` or `danlu train CONFIG`"]
+    _out(args, rows, "\n".join(lines))
+
+
+def cmd_attach(args):
+    from . import runs
+
+    run = runs.resolve(args.run)
+    console = _stderr() if args.json else __import__("rich.console", fromlist=["Console"]).Console(highlight=False)
+    console.print(f"run {run.id} ({run.effective_state()}) — Ctrl-C detaches, training continues")
+    try:
+        for row in run.follow(stop_when_finished=True) if not args.no_follow else run.events():
+            if args.json:
+                print(json.dumps(row, ensure_ascii=False), flush=True)
+            else:
+                _print_event(console, row)
+    except KeyboardInterrupt:
+        console.print("detached; the run goes on")
+
+
+def cmd_stop(args):
+    import signal
+
+    from . import runs
+
+    run = runs.resolve(args.run)
+    st = run.status()
+    if run.effective_state() != "running" or not st.get("pid"):
+        raise DanluError(f"run {run.id} is not running (state: {run.effective_state()})")
+    os.kill(int(st["pid"]), signal.SIGTERM)
+    _out(args, {"run_id": run.id, "signal": "SIGTERM"},
+         f"asked run {run.id} to stop: it finishes the current step, saves and exits")
+
+
+# -- chat / eval / export ---------------------------------------------------------------------
+def cmd_chat(args):
+    from . import chat
+
+    console = _stderr()
+    console.print(f"[dim]loading {args.model}{' (base model)' if args.base else ''}…[/dim]")
+    model, tokenizer = chat.load(args.model, base=args.base, trust_remote_code=args.trust_remote_code)
+    history = [{"role": "system", "content": args.system}] if args.system else []
+    opts = dict(max_new_tokens=args.max_new_tokens, temperature=args.temperature)
+    if args.prompt is not None:
+        answer = ""
+        for piece in chat.stream_reply(model, tokenizer, history + [{"role": "user", "content": args.prompt}], **opts):
+            answer += piece
+            if not args.json:
+                print(piece, end="", flush=True)
+        if args.json:
+            _out(args, {"prompt": args.prompt, "answer": answer})
+        else:
+            print()
+        return
+    console.print("[dim]type a message; /reset clears the history, /quit or Ctrl-D leaves[/dim]")
+    while True:
+        try:
+            text = input("you> ")
+        except (EOFError, KeyboardInterrupt):
+            print()
+            return
+        if text.strip() in ("/quit", "/exit"):
+            return
+        if text.strip() == "/reset":
+            history = history[:1] if args.system else []
+            continue
+        history.append({"role": "user", "content": text})
+        print("bot> ", end="", flush=True)
+        answer = ""
+        try:
+            for piece in chat.stream_reply(model, tokenizer, history, **opts):
+                answer += piece
+                print(piece, end="", flush=True)
+        except KeyboardInterrupt:
+            pass
+        print()
+        history.append({"role": "assistant", "content": answer})
+
+
+def cmd_eval(args):
+    from . import chat, data, encode, evaluate
+
+    convs, report = data.load_conversations(args.data)
+    model, tokenizer = chat.load(args.model, base=args.base)
+    rows = encode.encode_all(tokenizer, convs, args.max_seq_len)
+    loss = evaluate.eval_loss(model, rows, pad_id=tokenizer.pad_token_id)
+    import math
+
+    res = {"model": args.model, "data": args.data, "samples": len(rows), "eval_loss": loss,
+           "perplexity": math.exp(loss) if loss < 50 else None}
+    _out(args, res, f"{args.model} on {args.data}: eval loss {loss:.4f} over {len(rows)} samples "
+         f"(perplexity {res['perplexity'] or float('inf'):.2f})")
+
+
+def cmd_export(args):
+    from pathlib import Path
+
+    from . import chat, export, runs
+
+    run = runs.resolve(args.run)
+    targets = [t.strip() for t in args.target.split(",") if t.strip()]
+    unknown = [t for t in targets if t not in export.TARGETS]
+    if unknown:
+        raise DanluError(f"unknown export target(s): {', '.join(unknown)}", fix="use adapter, merged or adapter,merged")
+    model, tokenizer = chat.load(str(run.path))
+    out = Path(args.out) if args.out else run.path / "export"
+    res = export.export(model, tokenizer, out, targets=targets, overwrite=args.overwrite)
+    text = [f"exported run {run.id} to {res['export_dir']}"]
+    if res["adapter_dir"]:
+        text.append(f"  adapter: {res['adapter_dir']}")
+    if res["merged_dir"]:
+        text.append(f"  merged:  {res['merged_dir']}  (logits match within {res['merged_logits_max_abs_diff']:.2e})")
+        text.append(f"  use it:  danlu chat {res['merged_dir']}")
+    _out(args, res, "\n".join(text))
+
+
+# -- demo model / quickstart ------------------------------------------------------------------
+def cmd_demo_model(args):
+    import json as _json
+    import time
+
+    from . import models
+
+    t = time.time()
+    path = models.build_demo_model(args.size, args.out, force=args.force)
+    info = _json.loads((path / "danlu_demo.json").read_text())
+    info.update(path=str(path), seconds=round(time.time() - t, 2))
+    _out(args, info, f"demo model {args.size} ({info['params']:,} parameters) at {path}")
+
+
+def cmd_quickstart(args):
+    from . import quickstart
+
+    console = _stderr()
+    stages = ["probe", "model", "data", "plan", "train", "chat", "export"]
+
+    def progress(stage, text):
+        n = stages.index(stage) + 1 if stage in stages else "?"
+        console.print(f"[bold cyan][{n}/{len(stages)} {stage}][/bold cyan] {text}")
+
+    res = quickstart.quickstart(method=args.method, model=args.model, size=args.size, data_file=args.data,
+                                epochs=args.epochs, max_steps=args.max_steps, progress=progress,
+                                listener=lambda row: _print_event(console, row) if row["type"] != "system" else None)
+    text = (f"\nrun:      {res['run_dir']}\n"
+            f"train loss {res['train_loss_first']:.3f} → {res['train_loss_last']:.3f}; "
+            f"eval loss {res['eval_loss_before']:.3f} → {res['eval_loss_after']:.3f}\n"
+            f"chat:     {res['chat_prompt'][:60]!r} → {res['chat_answer'][:80]!r}\n"
+            f"export:   {res['export_dir']} (merged logits max |diff| {res['merged_logits_max_abs_diff']:.2e})\n"
+            f"took {res['seconds']} s — next: danlu chat {res['run_dir']}")
+    _out(args, res, text)
+
+
+def cmd_wizard(args):
+    from tui.app import run_app
+
+    run_app(demo=args.demo, lang=args.lang)
+
+
+# -- parser -----------------------------------------------------------------------------------
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="danlu", description="danlu (丹炉): fine-tune a chat model on one GPU, from probe to export.",
+                epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"danlu {__import__('engine').__version__}")
+    p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    p.add_argument("--demo", action="store_true", help="open the wizard with the offline demo model and sample data")
+    p.add_argument("--lang", choices=["en", "zh"], default=None, help="wizard language (default: from the locale)")
+    sub = p.add_subparsers(dest="cmd", metavar="COMMAND", parser_class=_Parser)
+
+    def add(name, func, help, description=None):
+        sp = sub.add_parser(name, help=help, description=description or help)
+        sp.set_defaults(func=func)
+        return sp
+
+    def json_flag(sp):
+        sp.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+
+    sp = add("probe", cmd_probe, "show GPUs (via NVML), RAM and disk that training can use")
+    sp.add_argument("--gpu", type=int, default=None, help="GPU index to select on a multi-GPU machine")
+    json_flag(sp)
+
+    sp = add("plan", cmd_plan, "predict memory and choose full/LoRA/QLoRA, batch and accumulation that fit",
+             "Predict peak memory from the model's config alone (no download) and choose the method, "
+             "micro-batch, gradient accumulation, checkpointing, optimizer and precision that fit.")
+    sp.add_argument("--model", help="Hugging Face id, local model folder or config.json, or demo:small")
+    sp.add_argument("--gpu-mem", type=float, default=None, metavar="GB", help="plan for a GPU with this much memory")
+    sp.add_argument("--seq-len", type=int, default=1024, help="training sequence length (default 1024)")
+    sp.add_argument("--method", choices=["full", "lora", "qlora"], help="force a method")
+    sp.add_argument("--micro-batch", type=int, help="force the micro-batch size")
+    sp.add_argument("--target-batch", type=int, default=16, help="effective batch to reach (default 16)")
+    sp.add_argument("--lora-r", type=int, default=16, help="LoRA rank (default 16)")
+    sp.add_argument("--lora-targets", default="all-linear", help="all-linear or a list such as q_proj,v_proj")
+    sp.add_argument("--grad-checkpointing", choices=["on", "off"], help="force gradient checkpointing")
+    sp.add_argument("--optimizer", help="transformers optim name: adamw_torch, adamw_bnb_8bit, paged_adamw_8bit, …")
+    sp.add_argument("--list-models", action="store_true", help="list the model presets known offline")
+    json_flag(sp)
+
+    sp = add("data", cmd_data, "inspect, convert, clean and split datasets (Alpaca, ShareGPT, messages, CSV)")
+    dsub = sp.add_subparsers(dest="data_cmd", metavar="ACTION", required=True, parser_class=_Parser)
+    for name, help in (("inspect", "detect the format and report every problem with its line"),
+                       ("convert", "convert to alpaca, sharegpt or messages"),
+                       ("clean", "drop broken records and exact duplicates"),
+                       ("split", "split into train and eval files")):
+        d = dsub.add_parser(name, help=help, description=help)
+        d.set_defaults(func=cmd_data)
+        d.add_argument("file", help="a .json, .jsonl, .csv or .tsv dataset")
+        if name in ("convert", "clean", "split"):
+            d.add_argument("--to", choices=["alpaca", "sharegpt", "messages"], default="messages" if name != "convert" else None,
+                           required=name == "convert", help="output format")
+        if name in ("convert", "clean"):
+            d.add_argument("-o", "--output", required=True, help="output file (.jsonl, or .json for a JSON array)")
+        if name == "clean":
+            d.add_argument("--max-chars", type=int, default=None, help="drop conversations longer than this")
+        if name == "split":
+            d.add_argument("--out-dir", required=True, help="folder for train and eval files")
+            d.add_argument("--eval-ratio", type=float, default=0.1, help="share held out for evaluation (default 0.1)")
+            d.add_argument("--seed", type=int, default=42, help="shuffle seed (default 42)")
+        json_flag(d)
+
+    sp = add("train", cmd_train, "train from a config.yaml (foreground, or --detach to survive a closed terminal)")
+    sp.add_argument("config", help="a config.yaml (e.g. runs/<id>/config.yaml to reproduce a run)")
+    sp.add_argument("--detach", action="store_true", help="run in the background in a new session; prints the run id")
+    sp.add_argument("--in-run", help=argparse.SUPPRESS)
+    json_flag(sp)
+
+    sp = add("runs", cmd_runs, "list runs with their state, step and loss")
+    json_flag(sp)
+
+    sp = add("attach", cmd_attach, "follow a run's events (the whole history, then live); Ctrl-C detaches")
+    sp.add_argument("run", help="run id, unique part of one, path, or 'latest'")
+    sp.add_argument("--no-follow", action="store_true", help="print the history and exit")
+    json_flag(sp)
+
+    sp = add("stop", cmd_stop, "stop a running run cleanly (finish the step, save, exit)")
+    sp.add_argument("run", help="run id, unique part of one, path, or 'latest'")
+    json_flag(sp)
+
+    sp = add("chat", cmd_chat, "chat with a model or a run's tuned model (streaming)")
+    sp.add_argument("model", help="run id/path, model folder, Hugging Face id, or demo:small")
+    sp.add_argument("--prompt", help="ask one question and exit (otherwise interactive)")
+    sp.add_argument("--system", help="system prompt")
+    sp.add_argument("--base", action="store_true", help="use the run's base model without the adapter")
+    sp.add_argument("--max-new-tokens", type=int, default=256)
+    sp.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
+    sp.add_argument("--trust-remote-code", action="store_true", help="run model code from its repository")
+    json_flag(sp)
+
+    sp = add("eval", cmd_eval, "evaluation loss of a model or run on a dataset")
+    sp.add_argument("model", help="run id/path, model folder, Hugging Face id, or demo:small")
+    sp.add_argument("--data", required=True, help="dataset file (any format `danlu data` reads)")
+    sp.add_argument("--base", action="store_true", help="evaluate the run's base model instead")
+    sp.add_argument("--max-seq-len", type=int, default=1024)
+    json_flag(sp)
+
+    sp = add("export", cmd_export, "export a run: LoRA adapter and/or merged model (safetensors), verified")
+    sp.add_argument("run", help="run id, unique part of one, path, or 'latest'")
+    sp.add_argument("--out", help="export folder (default: <run>/export)")
+    sp.add_argument("--target", default="adapter,merged", help="adapter, merged, or adapter,merged (default)")
+    sp.add_argument("--overwrite", action="store_true", help="replace an existing export folder")
+    json_flag(sp)
+
+    sp = add("demo-model", None, "build the offline demo model (Llama architecture, random init)")
+    dm = sp.add_subparsers(dest="demo_cmd", metavar="ACTION", required=True, parser_class=_Parser)
+    b = dm.add_parser("build", help="build (once; cached) the demo model", description="build the demo model")
+    b.set_defaults(func=cmd_demo_model)
+    b.add_argument("--size", choices=["tiny", "small"], default="small", help="tiny (<1 M params) or small (~13 M)")
+    b.add_argument("--out", help="folder to write (default: the cache in $DANLU_HOME/models)")
+    b.add_argument("--force", action="store_true", help="rebuild even if cached")
+    json_flag(b)
+
+    sp = add("quickstart", cmd_quickstart, "the whole job offline: probe, plan, data, train, eval, chat, export",
+             "Run the whole job on the offline demo defaults: probe, plan, prepare the sample data, "
+             "train in a run directory, evaluate before/after, answer one chat prompt, export the adapter and a "
+             "merged model, and check the merged model's logits.")
+    sp.add_argument("--method", default="lora", help="full, lora (default) or qlora")
+    sp.add_argument("--size", choices=["tiny", "small"], default="small", help="demo model size (default small)")
+    sp.add_argument("--model", help="another model instead of the demo model")
+    sp.add_argument("--data", help="another dataset instead of the sample data")
+    sp.add_argument("--epochs", type=float, default=None, help="epochs (default from presets/demo.yaml)")
+    sp.add_argument("--max-steps", type=int, default=-1, help="stop after N optimizer steps")
+    json_flag(sp)
+    return p
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            if args.cmd is None:
+                args.func = cmd_wizard
+            else:
+                parser.parse_args([args.cmd, "--help"])
+        args.func(args)
+        return 0
+    except DanluError as exc:
+        if debug:
+            import traceback
+
+            traceback.print_exc()
+        print(f"danlu: error: {exc.one_line()}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("danlu: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+    except Exception as exc:  # noqa: BLE001 - last resort: one line unless --debug
+        if debug:
+            raise
+        first = (str(exc).strip().splitlines() or [""])[0][:300]
+        print(f"danlu: internal error: {type(exc).__name__}: {first} (rerun with --debug for the traceback)",
+              file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,28 @@
+"""The one error type the CLI turns into a clean message (DESIGN.md §4).
+
+A :class:`DanluError` says *what* went wrong, *where* (file, line, field) and
+*how to fix it*.  The CLI prints it on one line and exits with code 2; only
+``--debug`` shows a traceback.
+"""
+
+from __future__ import annotations
+
+
+class DanluError(Exception):
+    """A user-facing error: bad input, missing file, impossible request."""
+
+    exit_code = 2
+
+    def __init__(self, what: str, *, where: str | None = None, fix: str | None = None):
+        self.what = what
+        self.where = where
+        self.fix = fix
+        super().__init__(self.one_line())
+
+    def one_line(self) -> str:
+        text = self.what
+        if self.where:
+            text = f"{self.where}: {text}"
+        if self.fix:
+            text = f"{text} — {self.fix}"
+        return text

@@ -1,0 +1,295 @@
+"""Models: resolve a model reference, build the offline demo model, load for a method.
+
+A model reference is one of
+
+* ``demo:tiny`` / ``demo:small`` — danlu's offline demo model, built here on first use
+  and cached under ``$DANLU_HOME/models`` (see :func:`build_demo_model`);
+* a local folder holding ``config.json`` (a saved model, a run's export, the HF cache);
+* a Hugging Face id such as ``Qwen/Qwen2.5-0.5B-Instruct`` (needs network or the HF cache).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from pathlib import Path
+
+from . import atomic, paths
+from .errors import DanluError
+
+DEMO_VERSION = 1
+DEMO_VOCAB = 4096
+DEMO_SIZES = {
+    # < 1 M parameters: for tests
+    "tiny": dict(hidden_size=64, intermediate_size=192, num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2),
+    # ~11 M parameters: for the demo and benchmarks
+    "small": dict(
+        hidden_size=384, intermediate_size=1024, num_hidden_layers=6, num_attention_heads=6, num_key_value_heads=2
+    ),
+}
+SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+PAD_TOKEN, EOS_TOKEN = "<|endoftext|>", "<|im_end|>"
+
+# ChatML-style; the assistant turn ends with the EOS token so generation stops there.
+# {% generation %} marks the assistant tokens for TRL's assistant_only_loss.
+DEMO_CHAT_TEMPLATE = (
+    "{%- for message in messages -%}"
+    "{{- '<|im_start|>' + message['role'] + '\\n' -}}"
+    "{%- if message['role'] == 'assistant' -%}"
+    "{% generation %}{{- message['content'] + '<|im_end|>' -}}{% endgeneration %}"
+    "{%- else -%}"
+    "{{- message['content'] + '<|im_end|>' -}}"
+    "{%- endif -%}"
+    "{{- '\\n' -}}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}{%- endif -%}"
+)
+
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def demo_corpus_file() -> Path:
+    return paths.sample_data_dir() / "lab_consultant.messages.jsonl"
+
+
+def _demo_texts() -> list[str]:
+    texts = []
+    with open(demo_corpus_file(), encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                texts.extend(m["content"] for m in json.loads(line)["messages"])
+    return texts
+
+
+def demo_model_dir(size: str) -> Path:
+    corpus = hashlib.sha256(demo_corpus_file().read_bytes()).hexdigest()[:10]
+    return paths.models_cache() / f"demo-{size}-v{DEMO_VERSION}-{corpus}"
+
+
+def weights_hash(model_dir: str | Path) -> str:
+    """sha256 over every tensor's name, dtype, shape and bytes, in name order."""
+    from safetensors import safe_open
+
+    digest = hashlib.sha256()
+    for file in sorted(Path(model_dir).glob("*.safetensors")):
+        with safe_open(str(file), framework="pt") as fh:
+            for name in sorted(fh.keys()):
+                t = fh.get_tensor(name).contiguous()
+                digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
+                digest.update(t.view(-1).view(dtype=__import__("torch").uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def quiet() -> None:
+    """Silence transformers' progress bars and info logs (danlu shows its own progress)."""
+    import os
+
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    from transformers.utils import logging
+
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()
+
+
+def build_demo_tokenizer():
+    """A byte-level BPE tokenizer trained on sample_data, deterministic, with the chat template."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    tok.post_processor = processors.ByteLevel(trim_offsets=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=DEMO_VOCAB,
+        min_frequency=2,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(_demo_texts(), trainer=trainer)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, eos_token=EOS_TOKEN, pad_token=PAD_TOKEN, model_max_length=2048
+    )
+    fast.chat_template = DEMO_CHAT_TEMPLATE
+    return fast
+
+
+def build_demo_model(size: str = "small", out: str | Path | None = None, *, force: bool = False) -> Path:
+    """Build (once) the offline demo model: a random-init Llama with the demo tokenizer.
+
+    The result is deterministic: the same sample data and size give the same weights
+    (see :func:`weights_hash`).  Returns the model folder.
+    """
+    if size not in DEMO_SIZES:
+        raise DanluError(f"unknown demo model size {size!r}", fix=f"use one of {', '.join(DEMO_SIZES)}")
+    out = Path(out) if out else demo_model_dir(size)
+    if (out / "danlu_demo.json").exists() and not force:
+        return out
+    import torch
+    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
+
+    quiet()
+    tokenizer = build_demo_tokenizer()
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        max_position_embeddings=2048,
+        tie_word_embeddings=True,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=None,
+        **DEMO_SIZES[size],
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(1234)
+        model = LlamaForCausalLM(config).to(torch.float32)
+    model.generation_config = GenerationConfig(
+        eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id, max_new_tokens=128
+    )
+    n_params = sum(p.numel() for p in model.parameters())
+    with atomic.staged_dir(out, overwrite=True) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        info = {"size": size, "params": n_params, "version": DEMO_VERSION, "weights_sha256": weights_hash(tmp)}
+        atomic.write_json(tmp / "danlu_demo.json", info)
+    return out
+
+
+def resolve_model(ref: str) -> str:
+    """Turn a model reference into what ``from_pretrained`` takes; build the demo model if asked."""
+    ref = (ref or "").strip()
+    if ref.startswith("demo:"):
+        return str(build_demo_model(ref.split(":", 1)[1]))
+    path = Path(ref).expanduser()
+    if path.exists():
+        if not (path / "config.json").is_file():
+            raise DanluError(
+                "this folder is not a model (no config.json in it)",
+                where=str(path),
+                fix="pass a folder saved by save_pretrained, a Hugging Face id, or demo:small",
+            )
+        return str(path.resolve())
+    if _HUB_ID.match(ref) and not ref.startswith((".", "/", "~")):
+        return ref
+    raise DanluError(
+        f"model not found: {ref!r}",
+        fix="pass a local model folder, a Hugging Face id such as Qwen/Qwen2.5-0.5B-Instruct, or demo:small",
+    )
+
+
+def _translate_load_error(ref: str, exc: Exception) -> DanluError:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if isinstance(exc, OSError) or "connect" in text.lower() or "offline" in text.lower():
+        return DanluError(
+            f"could not load model {ref!r} ({text[:160]})",
+            fix="check the id, log in with `hf auth login` for gated models, or download it first; "
+            "offline, use a local folder or demo:small",
+        )
+    return DanluError(f"could not load model {ref!r}: {text[:200]}")
+
+
+def load_tokenizer(ref: str, *, trust_remote_code: bool = False):
+    from transformers import AutoTokenizer
+
+    folder = Path(ref).expanduser()
+    path = str(folder) if (folder / "tokenizer_config.json").is_file() else resolve_model(ref)
+    quiet()
+    try:
+        tok = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
+    except Exception as exc:  # noqa: BLE001 - translated for the user
+        raise _translate_load_error(ref, exc) from exc
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    if not getattr(tok, "chat_template", None):
+        raise DanluError(
+            f"the tokenizer of {ref!r} has no chat template",
+            fix="use an instruct/chat model, or a model folder whose tokenizer_config.json sets chat_template",
+        )
+    return tok
+
+
+def device() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    return "cpu"
+
+
+def torch_dtype(precision: str):
+    import torch
+
+    return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+
+def load_base(ref: str, *, precision: str = "fp32", trust_remote_code: bool = False, quantize_4bit: bool = False):
+    """Load a causal LM for training or inference, 4-bit NF4 (QLoRA) if asked."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    path = resolve_model(ref)
+    quiet()
+    kwargs: dict = {"dtype": torch_dtype(precision), "trust_remote_code": trust_remote_code}
+    if quantize_4bit:
+        from transformers import BitsAndBytesConfig
+
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=torch_dtype(precision),
+        )
+        kwargs["device_map"] = {"": device()}
+    try:
+        model = AutoModelForCausalLM.from_pretrained(path, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - translated for the user
+        raise _translate_load_error(ref, exc) from exc
+    if not quantize_4bit:
+        model.to(device())
+    elif device() == "cpu":
+        # bitsandbytes repacks 4-bit weights for an AVX512-BF16 inference kernel whenever a layer runs in
+        # eval mode without grad; that kernel has no autograd and the repacked weights then flow into
+        # training.  Keep the one, differentiable dequantise-and-matmul path on the CPU.
+        for module in model.modules():
+            if hasattr(module, "support_avx512bf16_for_cpu"):
+                module.support_avx512bf16_for_cpu = False
+    return model
+
+
+def lora_target_modules(spec: str):
+    spec = (spec or "all-linear").strip()
+    if spec == "all-linear":
+        return "all-linear"
+    return [s.strip() for s in spec.split(",") if s.strip()]
+
+
+def load_for_training(cfg):
+    """The model ready for ``cfg.method``: plain (full), with LoRA adapters, or 4-bit + LoRA."""
+    model = load_base(
+        cfg.model, precision=cfg.precision, trust_remote_code=cfg.trust_remote_code, quantize_4bit=cfg.method == "qlora"
+    )
+    if cfg.method == "full":
+        return model
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+    if cfg.method == "qlora":
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.grad_checkpointing)
+    lora = LoraConfig(
+        r=cfg.lora_r,
+        lora_alpha=cfg.lora_alpha,
+        lora_dropout=cfg.lora_dropout,
+        target_modules=lora_target_modules(cfg.lora_targets),
+        task_type="CAUSAL_LM",
+    )
+    try:
+        return get_peft_model(model, lora)
+    except ValueError as exc:
+        raise DanluError(f"LoRA could not be applied: {exc}", where="lora_targets", fix="use all-linear") from None
+
+
+def count_params(model) -> tuple[int, int]:
+    """(trainable, total) parameter counts."""
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    total = sum(p.numel() for p in model.parameters())
+    return trainable, total

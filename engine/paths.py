@@ -1,0 +1,49 @@
+"""Where danlu finds its bundled files and keeps its own.
+
+* ``presets/`` and ``sample_data/`` ship with the package.  In a source checkout
+  they sit beside ``engine/``; after ``pip install .`` they are installed as
+  ``engine/_presets`` and ``engine/_sample_data`` (see pyproject.toml).
+* ``DANLU_HOME`` (default ``~/.danlu``) holds what danlu makes: the cached demo
+  models (``models/``) and the run directories (``runs/``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .errors import DanluError
+
+_HERE = Path(__file__).resolve().parent
+
+
+def _bundled(name: str, marker: str) -> Path:
+    for candidate in (_HERE / f"_{name}", _HERE.parent / name):
+        if (candidate / marker).exists():
+            return candidate
+    raise DanluError(
+        f"danlu's bundled {name}/ folder is missing",
+        fix="reinstall danlu with `pip install .` from a complete checkout",
+    )
+
+
+def presets_dir() -> Path:
+    return _bundled("presets", "README.md")
+
+
+def sample_data_dir() -> Path:
+    return _bundled("sample_data", "README.md")
+
+
+def home() -> Path:
+    env = os.environ.get("DANLU_HOME")
+    return Path(env).expanduser() if env else Path.home() / ".danlu"
+
+
+def runs_root() -> Path:
+    env = os.environ.get("DANLU_RUNS")
+    return Path(env).expanduser() if env else home() / "runs"
+
+
+def models_cache() -> Path:
+    return home() / "models"

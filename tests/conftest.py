@@ -1,0 +1,45 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session", autouse=True)
+def danlu_home(tmp_path_factory):
+    """One DANLU_HOME for the session: the tiny demo model is built once and shared."""
+    home = tmp_path_factory.mktemp("danlu_home")
+    old = os.environ.get("DANLU_HOME")
+    os.environ["DANLU_HOME"] = str(home)
+    os.environ.pop("DANLU_RUNS", None)
+    yield home
+    if old is None:
+        os.environ.pop("DANLU_HOME", None)
+    else:
+        os.environ["DANLU_HOME"] = old
+
+
+@pytest.fixture(scope="session")
+def tiny_model(danlu_home):
+    from engine import models
+
+    return models.build_demo_model("tiny")
+
+
+def run_cli(*args, env=None, timeout=600, input=None):
+    """Run the real CLI (`python -m engine.cli`) in a subprocess."""
+    full_env = dict(os.environ, PYTHONPATH=str(ROOT), **(env or {}))
+    return subprocess.run(
+        [sys.executable, "-m", "engine.cli", *map(str, args)],
+        capture_output=True, text=True, timeout=timeout, env=full_env, cwd=ROOT, input=input,
+    )
+
+
+def run_json(*args, **kw):
+    proc = run_cli(*args, "--json", **kw)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout)
