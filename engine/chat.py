@@ -15,12 +15,12 @@ from . import models
 from .errors import DanluError
 
 
-def load(ref: str, *, base: bool = False, trust_remote_code: bool = False):
-    """(model, tokenizer) for a model reference or a run directory/id (its tuned model).
+def locate(ref: str) -> tuple[str, str | None, str | None]:
+    """Where a chat model comes from, without loading anything heavy.
 
-    For a LoRA/QLoRA run the adapter is loaded on top of the base model, which is loaded
-    in 4-bit again for a QLoRA run so that the model is the one that was trained;
-    ``base=True`` gives the base model alone, to compare.
+    Returns ``(target, adapter_dir, method)``: the model to load (a folder, hub id or demo
+    reference), the LoRA adapter folder to put on top of it (or None) and the training
+    method of the run it came from (or None).  Raises DanluError for a bad reference.
     """
     import json
 
@@ -47,16 +47,26 @@ def load(ref: str, *, base: bool = False, trust_remote_code: bool = False):
                 method = TrainConfig.load(run.config_path).method
     if final is not None and (final / "adapter_config.json").exists():
         base_ref = json.loads((final / "adapter_config.json").read_text())["base_model_name_or_path"]
-        model = models.load_base(base_ref, trust_remote_code=trust_remote_code, quantize_4bit=method == "qlora")
-        tokenizer = models.load_tokenizer(str(final) if (final / "tokenizer_config.json").exists() else base_ref)
-        if base:
-            return model.eval(), tokenizer
+        return models.resolve_model(base_ref), str(final), method
+    return models.resolve_model(str(final) if final is not None else ref), None, method
+
+
+def load(ref: str, *, base: bool = False, trust_remote_code: bool = False):
+    """(model, tokenizer) for a model reference or a run directory/id (its tuned model).
+
+    For a LoRA/QLoRA run the adapter is loaded on top of the base model, which is loaded
+    in 4-bit again for a QLoRA run so that the model is the one that was trained;
+    ``base=True`` gives the base model alone, to compare.
+    """
+    target, adapter, method = locate(ref)
+    model = models.load_base(target, trust_remote_code=trust_remote_code, quantize_4bit=method == "qlora")
+    tok_source = adapter if adapter and (Path(adapter) / "tokenizer_config.json").exists() else target
+    tokenizer = models.load_tokenizer(tok_source, trust_remote_code=trust_remote_code)
+    if adapter and not base:
         from peft import PeftModel
 
-        return PeftModel.from_pretrained(model, str(final)).eval(), tokenizer
-    target = str(final) if final is not None else ref
-    model = models.load_base(target, trust_remote_code=trust_remote_code)
-    return model.eval(), models.load_tokenizer(target, trust_remote_code=trust_remote_code)
+        model = PeftModel.from_pretrained(model, adapter)
+    return model.eval(), tokenizer
 
 
 def stream_reply(model, tokenizer, messages: list[dict], *, max_new_tokens: int = 128, temperature: float = 0.0,
@@ -106,7 +116,7 @@ def stream_reply(model, tokenizer, messages: list[dict], *, max_new_tokens: int 
         stop.set()
         thread.join()
     if errors:
-        raise DanluError(f"generation failed: {errors[0]}")
+        raise DanluError(f"generation failed: {errors[0]}", fix="rerun with --debug for the traceback")
 
 
 def reply(model, tokenizer, messages: list[dict], **kw) -> str:

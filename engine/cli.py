@@ -135,9 +135,8 @@ def cmd_data(args):
 def _print_event(console, row):
     t = row.get("type")
     if t == "step":
-        eta = ""
         console.print(f"step {row['step']}/{row['total']}  loss {row['loss']:.4f}  lr {row['lr']:.2e}  "
-                      f"{row.get('tokens_per_s') or 0:.0f} tok/s{eta}")
+                      f"{row.get('tokens_per_s') or 0:.0f} tok/s  {row.get('elapsed_s', 0):.0f} s")
     elif t == "eval":
         console.print(f"eval  step {row['step']}  loss {row['loss']:.4f}")
     elif t in ("log", "checkpoint", "backoff", "status"):
@@ -207,8 +206,10 @@ def cmd_runs(args):
 def cmd_attach(args):
     from . import runs
 
+    from rich.console import Console
+
     run = runs.resolve(args.run)
-    console = _stderr() if args.json else __import__("rich.console", fromlist=["Console"]).Console(highlight=False)
+    console = Console(stderr=args.json, highlight=False)
     console.print(f"run {run.id} ({run.effective_state()}) — Ctrl-C detaches, training continues")
     try:
         for row in run.follow(stop_when_finished=True) if not args.no_follow else run.events():
@@ -228,7 +229,8 @@ def cmd_stop(args):
     run = runs.resolve(args.run)
     st = run.status()
     if run.effective_state() != "running" or not st.get("pid"):
-        raise DanluError(f"run {run.id} is not running (state: {run.effective_state()})")
+        raise DanluError(f"run {run.id} is not running (state: {run.effective_state()})",
+                         fix="`danlu runs` lists runs and their states")
     os.kill(int(st["pid"]), signal.SIGTERM)
     _out(args, {"run_id": run.id, "signal": "SIGTERM"},
          f"asked run {run.id} to stop: it finishes the current step, saves and exits")
@@ -238,6 +240,7 @@ def cmd_stop(args):
 def cmd_chat(args):
     from . import chat
 
+    chat.locate(args.model)  # a bad reference fails here, before any progress is printed
     console = _stderr()
     console.print(f"[dim]loading {args.model}{' (base model)' if args.base else ''}…[/dim]")
     model, tokenizer = chat.load(args.model, base=args.base, trust_remote_code=args.trust_remote_code)
@@ -349,6 +352,9 @@ def cmd_quickstart(args):
             f"chat:     {res['chat_prompt'][:60]!r} → {res['chat_answer'][:80]!r}\n"
             f"export:   {res['export_dir']} (merged logits max |diff| {res['merged_logits_max_abs_diff']:.2e})\n"
             f"took {res['seconds']} s — next: danlu chat {res['run_dir']}")
+    if res["model"].startswith("demo:"):
+        text += ("\n(the demo model starts from random weights, so its answers are not meant to make sense: "
+                 "this run shows the pipeline; use --model with a real model for real answers)")
     _out(args, res, text)
 
 

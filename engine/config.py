@@ -64,9 +64,9 @@ class TrainConfig:
         for name in ("max_seq_len", "micro_batch", "grad_accum", "lora_r", "logging_steps"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise DanluError(f"{name} must be a whole number ≥ 1, got {value!r}", where=name)
+                raise DanluError(f"{name} must be a whole number ≥ 1, got {value!r}", where=name, fix=f"set {name}: 1 or more")
         if not (isinstance(self.lr, (int, float)) and 0 < self.lr < 1):
-            raise DanluError(f"lr must be between 0 and 1, got {self.lr!r}", where="lr")
+            raise DanluError(f"lr must be between 0 and 1, got {self.lr!r}", where="lr", fix="e.g. lr: 2.0e-4")
         if not self.train_file:
             raise DanluError("no training data", where="train_file", fix="set train_file to a prepared JSONL file")
         return self
@@ -99,7 +99,8 @@ class TrainConfig:
                 try:
                     value = type(default)(value)
                 except ValueError:
-                    raise DanluError(f"{name} must be a number, got {value!r}", where=source) from None
+                    raise DanluError(f"{name} must be a number, got {value!r}", where=source,
+                                     fix=f"write {name} as a plain number") from None
             kwargs[name] = value
         return cls(**kwargs)
 
@@ -118,7 +119,8 @@ class TrainConfig:
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f"{path}:{mark.line + 1}" if mark else str(path)
-            raise DanluError(f"not valid YAML ({getattr(exc, 'problem', exc)})", where=where) from None
+            raise DanluError(f"not valid YAML ({getattr(exc, 'problem', exc)})", where=where,
+                             fix="fix the YAML there, or start from a run's config.yaml") from None
         cfg = cls.from_dict(data or {}, source=str(path))
         base = path.parent
         for name in ("train_file", "eval_file"):

@@ -106,7 +106,7 @@ def save_merged(model, tokenizer, out: Path) -> None:
     tied = {"lm_head.weight"} if getattr(config, "tie_word_embeddings", False) else set()
     if unexpected or set(missing) - tied:
         raise DanluError(f"merged weights do not match the architecture (missing {missing[:3]}, "
-                         f"unexpected {unexpected[:3]})")
+                         f"unexpected {unexpected[:3]})", fix="report this with the model id; export the adapter only")
     if tied:
         fresh.tie_weights()
     inner = model.get_base_model() if hasattr(model, "get_base_model") else model

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
+import sys
 from pathlib import Path
 
 from . import atomic, paths
@@ -83,7 +85,6 @@ def weights_hash(model_dir: str | Path) -> str:
 
 def quiet() -> None:
     """Silence transformers' progress bars and info logs (danlu shows its own progress)."""
-    import os
 
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     from transformers.utils import logging
@@ -156,6 +157,21 @@ def build_demo_model(size: str = "small", out: str | Path | None = None, *, forc
     return out
 
 
+def hub_reachable(timeout: float = 2.0) -> bool:
+    """Whether the Hugging Face Hub (or HF_ENDPOINT) answers a TCP connection; False when HF_HUB_OFFLINE=1."""
+    import socket
+    from urllib.parse import urlparse
+
+    if os.environ.get("HF_HUB_OFFLINE") == "1":
+        return False
+    url = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    try:
+        socket.create_connection((url.hostname, url.port or 443), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
 def resolve_model(ref: str) -> str:
     """Turn a model reference into what ``from_pretrained`` takes; build the demo model if asked."""
     ref = (ref or "").strip()
@@ -171,6 +187,12 @@ def resolve_model(ref: str) -> str:
             )
         return str(path.resolve())
     if _HUB_ID.match(ref) and not ref.startswith((".", "/", "~")):
+        if not hub_reachable():
+            # no network: use the local Hugging Face cache only, and fail at once instead of retrying
+            os.environ["HF_HUB_OFFLINE"] = "1"
+            constants = sys.modules.get("huggingface_hub.constants")
+            if constants is not None:
+                constants.HF_HUB_OFFLINE = True
         return ref
     raise DanluError(
         f"model not found: {ref!r}",
@@ -186,14 +208,14 @@ def _translate_load_error(ref: str, exc: Exception) -> DanluError:
             fix="check the id, log in with `hf auth login` for gated models, or download it first; "
             "offline, use a local folder or demo:small",
         )
-    return DanluError(f"could not load model {ref!r}: {text[:200]}")
+    return DanluError(f"could not load model {ref!r}: {text[:200]}", fix="rerun with --debug for the details")
 
 
 def load_tokenizer(ref: str, *, trust_remote_code: bool = False):
-    from transformers import AutoTokenizer
-
     folder = Path(ref).expanduser()
     path = str(folder) if (folder / "tokenizer_config.json").is_file() else resolve_model(ref)
+    from transformers import AutoTokenizer
+
     quiet()
     try:
         tok = AutoTokenizer.from_pretrained(path, trust_remote_code=trust_remote_code)
@@ -225,10 +247,10 @@ def torch_dtype(precision: str):
 
 def load_base(ref: str, *, precision: str = "fp32", trust_remote_code: bool = False, quantize_4bit: bool = False):
     """Load a causal LM for training or inference, 4-bit NF4 (QLoRA) if asked."""
+    path = resolve_model(ref)
     import torch
     from transformers import AutoModelForCausalLM
 
-    path = resolve_model(ref)
     quiet()
     kwargs: dict = {"dtype": torch_dtype(precision), "trust_remote_code": trust_remote_code}
     if quantize_4bit:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -134,6 +135,9 @@ def model_shape(ref: str, *, trust_remote_code: bool = False) -> ModelShape:
     cached = _hf_cache_config(ref)
     if cached is not None:
         return ModelShape.from_config(cached, ref)
+    online = _hub_config(ref, trust_remote_code)
+    if online is not None:
+        return ModelShape.from_config(online, ref)
     raise DanluError(
         f"no config known for model {ref!r} offline",
         fix="pass a local model folder or its config.json, one of the presets (`danlu plan --list-models`), "
@@ -141,9 +145,24 @@ def model_shape(ref: str, *, trust_remote_code: bool = False) -> ModelShape:
     )
 
 
-def _hf_cache_config(ref: str) -> dict | None:
-    import os
+def _hub_config(ref: str, trust_remote_code: bool) -> dict | None:
+    """config.json from the Hugging Face Hub when there is a network (only config.json is fetched)."""
+    from . import models
 
+    if "/" not in ref or not models.hub_reachable():
+        return None
+    try:
+        from huggingface_hub import hf_hub_download
+        from huggingface_hub.utils import logging as hub_logging
+
+        hub_logging.set_verbosity_error()
+        path = hf_hub_download(ref, "config.json", etag_timeout=5)
+    except Exception:  # noqa: BLE001 - unknown id or gated: the caller explains
+        return None
+    return json.loads(Path(path).read_text())
+
+
+def _hf_cache_config(ref: str) -> dict | None:
     hub = Path(os.environ.get("HF_HUB_CACHE") or Path(os.environ.get("HF_HOME", "~/.cache/huggingface")) / "hub")
     folder = hub.expanduser() / ("models--" + ref.replace("/", "--")) / "snapshots"
     for cfg in sorted(folder.glob("*/config.json")) if folder.is_dir() else []:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from . import data, hardware, paths, planner, presets, runs
 from .config import TrainConfig
+from .errors import DanluError
 
 
 def quickstart(*, method: str = "lora", model: str | None = None, size: str = "small", data_file: str | None = None,
@@ -20,9 +21,11 @@ def quickstart(*, method: str = "lora", model: str | None = None, size: str = "s
     t0 = time.time()
     demo = presets.demo()
     if method not in planner.METHODS:
-        from .errors import DanluError
-
         raise DanluError(f"unknown method {method!r}", fix="use full, lora or qlora")
+
+    source = Path(data_file).expanduser() if data_file else paths.sample_data_dir() / demo["data"]
+    if not source.is_file():
+        raise DanluError(f"dataset file not found: {source}", fix="check the --data path (see sample_data/)")
 
     progress("probe", "probing hardware")
     hw = hardware.probe()
@@ -36,7 +39,6 @@ def quickstart(*, method: str = "lora", model: str | None = None, size: str = "s
 
     models.resolve_model(model_ref)
 
-    source = Path(data_file) if data_file else paths.sample_data_dir() / demo["data"]
     progress("data", f"reading {source}")
     convs, report = data.load_conversations(source)
     cleaned, removed = data.clean(convs)

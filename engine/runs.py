@@ -198,7 +198,7 @@ def create(name: str, root: Path | None = None) -> RunDir:
         run = RunDir(path)
         run.set_status(state="pending", created=round(time.time(), 3), step=0)
         return run
-    raise DanluError(f"could not create a run directory under {root}")
+    raise DanluError(f"could not create a run directory under {root}", fix="check that the folder is writable, or set DANLU_RUNS")
 
 
 def list_runs(root: Path | None = None) -> list[RunDir]:

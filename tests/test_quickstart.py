@@ -10,9 +10,19 @@ import pytest
 from conftest import run_cli, run_json
 
 
-@pytest.fixture(scope="module", params=["lora", "qlora", "full"])
+_RESULTS = {}
+
+
+def quickstart(method):
+    """`danlu quickstart --json` on the tiny demo model, once per method for this module."""
+    if method not in _RESULTS:
+        _RESULTS[method] = run_json("quickstart", "--size", "tiny", "--method", method)
+    return _RESULTS[method]
+
+
+@pytest.fixture(params=["lora", "qlora", "full"])
 def quick(request, tiny_model):
-    return run_json("quickstart", "--size", "tiny", "--method", request.param)
+    return quickstart(request.param)
 
 
 def test_quickstart_learns_and_exports_a_matching_merged_model(quick):
@@ -45,18 +55,16 @@ def test_quickstart_writes_the_run_directory_contract(quick):
         assert (Path(quick["adapter_dir"]) / "adapter_config.json").exists()
 
 
-def test_config_yaml_reproduces_the_run(quick):
-    if quick["method"] != "lora":
-        pytest.skip("one method is enough")
+def test_config_yaml_reproduces_the_run(tiny_model):
+    quick = quickstart("lora")
     again = run_json("train", Path(quick["run_dir"]) / "config.yaml")
     assert again["run_dir"] != quick["run_dir"]
     assert again["train_loss_first"] == pytest.approx(quick["train_loss_first"], abs=1e-5)
     assert again["train_loss_last"] == pytest.approx(quick["train_loss_last"], abs=1e-5)
 
 
-def test_chat_eval_export_runs_and_attach_on_the_run(quick, tmp_path):
-    if quick["method"] != "qlora":
-        pytest.skip("one method is enough")
+def test_chat_eval_export_runs_and_attach_on_the_run(tiny_model, tmp_path):
+    quick = quickstart("qlora")
     run = quick["run_dir"]
     answer = run_json("chat", run, "--prompt", "水样怎么送检？", "--max-new-tokens", "6")
     assert isinstance(answer["answer"], str)
@@ -73,9 +81,8 @@ def test_chat_eval_export_runs_and_attach_on_the_run(quick, tmp_path):
     assert events[-1]["type"] == "done"
 
 
-def test_detached_training_runs_in_its_own_session(quick):
-    if quick["method"] != "full":
-        pytest.skip("one method is enough")
+def test_detached_training_runs_in_its_own_session(tiny_model):
+    quick = quickstart("full")
     started = run_json("train", Path(quick["run_dir"]) / "config.yaml", "--detach")
     pid = started["pid"]
     assert os.getsid(pid) != os.getsid(0), "the trainer must not share the terminal's session"
