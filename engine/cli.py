@@ -53,6 +53,8 @@ def cmd_probe(args):
             f"  cc {g.get('compute_capability')}  bf16 {'yes' if g['bf16'] else 'no'}"
             + (f"  ({len(procs)} other process(es) hold memory)" if procs else "")
         )
+    for w in info["warnings"]:
+        lines.append(f"! {w}")
     h = info["host"]
     lines.append(f"host: {h['cpu']} · {h['cores']} cores · RAM {h['ram_available_gb']:.1f} / {h['ram_total_gb']:.1f} GB "
                  f"free · disk {h['disk_free_gb']:.0f} GB free at {h['disk_path']}")
@@ -69,8 +71,14 @@ def cmd_plan(args):
     if not args.model:
         raise DanluError("no model given", where="danlu plan", fix="pass --model, e.g. --model Qwen/Qwen2.5-7B-Instruct")
     gc = {"on": True, "off": False, None: None}[args.grad_checkpointing]
-    probe = None if args.gpu_mem is not None else hardware.probe()
-    p = planner.plan(args.model, gpu_mem_gb=args.gpu_mem, probe=probe, seq_len=args.seq_len, method=args.method,
+    probe = None if args.gpu_mem is not None else hardware.probe(gpu=args.gpu)
+    if probe and args.gpu is not None and probe["selected_gpu"] is None:
+        raise DanluError(f"no GPU with index {args.gpu}",
+                         fix=f"choose one of {[g['index'] for g in probe['gpus']] or 'none: this machine has no GPU'}")
+    seq_len = args.seq_len
+    if args.data:
+        seq_len = _seq_len_from_data(args.model, args.data, args.seq_len)
+    p = planner.plan(args.model, gpu_mem_gb=args.gpu_mem, probe=probe, seq_len=seq_len, method=args.method,
                      micro_batch=args.micro_batch, lora_r=args.lora_r, lora_targets=args.lora_targets,
                      grad_checkpointing=gc, optimizer=args.optimizer, target_batch=args.target_batch)
     d = p.to_dict()
@@ -89,6 +97,18 @@ def cmd_plan(args):
         terms = ", ".join(f"{k} {v:.2f}" for k, v in c["terms"].items())
         lines.append(f"  {c['method']:<5} mb {c['micro_batch']:<2} {c['peak_gb']:>7.2f} GB  {c['reason']}  [{terms}]")
     _out(args, d, "\n".join(lines))
+
+
+def _seq_len_from_data(model: str, data_file: str, fallback: int) -> int:
+    """The dataset's token-length p99 (with the model's tokenizer and chat template), rounded up to 64."""
+    from . import data, encode, models
+
+    convs, _ = data.load_conversations(data_file)
+    lengths = sorted(encode.token_lengths(models.load_tokenizer(model), convs))
+    if not lengths:
+        return fallback
+    p99 = lengths[min(len(lengths) - 1, int(0.99 * len(lengths)))]
+    return max(64, -(-p99 // 64) * 64)
 
 
 # -- data -------------------------------------------------------------------------------------
@@ -392,6 +412,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--model", help="Hugging Face id, local model folder or config.json, or demo:small")
     sp.add_argument("--gpu-mem", type=float, default=None, metavar="GB", help="plan for a GPU with this much memory")
     sp.add_argument("--seq-len", type=int, default=1024, help="training sequence length (default 1024)")
+    sp.add_argument("--data", help="dataset file: the sequence length becomes its token-length p99")
+    sp.add_argument("--gpu", type=int, default=None, help="GPU index to plan for on a multi-GPU machine")
     sp.add_argument("--method", choices=["full", "lora", "qlora"], help="force a method")
     sp.add_argument("--micro-batch", type=int, help="force the micro-batch size")
     sp.add_argument("--target-batch", type=int, default=16, help="effective batch to reach (default 16)")

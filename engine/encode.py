@@ -62,4 +62,6 @@ def encode_all(tokenizer, convs: list[list[dict]], max_len: int) -> list[dict]:
 
 
 def token_lengths(tokenizer, convs: list[list[dict]]) -> list[int]:
-    return [len(tokenizer.apply_chat_template(m, tokenize=True)) for m in convs]
+    """Tokens per conversation with the chat template applied."""
+    texts = [tokenizer.apply_chat_template(m, tokenize=False) for m in convs]
+    return [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]

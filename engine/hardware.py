@@ -1,17 +1,20 @@
 """Hardware probe (NVML + host) and a cheap ~1 Hz system sampler.
 
 NVML is reached only through ``pynvml`` (nvidia-ml-py); tests fake it at that
-boundary.  Everything degrades to a clear message: no driver, no GPU, NVML
-errors all give a probe that plans for the CPU.
+boundary with recorded card profiles (``presets/gpus.yaml``).  torch is *not*
+imported here (it costs seconds): its build (CPU, CUDA x.y, ROCm) is read from the
+installed package's version.  Everything degrades to a clear message — no driver,
+no GPU, NVML errors, a CPU-only torch on a GPU box, Apple MPS, ROCm — and a probe
+that the planner can use.
 """
 
 from __future__ import annotations
 
 import os
 import platform
+import re
 import shutil
 import threading
-import time
 from pathlib import Path
 
 from . import paths
@@ -19,7 +22,9 @@ from . import paths
 GB = 1024**3
 
 
+# -- NVML ---------------------------------------------------------------------------------------
 def _nvml():
+    """(pynvml module initialised, "ok") or (None, why not)."""
     try:
         import pynvml
     except ImportError:
@@ -29,28 +34,92 @@ def _nvml():
     except Exception as exc:  # NVMLError_LibraryNotFound, DriverNotLoaded, ...
         name = type(exc).__name__
         if "LibraryNotFound" in name or "DriverNotLoaded" in name:
-            return None, "no NVIDIA driver found (no NVIDIA GPU visible): danlu plans for the CPU"
-        return None, f"NVML could not start ({exc}): danlu plans for the CPU"
+            return None, "no NVIDIA driver found (no NVIDIA GPU visible)"
+        if "LibRmVersionMismatch" in name:
+            return None, "the NVIDIA driver and its library disagree (a driver update without a reboot?): reboot"
+        return None, f"NVML could not start ({exc})"
     return pynvml, "ok"
-
-
-def _visible(count: int) -> list[int]:
-    env = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if env is None:
-        return list(range(count))
-    out = []
-    for part in env.split(","):
-        part = part.strip()
-        if part.isdigit() and int(part) < count:
-            out.append(int(part))
-    return out
 
 
 def _str(value) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _gpu_info(nv, index: int) -> dict:
+def _visible(nv, count: int) -> list[tuple[int, str | None]]:
+    """The (physical index, MIG UUID or None) pairs CUDA_VISIBLE_DEVICES lets CUDA see."""
+    env = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if env is None:
+        return [(i, None) for i in range(count)]
+    uuids = {}
+    for i in range(count):
+        try:
+            uuids[_str(nv.nvmlDeviceGetUUID(nv.nvmlDeviceGetHandleByIndex(i)))] = i
+        except Exception:  # noqa: BLE001
+            pass
+    out = []
+    for part in (p.strip() for p in env.split(",")):
+        if not part or part == "-1":
+            break  # CUDA stops at the first invalid entry
+        if part.isdigit():
+            if int(part) >= count:
+                break
+            out.append((int(part), None))
+        elif part.startswith("MIG-"):
+            for i in range(count):
+                if any(m["uuid"] == part for m in _mig_instances(nv, nv.nvmlDeviceGetHandleByIndex(i))):
+                    out.append((i, part))
+                    break
+        else:
+            match = [i for u, i in uuids.items() if u.startswith(part)]
+            if len(match) != 1:
+                break
+            out.append((match[0], None))
+    return out
+
+
+def _mig_instances(nv, handle) -> list[dict]:
+    try:
+        current, _pending = nv.nvmlDeviceGetMigMode(handle)
+    except Exception:  # noqa: BLE001 - not a MIG-capable card
+        return []
+    if not current:
+        return []
+    instances = []
+    try:
+        count = nv.nvmlDeviceGetMaxMigDeviceCount(handle)
+    except Exception:  # noqa: BLE001
+        return []
+    for i in range(count):
+        try:
+            mh = nv.nvmlDeviceGetMigDeviceHandleByIndex(handle, i)
+            mem = nv.nvmlDeviceGetMemoryInfo(mh)
+            instances.append({"uuid": _str(nv.nvmlDeviceGetUUID(mh)), "memory_total_gb": round(mem.total / GB, 2),
+                              "memory_free_gb": round(mem.free / GB, 2)})
+        except Exception:  # noqa: BLE001 - an empty MIG slot
+            continue
+    return instances
+
+
+def _capabilities(cc: str | None) -> dict:
+    major, minor = (int(x) for x in cc.split(".")) if cc else (0, 0)
+    return {
+        "bf16": major >= 8,               # Ampere and newer
+        "tf32": major >= 8,
+        "flash_attention_2": major >= 8,  # FlashAttention-2 needs sm80+
+        "sdpa_efficient": (major, minor) >= (5, 0),  # memory-efficient SDPA kernels
+    }
+
+
+def _process_name(pid: int) -> str | None:
+    try:
+        import psutil
+
+        return psutil.Process(pid).name()
+    except Exception:  # noqa: BLE001 - another container's process
+        return None
+
+
+def _gpu_info(nv, index: int, mig_uuid: str | None) -> dict:
     h = nv.nvmlDeviceGetHandleByIndex(index)
     mem = nv.nvmlDeviceGetMemoryInfo(h)
     info = {
@@ -67,55 +136,149 @@ def _gpu_info(nv, index: int) -> dict:
         except Exception:  # noqa: BLE001 - a field the card or driver does not report
             info[key] = None
 
-    opt("compute_capability", lambda: "%d.%d" % nv.nvmlDeviceGetCudaComputeCapability(h))
+    opt("uuid", lambda: _str(nv.nvmlDeviceGetUUID(h)))
+    opt("compute_capability", lambda: "%d.%d" % tuple(nv.nvmlDeviceGetCudaComputeCapability(h)))
     opt("utilization_pct", lambda: nv.nvmlDeviceGetUtilizationRates(h).gpu)
     opt("temperature_c", lambda: nv.nvmlDeviceGetTemperature(h, nv.NVML_TEMPERATURE_GPU))
     opt("power_w", lambda: round(nv.nvmlDeviceGetPowerUsage(h) / 1000, 1))
     opt("power_limit_w", lambda: round(nv.nvmlDeviceGetEnforcedPowerLimit(h) / 1000, 1))
-    opt("processes", lambda: [
-        {"pid": p.pid, "memory_gb": round((p.usedGpuMemory or 0) / GB, 2)}
-        for p in nv.nvmlDeviceGetComputeRunningProcesses(h)
-    ])
-    cc = info.get("compute_capability")
-    major = int(cc.split(".")[0]) if cc else 0
-    info["bf16"] = major >= 8
+    procs = []
+    for getter in ("nvmlDeviceGetComputeRunningProcesses", "nvmlDeviceGetGraphicsRunningProcesses"):
+        try:
+            for p in getattr(nv, getter)(h):
+                if p.pid == os.getpid() or any(q["pid"] == p.pid for q in procs):
+                    continue
+                procs.append({"pid": p.pid, "name": _process_name(p.pid),
+                              "memory_gb": round((p.usedGpuMemory or 0) / GB, 2)})
+        except Exception:  # noqa: BLE001
+            continue
+    info["processes"] = procs
+    info.update(_capabilities(info.get("compute_capability")))
+    instances = _mig_instances(nv, h)
+    info["mig"] = {"enabled": bool(instances), "instances": instances}
+    usable = info["memory_free_gb"]
+    if instances:
+        chosen = next((m for m in instances if m["uuid"] == mig_uuid), instances[0])
+        usable = chosen["memory_free_gb"]
+        info["mig"]["selected"] = chosen["uuid"]
+    info["usable_gb"] = usable
     return info
 
 
+# -- torch build, without importing torch ---------------------------------------------------------
+def torch_build() -> dict:
+    """The installed torch's version and build (cpu, cuda x.y, rocm x.y), read from package metadata."""
+    from importlib import metadata
+
+    try:
+        version = metadata.version("torch")
+    except metadata.PackageNotFoundError:
+        return {"version": None, "build": None, "cuda": None}
+    local = version.partition("+")[2]
+    if local.startswith("cu") and local[2:].isdigit():
+        digits = local[2:]
+        return {"version": version, "build": "cuda", "cuda": f"{digits[:-1]}.{digits[-1]}"}
+    if local.startswith("rocm"):
+        return {"version": version, "build": "rocm", "cuda": None}
+    if local == "cpu":
+        return {"version": version, "build": "cpu", "cuda": None}
+    # PyPI's Linux wheels carry no local tag and are CUDA builds; the CUDA version is in the runtime package
+    cuda = None
+    for dist in ("nvidia-cuda-runtime-cu12", "nvidia-cuda-runtime-cu13", "nvidia-cuda-runtime"):
+        try:
+            m = re.match(r"(\d+)\.(\d+)", metadata.version(dist))
+            cuda = f"{m.group(1)}.{m.group(2)}" if m else None
+            break
+        except metadata.PackageNotFoundError:
+            continue
+    build = "cuda" if cuda or platform.system() == "Linux" else "cpu"
+    return {"version": version, "build": build, "cuda": cuda}
+
+
+def _version_tuple(v: str | None) -> tuple:
+    return tuple(int(x) for x in re.findall(r"\d+", v or "")[:2]) or (0,)
+
+
+def _rocm_present() -> bool:
+    return Path("/dev/kfd").exists() or Path("/opt/rocm").exists()
+
+
+# -- the probe -----------------------------------------------------------------------------------
 def probe(gpu: int | None = None) -> dict:
-    """What this machine offers for training: GPUs (via NVML) and the host."""
-    nv, nvml_status = _nvml()
+    """What this machine offers for training: GPUs (via NVML), torch's build, the host, and warnings."""
+    nv, status = _nvml()
     gpus: list[dict] = []
     driver = cuda = None
+    warnings: list[str] = []
     if nv is not None:
         try:
             driver = _str(nv.nvmlSystemGetDriverVersion())
             v = nv.nvmlSystemGetCudaDriverVersion()
             cuda = f"{v // 1000}.{(v % 1000) // 10}"
-            for i in _visible(nv.nvmlDeviceGetCount()):
-                gpus.append(_gpu_info(nv, i))
+            for index, mig in _visible(nv, nv.nvmlDeviceGetCount()):
+                gpus.append(_gpu_info(nv, index, mig))
         except Exception as exc:  # noqa: BLE001
-            nvml_status = f"NVML failed while reading the GPUs ({exc}): danlu plans for the CPU"
+            status = f"NVML failed while reading the GPUs ({exc})"
             gpus = []
         finally:
             try:
                 nv.nvmlShutdown()
             except Exception:  # noqa: BLE001
                 pass
-        if nvml_status == "ok" and not gpus:
-            nvml_status = "the NVIDIA driver sees no GPU (check CUDA_VISIBLE_DEVICES): danlu plans for the CPU"
+        if status == "ok" and not gpus:
+            status = ("the NVIDIA driver sees no GPU that CUDA_VISIBLE_DEVICES allows"
+                      if "CUDA_VISIBLE_DEVICES" in os.environ else "the NVIDIA driver sees no GPU")
+    tb = torch_build()
+    accelerator = "cuda" if gpus else "cpu"
+    if not gpus:
+        if platform.system() == "Darwin" and platform.machine() == "arm64":
+            accelerator = "mps"
+            warnings.append("Apple silicon (MPS): no bitsandbytes 4-bit; danlu plans LoRA conservatively within "
+                            "60 % of unified memory")
+        elif _rocm_present() or tb["build"] == "rocm":
+            accelerator = "rocm"
+            warnings.append("AMD GPU (ROCm): NVML cannot read it; pass --gpu-mem GB to `danlu plan`; "
+                            "bitsandbytes 4-bit may be unavailable")
+        else:
+            warnings.append(f"{status}: danlu plans for the CPU (slow; fine for the demo model)")
+    else:
+        if tb["build"] == "cpu":
+            cu = "".join(cuda.split(".")) if cuda else "128"
+            warnings.append(f"torch {tb['version']} is a CPU-only build on a machine with an NVIDIA GPU: training "
+                            f"would run on the CPU. Fix: pip install --force-reinstall torch --index-url "
+                            f"https://download.pytorch.org/whl/cu{cu}")
+        elif tb["cuda"] and cuda and _version_tuple(cuda) < _version_tuple(tb["cuda"]):
+            warnings.append(f"the driver ({driver}) supports CUDA {cuda} but torch {tb['version']} needs CUDA "
+                            f"{tb['cuda']}: update the NVIDIA driver, or install a torch build for CUDA {cuda}")
+        for g in gpus:
+            held = sum(p["memory_gb"] for p in g["processes"])
+            if g["processes"]:
+                who = ", ".join(f"pid {p['pid']}" + (f" {p['name']}" if p["name"] else "") for p in g["processes"][:3])
+                warnings.append(f"GPU {g['index']} is shared: {held:.1f} GB held by {len(g['processes'])} other "
+                                f"process(es) ({who}); danlu plans with the {g['usable_gb']:.1f} GB that are free")
+            if g["mig"]["enabled"]:
+                warnings.append(f"GPU {g['index']} is split by MIG into {len(g['mig']['instances'])} instance(s): "
+                                f"danlu plans for one instance ({g['usable_gb']:.1f} GB free)")
     selected = None
     if gpus:
-        selected = gpus[0] if gpu is None else next((g for g in gpus if g["index"] == gpu), None)
+        selected = gpus[0]["index"] if gpu is None else next((g["index"] for g in gpus if g["index"] == gpu), None)
     return {
-        "accelerator": "cuda" if gpus else "cpu",
-        "nvml": nvml_status,
+        "accelerator": accelerator,
+        "nvml": status,
         "driver": driver,
         "cuda_driver": cuda,
+        "torch": tb,
         "gpus": gpus,
-        "selected_gpu": selected["index"] if selected else None,
+        "selected_gpu": selected,
+        "warnings": warnings,
         "host": host_info(),
     }
+
+
+def selected(probe_result: dict) -> dict | None:
+    """The selected GPU's entry of a probe, or None on a CPU machine."""
+    sel = probe_result.get("selected_gpu")
+    return next((g for g in probe_result.get("gpus", []) if g["index"] == sel), None)
 
 
 def _cpu_model() -> str:
@@ -144,26 +307,48 @@ def host_info() -> dict:
     }
 
 
+# -- the sampler ---------------------------------------------------------------------------------
 class SystemSampler:
-    """Calls ``callback(sample)`` about every ``interval`` seconds from a daemon thread."""
+    """Samples CPU, RAM and every visible GPU; ``start()`` calls ``callback(sample)`` ~every ``interval`` s.
 
-    def __init__(self, callback, interval: float = 1.0):
+    The training process writes the samples as ``system`` events; the dashboard can use
+    :meth:`sample` directly.  One sample costs well under a millisecond (see bench/probe_speed.py).
+    """
+
+    def __init__(self, callback=None, interval: float = 1.0):
         self.callback = callback
         self.interval = interval
         self._stop = threading.Event()
         self._thread = None
         self._nv = None
         self._handles: list = []
+        self._proc = None
+
+    def open(self) -> "SystemSampler":
+        import psutil
+
+        nv, _status = _nvml()
+        if nv is not None:
+            self._nv = nv
+            try:
+                self._handles = [(i, nv.nvmlDeviceGetHandleByIndex(i)) for i, _ in _visible(nv, nv.nvmlDeviceGetCount())]
+            except Exception:  # noqa: BLE001
+                self._handles = []
+        self._proc = psutil.Process()
+        psutil.cpu_percent(interval=None)
+        return self
 
     def sample(self) -> dict:
         import psutil
 
+        if self._proc is None:
+            self.open()
         vm = psutil.virtual_memory()
         out = {
             "cpu_pct": psutil.cpu_percent(interval=None),
             "ram_used_gb": round((vm.total - vm.available) / GB, 2),
             "ram_total_gb": round(vm.total / GB, 2),
-            "rss_gb": round(psutil.Process().memory_info().rss / GB, 3),
+            "rss_gb": round(self._proc.memory_info().rss / GB, 3),
             "gpus": [],
         }
         nv = self._nv
@@ -190,16 +375,8 @@ class SystemSampler:
                 pass
 
     def start(self):
-        nv, status = _nvml()
-        if nv is not None:
-            self._nv = nv
-            try:
-                self._handles = [(i, nv.nvmlDeviceGetHandleByIndex(i)) for i in _visible(nv.nvmlDeviceGetCount())]
-            except Exception:  # noqa: BLE001
-                self._handles = []
-        import psutil
-
-        psutil.cpu_percent(interval=None)
+        if self._proc is None:
+            self.open()
         self._thread = threading.Thread(target=self._loop, name="danlu-sampler", daemon=True)
         self._thread.start()
 

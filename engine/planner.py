@@ -207,125 +207,226 @@ class Plan:
         return asdict(self)
 
 
+LORA_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+def _targets(spec: str) -> set[str]:
+    if not spec or spec == "all-linear":
+        return set(LORA_MODULES)
+    return {t.strip() for t in spec.split(",") if t.strip()}
+
+
+def activation_elems_per_token_layer(shape: ModelShape, method: str, lora_targets: str, lora_dropout: float,
+                                     attention: str, seq_len: int) -> tuple[float, float]:
+    """Values one decoder layer keeps for backward, per token: (in the compute dtype, in 1-byte masks).
+
+    Counted from what autograd saves in a Llama-style layer (Korthikanti et al. 2022 counted the
+    same for GPT layers): always the RMSNorm inputs (2h), the attention's q/k/v and output
+    (h + 2·kv + h, flash/SDPA keeps no score matrix) and the gated MLP's gate, SiLU and up outputs
+    (3i); the inputs of linear layers whose weights get gradients — the normed hidden states (h each
+    for attention and MLP) and the down projection's input (i); with LoRA dropout, each adapted
+    layer's dropped-out input and its mask.  Eager attention adds the score and softmax matrices.
+    """
+    h, i, kv = shape.hidden, shape.intermediate, shape.kv_heads * shape.head_dim
+    elems = 2 * h + (shape.heads * shape.head_dim + 2 * kv + h) + 3 * i
+    masks = 0.0
+    trained = set(LORA_MODULES) if method == "full" else _targets(lora_targets)
+    if trained & {"q_proj", "k_proj", "v_proj"}:
+        elems += h
+    if trained & {"gate_proj", "up_proj"}:
+        elems += h
+    if "down_proj" in trained:
+        elems += i
+    if method != "full" and lora_dropout > 0:
+        inputs = {"q_proj": h, "k_proj": h, "v_proj": h, "o_proj": shape.heads * shape.head_dim,
+                  "gate_proj": h, "up_proj": h, "down_proj": i}
+        extra = sum(inputs[m] for m in trained if m in inputs)
+        elems += extra
+        masks += extra
+    if attention == "eager":
+        elems += 2 * shape.heads * seq_len
+    return elems, masks
+
+
 def memory_terms(shape: ModelShape, method: str, micro_batch: int, seq_len: int, *, precision: str,
-                 grad_checkpointing: bool, optimizer: str, lora_r: int, lora_targets: str, gpu: bool) -> dict:
-    """Bytes per named cause of memory use for one configuration."""
+                 grad_checkpointing: bool, optimizer: str, lora_r: int, lora_targets: str, gpu: bool,
+                 lora_dropout: float = 0.05, attention: str = "sdpa", master_weights: bool = False,
+                 upcast_non_quantized: bool = False, eval_batch: int | None = None) -> dict:
+    """Bytes per named cause of memory use for one training configuration.
+
+    ``precision`` is the dtype the weights are held in (bf16/fp16 on GPUs, fp32 on the CPU);
+    ``master_weights`` models mixed precision with fp32 weights (Trainer with an fp32 model and
+    ``bf16=True``); danlu itself loads 16-bit weights and trains them in place.
+    """
     wbytes = 4 if precision == "fp32" else 2
-    eight_bit = "8bit" in optimizer
+    opt_bytes = 2 if "8bit" in optimizer else (4 if precision != "fp32" and method == "full" else 8)
     tokens = micro_batch * seq_len
+    embed = shape.embed_params
+    other = shape.params - shape.linear_params - embed  # norms
     t: dict[str, float] = {}
     if method == "qlora":
-        t["weights"] = shape.linear_params * (0.5 + 0.127 / 8) + (shape.params - shape.linear_params) * wbytes
+        # NF4: 4 bits per weight + absmax per 64-block, itself 8-bit quantised per 256 (double quant)
+        t["weights"] = shape.linear_params * 0.5 + (embed + other) * (4 if upcast_non_quantized else wbytes)
+        t["quant_constants"] = shape.linear_params * (1 / 64 + 4 / (64 * 256))
     else:
-        t["weights"] = shape.params * wbytes
+        t["weights"] = shape.params * (4 if master_weights else wbytes)
     if method == "full":
-        trainable = shape.params
-        t["master_weights"] = trainable * 4 if wbytes == 2 else 0
-        t["gradients"] = trainable * 4
-        t["optimizer"] = trainable * (2 if eight_bit else 8)
+        t["gradients"] = shape.params * (4 if master_weights else wbytes)
+        t["optimizer"] = shape.params * (2 if "8bit" in optimizer else 8 if master_weights else opt_bytes)
     else:
         trainable = shape.lora_params(lora_r, lora_targets)
-        t["adapters"] = trainable * 4
-        t["gradients"] = trainable * 4
-        t["optimizer"] = trainable * (2 if eight_bit else 8)
-    per_layer = (6 * shape.hidden + 3 * shape.intermediate) * wbytes * tokens
+        adapter_bytes = 2 if (method == "qlora" and precision != "fp32") else 4  # TRL keeps QLoRA adapters in bf16
+        t["adapters"] = trainable * adapter_bytes
+        t["gradients"] = trainable * adapter_bytes
+        t["optimizer"] = trainable * (2 if "8bit" in optimizer else 8)
+    act_bytes = 2 if (precision != "fp32" or master_weights) else 4
+    per_tok, per_tok_masks = activation_elems_per_token_layer(shape, method, lora_targets, lora_dropout, attention,
+                                                              seq_len)
+    layer = tokens * (per_tok * act_bytes + per_tok_masks)
     if grad_checkpointing:
-        t["activations"] = shape.layers * shape.hidden * wbytes * tokens + per_layer
+        # each layer's input is kept; one layer is recomputed at a time during backward
+        t["activations"] = shape.layers * tokens * shape.hidden * act_bytes + layer
     else:
-        t["activations"] = shape.layers * per_layer
-    t["logits"] = tokens * shape.vocab * (wbytes + 4 + 4)
-    subtotal = sum(t.values())
-    t["overhead"] = (CUDA_CONTEXT if gpu else 0.3 * GB) + FRAGMENTATION * subtotal
+        t["activations"] = shape.layers * layer
+    # logits in the compute dtype, their fp32 upcast, log-softmax and its gradient (≈ 12 bytes a value)
+    t["logits"] = tokens * shape.vocab * 12
+    if eval_batch:
+        eval_peak = eval_batch * seq_len * (shape.vocab * (act_bytes + 4) + 4 * shape.hidden * act_bytes)
+        t["eval"] = max(0.0, eval_peak - t["activations"] - t["logits"])
+    if method == "qlora":
+        # one linear layer at a time is dequantised to 16 bits for its matmul (forward and backward)
+        t["dequant_workspace"] = 2 * max(shape.intermediate, shape.hidden) * shape.hidden * wbytes
+    allocated = sum(t.values())
+    t["allocator"] = FRAGMENTATION * allocated  # reserved-but-free blocks of the caching allocator
+    t["cuda_context"] = CUDA_CONTEXT if gpu else 0.3 * GB  # CUDA context + kernels (CPU: libraries' arenas)
     return t
+
+
+ALLOCATED_EXCLUDES = ("allocator", "cuda_context")
+
+
+def metric_gb(terms: dict, metric: str) -> float:
+    """Predicted peak in the metric a measurement reports: allocated, reserved, or device total (nvidia-smi)."""
+    if metric == "allocated":
+        return sum(v for k, v in terms.items() if k not in ALLOCATED_EXCLUDES) / GB
+    if metric == "reserved":
+        return sum(v for k, v in terms.items() if k != "cuda_context") / GB
+    return sum(terms.values()) / GB
 
 
 def plan(ref: str, *, gpu_mem_gb: float | None = None, probe: dict | None = None, seq_len: int = 1024,
          method: str | None = None, micro_batch: int | None = None, target_batch: int = 16, lora_r: int = 16,
-         lora_targets: str = "all-linear", grad_checkpointing: bool | None = None, optimizer: str | None = None,
-         precision: str | None = None, shape: ModelShape | None = None) -> Plan:
-    """Choose method, micro-batch, accumulation, checkpointing, optimizer and precision that fit."""
+         lora_targets: str = "all-linear", lora_dropout: float = 0.05, grad_checkpointing: bool | None = None,
+         optimizer: str | None = None, precision: str | None = None, shape: ModelShape | None = None) -> Plan:
+    """Choose method, micro-batch, accumulation, checkpointing, optimizer and precision that fit.
+
+    The highest-fidelity method that fits with the margin wins (full → LoRA → QLoRA); for it, the
+    largest micro-batch (up to the target effective batch), gradient checkpointing only when it buys
+    a fit or a bigger micro-batch, an 8-bit optimizer only when 32-bit states do not fit.  Forced
+    choices (any argument that is not None) are kept as given.
+    """
     shape = shape or model_shape(ref)
     if method is not None and method not in METHODS:
         raise DanluError(f"unknown method {method!r}", fix="use full, lora or qlora")
+    if seq_len < 1 or (micro_batch is not None and micro_batch < 1) or target_batch < 1:
+        raise DanluError("sequence length, micro-batch and target batch must be 1 or more",
+                         fix="e.g. --seq-len 1024 --micro-batch 4")
     gpu = None
     if probe and probe.get("gpus"):
         sel = probe.get("selected_gpu")
         gpu = next((g for g in probe["gpus"] if g["index"] == sel), probe["gpus"][0])
     on_gpu = gpu is not None or gpu_mem_gb is not None
+    accel = (probe or {}).get("accelerator", "cpu")
     if gpu_mem_gb is not None:
         budget = gpu_mem_gb * GB
         device = f"GPU ({gpu_mem_gb:g} GB given)"
     elif gpu is not None:
-        budget = gpu["memory_free_gb"] * GB
-        device = f"{gpu['name']} ({gpu['memory_free_gb']:g} of {gpu['memory_total_gb']:g} GB free)"
+        free = gpu.get("usable_gb", gpu["memory_free_gb"])
+        budget = free * GB
+        device = f"{gpu['name']} ({free:g} of {gpu['memory_total_gb']:g} GB free)"
     else:
         ram = (probe or {}).get("host", {}).get("ram_available_gb") or 8.0
-        budget = ram * GB
-        device = f"CPU ({ram:g} GB RAM available)"
+        share = 0.6 if accel == "mps" else 0.8
+        budget = ram * share * GB
+        device = f"{'Apple MPS' if accel == 'mps' else 'CPU'} ({ram:g} GB RAM available, planning with {int(share * 100)} %)"
     if precision is None:
-        precision = ("bf16" if (gpu is None or gpu.get("bf16", True)) else "fp16") if on_gpu else "fp32"
+        if not on_gpu:
+            precision = "fp32"
+        else:
+            precision = "bf16" if (gpu is None or gpu.get("bf16", True)) else "fp16"
+    attention = "sdpa" if (gpu is None or gpu.get("sdpa_efficient", True)) else "eager"
     usable = budget * (1 - MARGIN)
     methods = [method] if method else list(METHODS)
     if not on_gpu and not method:
-        methods = [m for m in methods if m != "qlora"]  # 4-bit saves nothing worth its cost on the CPU
-    batches = [micro_batch] if micro_batch else [b for b in (32, 16, 8, 4, 2, 1) if b <= target_batch]
+        methods = [m for m in methods if m != "qlora"]  # bitsandbytes 4-bit saves nothing worth its cost here
+    batches = [micro_batch] if micro_batch else [b for b in (32, 16, 8, 4, 2, 1) if b <= target_batch] or [1]
     gcs = [grad_checkpointing] if grad_checkpointing is not None else [False, True]
     optimizers = [optimizer] if optimizer else (["adamw_torch", "adamw_bnb_8bit"] if on_gpu else ["adamw_torch"])
+
+    def terms_for(m, mb, gc, opt):
+        return memory_terms(shape, m, mb, seq_len, precision=precision, grad_checkpointing=gc, optimizer=opt,
+                            lora_r=lora_r, lora_targets=lora_targets, gpu=on_gpu, lora_dropout=lora_dropout,
+                            attention=attention, eval_batch=mb)
 
     candidates: list[Candidate] = []
     chosen = None
     for m in methods:
-        best_for_method = None
+        best = None
         for opt in optimizers:
             for gc in gcs:
-                for mb in batches:
-                    terms = memory_terms(shape, m, mb, seq_len, precision=precision, grad_checkpointing=gc,
-                                         optimizer=opt, lora_r=lora_r, lora_targets=lora_targets, gpu=on_gpu)
-                    peak = sum(terms.values())
-                    c = Candidate(m, mb, gc, opt, {k: round(v / GB, 3) for k, v in terms.items()},
-                                  round(peak / GB, 2), peak <= usable)
-                    if c.fits:
-                        best_for_method = c
-                        break  # largest micro-batch that fits with these settings
-                if best_for_method:
-                    break  # checkpointing only when it buys a fit
-            if best_for_method:
-                break  # 8-bit optimizer only when 32-bit does not fit
-        if best_for_method is None:
-            terms = memory_terms(shape, m, 1, seq_len, precision=precision, grad_checkpointing=gcs[-1],
-                                 optimizer=optimizers[-1], lora_r=lora_r, lora_targets=lora_targets, gpu=on_gpu)
+                mb = next((b for b in batches if sum(terms_for(m, b, gc, opt).values()) <= usable), None)
+                if mb is None:
+                    continue
+                if best is None or mb > best.micro_batch:
+                    terms = terms_for(m, mb, gc, opt)
+                    best = Candidate(m, mb, gc, opt, {k: round(v / GB, 3) for k, v in terms.items()},
+                                     round(sum(terms.values()) / GB, 2), True)
+                if mb == batches[0]:
+                    break  # no checkpointing needed for the largest micro-batch
+            if best:
+                break  # the 8-bit optimizer only when 32-bit states do not fit
+        if best is None:
+            gc, opt = gcs[-1], optimizers[-1]
+            terms = terms_for(m, batches[-1], gc, opt)
             peak = sum(terms.values())
-            best_for_method = Candidate(m, 1, gcs[-1], optimizers[-1], {k: round(v / GB, 3) for k, v in terms.items()},
-                                        round(peak / GB, 2), False)
-            best_for_method.reason = f"does not fit: needs {peak / GB:.1f} GB at micro-batch 1, {usable / GB:.1f} GB usable"
+            best = Candidate(m, batches[-1], gc, opt, {k: round(v / GB, 3) for k, v in terms.items()},
+                             round(peak / GB, 2), False,
+                             f"does not fit: needs {peak / GB:.1f} GB at micro-batch {batches[-1]}, "
+                             f"{usable / GB:.1f} GB usable")
         else:
-            c = best_for_method
-            best_for_method.reason = (f"fits at micro-batch {c.micro_batch}"
-                                      f"{' with gradient checkpointing' if c.grad_checkpointing else ''}"
-                                      f"{' and 8-bit Adam' if '8bit' in c.optimizer else ''}: {c.peak_gb:g} GB")
-        candidates.append(best_for_method)
-        if chosen is None and best_for_method.fits:
-            chosen = best_for_method
+            best.reason = (f"fits at micro-batch {best.micro_batch}"
+                           f"{' with gradient checkpointing' if best.grad_checkpointing else ''}"
+                           f"{' and an 8-bit optimizer' if '8bit' in best.optimizer else ''}: {best.peak_gb:g} GB")
+        candidates.append(best)
+        if chosen is None and best.fits:
+            chosen = best
     fits = chosen is not None
     pick = chosen or candidates[-1]
     grad_accum = max(1, math.ceil(target_batch / pick.micro_batch))
     trainable = shape.params if pick.method == "full" else shape.lora_params(lora_r, lora_targets)
     reasons = [
-        f"{shape.name}: {shape.params / 1e6:,.1f} M parameters",
+        f"{shape.name}: {shape.params / 1e6:,.1f} M parameters, vocabulary {shape.vocab:,}",
         f"memory budget: {device}, keeping {int(MARGIN * 100)} % free",
     ]
     if fits:
-        better = [c.method for c in candidates if c.method != pick.method and METHODS.index(c.method) < METHODS.index(pick.method)]
-        reasons.append(f"{pick.method}: {pick.reason}" + (f" ({', '.join(better)} would not fit)" if better else ""))
+        worse = [c.method for c in candidates if METHODS.index(c.method) < METHODS.index(pick.method)]
+        reasons.append(f"{pick.method}: {pick.reason}" + (f" ({', '.join(worse)} would not fit)" if worse else ""))
         reasons.append(f"micro-batch {pick.micro_batch} × accumulation {grad_accum} = effective batch "
                        f"{pick.micro_batch * grad_accum}")
+        reasons.append(f"precision {precision}" + (" (this GPU has no bf16)" if precision == "fp16" else ""))
     remedies = []
     if not fits:
-        remedies = [f"shorten sequences (--seq-len {max(128, seq_len // 2)})", "use a smaller model"]
+        big = max(pick.terms, key=pick.terms.get)
+        remedies.append(f"the largest term is {big} ({pick.terms[big]:.1f} GB)")
+        if seq_len > 256:
+            remedies.append(f"shorten sequences (--seq-len {max(256, seq_len // 2)})")
         if pick.method != "qlora" and on_gpu:
             remedies.append("use QLoRA (--method qlora)")
         if "8bit" not in pick.optimizer and on_gpu:
             remedies.append("use an 8-bit optimizer (--optimizer paged_adamw_8bit)")
+        if not pick.grad_checkpointing:
+            remedies.append("turn on gradient checkpointing (--grad-checkpointing on)")
+        remedies.append("use a smaller model")
     return Plan(
         model=shape.name, device=device, budget_gb=round(budget / GB, 2), method=pick.method,
         micro_batch=pick.micro_batch, grad_accum=grad_accum, grad_checkpointing=pick.grad_checkpointing,

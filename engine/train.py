@@ -178,7 +178,7 @@ def run(cfg: TrainConfig, run: RunDir, *, listener=None) -> TrainResult:
             weight_decay=cfg.weight_decay,
             max_grad_norm=cfg.max_grad_norm,
             optim=cfg.optimizer,
-            gradient_checkpointing=cfg.grad_checkpointing and cfg.method != "qlora",
+            gradient_checkpointing=cfg.grad_checkpointing,
             bf16=cfg.precision == "bf16",
             fp16=cfg.precision == "fp16",
             use_cpu=on_cpu,

@@ -1,0 +1,72 @@
+"""How fast are `danlu probe` and `danlu plan`, and what does one sampler sample cost?
+
+Runs the real CLI in subprocesses (cold start included: python, argparse, the engine modules,
+psutil, NVML) five times each and prints the median; then times SystemSampler.sample() in
+process, with this machine's NVML (none here) and with a fake two-GPU pynvml (tests/fake_nvml.py)
+so that the per-GPU path is exercised too.  Also checks that neither command imports torch or
+transformers.
+
+    python bench/probe_speed.py
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+
+COMMANDS = {
+    "danlu probe --json": ["probe", "--json"],
+    "danlu plan --model Qwen/Qwen2.5-7B-Instruct --gpu-mem 24 (preset)": ["plan", "--model", "Qwen/Qwen2.5-7B-Instruct",
+                                                                           "--gpu-mem", "24", "--json"],
+    "danlu plan --model <local config.json>": ["plan", "--model", "{config}", "--json"],
+}
+CHECK_HEAVY = "import sys; from engine.cli import main; main({argv!r}); " \
+              "print('HEAVY', [m for m in ('torch', 'transformers') if m in sys.modules], file=sys.stderr)"
+
+
+def main():
+    import tempfile
+
+    from engine import hardware, presets
+
+    tmp = Path(tempfile.mkdtemp())
+    cfg = dict(presets.model_config("Qwen/Qwen2.5-1.5B"))
+    (tmp / "config.json").write_text(__import__("json").dumps(cfg))
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    for name, argv in COMMANDS.items():
+        argv = [a.replace("{config}", str(tmp)) for a in argv]
+        times = []
+        for _ in range(5):
+            t = time.perf_counter()
+            subprocess.run([sys.executable, "-m", "engine.cli", *argv], capture_output=True, env=env, check=True)
+            times.append(time.perf_counter() - t)
+        heavy = subprocess.run([sys.executable, "-c", CHECK_HEAVY.format(argv=argv)], capture_output=True,
+                               text=True, env=env).stderr.strip().splitlines()[-1]
+        print(f"{name:<70} median {statistics.median(times) * 1000:6.0f} ms  (max {max(times) * 1000:.0f}) {heavy}")
+
+    def per_sample(sampler, n=2000):
+        sampler.open()
+        t = time.perf_counter()
+        for _ in range(n):
+            sampler.sample()
+        dt = (time.perf_counter() - t) / n
+        sampler.stop()
+        return dt
+
+    print(f"SystemSampler.sample(), this machine: {per_sample(hardware.SystemSampler()) * 1e6:.0f} µs")
+    import fake_nvml
+
+    sys.modules["pynvml"] = fake_nvml.make_module("two_rtx3090")
+    print(f"SystemSampler.sample(), fake 2 GPUs:  {per_sample(hardware.SystemSampler()) * 1e6:.0f} µs "
+          "(fake NVML calls cost ~nothing; real NVML queries take tens of µs each)")
+
+
+if __name__ == "__main__":
+    main()
