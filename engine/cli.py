@@ -113,42 +113,82 @@ def _seq_len_from_data(model: str, data_file: str, fallback: int) -> int:
 
 # -- data -------------------------------------------------------------------------------------
 def _report_text(report, removed=None) -> str:
-    lines = [f"{report.file}: {report.format} — {report.evidence}",
-             f"{report.records} records, {report.kept} usable, {len(report.problems)} problem(s)"]
-    for p in report.problems[:50]:
-        lines.append(f"  line {p.line}: {p.field}: {p.what}")
-    if len(report.problems) > 50:
-        lines.append(f"  … {len(report.problems) - 50} more (use --json for all)")
+    r = report if isinstance(report, dict) else report.to_dict()
+    lines = [f"{r['file']}: {r['format']} (confidence {r['confidence']:.0%}) — {r['evidence']}",
+             f"{r['records']} records, {r['kept']} usable" + (f" ({r['fixed']} fixed)" if r.get("fixed") else "")
+             + f", {len(r['problems'])} problem(s); encoding {r['encoding']}"]
+    if r.get("mapping_source") == "proposed":
+        flag = ",".join(f"{k}={v}" for k, v in r["mapping"].items())
+        lines.append(f"proposed column mapping: {flag} — confirm or edit it with --mapping '{flag}'")
+    for p in r["problems"][:50]:
+        extra = f" [{p['action']}]" if p.get("action") not in (None, "kept") else ""
+        rec = f" (record {p['record']})" if p.get("record") not in (None, p["line"]) else ""
+        lines.append(f"  line {p['line']}{rec}: {p['field']}: {p['what']}{extra} — {p['fix']}")
+    if len(r["problems"]) > 50:
+        lines.append(f"  … {len(r['problems']) - 50} more (use --json for all)")
+    if r.get("problem_counts"):
+        lines.append("by kind: " + ", ".join(f"{k} {v}" for k, v in r["problem_counts"].items()))
+    removed = removed if removed is not None else r.get("removed")
     if removed:
-        lines.append("removed: " + ", ".join(f"{k} {v}" for k, v in removed.items()))
+        lines.append("rules: " + ", ".join(f"{k} {v}" for k, v in removed.items()))
+    stats = r.get("stats") or {}
+    if stats.get("chars", {}).get("count"):
+        c = stats["chars"]
+        lines.append(f"characters per conversation: min {c['min']}, median {c['median']}, p95 {c['p95']}, "
+                     f"p99 {c['p99']}, max {c['max']}")
+    for ex in stats.get("near_duplicate_examples") or []:
+        lines.append(f"  near-duplicate pair (similarity {ex['similarity']:.2f}): line {ex['line']} {ex['text']!r}"
+                     f"  ~  line {ex['duplicate_of']} {ex['other']!r}")
+    t = stats.get("tokens")
+    if t and t.get("count"):
+        lines.append(f"tokens ({t['model']} chat template): min {t['min']}, median {t['median']}, p95 {t['p95']}, "
+                     f"p99 {t['p99']}, max {t['max']}"
+                     + (f"; {t['truncated']} of {t['count']} longer than --max-seq-len {t['max_seq_len']}"
+                        if "truncated" in t else ""))
+        peak = max(b["count"] for b in t["histogram"]) or 1
+        for b in t["histogram"]:
+            lines.append(f"  {b['from']:>7}–{b['to']:<7} {'#' * max(1 if b['count'] else 0, 40 * b['count'] // peak)}"
+                         f" {b['count']}")
     return "\n".join(lines)
 
 
 def cmd_data(args):
     from . import data
 
-    convs, report = data.load_conversations(args.file)
+    common = dict(mapping=args.mapping, on_error=args.on_error)
     if args.data_cmd == "inspect":
+        report = data.steps.inspect(args.file, max_chars=args.max_chars, near_dup_threshold=args.near_dup_threshold,
+                                    model=args.model, max_seq_len=args.max_seq_len, **common)
         _out(args, report.to_dict(), _report_text(report))
+        if not report.kept:
+            raise data.doctor.no_usable(report)
     elif args.data_cmd == "convert":
-        path = data.write_conversations(args.output, convs, args.to)
-        _out(args, {"output": str(path), "format": args.to, "records": len(convs), "report": report.to_dict()},
-             _report_text(report) + f"\nwrote {len(convs)} {args.to} records to {path}")
+        res = data.steps.convert(args.file, args.to, args.output, **common)
+        _out(args, res, _report_text(res["report"]) + f"\nwrote {res['records']} {args.to} records to {res['output']}"
+             + (f" (LLaMA-Factory entry in {res['dataset_info']})" if res["dataset_info"] else "")
+             + "".join(f"\nnote: {n}" for n in res["roundtrip"]))
     elif args.data_cmd == "clean":
-        kept, removed = data.clean(convs, max_chars=args.max_chars)
-        path = data.write_conversations(args.output, kept, args.to)
-        _out(args, {"output": str(path), "kept": len(kept), "removed": removed, "report": report.to_dict()},
-             _report_text(report, removed) + f"\nwrote {len(kept)} records to {path}")
+        res = data.steps.clean(args.file, args.output, to=args.to, max_chars=args.max_chars,
+                               near_dup_threshold=args.near_dup_threshold, normalize_mode=args.normalize,
+                               mix=args.mix, mix_ratio=args.mix_ratio, seed=args.seed, **common)
+        mix = f"; mixed in {res['mix']['added']} from {res['mix']['file']}" if res["mix"] else ""
+        _out(args, res, _report_text(res["report"], res["removed"])
+             + f"\nwrote {res['kept']} records to {res['output']}{mix}"
+             + (f"; {res['normalized']} normalised" if args.normalize else ""))
     elif args.data_cmd == "split":
-        from pathlib import Path
-
-        tr, ev = data.split(convs, args.eval_ratio, args.seed)
-        out = Path(args.out_dir)
-        ext = ".json" if args.to == "alpaca" else ".jsonl"
-        a = data.write_conversations(out / f"train{ext}", tr, args.to)
-        b = data.write_conversations(out / f"eval{ext}", ev, args.to)
-        _out(args, {"train": str(a), "eval": str(b), "train_records": len(tr), "eval_records": len(ev)},
-             f"wrote {len(tr)} train records to {a} and {len(ev)} eval records to {b}")
+        res = data.steps.split(args.file, args.out_dir, to=args.to, eval_ratio=args.eval_ratio, seed=args.seed,
+                               by=args.by, near_dup_threshold=args.near_dup_threshold, mix=args.mix,
+                               mix_ratio=args.mix_ratio, **common)
+        leak = res["leakage"]
+        text = (f"wrote {res['train_records']} train records to {res['train']} and {res['eval_records']} eval "
+                f"records to {res['eval']}" + (f" (split by {args.by})" if args.by else "")
+                + f"\nleakage: {leak['pairs']} near-duplicate pair(s) across train and eval"
+                + (f" ({leak['eval_records_leaked']} eval records) — run `danlu data clean` first" if leak["pairs"] else ""))
+        for ex in leak["examples"]:
+            text += f"\n  train line {ex['train_line']} ~ eval line {ex['eval_line']} ({ex['similarity']:.2f}): {ex['eval']!r}"
+        if res["mix"]:
+            text += f"\nmixed {res['mix']['added']} conversations from {res['mix']['file']} into train"
+        _out(args, res, text)
 
 
 # -- train / runs / attach / stop -------------------------------------------------------------
@@ -175,6 +215,14 @@ def cmd_train(args):
     from .config import TrainConfig
 
     cfg = TrainConfig.load(args.config)
+    from . import models
+
+    models.check_model_ref(cfg.model)
+    for name in ("train_file", "eval_file"):
+        value = getattr(cfg, name)
+        if value and not Path(value).is_file():
+            raise DanluError(f"{name} not found: {value}", where=str(args.config),
+                             fix="fix the path in the config (relative paths are read from the config's folder)")
     if args.in_run:
         run = runs.RunDir(Path(args.in_run))
         import signal
@@ -378,12 +426,6 @@ def cmd_quickstart(args):
     _out(args, res, text)
 
 
-def cmd_wizard(args):
-    from tui.app import run_app
-
-    run_app(demo=args.demo, lang=args.lang)
-
-
 # -- parser -----------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="danlu", description="danlu (丹炉): fine-tune a chat model on one GPU, from probe to export.",
@@ -424,26 +466,49 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--list-models", action="store_true", help="list the model presets known offline")
     json_flag(sp)
 
-    sp = add("data", cmd_data, "inspect, convert, clean and split datasets (Alpaca, ShareGPT, messages, CSV)")
+    sp = add("data", cmd_data, "inspect, convert, clean and split datasets (Alpaca, ShareGPT, messages, CSV, Parquet)")
     dsub = sp.add_subparsers(dest="data_cmd", metavar="ACTION", required=True, parser_class=_Parser)
     for name, help in (("inspect", "detect the format and report every problem with its line"),
                        ("convert", "convert to alpaca, sharegpt or messages"),
-                       ("clean", "drop broken records and exact duplicates"),
-                       ("split", "split into train and eval files")):
+                       ("clean", "drop broken records, exact and near duplicates and overlong rows"),
+                       ("split", "split into train and eval files and check for leakage")):
         d = dsub.add_parser(name, help=help, description=help)
         d.set_defaults(func=cmd_data)
-        d.add_argument("file", help="a .json, .jsonl, .csv or .tsv dataset")
+        d.add_argument("file", help="a .json/.jsonl/.csv/.tsv/.parquet file, a folder of them, a `datasets` "
+                                    "save_to_disk folder, dataset_info.json#NAME, or a Hugging Face id (online)")
+        d.add_argument("--mapping", help="column mapping, e.g. 'instruction=问题,output=回答' (or 'auto' to accept "
+                                         "the proposed one)")
+        d.add_argument("--on-error", choices=["fix", "skip", "stop"], default="skip",
+                       help="bad records: fix what can be fixed, skip them (default), or stop at the first")
         if name in ("convert", "clean", "split"):
             d.add_argument("--to", choices=["alpaca", "sharegpt", "messages"], default="messages" if name != "convert" else None,
                            required=name == "convert", help="output format")
         if name in ("convert", "clean"):
             d.add_argument("-o", "--output", required=True, help="output file (.jsonl, or .json for a JSON array)")
+        if name in ("inspect", "clean"):
+            d.add_argument("--max-chars", type=int, default=16000,
+                           help="flag/drop conversations longer than this many characters (default 16000; 0 = off)")
+        if name != "convert":
+            d.add_argument("--near-dup-threshold", type=float, default=0.9,
+                           help="MinHash similarity (0-1] from which two records count as near duplicates "
+                                "(default 0.9)")
+        if name == "inspect":
+            d.add_argument("--model", help="token statistics with this model's tokenizer and chat template "
+                                           "(e.g. demo:tiny or a model folder)")
+            d.add_argument("--max-seq-len", type=int, default=None, help="count the rows this length would truncate")
         if name == "clean":
-            d.add_argument("--max-chars", type=int, default=None, help="drop conversations longer than this")
+            d.add_argument("--normalize", nargs="?", const="all", choices=["all", "whitespace", "width"],
+                           help="normalise whitespace and/or full-width/half-width characters (default: all)")
         if name == "split":
             d.add_argument("--out-dir", required=True, help="folder for train and eval files")
             d.add_argument("--eval-ratio", type=float, default=0.1, help="share held out for evaluation (default 0.1)")
-            d.add_argument("--seed", type=int, default=42, help="shuffle seed (default 42)")
+            d.add_argument("--by", metavar="COLUMN", help="split by this field (time or id): the latest values go to "
+                                                          "eval, equal values stay together")
+        if name in ("clean", "split"):
+            d.add_argument("--seed", type=int, default=42, help="shuffle/sampling seed (default 42)")
+            d.add_argument("--mix", metavar="FILE", help="mix in a general instruction set against forgetting")
+            d.add_argument("--mix-ratio", type=float, default=0.1,
+                           help="add this many mix records per record of the data (default 0.1 = 10 %%)")
         json_flag(d)
 
     sp = add("train", cmd_train, "train from a config.yaml (foreground, or --detach to survive a closed terminal)")
@@ -511,15 +576,20 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv=None) -> int:
+def main(argv=None, open_wizard=None) -> int:
+    """Run the CLI.  With no subcommand, ``open_wizard(demo=…, lang=…)`` opens the wizard; the
+    ``danlu`` command (tui/entry.py) passes it, so the engine itself never imports the TUI."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
         if not getattr(args, "func", None):
-            if args.cmd is None:
-                args.func = cmd_wizard
+            if args.cmd is None and open_wizard is not None:
+                args.func = lambda a: open_wizard(demo=a.demo, lang=a.lang)
+            elif args.cmd is None:
+                parser.print_help()
+                return 0
             else:
                 parser.parse_args([args.cmd, "--help"])
         args.func(args)

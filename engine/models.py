@@ -86,7 +86,11 @@ def weights_hash(model_dir: str | Path) -> str:
 def quiet() -> None:
     """Silence transformers' progress bars and info logs (danlu shows its own progress)."""
 
+    import logging as std_logging
+
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    # bitsandbytes' CPU backend warns on import that an optional kernels package is missing
+    std_logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(std_logging.ERROR)
     from transformers.utils import logging
 
     logging.set_verbosity_error()
@@ -170,6 +174,18 @@ def hub_reachable(timeout: float = 2.0) -> bool:
     except OSError:
         return False
     return True
+
+
+def check_model_ref(ref: str) -> None:
+    """Raise DanluError for a reference that cannot be a model, without building or loading anything."""
+    ref = (ref or "").strip()
+    if ref.startswith("demo:"):
+        if ref.split(":", 1)[1] not in DEMO_SIZES:
+            raise DanluError(f"unknown demo model {ref!r}", fix=f"use one of {', '.join('demo:' + s for s in DEMO_SIZES)}")
+        return
+    path = Path(ref).expanduser()
+    if path.exists() or not (_HUB_ID.match(ref) and not ref.startswith((".", "/", "~"))):
+        resolve_model(ref)
 
 
 def resolve_model(ref: str) -> str:

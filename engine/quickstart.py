@@ -23,6 +23,10 @@ def quickstart(*, method: str = "lora", model: str | None = None, size: str = "s
     if method not in planner.METHODS:
         raise DanluError(f"unknown method {method!r}", fix="use full, lora or qlora")
 
+    from . import models
+
+    model_ref = model or f"demo:{size}"
+    models.check_model_ref(model_ref)
     source = Path(data_file).expanduser() if data_file else paths.sample_data_dir() / demo["data"]
     if not source.is_file():
         raise DanluError(f"dataset file not found: {source}", fix="check the --data path (see sample_data/)")
@@ -32,11 +36,8 @@ def quickstart(*, method: str = "lora", model: str | None = None, size: str = "s
     progress("probe", f"{hw['accelerator']}: {hw['nvml']}" if hw["accelerator"] == "cpu" else
              f"GPU {hw['gpus'][0]['name']} with {hw['gpus'][0]['memory_free_gb']} GB free")
 
-    model_ref = model or f"demo:{size}"
     if model_ref.startswith("demo:"):
         progress("model", f"building the offline demo model {model_ref} (cached after the first time)")
-    from . import models
-
     models.resolve_model(model_ref)
 
     progress("data", f"reading {source}")

@@ -37,3 +37,25 @@ def test_bad_input_gives_one_clear_line(argv):
     assert len(lines) == 1, err
     assert lines[0].startswith("danlu: error:")
     assert " — " in lines[0], "the message must say how to fix it"
+
+
+@pytest.mark.parametrize("body,words", [
+    ("model: ./nope\ntrain_file: {data}\n", "model not found"),
+    ("model: demo:tiny\ntrain_file: {data}\nmethod: dora\n", "unknown method"),
+    ("model: demo:tiny\ntrain_file: {data}\nlr: fast\n", "lr must be a number"),
+    ("model: demo:tiny\ntrain_file: missing.jsonl\n", "train_file not found"),
+    ("model: demo:tiny\ntrain_file: {data}\nmicro_batch: 0\n", "micro_batch"),
+    ("model: demo:tiny\ntrain_file: {data}\nbatch: 8\n", "unknown setting"),
+    ("- just\n- a list\n", "not a mapping"),
+])
+def test_bad_training_config_is_refused_before_a_run_starts(tmp_path, body, words):
+    from conftest import ROOT
+
+    config = tmp_path / "config.yaml"
+    config.write_text(body.format(data=ROOT / "sample_data" / "lab_consultant.messages.jsonl"))
+    runs_dir = tmp_path / "runs"
+    proc = run_cli("train", config, env={"DANLU_RUNS": str(runs_dir)})
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and words in lines[0] and " — " in lines[0], proc.stderr
+    assert not runs_dir.exists() or not any(runs_dir.iterdir()), "no run directory for a refused config"

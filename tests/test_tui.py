@@ -39,3 +39,50 @@ def test_welcome_in_chinese():
             assert "单卡微调" in str(text)
 
     _run(go())
+
+
+def test_danlu_without_arguments_opens_the_wizard(monkeypatch):
+    from tui import entry
+
+    opened = []
+    monkeypatch.setattr(entry, "_open_wizard", lambda **kw: opened.append(kw))
+    assert entry.main([]) == 0
+    assert entry.main(["--demo", "--lang", "zh"]) == 0
+    assert opened == [{"demo": False, "lang": None}, {"demo": True, "lang": "zh"}]
+
+
+def test_wizard_first_screen_renders_in_a_real_terminal(tmp_path):
+    """The installed `danlu` command, in tmux at 80×24, shows the Welcome screen and quits on q."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+    import time
+
+    import pytest
+
+    if not shutil.which("tmux"):
+        pytest.skip("tmux is not installed")
+    danlu = os.path.join(os.path.dirname(sys.executable), "danlu")
+    session = f"danlu-test-{os.getpid()}"
+    env = f"DANLU_HOME={tmp_path}"
+    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "80", "-y", "24", f"env {env} {danlu}"],
+                   check=True)
+    try:
+        screen = ""
+        for _ in range(100):
+            screen = subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True,
+                                    text=True).stdout
+            if "New fine-tune" in screen:
+                break
+            time.sleep(0.1)
+        assert "New fine-tune" in screen and "no runs yet" in screen
+        subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
+        for _ in range(50):
+            if subprocess.run(["tmux", "has-session", "-t", session], capture_output=True).returncode != 0:
+                break
+            time.sleep(0.1)
+        else:
+            raise AssertionError("the wizard did not quit on q")
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
