@@ -208,51 +208,107 @@ def _print_event(console, row):
         console.print(f"[green]done[/green]: {row.get('state')} after {row.get('step')} steps, {row.get('seconds')} s")
 
 
-def cmd_train(args):
+def _check_config(cfg, where: str) -> None:
     from pathlib import Path
 
-    from . import atomic, runs
-    from .config import TrainConfig
-
-    cfg = TrainConfig.load(args.config)
     from . import models
 
     models.check_model_ref(cfg.model)
     for name in ("train_file", "eval_file"):
         value = getattr(cfg, name)
         if value and not Path(value).is_file():
-            raise DanluError(f"{name} not found: {value}", where=str(args.config),
+            raise DanluError(f"{name} not found: {value}", where=where,
                              fix="fix the path in the config (relative paths are read from the config's folder)")
-    if args.in_run:
-        run = runs.RunDir(Path(args.in_run))
-        import signal
 
-        signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    else:
-        from . import data
 
-        if Path(cfg.train_file).is_file() and not cfg.dataset_hash:
-            cfg.dataset_hash = data.file_hash(cfg.train_file)
-        run = runs.create(f"{cfg.method}-{Path(cfg.model).name or cfg.model}")
-        atomic.write_text(run.config_path, cfg.to_yaml())
-        if args.detach:
-            from . import train
-
-            pid = train.detach(run.config_path, run)
-            _out(args, {"run_id": run.id, "run_dir": str(run.path), "pid": pid},
-                 f"started run {run.id} (pid {pid}) in the background; it survives closing this terminal.\n"
-                 f"follow it:  danlu attach {run.id}\nstop it:    danlu stop {run.id}")
-            return
+def _train_in(cfg, run, args, *, resume: bool = False):
     from . import train
 
     console = _stderr()
-    result = train.run(cfg, run, listener=None if args.json else (lambda row: _print_event(console, row)))
+    result = train.run(cfg, run, resume=resume, detached=bool(args.in_run),
+                       listener=None if args.json else (lambda row: _print_event(console, row)))
     _out(args, {"run_dir": result.run_dir, "state": result.state, "steps": result.steps,
                 "train_loss_first": result.losses[0] if result.losses else None,
                 "train_loss_last": result.losses[-1] if result.losses else None,
                 "eval_loss_before": result.eval_loss_before, "eval_loss_after": result.eval_loss_after,
                 "seconds": round(result.seconds, 1)},
          f"run {run.id}: {result.state}; final model in {run.final_dir}")
+
+
+def _started(args, run, pid):
+    _out(args, {"run_id": run.id, "run_dir": str(run.path), "pid": pid},
+         f"started run {run.id} (pid {pid}) in the background; it survives closing this terminal.\n"
+         f"follow it:  danlu attach {run.id}\nstop it:    danlu stop {run.id}")
+
+
+def cmd_train(args):
+    import time
+    from pathlib import Path
+
+    from . import atomic, data, paths, runs, train
+    from .config import TrainConfig
+
+    cfg = TrainConfig.load(args.config)
+    _check_config(cfg, str(args.config))
+    if args.in_run:  # the detached child, or a resume
+        _train_in(cfg, runs.RunDir(Path(args.in_run)), args, resume=args.resume)
+        return
+    if Path(cfg.train_file).is_file() and not cfg.dataset_hash:
+        cfg.dataset_hash = data.file_hash(cfg.train_file)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1:
+        # torchrun / accelerate: every rank runs this command; they share one run directory, rank 0 writes it
+        name = args.run_name or f"ddp-{os.environ.get('MASTER_PORT', 'run')}"
+        run = runs.RunDir(paths.runs_root() / name)
+        if train.rank() == 0:
+            run.path.mkdir(parents=True, exist_ok=True)
+            run.set_status(state="pending", created=round(time.time(), 3), step=0)
+            atomic.write_text(run.config_path, cfg.to_yaml())
+        _train_in(cfg, run, args)
+        return
+    run = runs.create(args.run_name or f"{cfg.method}-{Path(cfg.model).name or cfg.model}")
+    atomic.write_text(run.config_path, cfg.to_yaml())
+    if args.detach:
+        _started(args, run, train.detach(run.config_path, run))
+        return
+    _train_in(cfg, run, args)
+
+
+def cmd_resume(args):
+    from . import atomic, runs, train
+    from .config import TrainConfig
+
+    run = runs.resolve(args.run)
+    state = run.effective_state()
+    if state == "running":
+        raise DanluError(f"run {run.id} is still running", fix=f"follow it with `danlu attach {run.id}`")
+    cfg = TrainConfig.load(run.config_path)
+    if state == "done" and args.epochs is None and args.max_steps is None:
+        raise DanluError(f"run {run.id} is finished",
+                         fix=f"train it longer with `danlu resume {run.id} --epochs N` (now {cfg.epochs:g})")
+    ckpt = train.latest_checkpoint(run)
+    if ckpt is None:
+        raise DanluError(f"run {run.id} has no readable checkpoint",
+                         fix=f"start it again with `danlu train {run.config_path}`")
+    saved = ckpt / "danlu_config.yaml"
+    if saved.exists():
+        changed = train.config_diff(TrainConfig.load(saved), cfg)
+        if changed:
+            raise DanluError(f"the config changed since the checkpoint in a way that breaks resuming: "
+                             f"{'; '.join(changed)}",
+                             where=str(run.config_path),
+                             fix="undo those changes, or start a new run with `danlu train` on the edited config")
+    if args.epochs is not None:
+        cfg.epochs = args.epochs
+    if args.max_steps is not None:
+        cfg.max_steps = args.max_steps
+    _check_config(cfg, str(run.config_path))
+    atomic.write_text(run.config_path, cfg.to_yaml())
+    if args.detach:
+        _started(args, run, train.detach(run.config_path, run, resume=True))
+        return
+    args.in_run = None
+    _train_in(cfg, run, args, resume=True)
 
 
 def cmd_runs(args):
@@ -290,18 +346,17 @@ def cmd_attach(args):
 
 
 def cmd_stop(args):
-    import signal
-
-    from . import runs
+    from . import runs, train
 
     run = runs.resolve(args.run)
-    st = run.status()
-    if run.effective_state() != "running" or not st.get("pid"):
+    action = "checkpoint" if args.checkpoint else "stop"
+    if not train.request(run, action):
+        (run.path / "control.json").unlink(missing_ok=True)
         raise DanluError(f"run {run.id} is not running (state: {run.effective_state()})",
                          fix="`danlu runs` lists runs and their states")
-    os.kill(int(st["pid"]), signal.SIGTERM)
-    _out(args, {"run_id": run.id, "signal": "SIGTERM"},
-         f"asked run {run.id} to stop: it finishes the current step, saves and exits")
+    text = ("asked run {id} to save a checkpoint now; it keeps training" if args.checkpoint else
+            "asked run {id} to stop: it finishes the current step, saves a checkpoint and exits")
+    _out(args, {"run_id": run.id, "action": action}, text.format(id=run.id))
 
 
 # -- chat / eval / export ---------------------------------------------------------------------
@@ -514,7 +569,20 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("train", cmd_train, "train from a config.yaml (foreground, or --detach to survive a closed terminal)")
     sp.add_argument("config", help="a config.yaml (e.g. runs/<id>/config.yaml to reproduce a run)")
     sp.add_argument("--detach", action="store_true", help="run in the background in a new session; prints the run id")
+    sp.add_argument("--run-name", help="name of the run directory (default: date, time, method and model); "
+                    "under torchrun every rank must get the same one")
     sp.add_argument("--in-run", help=argparse.SUPPRESS)
+    sp.add_argument("--resume", action="store_true", help=argparse.SUPPRESS)
+    json_flag(sp)
+
+    sp = add("resume", cmd_resume, "resume a stopped, crashed or killed run from its newest good checkpoint",
+             "Resume a run from its newest readable checkpoint (model, optimizer, scheduler, RNG and data "
+             "position). A finished run can be trained longer with --epochs. Refuses, with the differences, when "
+             "config.yaml changed in a way that breaks resuming.")
+    sp.add_argument("run", help="run id, unique part of one, path, or 'latest'")
+    sp.add_argument("--epochs", type=float, help="train to this many epochs in total (extends a finished run)")
+    sp.add_argument("--max-steps", type=int, help="train to this many optimizer steps in total")
+    sp.add_argument("--detach", action="store_true", help="resume in the background")
     json_flag(sp)
 
     sp = add("runs", cmd_runs, "list runs with their state, step and loss")
@@ -527,6 +595,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = add("stop", cmd_stop, "stop a running run cleanly (finish the step, save, exit)")
     sp.add_argument("run", help="run id, unique part of one, path, or 'latest'")
+    sp.add_argument("--checkpoint", action="store_true", help="only save a checkpoint now; training goes on")
     json_flag(sp)
 
     sp = add("chat", cmd_chat, "chat with a model or a run's tuned model (streaming)")

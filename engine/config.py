@@ -14,6 +14,7 @@ from pathlib import Path
 from .errors import DanluError
 
 METHODS = ("full", "lora", "qlora")
+ADAPTERS = ("lora", "dora", "rslora")
 PRECISIONS = ("fp32", "bf16", "fp16")
 
 
@@ -39,17 +40,23 @@ class TrainConfig:
     warmup_ratio: float = _f(0.05, "Fraction of steps spent warming up the learning rate.")
     weight_decay: float = _f(0.0, "AdamW weight decay.")
     max_grad_norm: float = _f(1.0, "Gradient clipping norm.")
+    adapter: str = _f("lora", "Adapter flavour for lora/qlora: lora, dora (weight-decomposed) or rslora (rank-stabilised).")
     lora_r: int = _f(16, "LoRA rank.")
     lora_alpha: int = _f(32, "LoRA scaling alpha (scale = alpha / r).")
     lora_dropout: float = _f(0.05, "Dropout on the LoRA branch.")
     lora_targets: str = _f("all-linear", "Modules that get adapters: all-linear, or a comma list such as q_proj,v_proj.")
-    group_by_length: bool = _f(True, "Batch samples of similar length together (less padding, faster).")
+    packing: bool = _f(True, "Pack variable-length samples into rows (padding-free; samples never attend to each other).")
+    pack_len: int = _f(1024, "Tokens per packed row (about 1 k keeps attention cost low).")
+    group_by_length: bool = _f(True, "Without packing: batch samples of similar length together (less padding).")
     grad_checkpointing: bool = _f(False, "Recompute activations in backward to save memory.")
     optimizer: str = _f("adamw_torch", "Optimizer (transformers `optim` name, e.g. adamw_torch, paged_adamw_8bit).")
     precision: str = _f("fp32", "fp32 | bf16 | fp16 compute precision.")
     seed: int = _f(42, "Seed for initialisation of adapters and data order.")
     logging_steps: int = _f(1, "Write a step event every N optimizer steps.")
-    save_steps: int = _f(0, "Save a checkpoint every N optimizer steps (0: only at the end).")
+    save_steps: int = _f(0, "Save a checkpoint every N optimizer steps (0: automatic, about 10 per run).")
+    save_total_limit: int = _f(2, "Checkpoints kept (two, so that a damaged last one falls back to the one before).")
+    eval_steps: int = _f(0, "Evaluate every N optimizer steps (0: only before and after training).")
+    early_stopping_patience: int = _f(0, "Stop after N evaluations without a better eval loss (0: off; needs eval_steps).")
     trust_remote_code: bool = _f(False, "Run model code from the model's repository (only if you trust it).")
     dataset_hash: str = _f("", "sha256 of the training file when the run was planned (filled in by danlu).")
     plan_reason: str = _f("", "Why the planner chose these settings (informational).")
@@ -57,11 +64,13 @@ class TrainConfig:
     def validate(self) -> "TrainConfig":
         if self.method not in METHODS:
             raise DanluError(f"unknown method {self.method!r}", where="method", fix=f"use one of {', '.join(METHODS)}")
+        if self.adapter not in ADAPTERS:
+            raise DanluError(f"unknown adapter {self.adapter!r}", where="adapter", fix=f"use one of {', '.join(ADAPTERS)}")
         if self.precision not in PRECISIONS:
             raise DanluError(
                 f"unknown precision {self.precision!r}", where="precision", fix=f"use one of {', '.join(PRECISIONS)}"
             )
-        for name in ("max_seq_len", "micro_batch", "grad_accum", "lora_r", "logging_steps"):
+        for name in ("max_seq_len", "micro_batch", "grad_accum", "lora_r", "logging_steps", "pack_len"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise DanluError(f"{name} must be a whole number ≥ 1, got {value!r}", where=name, fix=f"set {name}: 1 or more")

@@ -87,6 +87,10 @@ def quiet() -> None:
     """Silence transformers' progress bars and info logs (danlu shows its own progress)."""
 
     import logging as std_logging
+    import warnings
+
+    # library deprecation notices are for danlu's developers, not its users
+    warnings.filterwarnings("ignore", category=FutureWarning)
 
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     # bitsandbytes' CPU backend warns on import that an optional kernels package is missing
@@ -315,6 +319,8 @@ def load_for_training(cfg):
     # dtype (upcasting them to fp32 costs 4 bytes a parameter: 4 GB for a 128 k vocabulary at 8 B); gradient
     # checkpointing is set up by the trainer for every method alike.
     lora = LoraConfig(
+        use_dora=cfg.adapter == "dora",
+        use_rslora=cfg.adapter == "rslora",
         r=cfg.lora_r,
         lora_alpha=cfg.lora_alpha,
         lora_dropout=cfg.lora_dropout,

@@ -120,11 +120,40 @@ class RunDir:
     def events(self) -> list[dict]:
         return read_jsonl_tolerant(self.events_path)[0]
 
+    def truncate_events_after(self, step: int) -> int:
+        """On resume from a checkpoint at ``step``: drop the events written after it (they will be written
+        again), so the history has each step once.  Replaces the file atomically; returns lines dropped."""
+        lines = self.events_path.read_text(encoding="utf-8").splitlines(keepends=True) if self.events_path.exists() else []
+        keep = []
+        for line in lines:
+            try:
+                row = json.loads(line)
+            except ValueError:
+                break  # a torn last line
+            later = row.get("type") in ("step", "eval", "checkpoint", "backoff") and (row.get("step") or 0) > step
+            if later or row.get("type") in ("done", "error"):
+                break
+            keep.append(line if line.endswith("\n") else line + "\n")
+        atomic.write_text(self.events_path, "".join(keep))
+        return len(lines) - len(keep)
+
     def follow(self, poll: float = 0.5, stop_when_finished: bool = True) -> Iterator[dict]:
-        """Yield every event from the start, then new ones as they are written."""
-        offset = 0
+        """Yield every event from the start, then new ones as they are written.
+
+        If the file is replaced by a shorter one (a resume keeps a prefix of it and drops the steps
+        after its checkpoint), reading goes on after that prefix: nothing is yielded twice."""
+        offset, seen = 0, 0
         while True:
+            try:
+                if self.events_path.stat().st_size < offset:
+                    rows, offset = read_jsonl_tolerant(self.events_path, 0)
+                    seen = min(seen, len(rows))
+                    yield from rows[seen:]
+                    seen = len(rows)
+            except FileNotFoundError:
+                pass
             rows, offset = read_jsonl_tolerant(self.events_path, offset)
+            seen += len(rows)
             yield from rows
             if stop_when_finished and self.effective_state() not in ("pending", "running"):
                 rows, offset = read_jsonl_tolerant(self.events_path, offset)

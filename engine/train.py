@@ -1,13 +1,24 @@
 """The training runner: TRL's SFTTrainer (+ PEFT) driven by a TrainConfig, writing a run directory.
 
-``run(cfg, run_dir)`` is what ``danlu train`` executes in its own process.  It writes
-``events.jsonl`` and ``status.json`` as it goes (DESIGN.md §2), handles SIGINT/SIGTERM
-by finishing the step, saving and stopping, and saves the final adapter (LoRA/QLoRA)
-or model (full) in ``final/``.
+``run(cfg, run_dir)`` is what ``danlu train`` executes in its own process.  It
+
+* writes ``events.jsonl`` and ``status.json`` as it goes (DESIGN.md §2; rank 0 only);
+* packs variable-length samples into rows of ``pack_len`` tokens without padding (TRL's
+  best-fit-decreasing packing; position ids restart per sample, so samples never attend
+  to each other), loss on assistant tokens only (labels from engine.encode);
+* stops cleanly on SIGINT/SIGTERM (finish the step, checkpoint, exit with state
+  ``stopped``), checkpoints on SIGUSR1 or a ``control.json`` request, ignores SIGHUP
+  when detached;
+* survives out-of-memory: halves the micro-batch (or the packed row) and doubles the
+  accumulation, so the effective batch stays the same, records a ``backoff`` event and
+  continues from the same step; gives up at the floor with the planner's remedies;
+* resumes from the newest readable checkpoint (model, optimizer, scheduler, RNG, data
+  position), falling back to the one before when the newest is damaged.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -16,10 +27,16 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import data, encode, evaluate, hardware, models
+from . import atomic, data, encode, evaluate, hardware, models
 from .config import TrainConfig
 from .errors import DanluError
 from .runs import RunDir
+
+# settings that may differ between a checkpoint and the config it resumes with
+RESUMABLE_CHANGES = {"epochs", "max_steps", "save_steps", "save_total_limit", "eval_steps",
+                     "early_stopping_patience", "logging_steps", "micro_batch", "grad_accum", "pack_len",
+                     "plan_reason", "eval_file", "train_file"}
+INJECT_OOM_ENV = "DANLU_INJECT_OOM_AT_STEP"  # test hook: raise an out-of-memory error once at this step
 
 
 @dataclass
@@ -37,6 +54,10 @@ class TrainResult:
     eval_rows: list = field(default_factory=list)
 
 
+def rank() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
 def prepare_rows(cfg: TrainConfig, tokenizer):
     train_convs, _ = data.load_conversations(cfg.train_file)
     eval_convs = data.load_conversations(cfg.eval_file)[0] if cfg.eval_file else []
@@ -51,164 +72,331 @@ def prepare_rows(cfg: TrainConfig, tokenizer):
     return train_rows, eval_rows
 
 
-class _Stop:
-    """Set by SIGINT/SIGTERM: the trainer finishes its step, saves and stops."""
+@dataclass
+class Geometry:
+    """How samples become batches: rows per micro-batch, accumulation, packed row length (None: no packing)."""
 
-    def __init__(self):
-        self.requested = False
+    micro_batch: int
+    grad_accum: int
+    pack_len: int | None
+
+    def describe(self) -> str:
+        if self.pack_len:
+            return (f"packed rows of {self.pack_len} tokens, {self.micro_batch} row(s) per micro-batch "
+                    f"× accumulation {self.grad_accum}")
+        return f"micro-batch {self.micro_batch} × accumulation {self.grad_accum}"
+
+
+def geometry(cfg: TrainConfig, train_rows: list[dict]) -> Geometry:
+    """Batches for ``cfg``.  With packing, one micro-batch holds about the tokens the plan budgeted
+    (micro_batch × max_seq_len, capped at ``pack_len`` so attention stays cheap) and accumulation is
+    set so an optimizer step sees about as many samples as micro_batch × grad_accum planned."""
+    if not cfg.packing:
+        return Geometry(cfg.micro_batch, cfg.grad_accum, None)
+    pack = max(cfg.max_seq_len, min(cfg.pack_len, cfg.micro_batch * cfg.max_seq_len))
+    mean = sum(len(r["input_ids"]) for r in train_rows) / len(train_rows)
+    rows_per_step = cfg.micro_batch * cfg.grad_accum * mean / pack
+    return Geometry(1, max(1, round(rows_per_step)), pack)
+
+
+class Control:
+    """Requests reaching the trainer: SIGINT/SIGTERM (stop), SIGUSR1 (checkpoint now), control.json."""
+
+    def __init__(self, run: RunDir):
+        self.run = run
+        self.stop = False
+        self.checkpoint = False
         self.previous = {}
+        self.path = run.path / "control.json"
 
-    def install(self):
+    def install(self, detached: bool = False):
         if threading.current_thread() is not threading.main_thread():
             return
         for sig in (signal.SIGINT, signal.SIGTERM):
-            self.previous[sig] = signal.signal(sig, self._handle)
+            self.previous[sig] = signal.signal(sig, self._stop)
+        self.previous[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, self._checkpoint)
+        if detached:
+            self.previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, signal.SIG_IGN)
 
-    def _handle(self, signum, frame):
-        if self.requested:  # second Ctrl-C: stop now
+    def _stop(self, signum, frame):
+        if self.stop:  # second Ctrl-C: stop now
             raise KeyboardInterrupt
-        self.requested = True
+        self.stop = True
+
+    def _checkpoint(self, signum, frame):
+        self.checkpoint = True
+
+    def poll(self):
+        """Read and consume a control.json request ({"action": "stop" | "checkpoint"})."""
+        try:
+            action = json.loads(self.path.read_text()).get("action")
+        except (FileNotFoundError, ValueError, AttributeError):
+            return
+        self.path.unlink(missing_ok=True)
+        if action == "stop":
+            self.stop = True
+        elif action == "checkpoint":
+            self.checkpoint = True
 
     def restore(self):
         for sig, handler in self.previous.items():
             signal.signal(sig, handler)
 
 
-def _events_callback(run: RunDir, cfg: TrainConfig, stop: _Stop, listener):
+def request(run: RunDir, action: str) -> bool:
+    """Ask a running trainer to ``stop`` or ``checkpoint``: control file + signal. True if it was running."""
+    if action not in ("stop", "checkpoint"):
+        raise ValueError(action)
+    atomic.write_json(run.path / "control.json", {"action": action, "ts": time.time()})
+    pid = run.status().get("pid")
+    if run.effective_state() != "running" or not pid:
+        return False
+    try:
+        os.kill(int(pid), signal.SIGTERM if action == "stop" else signal.SIGUSR1)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+class OutOfMemory(Exception):
+    pass
+
+
+def _is_oom(exc: BaseException) -> bool:
+    import torch
+
+    return isinstance(exc, (torch.OutOfMemoryError, OutOfMemory)) or "out of memory" in str(exc).lower()
+
+
+def _callback(run: RunDir, cfg: TrainConfig, ctl: Control, emit, eval_fn, state: dict):
     from transformers import TrainerCallback
 
     class Events(TrainerCallback):
-        def __init__(self):
-            self.t0 = None
-            self.last_tokens = 0
-            self.last_t = None
-            self.losses = []
+        def on_train_begin(self, args, st, control, **kw):
+            state["t0"] = state["last_t"] = time.time()
+            state["last_tokens"] = int(getattr(st, "num_input_tokens_seen", 0) or 0)
+            state.setdefault("tokens_at_begin", state["last_tokens"])
+            state["first_step"] = st.global_step
+            if rank() == 0:
+                run.set_status(state="running", total=st.max_steps, step=st.global_step)
+                emit("status", state="running", step=st.global_step, total=st.max_steps)
 
-        def emit(self, type_, **fields):
-            row = run.event(type_, **fields)
-            if listener:
-                listener(row)
+        def on_step_begin(self, args, st, control, **kw):
+            inject = os.environ.get(INJECT_OOM_ENV)
+            if inject and int(inject) == st.global_step and not state.get("injected"):
+                state["injected"] = True
+                raise OutOfMemory(f"CUDA out of memory (injected at step {st.global_step} by {INJECT_OOM_ENV})")
 
-        def on_train_begin(self, args, state, control, **kw):
-            self.t0 = self.last_t = time.time()
-            run.set_status(state="running", total=state.max_steps, step=state.global_step)
-            self.emit("status", state="running", total=state.max_steps)
-
-        def on_log(self, args, state, control, logs=None, **kw):
+        def on_log(self, args, st, control, logs=None, **kw):
             logs = logs or {}
-            if "loss" not in logs:
+            if "loss" not in logs or rank() != 0:
                 return
             now = time.time()
-            tokens = int(getattr(state, "num_input_tokens_seen", 0) or 0)
-            dt = max(now - self.last_t, 1e-9)
-            tps = (tokens - self.last_tokens) / dt
-            self.last_tokens, self.last_t = tokens, now
-            step = state.global_step
-            elapsed = now - self.t0
-            eta = elapsed / step * (state.max_steps - step) if step else None
+            tokens = int(getattr(st, "num_input_tokens_seen", 0) or 0)
+            tps = (tokens - state["last_tokens"]) / max(now - state["last_t"], 1e-9)
+            state["last_tokens"], state["last_t"] = tokens, now
+            done = st.global_step - state["first_step"]
+            elapsed = now - state["t0"]
+            eta = elapsed / done * (st.max_steps - st.global_step) if done else None
             loss = float(logs["loss"])
-            self.losses.append(loss)
-            self.emit(
-                "step",
-                step=step,
-                total=state.max_steps,
-                loss=loss,
-                lr=float(logs.get("learning_rate", 0.0)),
-                grad_norm=float(logs["grad_norm"]) if logs.get("grad_norm") is not None else None,
-                epoch=float(state.epoch or 0.0),
-                tokens=tokens,
-                tokens_per_s=round(tps, 1),
-                elapsed_s=round(elapsed, 2),
-            )
-            run.set_status(step=step, total=state.max_steps, loss=loss, eta_s=round(eta, 1) if eta else None)
+            state["losses"].append(loss)
+            emit("step", step=st.global_step, total=st.max_steps, loss=loss,
+                 lr=float(logs.get("learning_rate", 0.0)),
+                 grad_norm=float(logs["grad_norm"]) if logs.get("grad_norm") is not None else None,
+                 epoch=round(float(st.epoch or 0.0), 4), tokens=tokens, tokens_per_s=round(tps, 1),
+                 elapsed_s=round(elapsed, 2))
+            run.set_status(step=st.global_step, total=st.max_steps, loss=loss, eta_s=round(eta, 1) if eta else None)
 
-        def on_step_end(self, args, state, control, **kw):
-            if stop.requested:
+        def on_step_end(self, args, st, control, **kw):
+            ctl.poll()
+            if ctl.checkpoint:
+                ctl.checkpoint = False
+                control.should_save = True
+            if ctl.stop:
                 control.should_save = True
                 control.should_training_stop = True
+            if cfg.eval_steps and eval_fn and st.global_step % cfg.eval_steps == 0 and st.global_step < st.max_steps:
+                loss = eval_fn(kw["model"])
+                if rank() == 0:
+                    emit("eval", step=st.global_step, loss=loss)
+                best = state.get("best_eval")
+                if best is None or loss < best - 1e-6:
+                    state["best_eval"], state["bad_evals"] = loss, 0
+                else:
+                    state["bad_evals"] = state.get("bad_evals", 0) + 1
+                    if cfg.early_stopping_patience and state["bad_evals"] >= cfg.early_stopping_patience:
+                        if rank() == 0:
+                            emit("log", message=f"early stopping: eval loss has not improved on {best:.4f} for "
+                                                f"{state['bad_evals']} evaluations")
+                        state["early_stopped"] = True
+                        control.should_training_stop = True
+                        control.should_save = True
 
-        def on_save(self, args, state, control, **kw):
-            self.emit("checkpoint", step=state.global_step, path=str(Path(args.output_dir) / f"checkpoint-{state.global_step}"))
+        def on_save(self, args, st, control, **kw):
+            if rank() != 0:
+                return
+            ckpt = Path(args.output_dir) / f"checkpoint-{st.global_step}"
+            if ckpt.is_dir():
+                (ckpt / "danlu_config.yaml").write_text(cfg.to_yaml(), encoding="utf-8")
+            emit("checkpoint", step=st.global_step, path=str(ckpt))
 
     return Events()
 
 
-def run(cfg: TrainConfig, run: RunDir, *, listener=None) -> TrainResult:
-    """Train ``cfg`` in ``run``; return the result with the tuned model still in memory."""
+def _sft_args(cfg: TrainConfig, run: RunDir, geo: Geometry):
+    from trl import SFTConfig
+
+    try:
+        import tensorboard  # noqa: F401
+
+        report_to = ["tensorboard"]
+        os.environ["TENSORBOARD_LOGGING_DIR"] = str(run.path / "tensorboard")
+    except ImportError:
+        report_to = "none"
+    save_steps = cfg.save_steps or (0.1 if cfg.method != "full" else 0.25)
+    return SFTConfig(
+        output_dir=str(run.checkpoints_dir),
+        per_device_train_batch_size=geo.micro_batch,
+        gradient_accumulation_steps=geo.grad_accum,
+        num_train_epochs=cfg.epochs,
+        max_steps=cfg.max_steps,
+        learning_rate=cfg.lr,
+        lr_scheduler_type=cfg.lr_scheduler,
+        warmup_steps=cfg.warmup_ratio,
+        weight_decay=cfg.weight_decay,
+        max_grad_norm=cfg.max_grad_norm,
+        optim=cfg.optimizer,
+        gradient_checkpointing=cfg.grad_checkpointing,
+        bf16=cfg.precision == "bf16",
+        fp16=cfg.precision == "fp16",
+        use_cpu=models.device() == "cpu",
+        seed=cfg.seed,
+        data_seed=cfg.seed,
+        logging_steps=cfg.logging_steps,
+        save_strategy="steps",
+        save_steps=save_steps,
+        save_total_limit=cfg.save_total_limit,
+        eval_strategy="no",
+        report_to=report_to,
+        disable_tqdm=True,
+        max_length=geo.pack_len or cfg.max_seq_len,
+        packing=geo.pack_len is not None,
+        packing_strategy="bfd",
+        include_num_input_tokens_seen="non_padding",
+        dataloader_num_workers=0,
+        train_sampling_strategy="group_by_length" if (cfg.group_by_length and not geo.pack_len) else "random",
+    )
+
+
+def valid_checkpoint(path: Path) -> bool:
+    """A checkpoint is usable when its state, optimizer and weights can be read."""
+    try:
+        json.loads((path / "trainer_state.json").read_text())
+        if (path / "optimizer.pt").stat().st_size == 0:
+            return False
+        weights = list(path.glob("*.safetensors"))
+        if not weights:
+            return False
+        from safetensors import safe_open
+
+        for w in weights:
+            with safe_open(str(w), framework="pt") as fh:
+                for key in fh.keys():
+                    fh.get_slice(key)
+        return True
+    except Exception:  # noqa: BLE001 - any damage makes it unusable
+        return False
+
+
+def latest_checkpoint(run: RunDir, emit=None) -> Path | None:
+    """The newest readable checkpoint; a damaged newer one is reported and skipped."""
+    ckpts = sorted(run.checkpoints_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]), reverse=True)
+    for ckpt in ckpts:
+        if valid_checkpoint(ckpt):
+            return ckpt
+        if emit:
+            emit("log", message=f"checkpoint {ckpt.name} is damaged; falling back to the one before")
+    return None
+
+
+def config_diff(old: TrainConfig, new: TrainConfig) -> list[str]:
+    """Settings that changed in a way that breaks resuming (e.g. model, method, lr, data)."""
+    import dataclasses
+
+    a, b = dataclasses.asdict(old), dataclasses.asdict(new)
+    return [f"{k}: {a[k]!r} → {b[k]!r}" for k in a if a[k] != b[k] and k not in RESUMABLE_CHANGES]
+
+
+def run(cfg: TrainConfig, run: RunDir, *, listener=None, resume: bool = False, detached: bool = False) -> TrainResult:
+    """Train ``cfg`` in ``run`` (or resume it); return the result with the tuned model still in memory."""
     cfg.validate()
     t_start = time.time()
-    stop = _Stop()
-    stop.install()
-    run.set_status(state="running", pid=os.getpid(), method=cfg.method, model=cfg.model, step=0)
+    ctl = Control(run)
+    ctl.install(detached=detached)
+    main = rank() == 0
+    if main:
+        run.set_status(state="running", pid=os.getpid(), method=cfg.method, model=cfg.model)
     sampler = hardware.SystemSampler(lambda sample: run.event("system", **sample), interval=1.0)
 
     def emit(type_, **fields):
+        if not main:
+            return None
         row = run.event(type_, **fields)
         if listener:
             listener(row)
+        return row
 
     try:
-        emit("log", message=f"loading {cfg.model} for {cfg.method} training")
         import torch
         from datasets import Dataset
-        from trl import SFTConfig, SFTTrainer
+        from transformers.trainer_callback import PrinterCallback, ProgressCallback
+        from trl import SFTTrainer
 
+        resume_from = None
+        eval_before = None
+        if resume:
+            resume_from = latest_checkpoint(run, emit)
+            if resume_from is None:
+                raise DanluError(f"run {run.id} has no readable checkpoint to resume from",
+                                 fix=f"start it again with `danlu train {run.config_path}`")
+            step = json.loads((resume_from / "trainer_state.json").read_text())["global_step"]
+            if main:
+                run.truncate_events_after(step)
+                before = [e for e in run.events() if e["type"] == "eval" and e.get("step") == 0]
+                eval_before = before[0]["loss"] if before else None
+            emit("status", state="resumed", step=step, checkpoint=str(resume_from))
+        emit("log", message=f"loading {cfg.model} for {cfg.method} training")
         torch.manual_seed(cfg.seed)
         tokenizer = models.load_tokenizer(cfg.model, trust_remote_code=cfg.trust_remote_code)
         train_rows, eval_rows = prepare_rows(cfg, tokenizer)
         model = models.load_for_training(cfg)
         trainable, total = models.count_params(model)
+        geo = geometry(cfg, train_rows)
         emit("log", message=f"{trainable:,} trainable of {total:,} parameters; {len(train_rows)} train / "
-             f"{len(eval_rows)} eval samples")
-        eval_before = None
-        if eval_rows:
-            eval_before = evaluate.eval_loss(model, eval_rows, pad_id=tokenizer.pad_token_id, batch_size=cfg.micro_batch)
+             f"{len(eval_rows)} eval samples; {geo.describe()}")
+
+        def eval_fn(m):
+            return evaluate.eval_loss(m, eval_rows, pad_id=tokenizer.pad_token_id, batch_size=cfg.micro_batch)
+
+        if eval_rows and not resume:
+            eval_before = eval_fn(model)
             emit("eval", step=0, loss=eval_before)
-
-        on_cpu = models.device() == "cpu"
-        args = SFTConfig(
-            output_dir=str(run.checkpoints_dir),
-            per_device_train_batch_size=cfg.micro_batch,
-            gradient_accumulation_steps=cfg.grad_accum,
-            num_train_epochs=cfg.epochs,
-            max_steps=cfg.max_steps,
-            learning_rate=cfg.lr,
-            lr_scheduler_type=cfg.lr_scheduler,
-            warmup_steps=cfg.warmup_ratio,
-            weight_decay=cfg.weight_decay,
-            max_grad_norm=cfg.max_grad_norm,
-            optim=cfg.optimizer,
-            gradient_checkpointing=cfg.grad_checkpointing,
-            bf16=cfg.precision == "bf16",
-            fp16=cfg.precision == "fp16",
-            use_cpu=on_cpu,
-            seed=cfg.seed,
-            data_seed=cfg.seed,
-            logging_steps=cfg.logging_steps,
-            save_strategy="steps" if cfg.save_steps else "no",
-            save_steps=cfg.save_steps or 500,
-            eval_strategy="no",
-            report_to="none",
-            disable_tqdm=True,
-            max_length=cfg.max_seq_len,
-            include_num_input_tokens_seen="non_padding",
-            dataloader_num_workers=0,
-            train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
-        )
-        callback = _events_callback(run, cfg, stop, listener)
-        trainer = SFTTrainer(
-            model=model,
-            args=args,
-            train_dataset=Dataset.from_list([dict(r, length=len(r["input_ids"])) for r in train_rows]),
-            processing_class=tokenizer,
-            callbacks=[callback],
-        )
-        from transformers.trainer_callback import PrinterCallback, ProgressCallback
-
-        trainer.remove_callback(PrinterCallback)  # danlu reports through events, and stdout stays clean
-        trainer.remove_callback(ProgressCallback)
-        sampler.start()
-        trainer.train()
+        train_ds = Dataset.from_list([dict(r, length=len(r["input_ids"])) for r in train_rows])
+        state: dict = {"losses": []}
+        sampler.start() if main else None
+        while True:
+            trainer = SFTTrainer(model=model, args=_sft_args(cfg, run, geo), train_dataset=train_ds,
+                                 processing_class=tokenizer,
+                                 callbacks=[_callback(run, cfg, ctl, emit, eval_fn if eval_rows else None, state)])
+            trainer.remove_callback(PrinterCallback)  # danlu reports through events; stdout stays clean
+            trainer.remove_callback(ProgressCallback)
+            try:
+                trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+                break
+            except Exception as exc:  # noqa: BLE001 - out of memory is handled, the rest re-raised
+                if not _is_oom(exc):
+                    raise
+                geo, resume_from = _back_off(cfg, geo, trainer, run, emit, exc)
         sampler.stop()
         model = trainer.model
         if cfg.method == "qlora":
@@ -220,58 +408,94 @@ def run(cfg: TrainConfig, run: RunDir, *, listener=None) -> TrainResult:
                 if param.requires_grad and param.dtype != dtype:
                     param.data = param.data.to(dtype)
         steps = trainer.state.global_step
-        eval_after = None
-        if eval_rows:
-            eval_after = evaluate.eval_loss(model, eval_rows, pad_id=tokenizer.pad_token_id, batch_size=cfg.micro_batch)
-            emit("eval", step=steps, loss=eval_after)
-        from . import atomic
-
-        with atomic.staged_dir(run.final_dir, overwrite=True) as tmp:
-            model.save_pretrained(tmp)
-            tokenizer.save_pretrained(tmp)
-        state = "stopped" if stop.requested else "done"
-        emit("checkpoint", step=steps, path=str(run.final_dir), final=True)
+        eval_after = eval_fn(model) if eval_rows else None
+        state_name = "stopped" if ctl.stop else "done"
         seconds = time.time() - t_start
         tokens = int(getattr(trainer.state, "num_input_tokens_seen", 0) or 0)
-        train_seconds = trainer.state.log_history[-1].get("train_runtime") if trainer.state.log_history else None
-        tps = tokens / train_seconds if train_seconds else None
-        emit("done", state=state, step=steps, eval_loss=eval_after, seconds=round(seconds, 2),
-             tokens=tokens, tokens_per_s=round(tps, 1) if tps else None)
-        run.set_status(state=state, step=steps, eta_s=0, finished=round(time.time(), 3))
+        runtime = next((h.get("train_runtime") for h in reversed(trainer.state.log_history) if "train_runtime" in h),
+                       None)
+        tps = (tokens - state.get("tokens_at_begin", 0)) / runtime if runtime else None
+        if main:
+            emit("eval", step=steps, loss=eval_after) if eval_rows else None
+            with atomic.staged_dir(run.final_dir, overwrite=True) as tmp:
+                model.save_pretrained(tmp)
+                tokenizer.save_pretrained(tmp)
+            emit("checkpoint", step=steps, path=str(run.final_dir), final=True)
+            emit("done", state=state_name, step=steps, eval_loss=eval_after, seconds=round(seconds, 2),
+                 tokens=tokens, tokens_per_s=round(tps, 1) if tps else None)
+            run.set_status(state=state_name, step=steps, eta_s=0, finished=round(time.time(), 3))
         return TrainResult(
-            run_dir=str(run.path), state=state, steps=steps, losses=callback.losses,
+            run_dir=str(run.path), state=state_name, steps=steps, losses=state["losses"],
             eval_loss_before=eval_before, eval_loss_after=eval_after, tokens_per_s=tps,
             seconds=seconds, model=model, tokenizer=tokenizer, eval_rows=eval_rows,
         )
     except BaseException as exc:
         sampler.stop()
         message, hint = _explain(exc)
-        run.event("error", message=message, hint=hint, kind=type(exc).__name__)
-        run.set_status(state="failed", error=message)
+        if main:
+            run.event("error", message=message, hint=hint, kind=type(exc).__name__)
+            run.set_status(state="failed", error=message)
         if isinstance(exc, (DanluError, KeyboardInterrupt)):
             raise
         raise DanluError(message, fix=hint) from exc
     finally:
-        stop.restore()
+        ctl.restore()
+
+
+def _back_off(cfg: TrainConfig, geo: Geometry, trainer, run: RunDir, emit, exc) -> tuple[Geometry, Path | None]:
+    """After an out-of-memory error: same effective batch, half the memory per micro-batch."""
+    import torch
+
+    if geo.pack_len and geo.pack_len // 2 >= cfg.max_seq_len:
+        new = Geometry(geo.micro_batch, geo.grad_accum * 2, geo.pack_len // 2)
+    elif not geo.pack_len and geo.micro_batch > 1:
+        new = Geometry(geo.micro_batch // 2, geo.grad_accum * 2, None)
+    else:
+        raise DanluError(
+            f"out of memory even at the smallest batch ({geo.describe()})",
+            fix="shorten max_seq_len, use qlora, an 8-bit optimizer (paged_adamw_8bit) or gradient checkpointing "
+                "(see `danlu plan`)",
+        ) from exc
+    trainer.model.zero_grad(set_to_none=True)
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    step = trainer.state.global_step
+    resume_from = None
+    if step > 0:
+        trainer._save_checkpoint(trainer.model, trial=None)  # the state after the last completed step
+        resume_from = Path(trainer.args.output_dir) / f"checkpoint-{step}"
+    emit("backoff", step=step, reason=str(exc).splitlines()[0][:200], old=geo.describe(), new=new.describe(),
+         micro_batch=new.micro_batch, grad_accum=new.grad_accum, pack_len=new.pack_len)
+    # the config records the geometry in force, so a later resume uses it too
+    if rank() == 0:
+        if new.pack_len:
+            cfg.pack_len = new.pack_len
+            cfg.grad_accum = cfg.grad_accum * 2
+        else:
+            cfg.micro_batch, cfg.grad_accum = new.micro_batch, new.grad_accum
+        atomic.write_text(run.config_path, cfg.to_yaml())
+    return new, resume_from
 
 
 def _explain(exc: BaseException) -> tuple[str, str]:
     if isinstance(exc, DanluError):
         return exc.one_line(), exc.fix or ""
     if isinstance(exc, KeyboardInterrupt):
-        return "interrupted", "run `danlu train` again on the run's config.yaml to start over"
+        return "interrupted", "resume it with `danlu resume RUN`"
     text = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
     if "out of memory" in text.lower():
         return f"out of memory: {text}", "lower micro_batch, shorten max_seq_len, or use qlora (see `danlu plan`)"
     return f"training failed: {type(exc).__name__}: {text}", "run with --debug for the traceback"
 
 
-def detach(config_path: Path, run: RunDir) -> int:
+def detach(config_path: Path, run: RunDir, *, resume: bool = False) -> int:
     """Start ``danlu train`` for ``run`` in a new session that outlives this terminal; return its pid."""
     import subprocess
 
     log = open(run.log_path, "ab")
     cmd = [sys.executable, "-m", "engine.cli", "train", str(config_path), "--in-run", str(run.path)]
+    if resume:
+        cmd.append("--resume")
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
         cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,

@@ -10,7 +10,7 @@ from conftest import ROOT
 HEAVY = ("torch", "transformers", "trl", "peft", "datasets", "bitsandbytes")
 SUBCOMMANDS = [
     ["probe"], ["plan"], ["data"], ["data", "inspect"], ["data", "convert"], ["data", "clean"], ["data", "split"],
-    ["train"], ["chat"], ["eval"], ["export"], ["runs"], ["attach"], ["stop"], ["demo-model"],
+    ["train"], ["resume"], ["chat"], ["eval"], ["export"], ["runs"], ["attach"], ["stop"], ["demo-model"],
     ["demo-model", "build"], ["quickstart"],
 ]
 
