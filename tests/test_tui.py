@@ -73,7 +73,7 @@ def test_wizard_first_screen_renders_in_a_real_terminal(tmp_path):
         for _ in range(100):
             screen = subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True,
                                     text=True).stdout
-            if "New fine-tune" in screen:
+            if "New fine-tune" in screen and "no runs yet" in screen:
                 break
             time.sleep(0.1)
         assert "New fine-tune" in screen and "no runs yet" in screen

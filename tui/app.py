@@ -1,31 +1,99 @@
-"""The danlu wizard (Textual).  Opens without torch/transformers; the engine loads them in workers."""
+"""The danlu wizard (Textual).  Opens without torch/transformers; the engine loads them in workers.
+
+Screens live in ``tui/screens/`` (one module each) and are imported when first shown, so the
+first screen appears fast.  The wizard's gathered choices live in :class:`tui.state.WizardState`.
+"""
 
 from __future__ import annotations
 
-from textual.app import App
+import importlib
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
 
 from .screens.welcome import WelcomeScreen
-from .strings import set_lang
+from .state import WizardState
+from .styles import CSS as STYLES
+from .strings import set_lang, t
+
+SCREENS_BY_NAME = {
+    "hardware": ("tui.screens.hardware", "HardwareScreen"),
+    "model": ("tui.screens.model", "ModelScreen"),
+    "data": ("tui.screens.data", "DataScreen"),
+    "plan": ("tui.screens.plan", "PlanScreen"),
+    "dashboard": ("tui.screens.dashboard", "DashboardScreen"),
+    "chat": ("tui.screens.chat", "ChatScreen"),
+    "export": ("tui.screens.export", "ExportScreen"),
+    "help": ("tui.screens.help", "HelpScreen"),
+}
 
 
 class DanluApp(App):
     TITLE = "danlu 丹炉"
-    CSS = """
-    #welcome { padding: 1 2; }
-    #title { text-style: bold; color: $accent; }
-    #intro { color: $text-muted; margin-bottom: 1; }
-    #actions { height: auto; max-height: 6; margin-bottom: 1; }
-    #runs-title { text-style: bold; }
-    #runs { height: 1fr; }
-    """
+    CSS = STYLES
+    BINDINGS = [
+        Binding("question_mark", "help", "key_help"),
+        Binding("f2", "toggle_theme", "key_theme"),
+    ]
 
     def __init__(self, *, demo: bool = False, lang: str | None = None):
+        set_lang(lang)
         super().__init__()
         self.demo = demo
-        set_lang(lang)
+        self.wizard = WizardState.for_demo(demo)
+        from .screens.base import translate_bindings
+
+        translate_bindings(self)
 
     def on_mount(self) -> None:
         self.push_screen(WelcomeScreen())
+
+    # -- navigation -------------------------------------------------------------------------
+    def make_screen(self, name: str, *args, **kwargs):
+        module, cls = SCREENS_BY_NAME[name]
+        return getattr(importlib.import_module(module), cls)(*args, **kwargs)
+
+    def goto(self, name: str, *args, **kwargs) -> None:
+        self.push_screen(self.make_screen(name, *args, **kwargs))
+
+    def back_to_welcome(self) -> None:
+        while len(self.screen_stack) > 2:
+            self.pop_screen()
+        if isinstance(self.screen, WelcomeScreen):
+            self.screen.action_refresh()
+
+    def action_help(self) -> None:
+        if type(self.screen).__name__ == "HelpScreen":
+            return
+        self.goto("help", getattr(self.screen, "HELP", "welcome"))
+
+    def action_toggle_theme(self) -> None:
+        self.theme = "textual-light" if self.theme != "textual-light" else "textual-dark"
+
+    # -- command palette: one entry per action ------------------------------------------------
+    def get_system_commands(self, screen):
+        yield from super().get_system_commands(screen)
+        yield SystemCommand(t("new_finetune"), t("cmd_new_help"), lambda: self._start_new())
+        yield SystemCommand(t("cmd_attach_latest"), t("cmd_attach_latest_help"), lambda: self._latest("dashboard"))
+        yield SystemCommand(t("cmd_chat_latest"), t("cmd_chat_latest_help"), lambda: self._latest("chat"))
+        yield SystemCommand(t("cmd_export_latest"), t("cmd_export_latest_help"), lambda: self._latest("export"))
+        yield SystemCommand(t("cmd_toggle_theme"), t("cmd_toggle_theme_help"), self.action_toggle_theme)
+        yield SystemCommand(t("cmd_help"), t("cmd_help_help"), self.action_help)
+        for action, label in getattr(screen, "PALETTE", []):
+            yield SystemCommand(t(label), t(label), lambda a=action, s=screen: s.run_action(a))
+
+    def _start_new(self) -> None:
+        self.back_to_welcome()
+        self.goto("hardware")
+
+    def _latest(self, name: str) -> None:
+        from engine import runs
+
+        found = runs.list_runs()
+        if not found:
+            self.notify(t("no_runs"), severity="warning")
+            return
+        self.goto(name, str(found[0].path))
 
 
 def run_app(demo: bool = False, lang: str | None = None) -> None:

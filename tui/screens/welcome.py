@@ -1,21 +1,30 @@
-"""The Welcome screen: start a new fine-tune, or pick a run found on disk."""
+"""The Welcome screen: start a new fine-tune, or re-attach to / chat with / export a run on disk."""
 
 from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Header, OptionList, Static
 from textual.widgets.option_list import Option
 
 from engine import paths, runs
 
 from ..strings import t
+from .base import StepScreen
 
 
-class WelcomeScreen(Screen):
-    BINDINGS = [Binding("q", "app.quit", t("quit")), Binding("r", "refresh", t("refresh"))]
+class WelcomeScreen(StepScreen):
+    HELP = "welcome"
+    BINDINGS = [
+        Binding("q", "app.quit", "key_quit"),
+        Binding("n", "new", "key_new"),
+        Binding("a", "attach", "key_attach"),
+        Binding("c", "chat", "key_chat"),
+        Binding("e", "export", "key_export"),
+        Binding("r", "refresh", "key_refresh"),
+    ]
+    PALETTE = [("attach", "key_attach"), ("chat", "key_chat"), ("export", "key_export"), ("refresh", "key_refresh")]
 
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False)
@@ -37,6 +46,9 @@ class WelcomeScreen(Screen):
         self.action_refresh()
         self.query_one("#actions", OptionList).focus()
 
+    def on_screen_resume(self) -> None:
+        self.action_refresh()
+
     def action_refresh(self) -> None:
         table = self.query_one("#runs", DataTable)
         table.clear()
@@ -48,8 +60,40 @@ class WelcomeScreen(Screen):
         if not found:
             table.add_row(t("no_runs"), "", "", "", "")
 
+    def selected_run(self) -> str | None:
+        table = self.query_one("#runs", DataTable)
+        if not table.row_count:
+            return None
+        try:
+            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        except Exception:  # noqa: BLE001 - empty table
+            return None
+        return key if key and key != t("no_runs") and "/" in str(key) else None
+
+    def _with_run(self, name: str) -> None:
+        run = self.selected_run()
+        if run is None:
+            self.notify(t("pick_run_first"), severity="warning")
+            return
+        self.app.goto(name, run)
+
+    def action_new(self) -> None:
+        self.app.goto("hardware")
+
+    def action_attach(self) -> None:
+        self._with_run("dashboard")
+
+    def action_chat(self) -> None:
+        self._with_run("chat")
+
+    def action_export(self) -> None:
+        self._with_run("export")
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_attach()
+
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         if event.option.id == "new":
-            self.notify(t("coming_soon"), timeout=4)
+            self.action_new()
         elif event.option.id == "quickstart":
             self.notify(t("quickstart_hint"), timeout=6)

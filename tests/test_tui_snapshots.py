@@ -1,0 +1,154 @@
+"""Snapshot tests: every wizard screen at 80×24 and 120×40, en and (for some) zh, with frozen inputs.
+
+Nothing here depends on the clock, the machine or the checkout's location: the probe is a fixed
+dict, runs live in a fixed folder with fixed events, free space is patched, the chat model's load
+is held back so its loading state shows.  Textual is pinned: the SVGs are for Textual 8.2.8.
+Update after an intended change: pytest tests/test_tui_snapshots.py --snapshot-update
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from importlib import metadata
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("pytest_textual_snapshot")
+if metadata.version("textual") != "8.2.8":
+    pytest.skip("snapshots are recorded with Textual 8.2.8", allow_module_level=True)
+
+from engine import runs  # noqa: E402
+from tui.app import DanluApp  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+RUNS = Path("/tmp/danlu-snapshot-runs")
+SIZES = [(80, 24), (120, 40)]
+PROBE = {
+    "accelerator": "cuda", "nvml": "ok", "driver": "550.54", "cuda_driver": "12.4",
+    "torch": {"version": "2.5.1", "build": "cuda", "cuda": "12.4"},
+    "gpus": [{"index": 0, "name": "NVIDIA GeForce RTX 4090", "memory_total_gb": 23.99, "memory_free_gb": 22.1,
+              "usable_gb": 22.1, "bf16": True, "processes": [{"pid": 4242, "name": "python", "memory_gb": 1.5}],
+              "mig": {"enabled": False, "instances": []}}],
+    "selected_gpu": 0, "warnings": ["GPU 0 is shared: 1.5 GB held by 1 other process(es) (pid 4242 python)"],
+    "host": {"cpu": "AMD Ryzen 9 7950X", "cores": 32, "ram_total_gb": 62.7, "ram_available_gb": 55.0,
+             "disk_free_gb": 812.4, "disk_path": "/home/me/.danlu/runs"},
+}
+
+
+@pytest.fixture
+def fixed_runs(monkeypatch):
+    shutil.rmtree(RUNS, ignore_errors=True)
+    RUNS.mkdir(parents=True)
+    monkeypatch.setenv("DANLU_RUNS", str(RUNS))
+    monkeypatch.chdir(ROOT)
+    run = runs.RunDir(RUNS / "20261123-101500-lora-demo-small")
+    run.path.mkdir()
+    run.set_status(state="done", method="lora", model="demo:small", step=20, total=20, loss=3.1415, created=1.0)
+    ts = 1_700_000_000.0
+    rows = [{"ts": ts, "type": "log", "message": "loading demo:small for lora training"},
+            {"ts": ts, "type": "eval", "step": 0, "loss": 8.4}]
+    for s in range(1, 21):
+        rows.append({"ts": ts + s, "type": "step", "step": s, "total": 20, "loss": 8.4 - 0.26 * s, "lr": 3e-3 * (1 - s / 20),
+                     "grad_norm": 1.5 - s * 0.02, "epoch": s / 20, "tokens": 1000 * s, "tokens_per_s": 990.0,
+                     "elapsed_s": 2.0 * s})
+        rows.append({"ts": ts + s, "type": "system", "cpu_pct": 97.0, "ram_used_gb": 1.6, "ram_total_gb": 24.0,
+                     "rss_gb": 1.1, "gpus": [{"index": 0, "util_pct": 93, "mem_used_gb": 9.5, "mem_total_gb": 24.0,
+                                              "temp_c": 66, "power_w": 301.0}]})
+    rows += [{"ts": ts + 21, "type": "eval", "step": 20, "loss": 3.3},
+             {"ts": ts + 22, "type": "checkpoint", "step": 20, "path": "runs/…/final", "final": True},
+             {"ts": ts + 22, "type": "done", "state": "done", "step": 20, "seconds": 44.0}]
+    run.events_path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return run
+
+
+def make_app(lang="en", **wizard):
+    app = DanluApp(demo=True, lang=lang)
+    app.wizard.probe = json.loads(json.dumps(PROBE))
+    app.wizard.data_file = "sample_data/lab_consultant.sharegpt.jsonl"
+    for k, v in wizard.items():
+        setattr(app.wizard, k, v)
+    return app
+
+
+async def settle(pilot, cond=lambda: True, n=100):
+    for _ in range(n):
+        await pilot.pause(0.05)
+        if cond():
+            break
+    await pilot.wait_for_scheduled_animations()
+    await pilot.pause()
+
+
+def step(name, cond_fn=None, *args):
+    async def run_before(pilot):
+        pilot.app.goto(name, *args)
+        await settle(pilot, (lambda: cond_fn(pilot.app)) if cond_fn else (lambda: True))
+
+    return run_before
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_welcome(snap_compare, fixed_runs, size):
+    assert snap_compare(make_app(), terminal_size=size, run_before=lambda p: settle(p, n=2))
+
+
+def test_welcome_zh(snap_compare, fixed_runs):
+    assert snap_compare(make_app("zh"), terminal_size=(80, 24), run_before=lambda p: settle(p, n=2))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_hardware(snap_compare, fixed_runs, size):
+    assert snap_compare(make_app(), terminal_size=size, run_before=step("hardware"))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_model(snap_compare, fixed_runs, size):
+    done = lambda app: app.screen.query_one("#models").row_count > 2  # noqa: E731
+    assert snap_compare(make_app(), terminal_size=size, run_before=step("model", done))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_data(snap_compare, fixed_runs, size):
+    done = lambda app: bool(app.wizard.conversations)  # noqa: E731
+    assert snap_compare(make_app(), terminal_size=size, run_before=step("data", done))
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_plan(snap_compare, fixed_runs, size, lang):
+    done = lambda app: app.wizard.plan is not None  # noqa: E731
+    app = make_app(lang, model="demo:small", conversations=[[{"role": "user", "content": "x"}]] * 10)
+    assert snap_compare(app, terminal_size=size, run_before=step("plan", done))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_dashboard(snap_compare, fixed_runs, size):
+    done = lambda app: app.screen.snapshot.get("done") is not None  # noqa: E731
+    assert snap_compare(make_app(), terminal_size=size, run_before=step("dashboard", done, str(fixed_runs.path)))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_chat_loading(snap_compare, fixed_runs, size, monkeypatch):
+    from tui.screens import chat
+
+    monkeypatch.setattr(chat.ChatScreen, "_load", lambda self, ref, base: None)
+    assert snap_compare(make_app(), terminal_size=size, run_before=step("chat", None, str(fixed_runs.path)))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_export(snap_compare, fixed_runs, size, monkeypatch):
+    from tui.screens import export
+
+    monkeypatch.setattr(export, "free_gb", lambda path: 812.4)
+    assert snap_compare(make_app(), terminal_size=size, run_before=step("export", None, str(fixed_runs.path)))
+
+
+def test_help(snap_compare, fixed_runs):
+    async def run_before(pilot):
+        await settle(pilot, n=2)
+        await pilot.press("question_mark")
+        await settle(pilot, n=2)
+
+    assert snap_compare(make_app(), terminal_size=(80, 24), run_before=run_before)

@@ -1,0 +1,186 @@
+"""The training dashboard: a viewer of a run directory (DESIGN.md §2).
+
+A thread tails ``events.jsonl`` from a remembered offset, folds rows into :class:`tui.tail.Metrics`
+and posts a snapshot at most ten times a second; each snapshot replaces a queued one, so a fast
+trainer never floods the UI.  Leaving the screen (d) leaves the training running.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.widgets import Footer, Header, ProgressBar, Static
+from textual.worker import get_current_worker
+
+from engine import runs
+
+from ..strings import t
+from ..tail import Metrics, Tail, fmt_duration
+from .base import StepScreen
+
+MAX_HZ = 10.0
+
+
+class MetricsReceived(Message):
+    def __init__(self, snapshot: dict, state: str):
+        super().__init__()
+        self.snapshot, self.state = snapshot, state
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, MetricsReceived)
+
+
+def bar(used: float, total: float, width: int = 8) -> str:
+    if not total:
+        return "░" * width
+    filled = max(0, min(width, round(width * used / total)))
+    return "█" * filled + "░" * (width - filled)
+
+
+def side_text(s: dict) -> str:
+    def num(v, f):
+        return format(v, f) if isinstance(v, (int, float)) else "–"
+
+    lines = [
+        f"{t('m_loss')}      {num(s.get('loss'), '.4f')}",
+        f"{t('m_eval')}      {num(s['evals'][-1][1], '.4f') if s.get('evals') else '–'}",
+        f"lr        {num(s.get('lr'), '.2e')}",
+        f"grad-norm {num(s.get('grad_norm'), '.3f')}",
+        f"tok/s     {num(s.get('tokens_per_s'), ',.0f')}",
+        f"{t('m_epoch')}     {num(s.get('epoch'), '.2f')}",
+        "",
+    ]
+    sysrow = s.get("system") or {}
+    for g in sysrow.get("gpus", []):
+        lines.append(f"GPU{g.get('index')} {num(g.get('util_pct'), '.0f')}%  {num(g.get('temp_c'), '.0f')}°C "
+                     f"{num(g.get('power_w'), '.0f')} W")
+        lines.append(f" {bar(g.get('mem_used_gb', 0), g.get('mem_total_gb', 0))} "
+                     f"{num(g.get('mem_used_gb'), '.1f')}/{num(g.get('mem_total_gb'), '.0f')} GB")
+    if sysrow:
+        lines.append(f"CPU {num(sysrow.get('cpu_pct'), '.0f')}%  RSS {num(sysrow.get('rss_gb'), '.2f')} GB")
+        lines.append(f"RAM {bar(sysrow.get('ram_used_gb', 0), sysrow.get('ram_total_gb', 0))} "
+                     f"{num(sysrow.get('ram_used_gb'), '.1f')}/{num(sysrow.get('ram_total_gb'), '.0f')} GB")
+    else:
+        lines.append(t("no_system_yet"))
+    return "\n".join(lines)
+
+
+class DashboardScreen(StepScreen):
+    HELP = "dashboard"
+    BINDINGS = [Binding("d", "detach", "key_detach"), Binding("escape", "detach", "key_detach", show=False),
+                Binding("s", "stop", "key_stop"), Binding("c", "chat", "key_chat"),
+                Binding("e", "export", "key_export")]
+    PALETTE = [("stop", "key_stop"), ("detach", "key_detach"), ("chat", "key_chat"), ("export", "key_export")]
+
+    def __init__(self, run_path: str):
+        super().__init__()
+        self.run = runs.RunDir(Path(run_path))
+        self.snapshot: dict = {}
+        self.state = "pending"
+        self._plotted = -1
+        self._stop = threading.Event()
+
+    def compose(self) -> ComposeResult:
+        from textual_plotext import PlotextPlot
+
+        yield Header()
+        yield Static(t("dash_title", run=self.run.id, state="…"), id="dash-title", classes="step-title")
+        with Horizontal(id="dash-top"):
+            yield PlotextPlot(id="chart")
+            yield Static(t("reading_events"), id="side")
+        with Horizontal(id="progress-row"):
+            yield ProgressBar(id="progress", show_eta=False, show_percentage=True)
+            yield Static("", id="eta")
+        yield Static("", id="events")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        plt = self.query_one("#chart").plt
+        plt.title(t("chart_title"))
+        plt.xlabel(t("chart_x"))
+        self._tail(self.run)
+
+    def on_unmount(self) -> None:
+        self._stop.set()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="tail")
+    def _tail(self, run: runs.RunDir) -> None:
+        worker = get_current_worker()
+        tail, metrics = Tail(run.events_path), Metrics()
+        last_post, last_state, dirty = 0.0, None, True
+        while not worker.is_cancelled and not self._stop.is_set():
+            rows = tail.read()
+            for row in rows:
+                metrics.add(row)
+            dirty = dirty or bool(rows)
+            state = run.effective_state()
+            now = time.monotonic()
+            if (dirty or state != last_state) and now - last_post >= 1 / MAX_HZ:
+                self.post_message(MetricsReceived(metrics.snapshot(), state))
+                last_post, last_state, dirty = now, state, False
+            self._stop.wait(0.1 if state in ("pending", "running") else 0.5)
+
+    @on(MetricsReceived)
+    def _received(self, msg: MetricsReceived) -> None:
+        s, self.snapshot, self.state = msg.snapshot, msg.snapshot, msg.state
+        self.query_one("#dash-title", Static).update(t("dash_title", run=self.run.id, state=t(f"state_{msg.state}")))
+        self.query_one("#side", Static).update(side_text(s))
+        progress = self.query_one("#progress", ProgressBar)
+        if s.get("total"):
+            progress.update(total=s["total"], progress=s["step"])
+        self.query_one("#eta", Static).update(
+            f" {s['step']}/{s['total'] or '?'}  {t('elapsed')} {fmt_duration(s.get('elapsed_s'))}  "
+            f"ETA {fmt_duration(s.get('eta_s'))}")
+        log = [line for _, _, line in s.get("log", [])][-5:]
+        if s.get("error"):
+            log.append(f"✗ {s['error'].get('message')} — {s['error'].get('hint', '')}")
+        self.query_one("#events", Static).update("\n".join(log) or t("no_events_yet"))
+        if s.get("n_losses") != self._plotted or s.get("evals"):
+            self._plot(s)
+
+    def _plot(self, s: dict) -> None:
+        chart = self.query_one("#chart")
+        plt = chart.plt
+        plt.clear_data()
+        if s["losses"]:
+            xs, ys = zip(*s["losses"])
+            plt.plot(list(xs), list(ys), label=t("m_loss"), marker="braille")
+        if s["evals"]:
+            xs, ys = zip(*s["evals"])
+            plt.scatter(list(xs), list(ys), label=t("m_eval"), marker="●")
+        self._plotted = s.get("n_losses")
+        chart.refresh()
+
+    # -- keys ---------------------------------------------------------------------------------
+    def action_detach(self) -> None:
+        self._stop.set()
+        self.app.back_to_welcome() if len(self.app.screen_stack) > 2 else self.app.pop_screen()
+        if self.state in ("pending", "running"):
+            self.app.notify(t("detached", run=self.run.id))
+
+    def action_stop(self) -> None:
+        st = self.run.status()
+        if self.run.effective_state() != "running" or not st.get("pid"):
+            self.notify(t("not_running", state=self.run.effective_state()), severity="warning")
+            return
+        try:
+            os.kill(int(st["pid"]), signal.SIGTERM)
+        except ProcessLookupError:
+            self.notify(t("not_running", state="crashed"), severity="warning")
+            return
+        self.notify(t("stop_sent"))
+
+    def action_chat(self) -> None:
+        self.app.goto("chat", str(self.run.path))
+
+    def action_export(self) -> None:
+        self.app.goto("export", str(self.run.path))

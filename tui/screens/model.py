@@ -1,0 +1,192 @@
+"""Model: presets by family and size with the planner's fit verdict here, or any hub id / local folder."""
+
+from __future__ import annotations
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
+from textual.widgets import Button, Checkbox, DataTable, Footer, Header, Input, Static
+
+from ..strings import t
+from .base import StepScreen
+
+DEMO_MODELS = ("demo:tiny", "demo:small")
+LICENSES = {  # family → the licence a user should read before shipping a fine-tune
+    "demo": "Apache-2.0 (built here)", "Qwen": "Apache-2.0 / Qwen licence", "meta-llama": "Llama community licence",
+    "mistralai": "Apache-2.0", "microsoft": "MIT", "google": "Gemma terms of use", "codellama": "Llama 2 licence",
+    "stabilityai": "CC BY-SA 4.0",
+}
+
+
+def family(ref: str) -> str:
+    return "demo" if ref.startswith("demo:") else ref.split("/")[0] if "/" in ref else "local"
+
+
+def verdict(p) -> str:
+    """The planner's fit verdict in a few words."""
+    if p.fits:
+        return f"✓ {p.method} ×{p.micro_batch} {p.predicted_peak_gb:.1f} GB"
+    return f"✗ {t('does_not_fit')} {p.predicted_peak_gb:.0f} GB"
+
+
+def fmt_params(n: int) -> str:
+    return f"{n / 1e9:.1f} B" if n >= 1e9 else f"{n / 1e6:.1f} M"
+
+
+class VerdictsComputed(Message):
+    def __init__(self, rows: list[tuple[str, str, str, str]]):
+        super().__init__()
+        self.rows = rows
+
+
+class ModelChecked(Message):
+    def __init__(self, ref: str, ok: bool, text: str):
+        super().__init__()
+        self.ref, self.ok, self.text = ref, ok, text
+
+
+class ModelScreen(StepScreen):
+    HELP = "model"
+    BINDINGS = [Binding("escape", "back", "key_back"), Binding("ctrl+n", "next", "key_next")]
+    PALETTE = [("next", "key_next")]
+
+    def __init__(self):
+        super().__init__()
+        self.custom_ok: str | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(t("step_model"), classes="step-title")
+        with VerticalScroll(classes="body"):
+            yield Static(t("computing_fit"), id="fit-status", classes="loading")
+            yield DataTable(id="models", cursor_type="row", zebra_stripes=True)
+            yield Static(t("model_custom_hint"), classes="hint")
+            yield Input(placeholder=t("model_custom_placeholder"), id="custom")
+            yield Static("", id="custom-result", classes="hint")
+            yield Checkbox(t("trust_remote_code"), id="trust")
+            yield Static("", id="license", classes="hint")
+        with Horizontal(classes="nav"):
+            yield Button(t("btn_back"), id="back", compact=True)
+            yield Button(t("btn_next"), id="next", variant="primary", compact=True)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        table = self.query_one("#models", DataTable)
+        table.add_columns(t("col_model"), t("col_family"), t("col_size"), t("col_fit"))
+        table.focus()
+        self._verdicts(self.wizard.probe)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="verdicts")
+    def _verdicts(self, probe) -> None:
+        from engine import planner, presets
+
+        rows = []
+        for ref in [*DEMO_MODELS, *presets.model_ids()]:
+            try:
+                p = planner.plan(ref, probe=probe, seq_len=1024)
+                rows.append((ref, family(ref), fmt_params(p.params), verdict(p)))
+            except Exception as exc:  # noqa: BLE001 - one preset's trouble is shown in its row
+                rows.append((ref, family(ref), "?", f"? {exc}"[:40]))
+        self.post_message(VerdictsComputed(rows))
+
+    @on(VerdictsComputed)
+    def _show(self, msg: VerdictsComputed) -> None:
+        self.query_one("#fit-status", Static).update(t("fit_for_machine"))
+        self.query_one("#fit-status").set_classes("hint")
+        table = self.query_one("#models", DataTable)
+        table.clear()
+        for row in msg.rows:
+            table.add_row(*row, key=row[0])
+        want = self.wizard.model or "demo:small"
+        for i, row in enumerate(msg.rows):
+            if row[0] == want:
+                table.move_cursor(row=i)
+        if want not in [r[0] for r in msg.rows]:
+            self.query_one("#custom", Input).value = want
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        ref = str(event.row_key.value)
+        self.query_one("#license", Static).update(t("license_note", license=LICENSES.get(family(ref), t("license_check"))))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        self.action_next()
+
+    @on(Input.Submitted, "#custom")
+    def _check_custom(self, event: Input.Submitted) -> None:
+        ref = event.value.strip()
+        if ref:
+            self.query_one("#custom-result", Static).update(t("checking_model"))
+            self._check(ref, self.wizard.probe, self.query_one("#trust", Checkbox).value)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="check")
+    def _check(self, ref: str, probe, trust: bool) -> None:
+        from engine import models, planner
+        from engine.errors import DanluError
+
+        try:
+            models.check_model_ref(ref)
+            shape = planner.model_shape(ref, trust_remote_code=trust)
+            p = planner.plan(ref, probe=probe, seq_len=1024, shape=shape)
+            self.post_message(ModelChecked(ref, True, f"✓ {ref}: {fmt_params(p.params)} · {verdict(p)}"))
+        except DanluError as exc:
+            self.post_message(ModelChecked(ref, False, f"✗ {exc.one_line()}"))
+        except Exception as exc:  # noqa: BLE001
+            self.post_message(ModelChecked(ref, False, f"✗ {exc}"))
+
+    @on(ModelChecked)
+    def _checked(self, msg: ModelChecked) -> None:
+        self.query_one("#custom-result", Static).update(msg.text)
+        self.custom_ok = msg.ref if msg.ok else None
+        if msg.ok and getattr(self, "_advance_after_check", False):
+            self._advance_after_check = False
+            self._use(msg.ref)
+
+    @on(Checkbox.Changed, "#trust")
+    def _trust(self, event: Checkbox.Changed) -> None:
+        if not event.value:
+            self.wizard.trust_remote_code = False
+            return
+        from .confirm import ConfirmScreen
+
+        def answered(yes: bool | None) -> None:
+            self.wizard.trust_remote_code = bool(yes)
+            if not yes:
+                with self.prevent(Checkbox.Changed):
+                    event.checkbox.value = False
+
+        self.app.push_screen(ConfirmScreen(t("trust_question")), answered)
+
+    def _use(self, ref: str) -> None:
+        if ref != self.wizard.model:
+            self.wizard.plan = None
+        self.wizard.model = ref
+        self.app.goto("data")
+
+    def action_next(self) -> None:
+        custom = self.query_one("#custom", Input).value.strip()
+        if custom and self.query_one("#custom", Input).has_focus or (custom and self.custom_ok == custom):
+            if self.custom_ok == custom:
+                self._use(custom)
+            else:
+                self._advance_after_check = True
+                self.query_one("#custom-result", Static).update(t("checking_model"))
+                self._check(custom, self.wizard.probe, self.query_one("#trust", Checkbox).value)
+            return
+        table = self.query_one("#models", DataTable)
+        if not table.row_count:
+            self.notify(t("wait_fit"), severity="warning")
+            return
+        self._use(str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value))
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    @on(Button.Pressed, "#back")
+    def _back(self) -> None:
+        self.action_back()
+
+    @on(Button.Pressed, "#next")
+    def _next(self) -> None:
+        self.action_next()

@@ -1,0 +1,43 @@
+"""What the wizard has gathered so far: the probe, the model, the data, the plan.
+
+Plain data, no Textual: the screens read and write it, the tests inspect it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def sample_data_file() -> Path:
+    from engine import paths, presets
+
+    return paths.sample_data_dir() / presets.demo()["data"]
+
+
+@dataclass
+class WizardState:
+    demo: bool = False
+    probe: dict | None = None
+    gpu: int | None = None
+    model: str = ""
+    trust_remote_code: bool = False
+    data_file: str = ""
+    data_report: dict | None = None
+    conversations: list = field(default_factory=list)  # cleaned conversations, ready to split
+    removed: dict = field(default_factory=dict)
+    eval_ratio: float = 0.1
+    task: str = "general"
+    plan: object = None  # engine.planner.Plan
+    overrides: dict = field(default_factory=dict)  # TrainConfig fields the user edited
+    run_path: str | None = None  # the run directory prepared for this plan
+
+    @classmethod
+    def for_demo(cls, demo: bool) -> "WizardState":
+        st = cls(demo=demo)
+        if demo:
+            from engine import presets
+
+            st.model = presets.demo().get("model", "demo:small")
+            st.data_file = str(sample_data_file())
+        return st

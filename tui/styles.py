@@ -1,0 +1,51 @@
+"""The wizard's stylesheet (a module, so that it ships with the package without package-data)."""
+
+CSS = """
+Screen { layout: vertical; }
+.step-title { text-style: bold; color: $accent; padding: 0 1; height: auto; }
+.hint { color: $text-muted; padding: 0 1; height: auto; }
+.body { padding: 0 1; height: 1fr; }
+.row { height: auto; }
+.label { width: auto; padding: 1 1 0 0; }
+.warn { color: $warning; padding: 0 1; height: auto; }
+.error { color: $error; padding: 0 1; height: auto; }
+.ok { color: $success; padding: 0 1; height: auto; }
+.loading { color: $warning; text-style: bold; padding: 0 1; height: auto; }
+.nav { height: 1; padding: 0 1; }
+.nav Button { margin-right: 1; min-width: 10; }
+Input { width: 1fr; }
+DataTable { height: auto; max-height: 12; }
+
+#welcome { padding: 0 1; }
+#title { text-style: bold; color: $accent; }
+#intro { color: $text-muted; margin-bottom: 1; }
+#actions { height: auto; max-height: 6; margin-bottom: 1; }
+#runs-title { text-style: bold; }
+#runs { height: 1fr; max-height: 100; }
+
+/* dashboard */
+#dash-top { height: 1fr; min-height: 8; }
+#chart { width: 2fr; min-width: 30; }
+#side { width: 1fr; min-width: 26; padding: 0 1; }
+#progress-row { height: 1; padding: 0 1; }
+#progress { width: 1fr; }
+#events { height: 6; border-top: solid $panel; padding: 0 1; }
+
+/* chat */
+#transcript { height: 1fr; padding: 0 1; }
+.msg-user { color: $accent; margin-top: 1; }
+.msg-assistant { margin-bottom: 0; }
+#chat-controls { height: auto; }
+#chat-controls Input { width: 14; }
+
+/* plan */
+#plan-scroll { height: 1fr; }
+#knobs { height: auto; grid-size: 4; grid-columns: auto 1fr auto 1fr; grid-gutter: 0 1; padding: 0 1; }
+#knobs Label { padding-top: 0; }
+
+HelpScreen, ConfirmScreen { align: center middle; }
+#help-box, #confirm-box { width: 76; max-width: 95%; height: auto; max-height: 90%; border: round $accent;
+  padding: 1 2; background: $surface; }
+#eta { width: auto; }
+#progress Bar { width: 1fr; }
+"""

@@ -1,0 +1,126 @@
+"""Reading a run directory for the dashboard: no Textual here, so it is unit-testable.
+
+:class:`Metrics` folds ``events.jsonl`` rows into what the dashboard shows; :class:`Tail`
+reads new complete lines from a remembered offset (the torn last line waits for the next
+read).  The dashboard runs ``Tail`` in a thread and posts :meth:`Metrics.snapshot` at most
+ten times a second.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.runs import read_jsonl_tolerant
+
+MAX_POINTS = 240  # points per plotted series (plotext slows down with long series)
+
+
+def downsample(points: list[tuple[float, float]], n: int = MAX_POINTS) -> list[tuple[float, float]]:
+    """At most ``n`` points: bucket means of x and y, keeping the last point exact."""
+    if len(points) <= n:
+        return list(points)
+    size = len(points) / n
+    out = []
+    for i in range(n):
+        chunk = points[int(i * size): max(int((i + 1) * size), int(i * size) + 1)]
+        out.append((sum(p[0] for p in chunk) / len(chunk), sum(p[1] for p in chunk) / len(chunk)))
+    out[-1] = points[-1]
+    return out
+
+
+def describe(row: dict) -> str:
+    """One event in plain words for the event log."""
+    t = row.get("type")
+    if t == "step":
+        return f"step {row.get('step')}/{row.get('total')}  loss {row.get('loss', 0):.4f}"
+    if t == "eval":
+        return f"eval loss {row.get('loss', 0):.4f} at step {row.get('step')}"
+    if t == "checkpoint":
+        return ("final model saved" if row.get("final") else f"checkpoint saved at step {row.get('step')}") + \
+            f": {row.get('path', '')}"
+    if t == "backoff":
+        return f"out of memory — backing off: {row.get('message') or row.get('micro_batch', '')}"
+    if t == "error":
+        return f"ERROR {row.get('message', '')} — {row.get('hint', '')}"
+    if t == "done":
+        return f"finished ({row.get('state')}) after {row.get('step')} steps in {row.get('seconds')} s"
+    if t == "status":
+        return f"status: {row.get('state')}"
+    if t == "log":
+        return str(row.get("message", ""))
+    return str(t)
+
+
+@dataclass
+class Metrics:
+    losses: list = field(default_factory=list)  # (step, loss)
+    evals: list = field(default_factory=list)  # (step, loss)
+    last_step: dict = field(default_factory=dict)
+    system: dict = field(default_factory=dict)
+    log: deque = field(default_factory=lambda: deque(maxlen=50))
+    done: dict | None = None
+    error: dict | None = None
+    first_ts: float | None = None
+    events: int = 0
+
+    def add(self, row: dict) -> None:
+        self.events += 1
+        t = row.get("type")
+        if self.first_ts is None and isinstance(row.get("ts"), (int, float)):
+            self.first_ts = row["ts"]
+        if t == "step":
+            if isinstance(row.get("loss"), (int, float)):
+                self.losses.append((row.get("step", len(self.losses) + 1), row["loss"]))
+            self.last_step = row
+        elif t == "eval" and isinstance(row.get("loss"), (int, float)):
+            self.evals.append((row.get("step", 0), row["loss"]))
+        elif t == "system":
+            self.system = row
+        elif t == "done":
+            self.done = row
+        elif t == "error":
+            self.error = row
+        if t not in ("system", "step"):
+            self.log.append((row.get("ts"), t, describe(row)))
+
+    def snapshot(self) -> dict:
+        s = self.last_step
+        step, total = s.get("step", 0), s.get("total") or 0
+        elapsed = s.get("elapsed_s")
+        eta = elapsed / step * (total - step) if step and total and elapsed is not None else None
+        return {
+            "losses": downsample(self.losses), "evals": downsample(self.evals), "n_losses": len(self.losses),
+            "step": step, "total": total, "epoch": s.get("epoch"), "lr": s.get("lr"),
+            "grad_norm": s.get("grad_norm"), "tokens_per_s": s.get("tokens_per_s"), "tokens": s.get("tokens"),
+            "loss": s.get("loss"), "elapsed_s": elapsed, "eta_s": 0 if self.done else eta,
+            "system": dict(self.system), "log": list(self.log)[-12:], "done": self.done, "error": self.error,
+            "events": self.events,
+        }
+
+
+class Tail:
+    """New complete rows of a growing JSONL file since the last call."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.offset = 0
+
+    def read(self) -> list[dict]:
+        rows, self.offset = read_jsonl_tolerant(self.path, self.offset)
+        return rows
+
+
+def fmt_duration(seconds) -> str:
+    if seconds is None:
+        return "–"
+    seconds = int(round(seconds))
+    h, rem = divmod(seconds, 3600)
+    m, s = divmod(rem, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def now() -> float:  # patched by snapshot tests
+    return time.time()
