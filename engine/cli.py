@@ -284,8 +284,9 @@ def cmd_resume(args):
         raise DanluError(f"run {run.id} is still running", fix=f"follow it with `danlu attach {run.id}`")
     cfg = TrainConfig.load(run.config_path)
     if state == "done" and args.epochs is None and args.max_steps is None:
-        raise DanluError(f"run {run.id} is finished",
-                         fix=f"train it longer with `danlu resume {run.id} --epochs N` (now {cfg.epochs:g})")
+        longer = (f"--max-steps N` (now {cfg.max_steps})" if cfg.max_steps > 0 else
+                  f"--epochs N` (now {cfg.epochs:g})")
+        raise DanluError(f"run {run.id} is finished", fix=f"train it longer with `danlu resume {run.id} {longer}")
     ckpt = train.latest_checkpoint(run)
     if ckpt is None:
         raise DanluError(f"run {run.id} has no readable checkpoint",
