@@ -227,6 +227,8 @@ def _train_in(cfg, run, args, *, resume: bool = False):
     console = _stderr()
     result = train.run(cfg, run, resume=resume, detached=bool(args.in_run),
                        listener=None if args.json else (lambda row: _print_event(console, row)))
+    if train.rank() != 0:  # under torchrun every rank trains; one of them reports
+        return
     _out(args, {"run_dir": result.run_dir, "state": result.state, "steps": result.steps,
                 "train_loss_first": result.losses[0] if result.losses else None,
                 "train_loss_last": result.losses[-1] if result.losses else None,
@@ -239,6 +241,18 @@ def _started(args, run, pid):
     _out(args, {"run_id": run.id, "run_dir": str(run.path), "pid": pid},
          f"started run {run.id} (pid {pid}) in the background; it survives closing this terminal.\n"
          f"follow it:  danlu attach {run.id}\nstop it:    danlu stop {run.id}")
+
+
+def _launcher_run_name(cfg) -> str:
+    """One name for all ranks of a torchrun/accelerate launch: they share the launcher as parent process."""
+    from pathlib import Path
+
+    launcher = os.getppid()
+    try:  # the launcher's start time (clock ticks since boot) makes the name unique across launches
+        started = Path(f"/proc/{launcher}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        started = os.environ.get("MASTER_PORT", "0")
+    return f"{cfg.method}-ddp-{launcher}-{started}"
 
 
 def cmd_train(args):
@@ -258,9 +272,12 @@ def cmd_train(args):
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1:
         # torchrun / accelerate: every rank runs this command; they share one run directory, rank 0 writes it
-        name = args.run_name or f"ddp-{os.environ.get('MASTER_PORT', 'run')}"
+        name = args.run_name or _launcher_run_name(cfg)
         run = runs.RunDir(paths.runs_root() / name)
         if train.rank() == 0:
+            if run.events_path.exists():
+                raise DanluError(f"run {name} already exists", where=str(run.path),
+                                 fix="pick a new --run-name, or continue it with `danlu resume`")
             run.path.mkdir(parents=True, exist_ok=True)
             run.set_status(state="pending", created=round(time.time(), 3), step=0)
             atomic.write_text(run.config_path, cfg.to_yaml())

@@ -284,6 +284,7 @@ def _sft_args(cfg: TrainConfig, run: RunDir, geo: Geometry):
         packing_strategy="bfd",
         include_num_input_tokens_seen="non_padding",
         dataloader_num_workers=0,
+        ddp_find_unused_parameters=False if int(os.environ.get("WORLD_SIZE", "1")) > 1 else None,
         train_sampling_strategy="group_by_length" if (cfg.group_by_length and not geo.pack_len) else "random",
     )
 

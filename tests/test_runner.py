@@ -274,3 +274,27 @@ def test_packed_rows_never_attend_across_samples(tiny_model):
             assert torch.allclose(packed[start:start + n], alone, atol=1e-4), "a sample attended to its neighbour"
             start += n
     assert start == batch["input_ids"].shape[1]
+
+
+def test_two_process_ddp_on_cpu_writes_one_coherent_history(tmp_path, tiny_model):
+    """`torchrun --nproc_per_node 2 -m engine.cli train CONFIG` (gloo on CPU): every rank trains, rank 0 writes."""
+    cfg = write_config(tmp_path, "ddp", max_steps=4, save_steps=2, eval_steps=2)
+    torchrun = Path(sys.executable).with_name("torchrun")
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    proc = subprocess.run([str(torchrun), "--nproc_per_node", "2", "--master_port", "29531", "-m", "engine.cli",
+                           "train", str(cfg), "--run-name", "ddp", "--json"],
+                          capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout)  # one report, from rank 0
+    assert out["state"] == "done" and out["steps"] == 4
+    rows = events(out["run_dir"])
+    assert [e["step"] for e in rows if e["type"] == "step"] == [1, 2, 3, 4]
+    assert [e["step"] for e in rows if e["type"] == "eval"] == [0, 2, 4]
+    assert [e["step"] for e in rows if e["type"] == "checkpoint" and not e.get("final")] == [2, 4]
+    assert [e["type"] for e in rows].count("done") == 1
+    assert [e["type"] for e in rows].count("status") == 1
+    again = subprocess.run([str(torchrun), "--nproc_per_node", "2", "--master_port", "29532", "-m", "engine.cli",
+                            "train", str(cfg), "--run-name", "ddp"],
+                           capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
+    assert again.returncode != 0 and "already exists" in again.stderr
+    assert [e["type"] for e in events(out["run_dir"])].count("done") == 1
