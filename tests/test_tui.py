@@ -1,11 +1,23 @@
-"""The wizard's first screen opens, lists runs on disk, and speaks zh."""
+"""The wizard's first screen opens, lists runs on disk, and speaks zh; in a real terminal (tmux), a user's keys
+take the demo from the Welcome screen to a training dashboard."""
 
 import asyncio
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
 
+import pytest
 from textual.widgets import DataTable, OptionList
 
 from engine import runs
 from tui.app import DanluApp
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def _run(coro):
@@ -51,38 +63,111 @@ def test_danlu_without_arguments_opens_the_wizard(monkeypatch):
     assert opened == [{"demo": False, "lang": None}, {"demo": True, "lang": "zh"}]
 
 
+class Tmux:
+    """A tmux session running one command; keys go in one at a time, the screen is read with capture-pane."""
+
+    def __init__(self, command: str, env: dict, width: int = 80, height: int = 24, cwd: Path = ROOT):
+        if not shutil.which("tmux"):
+            pytest.skip("tmux is not installed")
+        self.session = f"danlu-test-{os.getpid()}-{time.monotonic_ns()}"
+        assignments = " ".join(f"{k}={shlex.quote(str(v))}" for k, v in env.items())
+        subprocess.run(["tmux", "new-session", "-d", "-s", self.session, "-x", str(width), "-y", str(height),
+                        "-c", str(cwd), f"env {assignments} {command}"], check=True)
+        self.last = ""
+
+    def screen(self) -> str:
+        self.last = subprocess.run(["tmux", "capture-pane", "-p", "-t", self.session], capture_output=True,
+                                   text=True).stdout
+        return self.last
+
+    def wait_for(self, *texts: str, pattern: str | None = None, timeout: float = 60.0) -> str:
+        """Poll the screen until every text (and the regex) is on it; fail with the screen as it was."""
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            screen = self.screen()
+            if all(t in screen for t in texts) and (pattern is None or re.search(pattern, screen)):
+                return screen
+            time.sleep(0.1)
+        raise AssertionError(f"timed out waiting for {texts} {pattern or ''} on the screen:\n{self.last}")
+
+    def press(self, *keys: str) -> None:
+        """Send keys one at a time (tmux faster than the app reads can drop keys)."""
+        for key in keys:
+            subprocess.run(["tmux", "send-keys", "-t", self.session, key], check=True)
+            time.sleep(0.15)
+
+    def alive(self) -> bool:
+        return subprocess.run(["tmux", "has-session", "-t", self.session], capture_output=True).returncode == 0
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "kill-session", "-t", self.session], capture_output=True)
+
+
+DANLU = os.path.join(os.path.dirname(sys.executable), "danlu")
+
+
 def test_wizard_first_screen_renders_in_a_real_terminal(tmp_path):
     """The installed `danlu` command, in tmux at 80×24, shows the Welcome screen and quits on q."""
-    import os
-    import shutil
-    import subprocess
-    import sys
-    import time
-
-    import pytest
-
-    if not shutil.which("tmux"):
-        pytest.skip("tmux is not installed")
-    danlu = os.path.join(os.path.dirname(sys.executable), "danlu")
-    session = f"danlu-test-{os.getpid()}"
-    env = f"DANLU_HOME={tmp_path}"
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "80", "-y", "24", f"env {env} {danlu}"],
-                   check=True)
+    term = Tmux(DANLU, {"DANLU_HOME": tmp_path, "HOME": tmp_path})
     try:
-        screen = ""
-        for _ in range(100):
-            screen = subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True,
-                                    text=True).stdout
-            if "New fine-tune" in screen and "no runs yet" in screen:
-                break
-            time.sleep(0.1)
-        assert "New fine-tune" in screen and "no runs yet" in screen
-        subprocess.run(["tmux", "send-keys", "-t", session, "q"], check=True)
+        term.wait_for("New fine-tune", "no runs yet", timeout=10)
+        term.press("q")
         for _ in range(50):
-            if subprocess.run(["tmux", "has-session", "-t", session], capture_output=True).returncode != 0:
+            if not term.alive():
                 break
             time.sleep(0.1)
         else:
             raise AssertionError("the wizard did not quit on q")
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
+        term.close()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(600)
+def test_demo_path_typed_in_a_real_terminal(tiny_model, danlu_home, tmp_path):
+    """`danlu --demo` in tmux at 80×24, driven by the keys a user types: hardware → model (demo:tiny) → data →
+    plan → start training → the dashboard counts steps → detach; the training goes on without the UI."""
+    from engine import runs, train
+
+    before = {r.id for r in runs.list_runs()}
+    env = {"DANLU_HOME": danlu_home, "HOME": tmp_path, "DANLU_LANG": "en"}
+    term = Tmux(f"{DANLU} --demo --lang en", env)
+    run = None
+    try:
+        term.wait_for("New fine-tune", timeout=15)
+        term.press("n")
+        term.wait_for("Step 1/4 · Hardware", "Accelerator", "RAM", timeout=60)
+        term.press("C-n")
+        term.wait_for("Step 2/4 · Model", "Fit on this machine", "demo:tiny", timeout=90)
+        term.press("Up", "Enter")  # from the preselected demo:small to demo:tiny
+        screen = term.wait_for("Step 3/4 · Data", "kept for training", "Chat template and tokens of demo:tiny",
+                               timeout=90)
+        assert "Format: sharegpt" in screen
+        term.press("C-n")
+        term.wait_for("Step 4/4 · Plan", "The plan fits this machine", timeout=60)
+        term.press("C-t")
+        term.wait_for(pattern=r"Run \S+ · running", timeout=60)
+        screen = term.wait_for(pattern=r"\b([2-9]|\d\d+)/\d+\s+elapsed", timeout=240)  # two steps or more
+        assert "loss" in screen
+        new = [r for r in runs.list_runs() if r.id not in before]
+        assert len(new) == 1, [r.id for r in new]
+        run = new[0]
+        assert f"Run {run.id}" in screen
+        term.press("d")
+        screen = term.wait_for("New fine-tune", "Detached from", timeout=30)
+        term.press("q")
+        for _ in range(50):
+            if not term.alive():
+                break
+            time.sleep(0.1)
+        assert not term.alive(), "the wizard did not quit"
+        assert run.effective_state() in ("running", "done"), run.log_path.read_text()[-2000:]
+        steps = [e["step"] for e in run.events() if e["type"] == "step"]
+        assert steps and steps[0] == 1
+    finally:
+        term.close()
+        if run is not None and run.effective_state() == "running":  # do not leave a trainer behind
+            train.request(run, "stop")
+            end = time.monotonic() + 120
+            while run.effective_state() == "running" and time.monotonic() < end:
+                time.sleep(0.5)

@@ -19,6 +19,8 @@ pytest.importorskip("pytest_textual_snapshot")
 if metadata.version("textual") != "8.2.8":
     pytest.skip("snapshots are recorded with Textual 8.2.8", allow_module_level=True)
 
+from textual.widgets import Input  # noqa: E402
+
 from engine import runs  # noqa: E402
 from tui.app import DanluApp  # noqa: E402
 
@@ -109,10 +111,44 @@ def test_model(snap_compare, fixed_runs, size):
     assert snap_compare(make_app(), terminal_size=size, run_before=step("model", done))
 
 
+def data_ready(app) -> bool:
+    """Read, tokenizer loaded and tokens counted (the demo tokenizer takes seconds: transformers loads first)."""
+    scr = app.screen
+    return type(scr).__name__ == "DataScreen" and scr.tokens is not None and scr.loaded is not None
+
+
+def data_step(then=None, **kw):
+    async def run_before(pilot):
+        pilot.app.goto("data")
+        await settle(pilot, lambda: data_ready(pilot.app), n=1200)
+        assert data_ready(pilot.app), "the data screen did not finish loading"
+        for inp in pilot.app.screen.query(Input):  # the wait above is long: freeze the blinking cursor
+            inp.cursor_blink = False
+        if then:
+            then(pilot.app.screen)
+        await settle(pilot, n=4)
+
+    return run_before
+
+
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_data(snap_compare, fixed_runs, size):
-    done = lambda app: bool(app.wizard.conversations)  # noqa: E731
-    assert snap_compare(make_app(), terminal_size=size, run_before=step("data", done))
+    assert snap_compare(make_app(), terminal_size=size, run_before=data_step())
+
+
+def _show_cleaning(scr):
+    scr.query_one("#data-scroll").scroll_to_widget(scr.query_one("#c-fix"), top=True, animate=False)
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_data_cleaning_and_histogram(snap_compare, fixed_runs, lang):
+    app = make_app(lang, data_file="sample_data/lab_consultant.dirty.jsonl")
+    assert snap_compare(app, terminal_size=(80, 24), run_before=data_step(_show_cleaning))
+
+
+def test_data_mapping_zh(snap_compare, fixed_runs):
+    app = make_app("zh", data_file="sample_data/lab_consultant_zh_headers.csv")
+    assert snap_compare(app, terminal_size=(80, 24), run_before=data_step())
 
 
 @pytest.mark.parametrize("lang", ["en", "zh"])

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import time
 from pathlib import Path
 
@@ -41,7 +42,8 @@ async def walk_to_plan(app, pilot, model="demo:tiny"):
     await wait_for(pilot, lambda: screen_name(app) == "ModelScreen", what="model screen")
     await wait_for(pilot, lambda: app.screen.query_one("#models", DataTable).row_count > 2, what="fit verdicts")
     table = app.screen.query_one("#models", DataTable)
-    assert table.get_row_at(table.cursor_row)[0] == model, "the preselected model is highlighted"
+    await wait_for(pilot, lambda: table.get_row_at(table.cursor_row)[0] == model,
+                   what="the preselected model highlighted")
     assert any("✓" in str(table.get_row_at(i)[3]) for i in range(table.row_count))
     await pilot.press("ctrl+n")
     await wait_for(pilot, lambda: screen_name(app) == "DataScreen", what="data screen")
@@ -146,3 +148,195 @@ def test_detach_and_reattach_shows_the_whole_history(tiny_model, danlu_home):
             assert steps[0] == 1, "the re-attached dashboard starts from the first step"
 
     asyncio.run(reattach())
+
+
+# -- the Data screen ---------------------------------------------------------------------------------------------------
+ROOT = Path(__file__).resolve().parent.parent
+DIRTY = ROOT / "sample_data" / "lab_consultant.dirty.jsonl"
+
+
+async def open_data(app, pilot, path):
+    app.wizard.model = "demo:tiny"
+    app.wizard.data_file = str(path)
+    app.goto("data")
+    await wait_for(pilot, lambda: screen_name(app) == "DataScreen", what="data screen")
+    await pilot.pause()
+    await wait_for(pilot, lambda: app.screen.loaded is not None
+                   or "✗" in str(app.screen.query_one("#data-status").render()), what="data read")
+    return app.screen
+
+
+def test_data_screen_cleaning_choices_problems_and_token_lengths():
+    from textual.widgets import Checkbox
+
+    manifest = json.loads((ROOT / "sample_data" / "dirty_manifest.json").read_text())
+
+    async def go():
+        app = DanluApp(demo=True, lang="en")
+        async with app.run_test(size=(100, 40)) as pilot:
+            scr = await open_data(app, pilot, DIRTY)
+            counts = scr.loaded.counts()
+            assert counts["exact_duplicate"] > 0 and counts["near_duplicate"] > 0 and counts["fix"] > 0
+            assert counts["empty_answer"] == sum(1 for m in manifest if m["problem"] == "empty_answer")
+            # every toggle shows its count; turning a rule off keeps exactly the rows it dropped
+            for name in ("fix", "exact_duplicate", "near_duplicate", "overlong"):
+                assert f"({counts[name]})" in str(scr.query_one(f"#c-{name}", Checkbox).label)
+            n0 = len(app.wizard.conversations)
+            dup_rows = [i for i, r in enumerate(scr.loaded.rules) if r == "exact_duplicate" and not scr.loaded.fixed[i]]
+            scr.query_one("#c-exact_duplicate", Checkbox).value = False
+            await pilot.pause()
+            assert len(app.wizard.conversations) == n0 + len(dup_rows)
+            assert app.wizard.data_choices["exact_duplicate"] is False
+            scr.query_one("#c-exact_duplicate", Checkbox).value = True
+            scr.query_one("#c-fix", Checkbox).value = True
+            await pilot.pause()
+            repaired = [i for i, f in enumerate(scr.loaded.fixed) if f and scr.loaded.rules[i] is None]
+            assert len(app.wizard.conversations) == n0 + len(repaired)
+            # the problems table lists the manifest's duplicates as removed; Enter on one jumps to its original
+            problems = scr.query_one("#problems", DataTable)
+            rows = [problems.get_row_at(i) for i in range(problems.row_count)]
+            lines = {int(r[0]) for r in rows if r[3] == "removed"}
+            assert {m["line"] for m in manifest if m["problem"] in ("exact_duplicate", "near_duplicate")} <= lines
+            report = scr.loaded.report["problems"]
+            k = next(i for i, p in enumerate(report) if p["kind"] == "exact_duplicate")
+            problems.focus()
+            problems.move_cursor(row=k)
+            await pilot.pause()
+            detail = str(scr.query_one("#problem-detail").render())
+            assert f":{report[k]['line']}" in detail and "exact duplicate" in detail
+            await wait_for(pilot, lambda: "conversations" in str(scr.query_one("#problem-detail").render()),
+                           what="the source line under the problem")
+            await pilot.press("enter")
+            preview = scr.query_one("#preview", DataTable)
+            assert preview.has_focus
+            assert preview.get_row_at(preview.cursor_row)[0] == str(report[k]["duplicate_of"])
+            # the model's view: chat template with the trained span, token counts against max_seq_len
+            await wait_for(pilot, lambda: scr.tokens is not None, timeout=120, what="token counts")
+            assert "<|im_start|>assistant" in str(scr.query_one("#rendered").render())
+            assert "> 640" in str(scr.query_one("#hist").render())
+            scr.query_one("#seq", Input).value = "120"
+            await pilot.pause()
+            assert app.wizard.overrides["max_seq_len"] == "120"
+            hist = str(scr.query_one("#hist").render())
+            over = scr.loaded.counts(scr.tokens, 120, app.wizard.data_choices)["too_long"]
+            assert over == sum(1 for i in scr.kept if scr.tokens[i] > 120) > 0
+            assert "> 120" in hist and f"{over} over max_seq_len 120" in hist
+            assert f"({over}; else truncated)" in str(scr.query_one("#c-too_long", Checkbox).label)
+            n1 = len(app.wizard.conversations)
+            scr.query_one("#c-too_long", Checkbox).value = True
+            await pilot.pause()
+            assert len(app.wizard.conversations) == n1 - over
+            assert all(scr.tokens[i] <= 120 for i in scr.kept)
+
+    asyncio.run(go())
+
+
+def test_data_screen_mapping_editor_when_the_columns_are_unknown(tmp_path):
+    from textual.widgets import Select
+
+    path = tmp_path / "odd.jsonl"
+    path.write_text("".join(json.dumps({"k1": f"q{i}", "k2": f"a{i}"}) + "\n" for i in range(12)))
+
+    async def go():
+        app = DanluApp(demo=True, lang="en")
+        async with app.run_test(size=(100, 40)) as pilot:
+            scr = await open_data(app, pilot, path)
+            assert scr.loaded is None and not app.wizard.conversations
+            assert scr.query_one("#mapping-box").has_class("-shown")
+            scr.query_one("#m-instruction", Select).value = "k1"
+            apply = scr.query_one("#apply-mapping")
+            apply.focus()
+            await pilot.press("enter")
+            await pilot.pause()
+            assert "Pick a question and an answer" in " ".join(str(n.message) for n in app._notifications)
+            scr.query_one("#m-output", Select).value = "k2"
+            apply.focus()
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: scr.loaded is not None, what="read with the mapping")
+            assert app.wizard.data_mapping == {"instruction": "k1", "output": "k2"}
+            assert len(app.wizard.conversations) == 12
+            assert app.wizard.conversations[0][0] == {"role": "user", "content": "q0"}
+            assert scr.query_one("#mapping-box").has_class("-shown"), "a given mapping stays editable"
+
+    asyncio.run(go())
+
+
+def test_data_screen_proposed_mapping_and_alpaca_copy(tmp_path):
+    from textual.widgets import Select
+
+    src = tmp_path / "zh.csv"
+    src.write_bytes((ROOT / "sample_data" / "lab_consultant_zh_headers.csv").read_bytes())
+
+    async def go():
+        app = DanluApp(demo=True, lang="zh")
+        async with app.run_test(size=(80, 24)) as pilot:
+            scr = await open_data(app, pilot, src)
+            assert scr.loaded.report["mapping_source"] == "proposed"
+            assert scr.query_one("#mapping-box").has_class("-shown")
+            assert scr.query_one("#m-instruction", Select).value == "问题"
+            assert scr.query_one("#m-output", Select).value == "回答"
+            scr.query_one("#target", Select).value = "alpaca"
+            await pilot.pause()
+            assert app.wizard.data_target == "alpaca"
+            out = tmp_path / "out" / "clean.json"
+            scr.query_one("#save-path", Input).value = str(out)
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: out.exists(), what="the cleaned copy")
+            rows = json.loads(out.read_text())
+            assert len(rows) == len(app.wizard.conversations) and rows[0]["instruction"] and rows[0]["output"]
+            info = json.loads((out.parent / "dataset_info.json").read_text())
+            assert info["clean"]["file_name"] == "clean.json"
+            await wait_for(pilot, lambda: "✓" in str(scr.query_one("#save-result").render()), what="saved note")
+
+    asyncio.run(go())
+
+
+# -- the dashboard: stop and checkpoint through the engine, events in plain words -----------------------------------
+def test_dashboard_keys_reach_the_trainer_through_the_engine(danlu_home, monkeypatch):
+    from engine import train
+
+    run = runs.create("keys-test")
+    run.set_status(state="running", pid=os.getpid(), method="lora")
+    rows = [{"ts": 1.0, "type": "step", "step": 1, "total": 9, "loss": 2.0, "elapsed_s": 1.0},
+            {"ts": 2.0, "type": "backoff", "step": 1, "reason": "CUDA out of memory. Tried to allocate 2 GiB",
+             "old": "micro-batch 4 × accumulation 4", "new": "micro-batch 2 × accumulation 8",
+             "micro_batch": 2, "grad_accum": 8, "pack_len": None},
+            {"ts": 3.0, "type": "checkpoint", "step": 2, "path": str(run.path / "checkpoints" / "checkpoint-2")},
+            {"ts": 4.0, "type": "error", "message": "out of memory: CUDA", "hint": "lower micro_batch"}]
+    run.events_path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    calls = []
+    monkeypatch.setattr(train, "request", lambda r, action: calls.append((r.path, action)) or True)
+
+    async def go():
+        app = DanluApp(lang="en")
+        async with app.run_test(size=(80, 24)) as pilot:
+            app.goto("dashboard", str(run.path))
+            dash = app.screen
+            await wait_for(pilot, lambda: dash.snapshot.get("events", 0) == 4, what="events")
+            events = str(dash.query_one("#events").render())
+            assert "out of memory at step 1: continuing with micro-batch 2 × accumulation 8" in events
+            assert "checkpoint saved at step 2 (checkpoint-2)" in events
+            assert "error: out of memory: CUDA — what to do: lower micro_batch" in events
+            await pilot.press("k")
+            await pilot.press("s")
+            await pilot.pause()
+            assert calls == [(run.path, "checkpoint"), (run.path, "stop")]
+            run.set_status(state="done")
+            await pilot.press("k")
+            await pilot.pause()
+            assert len(calls) == 2, "a run that is not running gets no request"
+
+    asyncio.run(go())
+
+
+def test_events_in_plain_words_in_chinese():
+    from tui import strings, tail
+
+    strings.set_lang("zh")
+    try:
+        text = tail.describe({"type": "backoff", "step": 7, "micro_batch": 1, "grad_accum": 16, "pack_len": 512,
+                              "reason": "CUDA out of memory", "old": "x", "new": "y"})
+        assert "第 7 步显存不足" in text and "打包长度 512" in text and "累积 16" in text
+        assert "已保存检查点" in tail.describe({"type": "checkpoint", "step": 3, "path": "/r/checkpoint-3"})
+    finally:
+        strings.set_lang("en")

@@ -25,7 +25,10 @@ class WizardState:
     data_file: str = ""
     data_report: dict | None = None
     conversations: list = field(default_factory=list)  # cleaned conversations, ready to split
-    removed: dict = field(default_factory=dict)
+    removed: dict = field(default_factory=dict)  # conversations dropped, per cleaning rule
+    data_choices: dict = field(default_factory=dict)  # the Data screen's cleaning toggles (tui.dataview.CHOICES)
+    data_mapping: dict | None = None  # a column mapping the user confirmed or edited
+    data_target: str = "messages"  # format of the written training files: messages, sharegpt or alpaca
     eval_ratio: float = 0.1
     task: str = "general"
     plan: object = None  # engine.planner.Plan

@@ -19,7 +19,8 @@ STRINGS = {
         "key_quit": "Quit", "key_refresh": "Refresh", "key_new": "New", "key_attach": "Attach", "key_chat": "Chat",
         "key_export": "Export", "key_help": "Help", "key_theme": "Theme", "key_back": "Back", "key_next": "Next",
         "key_reprobe": "Probe again", "key_sample": "Sample data", "key_replan": "Re-plan", "key_save": "Save config",
-        "key_start": "Start training", "key_detach": "Detach", "key_stop": "Stop run", "key_base": "Tuned/base",
+        "key_start": "Start training", "key_detach": "Detach", "key_stop": "Stop run",
+        "key_checkpoint": "Checkpoint", "key_base": "Tuned/base",
         "key_clear": "Clear", "key_stop_or_back": "Stop/back", "key_export_now": "Export", "key_close": "Close",
         "key_cancel": "Cancel",
         # buttons
@@ -71,12 +72,60 @@ STRINGS = {
                           "Ctrl+O: the bundled sample.",
         "data_file_placeholder": "path/to/data.jsonl", "reading": "Reading {path}…",
         "fix_path": "check the path; Ctrl+O uses the bundled sample data",
-        "data_summary": "✓ {records} records · {kept} kept · {problems} problems · {removed} duplicates removed",
+        "data_summary": "✓ {records} records · {kept} kept for training · {problems} problems · "
+                        "{removed} dropped by cleaning",
         "data_format": "Format: {format} ({confidence}) — {evidence}", "mapping": "column mapping",
-        "preview": "Preview (as the model will see the turns)", "problems": "Problems (↑/↓ shows the line and the fix)",
-        "col_line": "Line", "col_turns": "Turns", "col_user": "User", "col_assistant": "Assistant",
-        "col_field": "Field", "col_problem": "Problem", "no_problems": "no problems found",
+        "mapping_line": "column mapping: {mapping}",
+        "mapping_title": "Column mapping — detection is unsure: say which column holds what, then Apply.",
+        "mapping_hint": "question + answer columns, or one column with a list of turns",
+        "map_instruction": "Question", "map_output": "Answer", "map_input": "Context", "map_system": "System",
+        "map_history": "History", "map_messages": "Turn list", "map_none": "(none)",
+        "btn_apply_mapping": "Apply mapping",
+        "mapping_incomplete": "Pick a question and an answer column (or a column with a list of turns).",
+        "preview": "Preview — as the model will see it", "problems": "Problems (↑/↓ shows the line and the fix)",
+        "col_line": "Line", "col_turns": "Turns", "col_tokens": "Tokens", "col_user": "User",
+        "col_assistant": "Assistant", "col_field": "Field", "col_problem": "Problem", "col_action": "Done",
+        "no_problems": "no problems found",
+        "problems_more": "(the first 500 are listed; {n} more in `danlu data inspect`)",
+        "enter_jumps": "Enter: show this row in the preview",
+        "not_in_training": "Line {line} is not in the training data (it was dropped).",
+        "act_removed": "removed", "act_kept": "kept", "act_fixed": "repaired", "act_skipped": "skipped",
+        "act_stopped": "stopped",
+        "rendered_title": "chat template", "rendered_title_line": "line {line} · green = trained on",
+        "render_more": "… {n} more characters", "n_tokens": "{n} tokens",
+        "template_rejects": "The chat template rejects this conversation: {error}",
+        "tok_no_model": "No model chosen: the turns are shown without a chat template.",
+        "tok_loading": "Loading the tokenizer of {model}… (transformers loads in the background)",
+        "tok_ready": "Chat template and tokens of {model}.",
+        "tok_counting": "Counting tokens with the tokenizer of {model}…",
+        "tok_failed": "The tokenizer of {model} did not load: {error}",
+        "tok_count_failed": "(counting failed: {error})",
+        "tok_sampled": "(tokens counted for the first {n} conversations)",
+        "tok_wait": "(waiting for the tokenizer)", "tok_none": "(no token counts)",
+        "tok_summary": "{n} conversations: median {median} · p95 {p95} · max {max} tokens · {over} over "
+                       "max_seq_len {seq} (truncated in training)",
+        "cleaning": "Cleaning (space toggles)",
+        "clean_fix": "Repair broken rows that can be repaired ({n})",
+        "clean_exact_duplicate": "Drop exact duplicates ({n})",
+        "clean_near_duplicate": "Drop near duplicates ({n})",
+        "clean_overlong": "Drop rows over {chars} characters ({n})",
+        "clean_too_long": "Drop rows over max_seq_len = {seq} tokens ({n}; else truncated)",
+        "clean_info": "Always dropped: {empty} with an empty answer, {unusable} other unusable rows (see "
+                      "Problems). {kept} conversations kept.",
+        "token_lengths": "Token lengths against max_seq_len",
+        "seq_hint": "(the Plan step starts from this)",
+        "split_and_format": "Split and format",
         "eval_ratio": "Eval share", "split_info": "split: {train} train / {eval} eval conversations",
+        "target": "Write as",
+        "target_messages": "messages (OpenAI/TRL)", "target_sharegpt": "ShareGPT", "target_alpaca": "Alpaca",
+        "target_note_messages": "role/content turns: what the trainer reads; nothing is lost.",
+        "target_note_sharegpt": "from/value turns (LLaMA-Factory formatting: sharegpt); a system field "
+                                "becomes the first turn.",
+        "target_note_alpaca": "instruction/input/output, earlier turns in history (LLaMA-Factory formatting: "
+                              "alpaca).",
+        "target_cannot": "{n} conversation(s) with tool turns cannot be written as Alpaca and are left out.",
+        "btn_save_copy": "Save cleaned copy", "key_save_copy": "Save copy",
+        "saving_copy": "Writing {path}…", "copy_saved": "✓ Wrote {n} conversations to {path} (and dataset_info.json)",
         "no_data_yet": "No usable conversations yet: read a file first.",
         # plan
         "step_plan": "Step 4/4 · Plan", "planning": "Planning…",
@@ -97,6 +146,16 @@ STRINGS = {
         "detached": "Detached from {run}: training continues. Re-attach from the Welcome screen.",
         "not_running": "The run is not running (state: {state}).",
         "stop_sent": "Asked the run to stop: it finishes the step, saves and exits.",
+        "checkpoint_sent": "Asked the run to save a checkpoint now: it does after the current step.",
+        "ev_step": "step {step}/{total}  loss {loss}", "ev_eval": "eval loss {loss} at step {step}",
+        "ev_checkpoint": "✓ checkpoint saved at step {step} ({name})", "ev_final": "✓ final model saved: {path}",
+        "ev_backoff": "⚠ out of memory at step {step}: continuing with {new} (was {old}); the effective batch "
+                      "is unchanged — {reason}",
+        "ev_geo": "micro-batch {mb} × accumulation {ga}",
+        "ev_geo_packed": "packed rows of {pack} tokens, {mb} per micro-batch × accumulation {ga}",
+        "ev_error": "✗ error: {message} — what to do: {hint}", "ev_error_nohint": "✗ error: {message}",
+        "ev_done": "finished ({state}) after {step} steps in {seconds} s",
+        "ev_resumed": "resumed from step {step} ({name})", "ev_status": "status: {state}",
         "state_pending": "pending", "state_running": "running", "state_done": "done", "state_failed": "failed",
         "state_stopped": "stopped", "state_crashed": "crashed (process gone)",
         # chat
@@ -128,16 +187,21 @@ STRINGS = {
                       "built offline. Type a Hugging Face id or a local folder and press Enter to check it. "
                       "trust_remote_code asks before it is turned on.",
         "help_data": "DATA\n\nPick a dataset file (Enter reads it; Ctrl+O the bundled sample). danlu detects the "
-                     "format and says why, shows the first conversations, and lists every problem with its line: "
-                     "move through them to see what is wrong and how to fix it. Set the eval share; Ctrl+N goes on.",
+                     "format and says why; when it is unsure, pick the question and answer columns and Apply. The "
+                     "preview shows each conversation with the model's chat template (green: the tokens trained on). "
+                     "Problems lists every bad row with its line: ↑/↓ shows it and the fix, Enter jumps to the row "
+                     "in the preview. Tick the cleaning rules (the counts say how many rows each drops), check the "
+                     "token lengths against max_seq_len, set the eval share and the format the training files are "
+                     "written in (Ctrl+S also saves a cleaned copy). Ctrl+N goes on.",
         "help_plan": "PLAN\n\nThe planner's pick with the memory it predicts, split by term, and why. A task preset "
                      "sets learning rate, epochs and LoRA rank with its reason. Edit any setting (hover for a hint); "
                      "Enter on seq len or rank re-plans (Ctrl+R). Ctrl+S saves the config in a new run folder; "
                      "Ctrl+T starts training in the background and opens the dashboard.",
         "help_dashboard": "DASHBOARD\n\nA viewer of the run folder: loss and eval loss, lr, grad-norm, tokens/s, "
                           "progress and ETA, GPU/CPU/RAM. d (or Esc) detaches: training continues and the run "
-                          "stays on the Welcome screen. s stops the run cleanly (finishes the step, saves). "
-                          "c chats, e exports.",
+                          "stays on the Welcome screen. s stops the run cleanly (finishes the step, saves); k saves a "
+                          "checkpoint now. Out-of-memory back-offs, checkpoints and errors appear below in plain "
+                          "words. c chats, e exports.",
         "help_chat": "CHAT\n\nThe model loads in the background. Enter sends; tokens stream in; Esc stops the "
                      "reply (Esc again goes back). Ctrl+B switches between the tuned model and the base model. "
                      "Set a system prompt, temperature (0 = greedy) and the maximum new tokens above.",
@@ -149,7 +213,8 @@ STRINGS = {
         "key_quit": "退出", "key_refresh": "刷新", "key_new": "新建", "key_attach": "查看", "key_chat": "对话",
         "key_export": "导出", "key_help": "帮助", "key_theme": "主题", "key_back": "返回", "key_next": "下一步",
         "key_reprobe": "重新检测", "key_sample": "示例数据", "key_replan": "重新规划", "key_save": "保存配置",
-        "key_start": "开始训练", "key_detach": "离开", "key_stop": "停止训练", "key_base": "微调/基座",
+        "key_start": "开始训练", "key_detach": "离开", "key_stop": "停止训练",
+        "key_checkpoint": "存检查点", "key_base": "微调/基座",
         "key_clear": "清空", "key_stop_or_back": "停止/返回", "key_export_now": "导出", "key_close": "关闭",
         "key_cancel": "取消",
         "btn_back": "返回", "btn_next": "下一步", "btn_save": "保存配置", "btn_start": "开始训练",
@@ -192,12 +257,54 @@ STRINGS = {
         "data_file_hint": "数据文件（JSONL/JSON/CSV/Parquet；Alpaca、ShareGPT、messages…）。回车读取；Ctrl+O：自带示例。",
         "data_file_placeholder": "path/to/data.jsonl", "reading": "正在读取 {path}…",
         "fix_path": "检查路径；Ctrl+O 使用自带示例数据",
-        "data_summary": "✓ {records} 条记录 · 保留 {kept} · {problems} 个问题 · 去重 {removed}",
+        "data_summary": "✓ {records} 条记录 · 训练用 {kept} · {problems} 个问题 · 清洗去掉 {removed}",
         "data_format": "格式：{format}（{confidence}）—— {evidence}", "mapping": "列映射",
-        "preview": "预览（模型看到的对话轮次）", "problems": "问题（↑/↓ 查看行号与修复方法）",
-        "col_line": "行", "col_turns": "轮数", "col_user": "用户", "col_assistant": "助手",
-        "col_field": "字段", "col_problem": "问题", "no_problems": "没有发现问题",
+        "mapping_line": "列映射：{mapping}",
+        "mapping_title": "列映射 —— 格式识别不确定：请指定各列的含义，然后点“应用映射”。",
+        "mapping_hint": "问题列 + 回答列，或一列对话轮次列表",
+        "map_instruction": "问题", "map_output": "回答", "map_input": "上下文", "map_system": "系统",
+        "map_history": "历史", "map_messages": "轮次列表", "map_none": "（无）",
+        "btn_apply_mapping": "应用映射",
+        "mapping_incomplete": "请选择问题列和回答列（或一列对话轮次列表）。",
+        "preview": "预览 —— 模型看到的样子", "problems": "问题（↑/↓ 查看行号与修复方法）",
+        "col_line": "行", "col_turns": "轮数", "col_tokens": "token", "col_user": "用户", "col_assistant": "助手",
+        "col_field": "字段", "col_problem": "问题", "col_action": "处理", "no_problems": "没有发现问题",
+        "problems_more": "（只列出前 500 个；其余 {n} 个见 `danlu data inspect`）",
+        "enter_jumps": "回车：在预览中显示这一行",
+        "not_in_training": "第 {line} 行不在训练数据中（已去掉）。",
+        "act_removed": "去掉", "act_kept": "保留", "act_fixed": "已修复", "act_skipped": "跳过", "act_stopped": "停止",
+        "rendered_title": "对话模板", "rendered_title_line": "第 {line} 行 · 绿色 = 参与训练",
+        "render_more": "… 还有 {n} 个字符", "n_tokens": "{n} 个 token",
+        "template_rejects": "对话模板不接受这条对话：{error}",
+        "tok_no_model": "未选择模型：对话轮次不套用对话模板显示。",
+        "tok_loading": "正在加载 {model} 的分词器…（transformers 在后台加载）",
+        "tok_ready": "{model} 的对话模板与 token 数。",
+        "tok_counting": "正在用 {model} 的分词器统计 token…",
+        "tok_failed": "{model} 的分词器加载失败：{error}",
+        "tok_count_failed": "（统计失败：{error}）",
+        "tok_sampled": "（只统计了前 {n} 条对话）",
+        "tok_wait": "（等待分词器）", "tok_none": "（没有 token 统计）",
+        "tok_summary": "{n} 条对话：中位数 {median} · p95 {p95} · 最长 {max} token · {over} 条超过 "
+                       "max_seq_len {seq}（训练时截断）",
+        "cleaning": "清洗（空格键切换）",
+        "clean_fix": "修复可修复的损坏行（{n}）",
+        "clean_exact_duplicate": "去掉完全重复（{n}）",
+        "clean_near_duplicate": "去掉近似重复（{n}）",
+        "clean_overlong": "去掉超过 {chars} 字符的行（{n}）",
+        "clean_too_long": "去掉超过 max_seq_len = {seq} token 的行（{n}；否则截断）",
+        "clean_info": "总是去掉：{empty} 条空回答，{unusable} 条其他无法使用的行（见“问题”）。保留 {kept} 条对话。",
+        "token_lengths": "token 长度与 max_seq_len",
+        "seq_hint": "（方案步骤以此为起点）",
+        "split_and_format": "划分与格式",
         "eval_ratio": "验证集比例", "split_info": "划分：训练 {train} / 验证 {eval} 条对话",
+        "target": "写成",
+        "target_messages": "messages（OpenAI/TRL）", "target_sharegpt": "ShareGPT", "target_alpaca": "Alpaca",
+        "target_note_messages": "role/content 轮次：训练器直接读取的格式，不丢信息。",
+        "target_note_sharegpt": "from/value 轮次（LLaMA-Factory 的 sharegpt 格式）；system 字段变成第一轮。",
+        "target_note_alpaca": "instruction/input/output，之前的轮次放进 history（LLaMA-Factory 的 alpaca 格式）。",
+        "target_cannot": "{n} 条含工具调用的对话无法写成 Alpaca，将被略过。",
+        "btn_save_copy": "保存清洗后的副本", "key_save_copy": "保存副本",
+        "saving_copy": "正在写入 {path}…", "copy_saved": "✓ 已将 {n} 条对话写入 {path}（并写入 dataset_info.json）",
         "no_data_yet": "还没有可用的对话：请先读取文件。",
         "step_plan": "第 4/4 步 · 方案", "planning": "规划中…",
         "plan_fits": "✓ 方案在本机放得下。",
@@ -216,6 +323,14 @@ STRINGS = {
         "detached": "已离开 {run}：训练继续进行。可在欢迎页重新查看。",
         "not_running": "该训练未在运行（状态：{state}）。",
         "stop_sent": "已请求停止：完成当前步、保存后退出。",
+        "checkpoint_sent": "已请求立即保存检查点：当前步完成后保存。",
+        "ev_step": "第 {step}/{total} 步  损失 {loss}", "ev_eval": "第 {step} 步验证损失 {loss}",
+        "ev_checkpoint": "✓ 第 {step} 步已保存检查点（{name}）", "ev_final": "✓ 最终模型已保存：{path}",
+        "ev_backoff": "⚠ 第 {step} 步显存不足：改用 {new} 继续，有效批量不变 —— {reason}",
+        "ev_geo": "微批 {mb} × 累积 {ga}", "ev_geo_packed": "打包长度 {pack} token、每微批 {mb} 行 × 累积 {ga}",
+        "ev_error": "✗ 错误：{message} —— 处理办法：{hint}", "ev_error_nohint": "✗ 错误：{message}",
+        "ev_done": "训练结束（{state}），共 {step} 步，用时 {seconds} 秒",
+        "ev_resumed": "从第 {step} 步恢复（{name}）", "ev_status": "状态：{state}",
         "state_pending": "等待中", "state_running": "运行中", "state_done": "已完成", "state_failed": "失败",
         "state_stopped": "已停止", "state_crashed": "已崩溃（进程不在）",
         "chat_title": "对话 · {run}", "loading_model": "正在加载模型…（首次使用时加载 torch）",
@@ -240,14 +355,18 @@ STRINGS = {
         "help_model": "模型\n\n每个预设都显示规划器对本机的判断：放得下的方法（全参、LoRA 或 QLoRA）、微批大小和峰值显存。"
                       "demo:tiny 和 demo:small 离线构建。输入 Hugging Face id 或本地目录后回车检查。"
                       "开启 trust_remote_code 前会先询问。",
-        "help_data": "数据\n\n选择数据文件（回车读取；Ctrl+O 使用自带示例）。danlu 识别格式并说明依据，显示前几条对话，"
-                     "并列出每个问题及其行号：移动光标查看问题和修复方法。设置验证集比例；Ctrl+N 继续。",
+        "help_data": "数据\n\n选择数据文件（回车读取；Ctrl+O 使用自带示例）。danlu 识别格式并说明依据；识别不确定时，"
+                     "请选择问题列和回答列后应用。预览套用模型的对话模板显示每条对话（绿色：参与训练的 token）。"
+                     "“问题”列出每一条有问题的行及行号：↑/↓ 查看内容与修复方法，回车跳到预览中的该行。"
+                     "勾选清洗规则（数字是各规则去掉的行数），对照 max_seq_len 查看 token 长度，设置验证集比例"
+                     "和训练文件的格式（Ctrl+S 另存清洗后的副本）。Ctrl+N 继续。",
         "help_plan": "方案\n\n规划器的选择、按项拆分的预测显存及理由。任务预设会设置学习率、轮数和 LoRA 秩并说明理由。"
                      "可编辑任何设置；在序列长度或秩上回车重新规划（Ctrl+R）。Ctrl+S 在新训练目录中保存配置；"
                      "Ctrl+T 在后台开始训练并打开训练面板。",
         "help_dashboard": "训练面板\n\n训练目录的查看器：loss 和 eval loss、学习率、梯度范数、tokens/s、进度和剩余时间、"
                           "GPU/CPU/内存。d（或 Esc）离开：训练继续，欢迎页仍显示该训练。s 干净地停止训练"
-                          "（完成当前步并保存）。c 对话，e 导出。",
+                          "（完成当前步并保存）；k 立即保存检查点。显存不足时的自动降批、检查点和错误会以文字显示在下方。"
+                          "c 对话，e 导出。",
         "help_chat": "对话\n\n模型在后台加载。回车发送；文字流式出现；Esc 停止回复（再按 Esc 返回）。"
                      "Ctrl+B 在微调模型和基座模型间切换。上方可设置系统提示词、温度（0 为贪心）和最多生成的 token 数。",
         "help_export": "导出\n\n适配器体积小但需要基座模型；合并模型可独立使用（safetensors），并会重新加载以验证 logits。"

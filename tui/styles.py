@@ -23,6 +23,24 @@ DataTable { height: auto; max-height: 12; }
 #runs-title { text-style: bold; }
 #runs { height: 1fr; max-height: 100; }
 
+.section { text-style: bold; color: $accent; padding: 0 1; margin-top: 1; height: auto; }
+.clabel { width: auto; padding: 0 1; }
+
+/* data */
+#mapping-box { height: auto; display: none; border: round $warning; padding: 0 1; }
+#mapping-box.-shown { display: block; }
+#mapping-grid { height: auto; grid-size: 4; grid-columns: auto 1fr auto 1fr; grid-gutter: 0 1; }
+#mapping-box .row { margin-top: 1; }
+Checkbox.choice { border: none; padding: 0 1; height: 1; background: transparent; }
+Checkbox.choice:focus { border: none; }
+#rendered { border: round $panel; height: auto; max-height: 14; padding: 0 1; }
+#seq, #ratio { width: 8; margin-right: 1; }
+#target { width: 28; }
+#path { margin: 0 1; }
+#save-path { width: 1fr; margin: 0 1; }
+#hist { height: auto; padding: 0 1; }
+#data-format { padding: 0 1; }
+
 /* dashboard */
 #dash-top { height: 1fr; min-height: 8; }
 #chart { width: 2fr; min-width: 30; }

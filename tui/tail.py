@@ -15,6 +15,10 @@ from pathlib import Path
 
 from engine.runs import read_jsonl_tolerant
 
+from .strings import t as tr
+
+STATES = ("pending", "running", "done", "failed", "stopped", "crashed")
+
 MAX_POINTS = 240  # points per plotted series (plotext slows down with long series)
 
 
@@ -31,24 +35,49 @@ def downsample(points: list[tuple[float, float]], n: int = MAX_POINTS) -> list[t
     return out
 
 
+def _num(value, fmt: str) -> str:
+    return format(value, fmt) if isinstance(value, (int, float)) else "?"
+
+
+def _geometry(row: dict) -> str:
+    """The batch geometry a back-off moved to, in words (from its fields, so that it is translated)."""
+    if row.get("pack_len"):
+        return tr("ev_geo_packed", pack=row.get("pack_len"), mb=row.get("micro_batch"), ga=row.get("grad_accum"))
+    if row.get("micro_batch") is not None:
+        return tr("ev_geo", mb=row.get("micro_batch"), ga=row.get("grad_accum"))
+    return str(row.get("new") or row.get("message") or "?")
+
+
 def describe(row: dict) -> str:
-    """One event in plain words for the event log."""
+    """One event in plain words for the event log (in the wizard's language)."""
     t = row.get("type")
     if t == "step":
-        return f"step {row.get('step')}/{row.get('total')}  loss {row.get('loss', 0):.4f}"
+        return tr("ev_step", step=row.get("step"), total=row.get("total"), loss=_num(row.get("loss"), ".4f"))
     if t == "eval":
-        return f"eval loss {row.get('loss', 0):.4f} at step {row.get('step')}"
+        return tr("ev_eval", loss=_num(row.get("loss"), ".4f"), step=row.get("step"))
     if t == "checkpoint":
-        return ("final model saved" if row.get("final") else f"checkpoint saved at step {row.get('step')}") + \
-            f": {row.get('path', '')}"
+        name = Path(str(row.get("path", ""))).name or str(row.get("path", ""))
+        if row.get("final"):
+            return tr("ev_final", path=row.get("path", ""))
+        return tr("ev_checkpoint", step=row.get("step"), name=name)
     if t == "backoff":
-        return f"out of memory — backing off: {row.get('message') or row.get('micro_batch', '')}"
+        reason = " ".join(str(row.get("reason") or "").split())
+        return tr("ev_backoff", step=row.get("step", "?"), new=_geometry(row), old=row.get("old") or "?",
+                  reason=reason[:80] + ("…" if len(reason) > 80 else ""))
     if t == "error":
-        return f"ERROR {row.get('message', '')} — {row.get('hint', '')}"
+        hint = row.get("hint") or ""
+        return tr("ev_error", message=row.get("message", ""), hint=hint) if hint else \
+            tr("ev_error_nohint", message=row.get("message", ""))
     if t == "done":
-        return f"finished ({row.get('state')}) after {row.get('step')} steps in {row.get('seconds')} s"
+        state = row.get("state")
+        return tr("ev_done", state=tr(f"state_{state}") if state in STATES else state, step=row.get("step"),
+                  seconds=_num(row.get("seconds"), ".0f"))
     if t == "status":
-        return f"status: {row.get('state')}"
+        if row.get("state") == "resumed":
+            name = Path(str(row.get("checkpoint", ""))).name
+            return tr("ev_resumed", step=row.get("step"), name=name)
+        state = row.get("state")
+        return tr("ev_status", state=tr(f"state_{state}") if state in STATES else state)
     if t == "log":
         return str(row.get("message", ""))
     return str(t)

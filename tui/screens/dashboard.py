@@ -7,12 +7,11 @@ trainer never floods the UI.  Leaving the screen (d) leaves the training running
 
 from __future__ import annotations
 
-import os
-import signal
 import threading
 import time
 from pathlib import Path
 
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -24,7 +23,7 @@ from textual.worker import get_current_worker
 from engine import runs
 
 from ..strings import t
-from ..tail import Metrics, Tail, fmt_duration
+from ..tail import STATES, Metrics, Tail, fmt_duration
 from .base import StepScreen
 
 MAX_HZ = 10.0
@@ -37,6 +36,17 @@ class MetricsReceived(Message):
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, MetricsReceived)
+
+
+EVENT_STYLES = {"backoff": "bold yellow", "error": "bold red", "checkpoint": "green", "done": "bold",
+                "eval": "cyan"}
+
+
+def events_text(log: list) -> Text:
+    """The last events in plain words, coloured by kind (back-off, error, checkpoint…)."""
+    if not log:
+        return Text(t("no_events_yet"), style="dim")
+    return Text("\n").join(Text(line, style=EVENT_STYLES.get(kind, "")) for _, kind, line in log)
 
 
 def bar(used: float, total: float, width: int = 8) -> str:
@@ -77,9 +87,10 @@ def side_text(s: dict) -> str:
 class DashboardScreen(StepScreen):
     HELP = "dashboard"
     BINDINGS = [Binding("d", "detach", "key_detach"), Binding("escape", "detach", "key_detach", show=False),
-                Binding("s", "stop", "key_stop"), Binding("c", "chat", "key_chat"),
-                Binding("e", "export", "key_export")]
-    PALETTE = [("stop", "key_stop"), ("detach", "key_detach"), ("chat", "key_chat"), ("export", "key_export")]
+                Binding("s", "stop", "key_stop"), Binding("k", "checkpoint", "key_checkpoint"),
+                Binding("c", "chat", "key_chat"), Binding("e", "export", "key_export")]
+    PALETTE = [("stop", "key_stop"), ("checkpoint", "key_checkpoint"), ("detach", "key_detach"),
+               ("chat", "key_chat"), ("export", "key_export")]
 
     def __init__(self, run_path: str):
         super().__init__()
@@ -140,10 +151,7 @@ class DashboardScreen(StepScreen):
         self.query_one("#eta", Static).update(
             f" {s['step']}/{s['total'] or '?'}  {t('elapsed')} {fmt_duration(s.get('elapsed_s'))}  "
             f"ETA {fmt_duration(s.get('eta_s'))}")
-        log = [line for _, _, line in s.get("log", [])][-5:]
-        if s.get("error"):
-            log.append(f"✗ {s['error'].get('message')} — {s['error'].get('hint', '')}")
-        self.query_one("#events", Static).update("\n".join(log) or t("no_events_yet"))
+        self.query_one("#events", Static).update(events_text(s.get("log", [])[-5:]))
         if s.get("n_losses") != self._plotted or s.get("evals"):
             self._plot(s)
 
@@ -167,17 +175,23 @@ class DashboardScreen(StepScreen):
         if self.state in ("pending", "running"):
             self.app.notify(t("detached", run=self.run.id))
 
+    def _request(self, action: str) -> None:
+        """Stop or checkpoint through the engine: a control file plus a signal, never a kill mid-write."""
+        from engine import train
+
+        state = self.run.effective_state()
+        if state != "running" or not train.request(self.run, action):
+            self.notify(t("not_running", state=t(f"state_{state}") if state in STATES else state),
+                        severity="warning")
+            (self.run.path / "control.json").unlink(missing_ok=True)  # nobody will read it
+            return
+        self.notify(t("stop_sent" if action == "stop" else "checkpoint_sent"))
+
     def action_stop(self) -> None:
-        st = self.run.status()
-        if self.run.effective_state() != "running" or not st.get("pid"):
-            self.notify(t("not_running", state=self.run.effective_state()), severity="warning")
-            return
-        try:
-            os.kill(int(st["pid"]), signal.SIGTERM)
-        except ProcessLookupError:
-            self.notify(t("not_running", state="crashed"), severity="warning")
-            return
-        self.notify(t("stop_sent"))
+        self._request("stop")
+
+    def action_checkpoint(self) -> None:
+        self._request("checkpoint")
 
     def action_chat(self) -> None:
         self.app.goto("chat", str(self.run.path))

@@ -1,69 +1,236 @@
-"""Data: pick a file, see its detected format with the evidence, a preview, every problem with its line, the split."""
+"""Data: pick a file; its detected format with the evidence (and a column-mapping editor when detection is unsure);
+a preview of the conversations as the model will see them (the chosen model's chat template, trained tokens
+marked); every problem with its line (Enter jumps to the row); cleaning choices with counts; a token-length
+histogram against max_seq_len; the train/eval split; and the format the training files are written in.
+
+The file is read once (:func:`tui.dataview.read`, in a worker); the cleaning toggles only re-select rows.  The
+model's tokenizer loads in another worker (transformers is slow to import) while the screen shows a loading state.
+"""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
+from rich.cells import cell_len
+from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Static
+from textual.widgets import Button, Checkbox, DataTable, Footer, Header, Input, Label, Select, Static
+from textual.worker import get_current_worker
 
+from .. import dataview
 from ..strings import t
 from .base import StepScreen
 
+MAP_FIELDS = ("instruction", "output", "input", "system", "history", "messages")
+PREVIEW_ROWS = 1000  # rows in the preview table (the histogram and the counts cover every row)
+PROBLEM_ROWS = 500
+RENDER_LINES = 10
+RENDER_CHARS = 900
+MAX_CHARS = f"{dataview.MAX_CHARS:,}"
+_TOKENIZERS: dict = {}  # (model, trust_remote_code) -> tokenizer, kept while the app runs
+_SPECIAL = re.compile(r"<\|[^|>\s]{1,40}\|>|</?s>|\[/?INST\]")
 
-class DataLoaded(Message):
-    def __init__(self, path: str, report: dict | None, convs: list, removed: dict, error: str | None = None):
+
+class DataRead(Message):
+    def __init__(self, gen: int, loaded: dataview.Loaded | None, error: str | None = None, columns=()):
         super().__init__()
-        self.path, self.report, self.convs, self.removed, self.error = path, report, convs, removed, error
+        self.gen, self.loaded, self.error, self.columns = gen, loaded, error, list(columns)
+
+
+class TokenizerLoaded(Message):
+    def __init__(self, key: tuple, tokenizer, error: str | None = None):
+        super().__init__()
+        self.key, self.tokenizer, self.error = key, tokenizer, error
+
+
+class TokensCounted(Message):
+    def __init__(self, gen: int, tokens: list, error: str | None = None):
+        super().__init__()
+        self.gen, self.tokens, self.error = gen, tokens, error
+
+
+class SourceRead(Message):
+    def __init__(self, index: int, text: str | None):
+        super().__init__()
+        self.index, self.text = index, text
+
+
+class CopySaved(Message):
+    def __init__(self, result: dict | None, error: str | None = None):
+        super().__init__()
+        self.result, self.error = result, error
 
 
 def short(text: str, n: int = 40) -> str:
+    """One line of at most ``n`` terminal cells (CJK characters take two)."""
     text = " ".join(str(text).split())
-    return text if len(text) <= n else text[: n - 1] + "…"
+    if cell_len(text) <= n:
+        return text
+    out, width = [], 0
+    for ch in text:
+        w = cell_len(ch)
+        if width + w > n - 1:
+            break
+        out.append(ch)
+        width += w
+    return "".join(out) + "…"
 
 
 def first(conv, role: str) -> str:
     return next((m.get("content", "") for m in conv if m.get("role") == role), "")
 
 
+def plain_turns(msgs) -> Text:
+    """A conversation without a template (no tokenizer yet): role and content per turn."""
+    out = Text()
+    for m in msgs:
+        out.append(f"{m.get('role')}: ", style="bold")
+        out.append(f"{m.get('content')}\n", style="green" if m.get("role") == "assistant" else "")
+    return out
+
+
+def rendered_text(text: str, spans: list, specials=()) -> Text:
+    """The templated conversation: trained spans in green, special tokens dim, shortened to fit."""
+    cut = len(text)
+    lines = text.split("\n")
+    if len(lines) > RENDER_LINES:
+        cut = len("\n".join(lines[:RENDER_LINES]))
+    cut = min(cut, RENDER_CHARS)
+    out = Text(text[:cut])
+    for s, e in spans:
+        if s < cut:
+            out.stylize("bold green", s, min(e, cut))
+    pattern = re.compile("|".join(map(re.escape, sorted(specials, key=len, reverse=True)))) if specials else _SPECIAL
+    for m in pattern.finditer(text[:cut]):
+        out.stylize("dim", m.start(), m.end())
+    if text[cut:].strip():
+        out.append("\n" + t("render_more", n=len(text) - cut), style="italic dim")
+    return out
+
+
+def bars(value: int, peak: int, width: int) -> str:
+    eighths = round(8 * width * value / peak) if peak else 0
+    full, part = divmod(eighths, 8)
+    return "█" * full + ("▏▎▍▌▋▊▉"[part - 1] if part else "")
+
+
+def histogram_text(lengths: list, seq: int, width: int = 30) -> Text:
+    """A horizontal bar per token-length bin up to max_seq_len, the rows over it in red, and a summary."""
+    counted = [n for n in lengths if n is not None]
+    if not counted:
+        return Text(t("tok_none"), style="dim")
+    rows = dataview.histogram(counted, seq)
+    peak = max(c for _, _, c in rows) or 1
+    label_w = len(f"{seq + 1}") * 2 + 1
+    out = Text()
+    for lo, hi, count in rows:
+        over = hi is None
+        label = f"> {seq}" if over else f"{lo}–{hi}"
+        out.append(f"{label:>{label_w}} ", style="bold red" if over and count else "")
+        out.append(bars(count, peak, width).ljust(width), style="red" if over else "cyan")
+        out.append(f" {count}\n", style="bold red" if over and count else "")
+    over = rows[-1][2]
+    out.append(t("tok_summary", n=len(counted), median=dataview.percentile(counted, 0.5),
+                 p95=dataview.percentile(counted, 0.95), max=max(counted), over=over, seq=seq),
+               style="red" if over else "")
+    return out
+
+
 class DataScreen(StepScreen):
     HELP = "data"
     BINDINGS = [Binding("escape", "back", "key_back"), Binding("ctrl+n", "next", "key_next"),
-                Binding("ctrl+o", "sample", "key_sample")]
-    PALETTE = [("sample", "key_sample"), ("next", "key_next")]
+                Binding("ctrl+o", "sample", "key_sample"), Binding("ctrl+s", "save_copy", "key_save_copy")]
+    PALETTE = [("sample", "key_sample"), ("save_copy", "key_save_copy"), ("next", "key_next")]
+
+    def __init__(self):
+        super().__init__()
+        self.loaded: dataview.Loaded | None = None
+        self.tokens: list | None = None
+        self.tokenizer = None
+        self._tok_loading = False
+        self.kept: list[int] = []
+        self.seq = 1024
+        self._gen = 0
+        self._row_of: dict[int, int] = {}  # conversation index -> preview row
+
+    @property
+    def choices(self) -> dict:
+        return {**dataview.DEFAULT_CHOICES, **self.wizard.data_choices}
 
     def compose(self) -> ComposeResult:
+        choices = self.choices
         yield Header()
         yield Static(t("step_data"), classes="step-title")
-        with VerticalScroll(classes="body"):
+        with VerticalScroll(id="data-scroll", classes="body"):
             yield Static(t("data_file_hint"), classes="hint")
-            yield Input(placeholder=t("data_file_placeholder"), id="path")
-            yield Static("", id="data-status", classes="hint")
-            yield Static("", id="data-format")
-            yield Static(t("preview"), classes="step-title")
+            yield Input(placeholder=t("data_file_placeholder"), id="path", compact=True)
+            yield Static("", id="data-status", classes="hint", markup=False)
+            yield Static("", id="data-format", markup=False)
+            with Vertical(id="mapping-box"):
+                yield Static(t("mapping_title"), classes="warn")
+                with Grid(id="mapping-grid"):
+                    for name in MAP_FIELDS:
+                        yield Label(t(f"map_{name}"), classes="clabel")
+                        yield Select([], id=f"m-{name}", prompt=t("map_none"), compact=True)
+                with Horizontal(classes="row"):
+                    yield Button(t("btn_apply_mapping"), id="apply-mapping", compact=True, variant="warning")
+                    yield Static(t("mapping_hint"), classes="hint")
+            yield Static(t("preview"), classes="section")
+            yield Static("", id="tok-status", classes="hint", markup=False)
             yield DataTable(id="preview", cursor_type="row", zebra_stripes=True)
-            yield Static(t("problems"), classes="step-title")
+            yield Static("", id="rendered", markup=False)
+            yield Static(t("problems"), classes="section")
             yield DataTable(id="problems", cursor_type="row")
-            yield Static("", id="problem-detail", classes="hint")
+            yield Static("", id="problem-detail", classes="hint", markup=False)
+            yield Static(t("cleaning"), classes="section")
+            for name in dataview.CHOICES:
+                yield Checkbox(t(f"clean_{name}", n="…", seq="…", chars=MAX_CHARS), value=choices[name],
+                               id=f"c-{name}", classes="choice", compact=True)
+            yield Static("", id="clean-info", classes="hint", markup=False)
+            yield Static(t("token_lengths"), classes="section")
             with Horizontal(classes="row"):
-                yield Label(t("eval_ratio"), classes="label")
-                yield Input(id="ratio", type="number")
-            yield Static("", id="split-info", classes="hint")
+                yield Label("max_seq_len", classes="clabel")
+                yield Input(id="seq", type="integer", compact=True)
+                yield Static(t("seq_hint"), classes="hint")
+            yield Static("", id="hist", markup=False)
+            yield Static(t("split_and_format"), classes="section")
+            with Horizontal(classes="row"):
+                yield Label(t("eval_ratio"), classes="clabel")
+                yield Input(id="ratio", type="number", compact=True)
+                yield Static("", id="split-info", classes="hint")
+            with Horizontal(classes="row"):
+                yield Label(t("target"), classes="clabel")
+                yield Select([(t(f"target_{x}"), x) for x in dataview.TARGETS], id="target", allow_blank=False,
+                             value=self.wizard.data_target if self.wizard.data_target in dataview.TARGETS
+                             else "messages", compact=True)
+            yield Static("", id="target-notes", classes="hint", markup=False)
+            with Horizontal(classes="row"):
+                yield Input(id="save-path", compact=True)
+                yield Button(t("btn_save_copy"), id="save-copy", compact=True)
+            yield Static("", id="save-result", markup=False)
         with Horizontal(classes="nav"):
             yield Button(t("btn_back"), id="back", compact=True)
             yield Button(t("btn_next"), id="next", variant="primary", compact=True)
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#preview", DataTable).add_columns(t("col_line"), t("col_turns"), t("col_user"),
-                                                          t("col_assistant"))
-        self.query_one("#problems", DataTable).add_columns(t("col_line"), t("col_field"), t("col_problem"))
-        self.query_one("#ratio", Input).value = f"{self.wizard.eval_ratio:g}"
-        path = self.wizard.data_file
+        preview = self.query_one("#preview", DataTable)
+        for key in ("line", "turns", "tokens", "user", "assistant"):
+            preview.add_column(t(f"col_{key}"), key=key)
+        problems = self.query_one("#problems", DataTable)
+        for key in ("line", "field", "problem", "action"):
+            problems.add_column(t(f"col_{key}"), key=key)
+        self.query_one("#rendered", Static).border_title = t("rendered_title")
+        w = self.wizard
+        self.seq = dataview.default_seq_len(w.model, w.overrides)
+        self.query_one("#seq", Input).value = str(self.seq)
+        self.query_one("#ratio", Input).value = f"{w.eval_ratio:g}"
+        path = w.data_file
         if not path:
             from ..state import sample_data_file
 
@@ -71,8 +238,9 @@ class DataScreen(StepScreen):
         inp = self.query_one("#path", Input)
         inp.value = path
         inp.focus()
-        self._load_path(path)
+        self._load_path(path, w.data_mapping if w.data_file == path else None)
 
+    # -- reading ------------------------------------------------------------------------------------------------
     def action_sample(self) -> None:
         from ..state import sample_data_file
 
@@ -83,76 +251,387 @@ class DataScreen(StepScreen):
     def _submitted(self, event: Input.Submitted) -> None:
         self._load_path(event.value.strip())
 
-    def _load_path(self, path: str) -> None:
+    def _load_path(self, path: str, mapping: dict | None = None) -> None:
+        self._gen += 1
+        self.loaded, self.tokens, self.kept = None, None, []
         status = self.query_one("#data-status", Static)
         status.update(t("reading", path=path))
         status.set_classes("loading")
-        self._read(path)
+        self._read(self._gen, path, mapping)
+        self._ensure_tokenizer()
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="data")
-    def _read(self, path: str) -> None:
-        from engine import data
+    def _read(self, gen: int, path: str, mapping: dict | None) -> None:
         from engine.errors import DanluError
 
+        worker = get_current_worker()
         p = Path(path).expanduser()
         try:
             if not p.exists():
                 raise DanluError(f"file not found: {p}", fix=t("fix_path"))
-            convs, report = data.load_conversations(p)
-            cleaned, removed = data.clean(convs)
-            self.post_message(DataLoaded(str(p), report.to_dict(), cleaned, dict(removed)))
+            self.post_message(DataRead(gen, dataview.read(p, mapping, cancelled=lambda: worker.is_cancelled)))
+        except InterruptedError:
+            return
         except DanluError as exc:
-            self.post_message(DataLoaded(str(p), None, [], {}, exc.one_line()))
-        except Exception as exc:  # noqa: BLE001
-            self.post_message(DataLoaded(str(p), None, [], {}, f"{type(exc).__name__}: {exc}"))
+            self.post_message(DataRead(gen, None, exc.one_line(), dataview.sample_columns(p) if p.exists() else ()))
+        except Exception as exc:  # noqa: BLE001 - reported on the screen, never closes the app
+            self.post_message(DataRead(gen, None, f"{type(exc).__name__}: {exc}"))
 
-    @on(DataLoaded)
-    def _loaded(self, msg: DataLoaded) -> None:
+    @on(DataRead)
+    def _data_read(self, msg: DataRead) -> None:
+        if msg.gen != self._gen:
+            return
         status = self.query_one("#data-status", Static)
-        preview = self.query_one("#preview", DataTable)
-        problems = self.query_one("#problems", DataTable)
-        preview.clear()
-        problems.clear()
+        w = self.wizard
         if msg.error:
             status.update(f"✗ {msg.error}")
             status.set_classes("error")
             self.query_one("#data-format", Static).update("")
-            self.wizard.conversations = []
+            self.query_one("#preview", DataTable).clear()
+            self.query_one("#problems", DataTable).clear()
+            w.conversations, w.data_report = [], None
+            self._show_mapping(msg.columns, None, unsure=bool(msg.columns))
             return
-        r = msg.report
-        w = self.wizard
-        if w.data_file != msg.path:
+        loaded = self.loaded = msg.loaded
+        r = loaded.report
+        if w.data_file != loaded.path:
             w.plan = None
-        w.data_file, w.data_report, w.conversations, w.removed = msg.path, r, msg.convs, msg.removed
-        removed = sum(int(v) for v in msg.removed.values() if isinstance(v, (int, float)))
-        status.update(t("data_summary", records=r.get("records", 0), kept=len(msg.convs),
-                        problems=len(r.get("problems", [])), removed=removed))
-        status.set_classes("ok" if msg.convs else "error")
+        w.data_file, w.data_report = loaded.path, r
+        w.data_mapping = loaded.mapping
         conf = r.get("confidence")
-        self.query_one("#data-format", Static).update(
-            t("data_format", format=r.get("format"), evidence=r.get("evidence"),
-              confidence=f"{conf:.0%}" if isinstance(conf, (int, float)) else "?")
-            + (f"\n{t('mapping')}: {r['mapping']}" if r.get("mapping") else ""))
-        for conv in msg.convs[:8]:
-            preview.add_row(str(getattr(conv, "line", "")), str(len(conv)), short(first(conv, "user"), 30),
-                            short(first(conv, "assistant"), 30))
-        for i, p in enumerate(r.get("problems", [])[:200]):
-            problems.add_row(str(p.get("line", "")), short(p.get("field", ""), 14), short(p.get("what", ""), 44),
-                             key=str(i))
-        if not r.get("problems"):
-            problems.add_row("–", "", t("no_problems"))
+        text = t("data_format", format=r.get("format"), evidence=r.get("evidence"),
+                 confidence=f"{conf:.0%}" if isinstance(conf, (int, float)) else "?")
+        if r.get("mapping"):
+            text += "\n" + t("mapping_line", mapping=", ".join(f"{k}={v}" for k, v in r["mapping"].items()))
+        self.query_one("#data-format", Static).update(text)
+        unsure = r.get("mapping_source") in ("proposed", "given") or (isinstance(conf, (int, float)) and conf < 0.9)
+        self._show_mapping(loaded.columns, r.get("mapping"), unsure)
+        self.query_one("#save-path", Input).value = dataview.copy_path(loaded.path, self._target())
+        self._fill_problems()
+        self._apply()
+        if self.tokenizer is not None:
+            self._start_count()
+
+    # -- the column mapping ---------------------------------------------------------------------------------------
+    def _show_mapping(self, columns: list, mapping: dict | None, unsure: bool) -> None:
+        box = self.query_one("#mapping-box")
+        box.set_class(bool(unsure and columns), "-shown")
+        if not (unsure and columns):
+            return
+        mapping = mapping or {}
+        for name in MAP_FIELDS:
+            select = self.query_one(f"#m-{name}", Select)
+            with self.prevent(Select.Changed):
+                select.set_options([(c, c) for c in columns])
+                if mapping.get(name) in columns:
+                    select.value = mapping[name]
+
+    def mapping_choice(self) -> dict:
+        out = {}
+        for name in MAP_FIELDS:
+            value = self.query_one(f"#m-{name}", Select).value
+            if value is not Select.NULL and value is not None:
+                out[name] = str(value)
+        return out
+
+    @on(Button.Pressed, "#apply-mapping")
+    def _apply_mapping(self) -> None:
+        mapping = self.mapping_choice()
+        if "messages" in mapping:
+            mapping = {k: v for k, v in mapping.items() if k in ("messages", "system")}
+        elif not ("instruction" in mapping and "output" in mapping):
+            self.notify(t("mapping_incomplete"), severity="warning")
+            return
+        self._load_path(self.query_one("#path", Input).value.strip(), mapping)
+
+    # -- the model's view ---------------------------------------------------------------------------------------
+    def _ensure_tokenizer(self) -> None:
+        w = self.wizard
+        status = self.query_one("#tok-status", Static)
+        if not w.model:
+            status.update(t("tok_no_model"))
+            status.set_classes("hint")
+            return
+        key = (w.model, w.trust_remote_code)
+        if key in _TOKENIZERS:
+            self.tokenizer = _TOKENIZERS[key]
+            status.update(t("tok_ready", model=w.model))
+            status.set_classes("hint")
+            return
+        if self.tokenizer is None and not self._tok_loading:
+            self._tok_loading = True
+            status.update(t("tok_loading", model=w.model))
+            status.set_classes("loading")
+            self._load_tokenizer(key)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="tokenizer")
+    def _load_tokenizer(self, key: tuple) -> None:
+        from engine.errors import DanluError
+
+        try:
+            self.post_message(TokenizerLoaded(key, dataview.preview_tokenizer(*key)))
+        except DanluError as exc:
+            self.post_message(TokenizerLoaded(key, None, exc.one_line()))
+        except Exception as exc:  # noqa: BLE001
+            self.post_message(TokenizerLoaded(key, None, f"{type(exc).__name__}: {exc}"))
+
+    @on(TokenizerLoaded)
+    def _tokenizer_loaded(self, msg: TokenizerLoaded) -> None:
+        self._tok_loading = False
+        status = self.query_one("#tok-status", Static)
+        if msg.error:
+            status.update(t("tok_failed", model=msg.key[0], error=msg.error))
+            status.set_classes("warn")
+            return
+        _TOKENIZERS[msg.key] = msg.tokenizer
+        self.tokenizer = msg.tokenizer
+        status.update(t("tok_ready", model=msg.key[0]))
+        status.set_classes("hint")
+        if self.loaded is not None:
+            self._start_count()
+        self._show_rendered()
+
+    def _start_count(self) -> None:
+        if self.loaded is None or self.tokenizer is None:
+            return
+        status = self.query_one("#tok-status", Static)
+        status.update(t("tok_counting", model=self.wizard.model))
+        status.set_classes("loading")
+        self._count(self._gen, self.tokenizer, self.loaded.convs)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="tokens")
+    def _count(self, gen: int, tokenizer, convs: list) -> None:
+        worker = get_current_worker()
+        try:
+            self.post_message(TokensCounted(gen, dataview.token_counts(tokenizer, convs, lambda: worker.is_cancelled)))
+        except InterruptedError:
+            return
+        except Exception as exc:  # noqa: BLE001
+            self.post_message(TokensCounted(gen, [], f"{type(exc).__name__}: {exc}"))
+
+    @on(TokensCounted)
+    def _counted(self, msg: TokensCounted) -> None:
+        if msg.gen != self._gen:
+            return
+        self.tokens = msg.tokens
+        status = self.query_one("#tok-status", Static)
+        note = ""
+        if msg.error:
+            note = " " + t("tok_count_failed", error=msg.error)
+        elif self.loaded and len(self.loaded.convs) > len(msg.tokens):
+            note = " " + t("tok_sampled", n=len(msg.tokens))
+        status.update(t("tok_ready", model=self.wizard.model) + note)
+        status.set_classes("warn" if msg.error else "hint")
+        self._apply()
+
+    # -- cleaning, preview, histogram, split ----------------------------------------------------------------------
+    def _apply(self) -> None:
+        """Select the rows that the cleaning choices keep, and show everything that depends on them."""
+        if self.loaded is None:
+            return
+        w, loaded, choices = self.wizard, self.loaded, self.choices
+        self.kept = dataview.keep(loaded, choices, self.tokens, self.seq)
+        w.conversations = [loaded.convs[i] for i in self.kept]
+        counts = loaded.counts(self.tokens, self.seq, choices)
+        dropped = {name: counts[name] for name in dataview.CHOICES
+                   if name != "fix" and choices.get(name) and counts[name]}
+        if counts["fix"] and not choices.get("fix"):
+            dropped["unrepaired"] = counts["fix"]
+        w.removed = dropped
+        r = loaded.report
+        status = self.query_one("#data-status", Static)
+        status.update(t("data_summary", records=r.get("records", 0), kept=len(self.kept),
+                        problems=len(r.get("problems", [])), removed=sum(dropped.values())))
+        status.set_classes("ok" if self.kept else "error")
+        for name in dataview.CHOICES:
+            n = "…" if name == "too_long" and self.tokens is None else counts[name]
+            self.query_one(f"#c-{name}", Checkbox).label = t(f"clean_{name}", n=n, seq=self.seq, chars=MAX_CHARS)
+        self.query_one("#clean-info", Static).update(
+            t("clean_info", empty=counts["empty_answer"], unusable=counts["unusable"], kept=len(self.kept)))
+        self._fill_preview()
+        self._update_actions()
+        self._update_hist()
         self._update_split()
+        self._update_target()
+
+    def _fill_preview(self) -> None:
+        table = self.query_one("#preview", DataTable)
+        current = self._current_index()
+        table.clear()
+        self._row_of = {}
+        tokens = self.tokens or []
+        width = max(24, min(60, (self.app.size.width - 32) // 2))
+        for row, i in enumerate(self.kept[:PREVIEW_ROWS]):
+            conv = self.loaded.convs[i]
+            n = tokens[i] if i < len(tokens) and tokens[i] is not None else "…" if self.tokens is None else "?"
+            table.add_row(str(conv.line), str(len(conv)), str(n), short(first(conv, "user"), width),
+                          short(first(conv, "assistant"), width), key=str(i))
+            self._row_of[i] = row
+        if current in self._row_of:
+            table.move_cursor(row=self._row_of[current])
+        self._show_rendered()
+
+    def _current_index(self) -> int | None:
+        table = self.query_one("#preview", DataTable)
+        if not table.row_count:
+            return None
+        try:
+            return int(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        except Exception:  # noqa: BLE001 - an empty or refilled table
+            return None
+
+    def _show_rendered(self) -> None:
+        box = self.query_one("#rendered", Static)
+        i = self._current_index()
+        if i is None or self.loaded is None:
+            box.update("")
+            return
+        conv = self.loaded.convs[i]
+        tokens = self.tokens[i] if self.tokens and i < len(self.tokens) else None
+        box.border_title = (t("rendered_title_line", line=conv.line)
+                            + (" · " + t("n_tokens", n=tokens) if tokens else ""))
+        if self.tokenizer is None:
+            box.update(plain_turns(conv))
+            return
+        try:
+            text, spans = dataview.render(self.tokenizer, conv)
+        except Exception as exc:  # noqa: BLE001 - a template that rejects this conversation says why
+            box.update(Text(t("template_rejects", error=str(exc)[:200]), style="red"))
+            return
+        box.update(rendered_text(text, spans, getattr(self.tokenizer, "all_special_tokens", ())))
+
+    def _fill_problems(self) -> None:
+        table = self.query_one("#problems", DataTable)
+        table.clear()
+        probs = self.loaded.report.get("problems", [])
+        choices = self.choices
+        width = max(40, min(100, self.app.size.width - 36))
+        for i, p in enumerate(probs[:PROBLEM_ROWS]):
+            table.add_row(str(p.get("line", "")), short(p.get("field", ""), 12), short(p.get("what", ""), width),
+                          t(f"act_{dataview.shown_action(p, choices)}"), key=str(i))
+        if not probs:
+            table.add_row("–", "", t("no_problems"), "", key="none")
+        self.query_one("#problem-detail", Static).update(
+            t("problems_more", n=len(probs) - PROBLEM_ROWS) if len(probs) > PROBLEM_ROWS else "")
+
+    def _update_actions(self) -> None:
+        table = self.query_one("#problems", DataTable)
+        choices = self.choices
+        for i, p in enumerate(self.loaded.report.get("problems", [])[:PROBLEM_ROWS]):
+            table.update_cell(str(i), "action", t(f"act_{dataview.shown_action(p, choices)}"))
+
+    def _update_hist(self) -> None:
+        hist = self.query_one("#hist", Static)
+        if self.tokens is None:
+            hist.update(Text(t("tok_wait"), style="dim"))
+            return
+        hist.update(histogram_text([self.tokens[i] for i in self.kept if i < len(self.tokens)], self.seq))
+
+    def _update_split(self) -> None:
+        n = len(self.wizard.conversations)
+        n_eval = int(round(n * self.wizard.eval_ratio))
+        self.query_one("#split-info", Static).update(t("split_info", train=n - n_eval, eval=n_eval))
+
+    def _target(self) -> str:
+        value = self.query_one("#target", Select).value
+        return str(value) if value in dataview.TARGETS else "messages"
+
+    def _update_target(self) -> None:
+        target = self._target()
+        note = t(f"target_note_{target}")
+        if target == "alpaca":
+            _, lost = dataview.convertible(self.wizard.conversations, target)
+            note += " " + t("target_cannot", n=lost)
+        self.query_one("#target-notes", Static).update(note)
+
+    @on(Checkbox.Changed, ".choice")
+    def _choice(self, event: Checkbox.Changed) -> None:
+        name = (event.checkbox.id or "")[2:]
+        self.wizard.data_choices = {**self.choices, name: event.value}
+        self._apply()
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.data_table.id != "problems" or not self.wizard.data_report:
+        if event.data_table.id == "preview":
+            self._show_rendered()
             return
-        probs = self.wizard.data_report.get("problems", [])
+        if event.data_table.id != "problems" or self.loaded is None:
+            return
+        probs = self.loaded.report.get("problems", [])
         try:
-            p = probs[int(event.row_key.value)]
+            i = int(event.row_key.value)
+            p = probs[i]
         except (ValueError, IndexError, TypeError):
             return
-        self.query_one("#problem-detail", Static).update(
-            f"{Path(p.get('file', '')).name}:{p.get('line')}: {p.get('what')} — {p.get('fix')} ({p.get('action')})")
+        self.query_one("#problem-detail", Static).update(self._detail(p))
+        self._read_source(i, p.get("file", ""), int(p.get("line") or 0))
+
+    def _detail(self, p: dict, source: str | None = None) -> Text:
+        out = Text()
+        out.append(f"{Path(p.get('file', '')).name}:{p.get('line')}", style="bold")
+        field = p.get("field", "")
+        out.append((f" {field}:" if field and field != "-" else "") + f" {p.get('what')}\n")
+        out.append(f"→ {p.get('fix')} ({t('act_' + dataview.shown_action(p, self.choices))})")
+        if self._jump_line(p) is not None:
+            out.append("  " + t("enter_jumps"), style="italic")
+        if source:
+            out.append("\n" + source, style="dim")
+        return out
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="source")
+    def _read_source(self, index: int, file: str, line: int) -> None:
+        self.post_message(SourceRead(index, dataview.source_excerpt(file, line, max_chars=240)))
+
+    @on(SourceRead)
+    def _source_read(self, msg: SourceRead) -> None:
+        probs = self.loaded.report.get("problems", []) if self.loaded else []
+        table = self.query_one("#problems", DataTable)
+        try:
+            current = int(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
+        except Exception:  # noqa: BLE001
+            return
+        if current == msg.index and msg.index < len(probs):
+            self.query_one("#problem-detail", Static).update(self._detail(probs[msg.index], msg.text))
+
+    def _jump_line(self, p: dict) -> int | None:
+        """The conversation index a problem points at in the preview (the original, for a removed duplicate)."""
+        if self.loaded is None:
+            return None
+        line = p.get("line")
+        if p.get("kind") in dataview.RULES and self.choices.get(p["kind"]) and p.get("duplicate_of"):
+            line = p["duplicate_of"]
+        for i, conv in enumerate(self.loaded.convs):
+            if conv.line == line and conv.file == p.get("file") and i in self._row_of:
+                return i
+        return None
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        if event.data_table.id != "problems" or self.loaded is None:
+            return
+        try:
+            p = self.loaded.report.get("problems", [])[int(event.row_key.value)]
+        except (ValueError, IndexError, TypeError):
+            return
+        i = self._jump_line(p)
+        if i is None:
+            self.notify(t("not_in_training", line=p.get("line")), severity="warning")
+            return
+        preview = self.query_one("#preview", DataTable)
+        preview.move_cursor(row=self._row_of[i])
+        preview.focus()
+        self._show_rendered()
+
+    @on(Input.Changed, "#seq")
+    def _seq(self, event: Input.Changed) -> None:
+        try:
+            value = int(event.value)
+        except ValueError:
+            return
+        if value < 16 or value == self.seq:
+            return
+        self.seq = value
+        self.wizard.overrides["max_seq_len"] = str(value)
+        self.wizard.plan = None
+        self._apply()
 
     @on(Input.Changed, "#ratio")
     def _ratio(self, event: Input.Changed) -> None:
@@ -165,11 +644,51 @@ class DataScreen(StepScreen):
             self.wizard.plan = None
             self._update_split()
 
-    def _update_split(self) -> None:
-        n = len(self.wizard.conversations)
-        n_eval = int(round(n * self.wizard.eval_ratio))
-        self.query_one("#split-info", Static).update(t("split_info", train=n - n_eval, eval=n_eval))
+    @on(Select.Changed, "#target")
+    def _target_changed(self, event: Select.Changed) -> None:
+        if event.value not in dataview.TARGETS:
+            return
+        self.wizard.data_target = str(event.value)
+        if self.loaded is not None:
+            self.query_one("#save-path", Input).value = dataview.copy_path(self.loaded.path, str(event.value))
+        self._update_target()
 
+    # -- saving a cleaned copy --------------------------------------------------------------------------------------
+    def action_save_copy(self) -> None:
+        if not self.wizard.conversations:
+            self.notify(t("no_data_yet"), severity="warning")
+            return
+        path = self.query_one("#save-path", Input).value.strip() or dataview.copy_path(self.wizard.data_file,
+                                                                                      self._target())
+        self.query_one("#save-result", Static).update(t("saving_copy", path=path))
+        self._save(list(self.wizard.conversations), self._target(), path)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="save")
+    def _save(self, convs: list, target: str, path: str) -> None:
+        from engine.errors import DanluError
+
+        try:
+            self.post_message(CopySaved(dataview.save_copy(convs, target, path)))
+        except DanluError as exc:
+            self.post_message(CopySaved(None, exc.one_line()))
+        except Exception as exc:  # noqa: BLE001
+            self.post_message(CopySaved(None, f"{type(exc).__name__}: {exc}"))
+
+    @on(CopySaved)
+    def _saved(self, msg: CopySaved) -> None:
+        out = self.query_one("#save-result", Static)
+        if msg.error:
+            out.update(Text(f"✗ {msg.error}", style="red"))
+            return
+        r = msg.result
+        out.update(Text(t("copy_saved", n=r["records"], path=r["path"])
+                        + (" " + t("target_cannot", n=r["dropped"]) if r["dropped"] else ""), style="green"))
+
+    @on(Button.Pressed, "#save-copy")
+    def _save_button(self) -> None:
+        self.action_save_copy()
+
+    # -- navigation -------------------------------------------------------------------------------------------------
     def action_next(self) -> None:
         if not self.wizard.conversations:
             self.notify(t("no_data_yet"), severity="warning")

@@ -216,20 +216,24 @@ class PlanScreen(StepScreen):
             self.notify(f"{t('bad_number')}: {exc}", severity="error")
             return
         self.query_one("#saved", Static).update(t("starting") if start else t("saving"))
-        self._write(cfg, list(w.conversations), w.eval_ratio, start)
+        self._write(cfg, list(w.conversations), w.eval_ratio, start, w.data_target)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="prepare")
-    def _write(self, cfg, convs, ratio, start) -> None:
+    def _write(self, cfg, convs, ratio, start, target: str = "messages") -> None:
         from pathlib import Path
 
         from engine import atomic, data, runs, train
         from engine.errors import DanluError
 
+        from ..dataview import convertible
+
         try:
+            convs, _ = convertible(convs, target)  # Alpaca has no tool turns: those are left out (Data says how many)
             train_convs, eval_convs = data.split(convs, ratio, seed=cfg.seed) if ratio > 0 else (convs, [])
             run = runs.create(f"{cfg.method}-{Path(cfg.model).name or cfg.model}".replace(":", "-"))
-            cfg.train_file = str(data.write_conversations(run.data_dir / "train.jsonl", train_convs))
-            cfg.eval_file = str(data.write_conversations(run.data_dir / "eval.jsonl", eval_convs)) if eval_convs else None
+            cfg.train_file = str(data.write_conversations(run.data_dir / "train.jsonl", train_convs, target))
+            cfg.eval_file = (str(data.write_conversations(run.data_dir / "eval.jsonl", eval_convs, target))
+                             if eval_convs else None)
             cfg.dataset_hash = data.file_hash(cfg.train_file)
             cfg.validate()
             atomic.write_text(run.config_path, cfg.to_yaml())
