@@ -208,6 +208,37 @@ def _print_event(console, row):
         console.print(f"[green]done[/green]: {row.get('state')} after {row.get('step')} steps, {row.get('seconds')} s")
 
 
+class _ProgressView:
+    """Foreground training on a terminal: a live progress bar (step, loss, tokens/s, ETA) with events above it."""
+
+    def __init__(self, console):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.console = console
+        self.progress = Progress(
+            TextColumn("[bold]training[/bold]"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[tps]} tok/s"),
+            TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=False,
+        )
+        self.task = self.progress.add_task("train", total=None, loss="-", tps="-")
+
+    def __enter__(self):
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.progress.stop()
+
+    def __call__(self, row):
+        if row.get("type") == "step":
+            self.progress.update(self.task, completed=row["step"], total=row.get("total"),
+                                 loss=f"{row['loss']:.4f}", tps=f"{row.get('tokens_per_s') or 0:,.0f}")
+        elif row.get("type") == "status" and row.get("total"):
+            self.progress.update(self.task, completed=row.get("step") or 0, total=row["total"])
+        else:
+            _print_event(self.progress.console, row)
+
+
 def _check_config(cfg, where: str) -> None:
     from pathlib import Path
 
@@ -224,9 +255,16 @@ def _check_config(cfg, where: str) -> None:
 def _train_in(cfg, run, args, *, resume: bool = False):
     from . import train
 
+    import contextlib
+
     console = _stderr()
-    result = train.run(cfg, run, resume=resume, detached=bool(args.in_run),
-                       listener=None if args.json else (lambda row: _print_event(console, row)))
+    view = contextlib.nullcontext(lambda row: _print_event(console, row))
+    if args.json:
+        view = contextlib.nullcontext(None)
+    elif console.is_terminal and not args.in_run:
+        view = _ProgressView(console)
+    with view as listener:
+        result = train.run(cfg, run, resume=resume, detached=bool(args.in_run), listener=listener)
     if train.rank() != 0:  # under torchrun every rank trains; one of them reports
         return
     _out(args, {"run_dir": result.run_dir, "state": result.state, "steps": result.steps,

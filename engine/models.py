@@ -99,6 +99,9 @@ def quiet() -> None:
 
     logging.set_verbosity_error()
     logging.disable_progress_bar()
+    import datasets
+
+    datasets.disable_progress_bars()  # "Packing train dataset" and friends: milliseconds here
 
 
 def build_demo_tokenizer():
