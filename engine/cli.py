@@ -495,6 +495,8 @@ def cmd_export(args):
     if res["merged_dir"]:
         text.append(f"  merged:  {res['merged_dir']}  (logits match within {res['merged_logits_max_abs_diff']:.2e})")
         text.append(f"  use it:  danlu chat {res['merged_dir']}")
+    if res.get("note"):
+        text.append(f"  {res['note']}")
     _out(args, res, "\n".join(text))
 
 

@@ -14,7 +14,8 @@ from pathlib import Path
 from .errors import DanluError
 
 METHODS = ("full", "lora", "qlora")
-ADAPTERS = ("lora", "dora", "rslora")
+ADAPTERS = ("lora", "dora", "rslora", "prompt", "prefix")
+VIRTUAL_TOKEN_ADAPTERS = ("prompt", "prefix")  # learned virtual tokens: cannot be merged, no packing
 PRECISIONS = ("fp32", "bf16", "fp16")
 
 
@@ -40,7 +41,9 @@ class TrainConfig:
     warmup_ratio: float = _f(0.05, "Fraction of steps spent warming up the learning rate.")
     weight_decay: float = _f(0.0, "AdamW weight decay.")
     max_grad_norm: float = _f(1.0, "Gradient clipping norm.")
-    adapter: str = _f("lora", "Adapter flavour for lora/qlora: lora, dora (weight-decomposed) or rslora (rank-stabilised).")
+    adapter: str = _f("lora", "Adapter for lora/qlora: lora, dora (weight-decomposed), rslora (rank-stabilised), or the "
+                                "advanced prompt / prefix tuning (learned virtual tokens; adapter export only, no packing).")
+    num_virtual_tokens: int = _f(20, "Virtual tokens learned by prompt or prefix tuning.")
     lora_r: int = _f(16, "LoRA rank.")
     lora_alpha: int = _f(32, "LoRA scaling alpha (scale = alpha / r).")
     lora_dropout: float = _f(0.05, "Dropout on the LoRA branch.")
@@ -66,11 +69,14 @@ class TrainConfig:
             raise DanluError(f"unknown method {self.method!r}", where="method", fix=f"use one of {', '.join(METHODS)}")
         if self.adapter not in ADAPTERS:
             raise DanluError(f"unknown adapter {self.adapter!r}", where="adapter", fix=f"use one of {', '.join(ADAPTERS)}")
+        if self.adapter in VIRTUAL_TOKEN_ADAPTERS and self.method == "full":
+            raise DanluError(f"adapter {self.adapter} needs method lora or qlora, not full", where="adapter",
+                             fix="set method: lora (the base model stays frozen; only the virtual tokens train)")
         if self.precision not in PRECISIONS:
             raise DanluError(
                 f"unknown precision {self.precision!r}", where="precision", fix=f"use one of {', '.join(PRECISIONS)}"
             )
-        for name in ("max_seq_len", "micro_batch", "grad_accum", "lora_r", "logging_steps", "pack_len"):
+        for name in ("max_seq_len", "micro_batch", "grad_accum", "lora_r", "logging_steps", "pack_len", "num_virtual_tokens"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise DanluError(f"{name} must be a whole number ≥ 1, got {value!r}", where=name, fix=f"set {name}: 1 or more")

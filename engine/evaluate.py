@@ -38,6 +38,7 @@ def eval_loss(model, rows: list[dict], *, pad_id: int, batch_size: int = 8) -> f
         with torch.no_grad():
             for ids, mask, labels in batches(rows, batch_size, pad_id):
                 logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
+                logits = logits[:, -ids.shape[1]:]  # prompt tuning prepends virtual tokens: score the real ones
                 shift_logits = logits[:, :-1].reshape(-1, logits.size(-1))
                 shift_labels = labels[:, 1:].reshape(-1).to(device)
                 total += F.cross_entropy(shift_logits, shift_labels, ignore_index=IGNORE, reduction="sum").item()

@@ -140,6 +140,12 @@ def logits(model, ids):
     return out
 
 
+def _mergeable(model) -> bool:
+    """LoRA-family adapters change weights and merge; prompt and prefix tuning add virtual tokens and do not."""
+    return all(getattr(c, "peft_type", None) is not None and c.peft_type.value in ("LORA", "ADALORA", "LOHA", "LOKR")
+               for c in model.peft_config.values())
+
+
 def export(model, tokenizer, out_dir: str | Path, *, targets=TARGETS, probe_rows=None, overwrite: bool = False) -> dict:
     """Export ``model`` (a PeftModel or a plain model) to ``out_dir``; verify the merged model.
 
@@ -156,8 +162,19 @@ def export(model, tokenizer, out_dir: str | Path, *, targets=TARGETS, probe_rows
         raise DanluError("the export folder already exists and is not empty", where=str(out_dir),
                          fix="choose another --out, or pass --overwrite")
     is_peft = hasattr(model, "peft_config")
+    if "merged" in targets and is_peft and not _mergeable(model):
+        kind = next(iter(model.peft_config.values())).peft_type.value.lower().replace("_", " ")
+        if list(targets) == ["merged"]:
+            raise DanluError(f"a {kind} adapter cannot be merged into the weights (its virtual tokens are inputs, "
+                             "not weight changes)", fix="export the adapter: --target adapter")
+        targets = [t for t in targets if t != "merged"]
+        skipped = f"no merged model: a {kind} adapter cannot be merged; load the adapter on the base model"
+    else:
+        skipped = None
     result: dict = {"export_dir": str(out_dir), "adapter_dir": None, "merged_dir": None,
                     "merged_logits_max_abs_diff": None}
+    if skipped:
+        result["note"] = skipped
     ids = probe_ids(tokenizer, probe_rows)
     reference = logits(model, ids)
     with atomic.staged_dir(out_dir, overwrite=True) as tmp:

@@ -91,6 +91,8 @@ def quiet() -> None:
 
     # library deprecation notices are for danlu's developers, not its users
     warnings.filterwarnings("ignore", category=FutureWarning)
+    # PEFT prompt/prefix tuning drops position ids on purpose (the virtual tokens shift them)
+    warnings.filterwarnings("ignore", message="Position ids are not supported for parameter efficient tuning")
 
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     # bitsandbytes' CPU backend warns on import that an optional kernels package is missing
@@ -314,9 +316,21 @@ def load_for_training(cfg):
     model = load_base(
         cfg.model, precision=cfg.precision, trust_remote_code=cfg.trust_remote_code, quantize_4bit=cfg.method == "qlora"
     )
+    if getattr(cfg, "packing", False):
+        from . import attention
+
+        attention.use_packed(model)  # attention per packed sample, not over the whole row
     if cfg.method == "full":
         return model
-    from peft import LoraConfig, get_peft_model
+    from peft import LoraConfig, PrefixTuningConfig, PromptTuningConfig, get_peft_model
+
+    if cfg.adapter in ("prompt", "prefix"):
+        kind = PromptTuningConfig if cfg.adapter == "prompt" else PrefixTuningConfig
+        try:
+            return get_peft_model(model, kind(task_type="CAUSAL_LM", num_virtual_tokens=cfg.num_virtual_tokens))
+        except (ValueError, TypeError, NotImplementedError) as exc:
+            raise DanluError(f"{cfg.adapter} tuning could not be set up for this model: {exc}", where="adapter",
+                             fix="use adapter: lora") from None
 
     # QLoRA: unlike peft's prepare_model_for_kbit_training, the embeddings, head and norms stay in the compute
     # dtype (upcasting them to fp32 costs 4 bytes a parameter: 4 GB for a 128 k vocabulary at 8 B); gradient

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import atomic, data, encode, evaluate, hardware, models
-from .config import TrainConfig
+from .config import VIRTUAL_TOKEN_ADAPTERS, TrainConfig
 from .errors import DanluError
 from .runs import RunDir
 
@@ -91,7 +91,7 @@ def geometry(cfg: TrainConfig, train_rows: list[dict]) -> Geometry:
     """Batches for ``cfg``.  With packing, one micro-batch holds about the tokens the plan budgeted
     (micro_batch × max_seq_len, capped at ``pack_len`` so attention stays cheap) and accumulation is
     set so an optimizer step sees about as many samples as micro_batch × grad_accum planned."""
-    if not cfg.packing:
+    if not cfg.packing or cfg.adapter in VIRTUAL_TOKEN_ADAPTERS:  # virtual tokens go in front of each sample
         return Geometry(cfg.micro_batch, cfg.grad_accum, None)
     pack = max(cfg.max_seq_len, min(cfg.pack_len, cfg.micro_batch * cfg.max_seq_len))
     mean = sum(len(r["input_ids"]) for r in train_rows) / len(train_rows)

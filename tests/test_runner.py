@@ -248,15 +248,19 @@ def test_out_of_memory_at_the_floor_gives_up_with_remedies(tmp_path, tiny_model)
     assert "smallest batch" in text and "qlora" in text and "max_seq_len" in text
 
 
-def test_packed_rows_never_attend_across_samples(tiny_model):
-    """The logits of each sample inside a packed row equal its logits alone."""
+@pytest.mark.parametrize("impl", ["sdpa", "packed"])
+def test_packed_rows_never_attend_across_samples(tiny_model, impl):
+    """The logits of each sample inside a packed row equal its logits alone, with transformers' masked SDPA
+    and with danlu's per-sample attention (engine.attention, what the runner uses when packing)."""
     import torch
     from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
-    from engine import encode, models
+    from engine import attention, encode, models
 
     tok = models.load_tokenizer(str(tiny_model))
     model = models.load_base(str(tiny_model)).eval()
+    if impl == "packed":
+        assert attention.use_packed(model) == attention.NAME
     convs = [json.loads(line)["messages"] for line in SAMPLE.read_text(encoding="utf-8").splitlines()[:4]]
     rows = encode.encode_all(tok, convs, 256)
     collate = DataCollatorForLanguageModeling(pad_token_id=tok.pad_token_id, padding_free=True)
@@ -298,3 +302,20 @@ def test_two_process_ddp_on_cpu_writes_one_coherent_history(tmp_path, tiny_model
                            capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
     assert again.returncode != 0 and "already exists" in again.stderr
     assert [e["type"] for e in events(out["run_dir"])].count("done") == 1
+
+
+@pytest.mark.parametrize("adapter", ["prompt", "prefix"])
+def test_prompt_and_prefix_tuning_train_evaluate_and_export_the_adapter(tmp_path, tiny_model, adapter):
+    cfg = write_config(tmp_path, adapter, adapter=adapter, max_steps=6, lr=3e-2, num_virtual_tokens=8)
+    out = run_json("train", cfg, "--run-name", adapter)
+    assert out["state"] == "done"
+    assert out["eval_loss_after"] < out["eval_loss_before"]  # the virtual tokens learned something
+    rows = events(out["run_dir"])
+    assert any("micro-batch 2 × accumulation 2" in e.get("message", "") for e in rows if e["type"] == "log"), \
+        "virtual tokens go in front of each sample: no packing"
+    tuned = run_json("eval", out["run_dir"], "--data", tmp_path / "eval.jsonl")
+    assert tuned["eval_loss"] == pytest.approx(out["eval_loss_after"], rel=1e-3)  # reloaded: same model
+    exported = run_json("export", out["run_dir"], "--out", tmp_path / "exp")
+    assert exported["adapter_dir"] and exported["merged_dir"] is None and "cannot be merged" in exported["note"]
+    proc = run_cli("export", out["run_dir"], "--out", tmp_path / "exp2", "--target", "merged")
+    assert proc.returncode == 2 and "--target adapter" in proc.stderr and not (tmp_path / "exp2").exists()
