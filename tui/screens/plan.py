@@ -12,12 +12,14 @@ from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
 
+from engine.errors import DanluError
+
 from .. import tasks
 from ..strings import t
 from .base import StepScreen
 
-KNOBS = ("max_seq_len", "lr", "epochs", "max_steps", "lora_r", "lora_alpha", "lora_dropout", "lora_targets",
-         "warmup_ratio", "lr_scheduler", "save_steps", "seed")
+KNOBS = ("max_seq_len", "lr", "epochs", "max_steps", "adapter", "lora_r", "lora_alpha", "lora_dropout", "lora_targets",
+         "warmup_ratio", "lr_scheduler", "eval_steps", "early_stopping_patience", "save_steps", "seed")
 TERM_COLORS = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f",
                "#bab0ac"]
 
@@ -70,7 +72,10 @@ def build_config(w, plan, values: dict):
             continue
         kind = type(defaults[name])
         setattr(cfg, name, kind(float(raw)) if kind is int else kind(raw))
-    return cfg
+    try:
+        return cfg.validate()
+    except DanluError as exc:
+        raise ValueError(exc.one_line()) from None
 
 
 class PlanScreen(StepScreen):
