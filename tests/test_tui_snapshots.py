@@ -83,10 +83,12 @@ async def settle(pilot, cond=lambda: True, n=100):
     await pilot.pause()
 
 
-def step(name, cond_fn=None, *args):
+def step(name, cond_fn=None, *args, n=400):
     async def run_before(pilot):
         pilot.app.goto(name, *args)
-        await settle(pilot, (lambda: cond_fn(pilot.app)) if cond_fn else (lambda: True))
+        await settle(pilot, (lambda: cond_fn(pilot.app)) if cond_fn else (lambda: True), n=n)
+        if cond_fn:
+            assert cond_fn(pilot.app), f"the {name} screen did not settle"
 
     return run_before
 
@@ -107,7 +109,11 @@ def test_hardware(snap_compare, fixed_runs, size):
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_model(snap_compare, fixed_runs, size):
-    done = lambda app: app.screen.query_one("#models").row_count > 2  # noqa: E731
+    def done(app) -> bool:  # verdicts in, and the cursor moved to the preselected model (after a refresh)
+        table = app.screen.query_one("#models")
+        want = app.wizard.model or "demo:small"
+        return table.row_count > 2 and table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value == want
+
     assert snap_compare(make_app(), terminal_size=size, run_before=step("model", done))
 
 
