@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 
+from textual import on
 from textual.screen import ModalScreen, Screen
+from textual.widgets import Button
 
 from ..strings import t
 
@@ -29,6 +31,21 @@ class StepScreen(Screen):
     @property
     def wizard(self):
         return self.app.wizard
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_next(self) -> None:  # screens with a next step override this
+        pass
+
+    # every step's nav row has Back and Next buttons: they do what escape and ctrl+n do
+    @on(Button.Pressed, "#back")
+    def _back(self) -> None:
+        self.action_back()
+
+    @on(Button.Pressed, "#next")
+    def _next(self) -> None:
+        self.action_next()
 
 
 class StepModal(ModalScreen):

@@ -113,9 +113,6 @@ class HardwareScreen(StepScreen):
         else:
             self.query_one("#next", Button).focus()
 
-    def action_back(self) -> None:
-        self.app.pop_screen()
-
     def action_next(self) -> None:
         p = self.wizard.probe
         if p is None:
@@ -128,10 +125,3 @@ class HardwareScreen(StepScreen):
             p["selected_gpu"] = idx
         self.app.goto("model")
 
-    @on(Button.Pressed, "#back")
-    def _back(self) -> None:
-        self.action_back()
-
-    @on(Button.Pressed, "#next")
-    def _next(self) -> None:
-        self.action_next()

@@ -181,13 +181,3 @@ class ModelScreen(StepScreen):
             return
         self._use(str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value))
 
-    def action_back(self) -> None:
-        self.app.pop_screen()
-
-    @on(Button.Pressed, "#back")
-    def _back(self) -> None:
-        self.action_back()
-
-    @on(Button.Pressed, "#next")
-    def _next(self) -> None:
-        self.action_next()
