@@ -97,7 +97,7 @@ class DashboardScreen(StepScreen):
         self.run = runs.RunDir(Path(run_path))
         self.snapshot: dict = {}
         self.state = "pending"
-        self._plotted = -1
+        self._plotted: tuple | None = None  # (losses, evals, last eval) last drawn
         self._stop = threading.Event()
 
     def compose(self) -> ComposeResult:
@@ -152,8 +152,10 @@ class DashboardScreen(StepScreen):
             f" {s['step']}/{s['total'] or '?'}  {t('elapsed')} {fmt_duration(s.get('elapsed_s'))}  "
             f"ETA {fmt_duration(s.get('eta_s'))}")
         self.query_one("#events", Static).update(events_text(s.get("log", [])[-5:]))
-        if s.get("n_losses") != self._plotted or s.get("evals"):
+        plotted = (s.get("n_losses"), len(s.get("evals") or []), (s.get("evals") or [None])[-1])
+        if plotted != self._plotted:  # a new loss or eval point: rebuilding the chart is the costly part
             self._plot(s)
+            self._plotted = plotted
 
     def _plot(self, s: dict) -> None:
         chart = self.query_one("#chart")
@@ -165,7 +167,6 @@ class DashboardScreen(StepScreen):
         if s["evals"]:
             xs, ys = zip(*s["evals"])
             plt.scatter(list(xs), list(ys), label=t("m_eval"), marker="●")
-        self._plotted = s.get("n_losses")
         chart.refresh()
 
     # -- keys ---------------------------------------------------------------------------------
