@@ -24,7 +24,8 @@ over the run's wall time) shows whether someone else's work competed with it.
 
 This is a 2-core machine that others use too: before the model build and before each run the script
 waits (polling every 10 s) until no `bench/train_speed.py` is running and the 1-minute load average is
-below 1.5, for at most 20 minutes in all (then it measures anyway and says so, marking the runs).  The load average at each run's start is recorded.
+below 1.5, for at most 20 minutes in all (then it measures anyway and says so, marking the runs).
+The load average at each run's start is recorded.
 
 DANLU_HOME is a temporary folder unless one is set (the demo model is built there once); the runs
 always go to a private runs folder in the work directory, so that the wizard lists only these runs.
@@ -56,6 +57,7 @@ DANLU = Path(sys.executable).parent / "danlu"
 OTHER_TRAINING = "bench/train_speed.py"
 QUIET_LOAD = 1.5
 POLL_S = 10.0
+CLEAN_CORES = 0.1  # a run during which other work used this many cores or more was disturbed
 
 
 def log(msg: str) -> None:
@@ -122,8 +124,8 @@ def write_config(workdir: Path, max_steps: int, eval_split: bool) -> Path:
 
 
 def build_demo_model(env: dict) -> None:
-    subprocess.run([sys.executable, "-c", "from engine.models import build_demo_model; print(build_demo_model('small'))"],
-                   env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    code = "from engine.models import build_demo_model; print(build_demo_model('small'))"
+    subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
 
 
 # -- one training run ------------------------------------------------------------------------------
@@ -414,9 +416,11 @@ def main() -> int:
     for r in rows:
         b_cols = (f"{r['tui_cpu_s']:>9.1f} {r['attached_s']:>10.0f} {r['tmux_cpu_s']:>10.1f}" if r["mode"] == "B"
                   else f"{'':>9} {'':>10} {'':>10}")
+        flag = ("  (other training running)" if r["busy_during"] else
+                "  (started on a busy machine)" if r["wait"]["gave_up"] else
+                "  (disturbed)" if r["foreign_cores"] >= CLEAN_CORES else "")
         print(f"{r['n']:>3}  {'dashboard' if r['mode'] == 'B' else 'headless':<10} {r['tokens_per_s']:>10,.1f} "
-              f"{r['load_at_start'][0]:>6.2f} {r['foreign_cores']:>11.2f}  {b_cols}" + ("  (other training running)" if r["busy_during"] else
-                                                 "  (started on a busy machine)" if r["wait"]["gave_up"] else ""))
+              f"{r['load_at_start'][0]:>6.2f} {r['foreign_cores']:>11.2f}  {b_cols}{flag}")
     print()
     print(f"median headless  (A): {med_a:,.1f} tokens/s")
     print(f"median dashboard (B): {med_b:,.1f} tokens/s")
@@ -426,13 +430,22 @@ def main() -> int:
     print(f"load average at the first run's start: {load_start[0]:.2f} {load_start[1]:.2f} {load_start[2]:.2f}"
           + (" (gave up waiting for a quiet machine)" if rows[0]["wait"]["gave_up"] else "")
           + f"; waited {first_wait['waited_s'] + rows[0]['wait']['waited_s']:.0f} s for a quiet machine")
-    if any(r["wait"]["gave_up"] or r["busy_during"] for r in rows):
-        print("note: at least one run was measured while the machine was busy (see the table)")
+    clean = [r for r in rows if r["foreign_cores"] < CLEAN_CORES]
+    clean_a = [r["tokens_per_s"] for r in clean if r["mode"] == "A"]
+    clean_b = [r["tokens_per_s"] for r in clean if r["mode"] == "B"]
+    clean_ratio = statistics.median(clean_b) / statistics.median(clean_a) if clean_a and clean_b else None
+    if len(clean) < len(rows):
+        print(f"note: {len(rows) - len(clean)} run(s) competed with other work (>= {CLEAN_CORES} cores); "
+              + (f"the undisturbed runs alone ({len(clean_a)} A, {len(clean_b)} B): medians "
+                 f"{statistics.median(clean_a):,.1f} / {statistics.median(clean_b):,.1f} tokens/s, ratio B/A "
+                 f"{clean_ratio:.4f}" if clean_ratio else "no undisturbed pair is left: measure again"))
     if args.json:
         Path(args.json).write_text(json.dumps({
             "runs": rows, "median_headless": med_a, "median_dashboard": med_b, "ratio": ratio, "goal": GOAL,
-            "pass": ratio >= GOAL, "load_at_start": load_start, "first_wait": first_wait,
-            "max_steps": args.max_steps, "eval_split": not args.no_eval, "terminal": f"{args.width}x{args.height}", "cpus": os.cpu_count(),
+            "pass": ratio >= GOAL, "undisturbed_ratio": clean_ratio, "load_at_start": load_start,
+            "first_wait": first_wait,
+            "max_steps": args.max_steps, "eval_split": not args.no_eval, "terminal": f"{args.width}x{args.height}",
+            "cpus": os.cpu_count(),
         }, indent=2), encoding="utf-8")
     return 0
 

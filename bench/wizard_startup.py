@@ -256,8 +256,9 @@ def side_by_side(args: argparse.Namespace) -> int:
           f"(min {lf['min_s']:.3f}, max {lf['max_s']:.3f}); llamafactory {v.get('llamafactory')}, "
           f"gradio {v.get('gradio')}, torch {v.get('torch')}, transformers {v.get('transformers')}")
     print(f"first runs, left out of the medians: llamafactory {first_lf:.3f} s, danlu {first_danlu:.3f} s")
-    print(f"danlu times:        {' '.join(f'{x:.3f}' for x in times['danlu'])}")
-    print(f"llamafactory times: {' '.join(f'{x:.3f}' for x in times['lf'])}")
+    for who, name in (("danlu", "danlu times:       "), ("lf", "llamafactory times:")):
+        print(name, " ".join(f"{t:.3f}" + (f" (others {o:.2f} CPU)" if o > 0.25 else "")
+                             for t, o in zip(times[who], busy[who], strict=True)))
     print(f"load average (1/5/15 min) at start {' '.join(f'{x:.2f}' for x in load_start)}, at end "
           f"{' '.join(f'{x:.2f}' for x in load_end)}; {os.cpu_count()} CPUs; runs interleaved, page cache warm")
     worst = max(busy["danlu"] + busy["lf"])
