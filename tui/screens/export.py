@@ -142,13 +142,6 @@ class ExportScreen(StepScreen):
         commands.display = True
         self._show_free(self.query_one("#dest", Input).value)
 
-    def action_back(self) -> None:
-        self.app.pop_screen()
-
-    @on(Button.Pressed, "#back")
-    def _back(self) -> None:
-        self.action_back()
-
     @on(Button.Pressed, "#go")
     def _go(self) -> None:
         self.action_export()

@@ -272,10 +272,6 @@ class PlanScreen(StepScreen):
         self.wizard.overrides = {k: v for k, v in self.knob_values().items() if v}
         self.app.pop_screen()
 
-    @on(Button.Pressed, "#back")
-    def _back(self) -> None:
-        self.action_back()
-
     @on(Button.Pressed, "#save")
     def _save(self) -> None:
         self.action_save()
