@@ -44,6 +44,8 @@ async def walk_to_plan(app, pilot, model="demo:tiny"):
     table = app.screen.query_one("#models", DataTable)
     await wait_for(pilot, lambda: table.get_row_at(table.cursor_row)[0] == model,
                    what="the preselected model highlighted")
+    await pilot.pause(0.2)
+    assert table.scroll_y == 0, "the model table scrolled past its first rows"
     assert any("✓" in str(table.get_row_at(i)[3]) for i in range(table.row_count))
     await pilot.press("ctrl+n")
     await wait_for(pilot, lambda: screen_name(app) == "DataScreen", what="data screen")
@@ -340,3 +342,28 @@ def test_events_in_plain_words_in_chinese():
         assert "已保存检查点" in tail.describe({"type": "checkpoint", "step": 3, "path": "/r/checkpoint-3"})
     finally:
         strings.set_lang("en")
+
+
+def test_model_screen_shows_the_preselected_row_wherever_it_is():
+    """demo:small (row 2) is highlighted with the table unscrolled, so demo:tiny stays in sight; a preset far
+    down the list is highlighted and scrolled into view."""
+    async def go(model):
+        app = DanluApp(demo=True, lang="en")
+        async with app.run_test(size=(100, 32)) as pilot:
+            app.wizard.model = model
+            await pilot.press("n")
+            await wait_for(pilot, lambda: app.wizard.probe is not None, what="probe")
+            await pilot.press("ctrl+n")
+            await wait_for(pilot, lambda: screen_name(app) == "ModelScreen", what="model screen")
+            table = app.screen.query_one("#models", DataTable)
+            await wait_for(pilot, lambda: table.row_count > 2 and table.get_row_at(table.cursor_row)[0] == model,
+                           what="the preselected model highlighted")
+            await pilot.pause(0.3)
+            row = table.cursor_row
+            shown = table.scrollable_content_region.height - 1  # less the header
+            assert table.scroll_y <= row < table.scroll_y + shown, (row, table.scroll_y, shown)
+            return row, table.scroll_y
+
+    assert asyncio.run(go("demo:small")) == (1, 0)
+    row, scrolled = asyncio.run(go("google/gemma-3-12b-pt"))
+    assert row > 20 and scrolled > 0

@@ -15,6 +15,7 @@ Screen { layout: vertical; }
 .nav Button { margin-right: 1; min-width: 10; }
 Input { width: 1fr; }
 DataTable { height: auto; max-height: 12; }
+#models { height: 12; }  /* fixed: the preselected row is scrolled into view before the rows are laid out */
 
 #welcome { padding: 0 1; }
 #title { text-style: bold; color: $accent; }

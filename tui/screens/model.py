@@ -102,8 +102,9 @@ class ModelScreen(StepScreen):
         want = self.wizard.model or "demo:small"
         for i, row in enumerate(msg.rows):
             if row[0] == want:
-                # after the table has grown to its rows: scrolling it while still empty would leave it scrolled
-                self.call_after_refresh(table.move_cursor, row=i)
+                # The table has a fixed height (styles.py): with height auto, the scroll into view could be
+                # computed while it was still one row high, leaving it scrolled past demo:tiny.
+                table.move_cursor(row=i)
         if want not in [r[0] for r in msg.rows]:
             self.query_one("#custom", Input).value = want
 
