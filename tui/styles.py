@@ -45,7 +45,7 @@ Checkbox.choice:focus { border: none; }
 /* dashboard */
 #dash-top { height: 1fr; min-height: 8; }
 #chart { width: 2fr; min-width: 30; }
-#side { width: 1fr; min-width: 26; padding: 0 1; }
+#side { width: 1fr; min-width: 26; height: 100%; padding: 0 1; }
 #progress-row { height: 1; padding: 0 1; }
 #progress { width: 1fr; }
 #events { height: 6; border-top: solid $panel; padding: 0 1; }
@@ -65,6 +65,6 @@ Checkbox.choice:focus { border: none; }
 HelpScreen, ConfirmScreen { align: center middle; }
 #help-box, #confirm-box { width: 76; max-width: 95%; height: auto; max-height: 90%; border: round $accent;
   padding: 1 2; background: $surface; }
-#eta { width: auto; }
+#eta { width: 44; }
 #progress Bar { width: 1fr; }
 """

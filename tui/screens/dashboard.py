@@ -27,6 +27,7 @@ from ..tail import STATES, Metrics, Tail, fmt_duration
 from .base import StepScreen
 
 MAX_HZ = 10.0
+CHART_S = 2.0  # the chart is redrawn at most this often while the run goes on
 
 
 class MetricsReceived(Message):
@@ -98,6 +99,8 @@ class DashboardScreen(StepScreen):
         self.snapshot: dict = {}
         self.state = "pending"
         self._plotted: tuple | None = None  # (losses, evals, last eval) last drawn
+        self._plot_t = 0.0  # when the chart was last drawn (monotonic)
+        self._shown: dict[str, object] = {}  # selector -> content last shown
         self._stop = threading.Event()
 
     def compose(self) -> ComposeResult:
@@ -143,19 +146,29 @@ class DashboardScreen(StepScreen):
     @on(MetricsReceived)
     def _received(self, msg: MetricsReceived) -> None:
         s, self.snapshot, self.state = msg.snapshot, msg.snapshot, msg.state
-        self.query_one("#dash-title", Static).update(t("dash_title", run=self.run.id, state=t(f"state_{msg.state}")))
-        self.query_one("#side", Static).update(side_text(s))
+        self._set("#dash-title", t("dash_title", run=self.run.id, state=t(f"state_{msg.state}")), layout=True)
+        self._set("#side", side_text(s))
         progress = self.query_one("#progress", ProgressBar)
-        if s.get("total"):
+        if s.get("total") and (progress.total, progress.progress) != (s["total"], s["step"]):
             progress.update(total=s["total"], progress=s["step"])
-        self.query_one("#eta", Static).update(
-            f" {s['step']}/{s['total'] or '?'}  {t('elapsed')} {fmt_duration(s.get('elapsed_s'))}  "
-            f"ETA {fmt_duration(s.get('eta_s'))}")
-        self.query_one("#events", Static).update(events_text(s.get("log", [])[-5:]))
+        self._set("#eta", f" {s['step']}/{s['total'] or '?'}  {t('elapsed')} {fmt_duration(s.get('elapsed_s'))}  "
+                          f"ETA {fmt_duration(s.get('eta_s'))}")
+        self._set("#events", events_text(s.get("log", [])[-5:]))
         plotted = (s.get("n_losses"), len(s.get("evals") or []), (s.get("evals") or [None])[-1])
-        if plotted != self._plotted:  # a new loss or eval point: rebuilding the chart is the costly part
+        # A new loss or eval point redraws the chart (the costly part: ~40 ms), at most every CHART_S while
+        # the run goes on; snapshots keep coming at ~1 Hz (system events), so the latest point follows.
+        now = time.monotonic()
+        if plotted != self._plotted and (msg.state not in ("pending", "running") or now - self._plot_t >= CHART_S):
             self._plot(s)
-            self._plotted = plotted
+            self._plotted, self._plot_t = plotted, now
+
+    def _set(self, selector: str, content, layout: bool = False) -> None:
+        """Update a Static only when its content changed.  The dashboard's panels have fixed sizes
+        (styles.py), so an update repaints the panel alone instead of laying out the whole screen,
+        which would also repaint the chart; that keeps the watcher's CPU away from the trainer."""
+        if self._shown.get(selector) != content:
+            self._shown[selector] = content
+            self.query_one(selector, Static).update(content, layout=layout)
 
     def _plot(self, s: dict) -> None:
         chart = self.query_one("#chart")
