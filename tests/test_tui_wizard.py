@@ -367,3 +367,46 @@ def test_model_screen_shows_the_preselected_row_wherever_it_is():
     assert asyncio.run(go("demo:small")) == (1, 0)
     row, scrolled = asyncio.run(go("google/gemma-3-12b-pt"))
     assert row > 20 and scrolled > 0
+
+
+def test_dashboard_chart_follows_a_running_run_at_a_bounded_rate(danlu_home, monkeypatch):
+    """While a run goes on, loss points arriving every 0.1 s redraw the chart at most once per CHART_S, the
+    chart still catches up with the newest point, and the end of the run draws the final curve at once;
+    the progress bar stays hidden until the total is known (no indeterminate animation meanwhile)."""
+    from tui.screens import dashboard
+
+    monkeypatch.setattr(dashboard, "CHART_S", 0.6)
+    run = runs.create("chart-rate")
+    run.set_status(state="running", pid=os.getpid(), method="lora")
+    run.events_path.write_text("")
+    drawn = []
+    real_plot = dashboard.DashboardScreen._plot
+    monkeypatch.setattr(dashboard.DashboardScreen, "_plot",
+                        lambda self, s: drawn.append((time.monotonic(), s["n_losses"])) or real_plot(self, s))
+
+    def add(step):
+        with run.events_path.open("a") as f:
+            f.write(json.dumps({"ts": float(step), "type": "step", "step": step, "total": 30, "loss": 5 - step / 10,
+                                "elapsed_s": float(step)}) + "\n")
+
+    async def go():
+        app = DanluApp(lang="en")
+        async with app.run_test(size=(100, 32)) as pilot:
+            app.goto("dashboard", str(run.path))
+            dash = app.screen
+            await pilot.pause(0.3)
+            assert not dash.query_one("#progress").display
+            for step in range(1, 21):
+                add(step)
+                await pilot.pause(0.1)
+            assert dash.query_one("#progress").display
+            gaps = [b[0] - a[0] for a, b in zip(drawn, drawn[1:])]
+            assert len(drawn) < 10 and all(g >= 0.55 for g in gaps), gaps
+            await wait_for(pilot, lambda: drawn[-1][1] == 20, timeout=5, what="the chart catching up")
+            add(21)
+            run.set_status(state="done")
+            await wait_for(pilot, lambda: dash.state == "done", what="done")
+            await pilot.pause(0.2)
+            assert drawn[-1][1] == 21
+
+    asyncio.run(go())

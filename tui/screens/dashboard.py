@@ -27,7 +27,7 @@ from ..tail import STATES, Metrics, Tail, fmt_duration
 from .base import StepScreen
 
 MAX_HZ = 10.0
-CHART_S = 2.0  # the chart is redrawn at most this often while the run goes on
+CHART_S = 5.0  # the chart is redrawn at most this often while the run goes on (a redraw costs ~30-50 ms)
 
 
 class MetricsReceived(Message):
@@ -121,6 +121,9 @@ class DashboardScreen(StepScreen):
         plt = self.query_one("#chart").plt
         plt.title(t("chart_title"))
         plt.xlabel(t("chart_x"))
+        # hidden until the total is known: an indeterminate bar animates at 15 fps, CPU taken from the
+        # trainer while it loads the model (the step counter in #eta shows 0/? meanwhile)
+        self.query_one("#progress", ProgressBar).display = False
         self._tail(self.run)
 
     def on_unmount(self) -> None:
@@ -151,6 +154,7 @@ class DashboardScreen(StepScreen):
         progress = self.query_one("#progress", ProgressBar)
         if s.get("total") and (progress.total, progress.progress) != (s["total"], s["step"]):
             progress.update(total=s["total"], progress=s["step"])
+            progress.display = True
         self._set("#eta", f" {s['step']}/{s['total'] or '?'}  {t('elapsed')} {fmt_duration(s.get('elapsed_s'))}  "
                           f"ETA {fmt_duration(s.get('eta_s'))}")
         self._set("#events", events_text(s.get("log", [])[-5:]))
