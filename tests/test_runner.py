@@ -164,6 +164,9 @@ def test_closing_the_terminal_leaves_a_detached_run_going(tmp_path, tiny_model):
         ["bash", "-c", f'"{sys.executable}" -m engine.cli train "{cfg}" --detach --run-name hup --json > "{out}"; '
                        "sleep 600"],
         start_new_session=True, env=env, cwd=ROOT,
+        # a terminal's shell dies of SIGHUP: undo an ignored SIGHUP inherited from whoever runs the tests (nohup),
+        # which would also spare the trainer and make this test prove nothing
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL),
     )
     try:
         started = wait_for(lambda: out.exists() and out.read_text().strip() and json.loads(out.read_text()),

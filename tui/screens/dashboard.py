@@ -100,6 +100,7 @@ class DashboardScreen(StepScreen):
         self.state = "pending"
         self._plotted: tuple | None = None  # (losses, evals, last eval) last drawn
         self._plot_t = 0.0  # when the chart was last drawn (monotonic)
+        self._plot_timer = None  # a pending redraw of the chart (a Textual Timer)
         self._shown: dict[str, object] = {}  # selector -> content last shown
         self._stop = threading.Event()
 
@@ -158,13 +159,30 @@ class DashboardScreen(StepScreen):
         self._set("#eta", f" {s['step']}/{s['total'] or '?'}  {t('elapsed')} {fmt_duration(s.get('elapsed_s'))}  "
                           f"ETA {fmt_duration(s.get('eta_s'))}")
         self._set("#events", events_text(s.get("log", [])[-5:]))
-        plotted = (s.get("n_losses"), len(s.get("evals") or []), (s.get("evals") or [None])[-1])
-        # A new loss or eval point redraws the chart (the costly part: ~40 ms), at most every CHART_S while
-        # the run goes on; snapshots keep coming at ~1 Hz (system events), so the latest point follows.
-        now = time.monotonic()
-        if plotted != self._plotted and (msg.state not in ("pending", "running") or now - self._plot_t >= CHART_S):
+        plotted = self._points(s)
+        # A new loss or eval point redraws the chart (the costly part: ~30-50 ms), at most every CHART_S while
+        # the run goes on, and at once when it ends; a point held back is drawn by a timer.
+        if plotted == self._plotted:
+            return
+        wait = self._plot_t + CHART_S - time.monotonic()
+        if msg.state not in ("pending", "running") or wait <= 0:
+            self._plot_latest()
+        elif self._plot_timer is None:  # the newest point is drawn when the interval is over, events or not
+            self._plot_timer = self.set_timer(wait, self._plot_latest)
+
+    @staticmethod
+    def _points(s: dict) -> tuple:
+        """What the chart shows: the number of loss points, of eval points, and the last eval point."""
+        return s.get("n_losses"), len(s.get("evals") or []), (s.get("evals") or [None])[-1]
+
+    def _plot_latest(self) -> None:
+        """Draw the newest snapshot if the chart lags behind it (a timer that finds it drawn does nothing)."""
+        self._plot_timer = None
+        s = self.snapshot
+        plotted = self._points(s)
+        if plotted != self._plotted:
             self._plot(s)
-            self._plotted, self._plot_t = plotted, now
+            self._plotted, self._plot_t = plotted, time.monotonic()
 
     def _set(self, selector: str, content, layout: bool = False) -> None:
         """Update a Static only when its content changed.  The dashboard's panels have fixed sizes
