@@ -684,7 +684,7 @@ def build_parser() -> argparse.ArgumentParser:
     dm = sp.add_subparsers(dest="demo_cmd", metavar="ACTION", required=True, parser_class=_Parser)
     b = dm.add_parser("build", help="build (once; cached) the demo model", description="build the demo model")
     b.set_defaults(func=cmd_demo_model)
-    b.add_argument("--size", choices=["tiny", "small"], default="small", help="tiny (<1 M params) or small (~13 M)")
+    b.add_argument("--size", choices=["tiny", "small"], default="small", help="tiny (<1 M params) or small (~11 M)")
     b.add_argument("--out", help="folder to write (default: the cache in $DANLU_HOME/models)")
     b.add_argument("--force", action="store_true", help="rebuild even if cached")
     json_flag(b)
