@@ -386,13 +386,14 @@ def interleaved(cfg: Path, env: dict, args) -> dict:
                 wizard.press("a")
                 wizard.wait_for(f"Run {started['run_id']}", timeout=60)
                 cpu0 = wizard.cpu_seconds()
-            w["from"] = time.time() + SETTLE_S  # after the attach (D) or the previous wizard's exit (H)
+            ready = time.time()  # the dashboard attached (D) or the previous wizard gone (H)
+            w["from"] = ready + SETTLE_S
             while time.time() < w["t0"] + args.window_s and run.effective_state() == "running":
                 time.sleep(0.5)
             w["to"] = time.time()
             if wizard is not None:
                 cpu1 = wizard.cpu_seconds()
-                w["tui_cpu_share"] = round((cpu1["tui"] - cpu0["tui"]) / max(w["to"] - w["from"] + SETTLE_S, 1e-9), 4)
+                w["tui_cpu_share"] = round((cpu1["tui"] - cpu0["tui"]) / max(w["to"] - ready, 1e-9), 4)
                 wizard.close()
                 wizard = None
             windows.append(w)
