@@ -73,7 +73,8 @@ def side_danlu(workdir: Path, size: str) -> dict:
     # the same samples per optimizer step as the baseline, whatever micro-batch the planner found room for
     micro = min(p.micro_batch, EFFECTIVE_BATCH)
     cfg = TrainConfig(model=s["model"], train_file=str(train_file), eval_file=str(eval_file), method="lora",
-                      max_seq_len=MAX_LEN, micro_batch=micro, grad_accum=max(1, EFFECTIVE_BATCH // micro), epochs=s["epochs"],
+                      max_seq_len=MAX_LEN, micro_batch=micro, grad_accum=max(1, EFFECTIVE_BATCH // micro),
+                      epochs=s["epochs"],
                       lr=s["lr"], lora_r=s["lora_r"], lora_alpha=s["lora_alpha"], lora_dropout=s["lora_dropout"],
                       seed=s["seed"], grad_checkpointing=p.grad_checkpointing, optimizer=p.optimizer,
                       precision=p.precision).validate()
