@@ -11,8 +11,36 @@ from pathlib import Path
 from typing import Iterator
 
 
-def write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to a temporary file beside ``path`` and rename it over ``path``."""
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def normal_mode(path: str | os.PathLike) -> None:
+    """Give a finished file or folder (recursively) the permissions the user's umask asks for.
+
+    Temporary files and folders are created private (0600 / 0700); what danlu hands to the user
+    must be readable like its neighbours (0644 / 0755 under the usual umask 022)."""
+    mask = _umask()
+    path = Path(path)
+    todo = [path]
+    if path.is_dir():
+        todo += list(path.rglob("*"))
+    for p in todo:
+        if p.is_symlink():
+            continue
+        if p.is_dir():
+            os.chmod(p, 0o777 & ~mask)
+        else:
+            executable = os.stat(p).st_mode & 0o111
+            os.chmod(p, (0o777 if executable else 0o666) & ~mask)
+
+
+def write_text(path: str | os.PathLike, text: str, *, private: bool = False) -> Path:
+    """Write ``text`` to a temporary file beside ``path`` and rename it over ``path``.
+
+    The file gets the umask's permissions, or 0600 with ``private`` (e.g. for a token)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -21,6 +49,8 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
+        if not private:
+            os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -42,13 +72,15 @@ def staged_dir(final: str | os.PathLike, *, overwrite: bool = False) -> Iterator
     """Yield a temporary folder beside ``final``; rename it to ``final`` on success.
 
     If the block raises, the temporary folder is removed and ``final`` is left
-    as it was, so a failed export never leaves a folder that looks complete.
+    as it was, so a failed export never leaves a folder that looks complete.  What is
+    renamed into place gets the umask's permissions (see :func:`normal_mode`).
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
     try:
         yield tmp
+        normal_mode(tmp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -574,6 +574,9 @@ class AtomicWriter:
         self.fh.flush()
         os.fsync(self.fh.fileno())
         self.fh.close()
+        from ..atomic import normal_mode
+
+        normal_mode(self.tmp)  # the user's umask, not the temporary file's 0600
         os.replace(self.tmp, self.path)
         self.done = True
         return self.path
