@@ -175,10 +175,12 @@ def model_shape(ref: str, *, trust_remote_code: bool = False) -> ModelShape:
 
     if ref.startswith("demo:"):
         size = ref.split(":", 1)[1]
-        if size not in models.DEMO_SIZES:
-            raise DanluError(f"unknown demo model {ref!r}", fix="use demo:tiny or demo:small")
-        cfg = dict(models.DEMO_SIZES[size], vocab_size=models.DEMO_VOCAB, tie_word_embeddings=True)
-        return ModelShape.from_config(cfg, ref)
+        if size in models.DEMO_SIZES:
+            cfg = dict(models.DEMO_SIZES[size], vocab_size=models.DEMO_VOCAB, tie_word_embeddings=True)
+            return ModelShape.from_config(cfg, ref)
+        if size not in models.REAL_DEMOS:
+            raise DanluError(f"unknown demo model {ref!r}", fix=f"use one of {', '.join(models.DEMO_REFS)}")
+        # a real demo model: its shape is in presets/models.yaml (no import needed to plan)
     path = Path(ref).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
@@ -440,11 +442,14 @@ def memory_terms(shape: ModelShape, method: str, micro_batch: int, seq_len: int,
     dynamic = sum(t.get(k, 0.0) for k in ("activations", "logits", "eval", "optimizer_step", "dequant_workspace"))
     static = sum(v for k, v in t.items() if k != "optimizer_paged") - dynamic
     t["allocator"] = ALLOCATOR_DYNAMIC * dynamic + ALLOCATOR_STATIC * static
-    t["cuda_context"] = CUDA_CONTEXT if gpu else CPU_RUNTIME
+    if gpu:
+        t["cuda_context"] = CUDA_CONTEXT
+    else:
+        t["runtime"] = CPU_RUNTIME  # the Python process, torch and the libraries it loads
     return t
 
 
-ALLOCATED_EXCLUDES = ("allocator", "cuda_context", "optimizer_paged")
+ALLOCATED_EXCLUDES = ("allocator", "cuda_context", "runtime", "optimizer_paged")
 
 
 def metric_gb(terms: dict, metric: str, unit: float = GB) -> float:
@@ -457,7 +462,7 @@ def metric_gb(terms: dict, metric: str, unit: float = GB) -> float:
     if metric == "allocated":
         return sum(v for k, v in terms.items() if k not in ALLOCATED_EXCLUDES) / unit
     if metric == "reserved":
-        return sum(v for k, v in terms.items() if k not in ("cuda_context", "optimizer_paged")) / unit
+        return sum(v for k, v in terms.items() if k not in ("cuda_context", "runtime", "optimizer_paged")) / unit
     return sum(terms.values()) / unit
 
 
@@ -535,8 +540,10 @@ def plan(ref: str, *, gpu_mem_gb: float | None = None, probe: dict | None = None
                     terms = terms_for(m, mb, gc, opt)
                     best = Candidate(m, mb, gc, opt, {k: round(v / GB, 3) for k, v in terms.items()},
                                      round(sum(terms.values()) / GB, 2), True)
-                if mb == batches[0]:
-                    break  # no checkpointing needed for the largest micro-batch
+                if mb == batches[0] or not on_gpu:
+                    # no checkpointing needed for the largest micro-batch; on a CPU a bigger micro-batch is not
+                    # faster (the cores are busy either way), so recomputing activations would only cost time
+                    break
             if best:
                 break  # the 8-bit optimizer only when 32-bit states do not fit
         if best is None:

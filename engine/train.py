@@ -351,8 +351,9 @@ def run(cfg: TrainConfig, run: RunDir, *, listener=None, resume: bool = False, d
         import torch
         from datasets import Dataset
         from transformers.trainer_callback import PrinterCallback, ProgressCallback
-        from trl import SFTTrainer
+        from .loss import trainer_class
 
+        SFTTrainer = trainer_class()
         resume_from = None
         eval_before = None
         if resume:

@@ -1,0 +1,81 @@
+"""The training loss, computed only where it counts: the LM head on labelled positions alone.
+
+Loss is on assistant tokens only (engine.encode), so most positions of a packed row carry the
+label -100 and their logits are thrown away.  For a small model with a large vocabulary the LM
+head is a big share of the work (SmolLM2-135M: 28 M of its 135 M parameters, and a 1024 × 49 152
+logits tensor per row), so danlu runs the decoder, keeps the hidden states of the positions whose
+next token has a label, and applies the LM head and cross-entropy to those rows only.  The
+result is the same loss as the model's own (tests compare them); the saving is the LM head's
+forward and backward on every unlabelled position, and the memory of their logits.
+
+It is used where the LM head is a plain linear layer on the decoder's output (see
+:func:`supports`); anything else (prompt/prefix tuning, logit soft-capping or scaling, a model
+wrapped by DDP) keeps TRL's own loss.
+"""
+
+from __future__ import annotations
+
+from .encode import IGNORE
+
+# config attributes that change the logits after the LM head: those models keep their own forward
+_LOGIT_TRANSFORMS = ("final_logit_softcapping", "logit_scale", "logits_scaling", "output_multiplier_scale")
+
+
+def _inner(model):
+    """The transformers model under a PEFT wrapper (LoRA layers are injected into it in place)."""
+    return model.get_base_model() if hasattr(model, "get_base_model") else model
+
+
+def supports(model) -> bool:
+    """Whether the labelled-positions loss gives this model's exact loss."""
+    import torch
+
+    if isinstance(model, torch.nn.parallel.DistributedDataParallel):
+        return False  # DDP's gradient sync hooks run in its own forward
+    peft_config = getattr(model, "peft_config", None) or {}
+    if any(getattr(c, "is_prompt_learning", False) for c in peft_config.values()):
+        return False  # virtual tokens are added by the PEFT wrapper's forward
+    inner = _inner(model)
+    config = getattr(inner, "config", None)
+    if config is None or any(getattr(config, a, None) not in (None, 1, 1.0) for a in _LOGIT_TRANSFORMS):
+        return False
+    head = getattr(inner, "lm_head", None)
+    decoder = getattr(inner, "model", None)
+    return isinstance(head, torch.nn.Linear) and head.bias is None and decoder is not None and \
+        hasattr(decoder, "embed_tokens")
+
+
+def loss_sum(model, inputs: dict):
+    """(sum of the token losses, number of labelled tokens) for one batch, the LM head on labelled rows only."""
+    import torch.nn.functional as F
+
+    inner = _inner(model)
+    labels = inputs["labels"]
+    forward = {k: v for k, v in inputs.items() if k not in ("labels", "num_items_in_batch")}
+    forward["use_cache"] = False
+    hidden = inner.model(**forward).last_hidden_state
+    target = labels[:, 1:]
+    keep = target != IGNORE
+    rows = hidden[:, :-1][keep]
+    if rows.shape[0] == 0:
+        return hidden.sum() * 0.0, 0  # keeps the graph connected for a batch without labels
+    logits = inner.lm_head(rows).float()
+    return F.cross_entropy(logits, target[keep], reduction="sum"), int(keep.sum())
+
+
+def trainer_class():
+    """TRL's SFTTrainer with the labelled-positions loss (its own compute_loss where that does not apply)."""
+    import torch
+    from trl import SFTTrainer
+
+    class DanluSFTTrainer(SFTTrainer):
+        def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+            if return_outputs or not model.training or not supports(model):
+                return super().compute_loss(model, inputs, return_outputs=return_outputs,
+                                            num_items_in_batch=num_items_in_batch)
+            total, count = loss_sum(model, inputs)
+            # like TRL and transformers: the accumulated steps' tokens are the denominator when they are known
+            denominator = num_items_in_batch if num_items_in_batch is not None else count
+            return total / torch.as_tensor(denominator, device=total.device).clamp(min=1)
+
+    return DanluSFTTrainer
