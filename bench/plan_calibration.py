@@ -7,6 +7,14 @@ Predicted = the planner's terms for the same configuration, in its "reserved" me
 context on the CPU).  Prints predicted/measured per configuration and the median relative error.
 
     python bench/plan_calibration.py            # ~2 minutes on 2 cores
+
+``--model demo:smollm2`` measures danlu's own runner instead (``engine.train.run``, three optimizer steps of
+packed rows on the English sample conversations) for LoRA and full fine-tuning of the real model, and compares
+each process's peak RSS above its RSS before loading the model with the planner's prediction for one row of that
+length.  danlu computes the LM head on labelled positions only, while the planner budgets logits for every
+position (it does not know the data's share of assistant tokens), so there it errs on the safe side.
+
+    python bench/plan_calibration.py --model demo:smollm2     # ~5 minutes on 2 cores
 """
 
 from __future__ import annotations
@@ -65,6 +73,71 @@ print(json.dumps({"base": base, "peak": peak, "attn": model.config._attn_impleme
 """
 
 
+RUNNER_CONFIGS = [
+    # (method, packed row length)
+    ("lora", 384),
+    ("lora", 1024),
+    ("full", 384),
+    ("full", 1024),
+]
+
+RUNNER_CHILD = r"""
+import json, resource, sys, tempfile
+from pathlib import Path
+import psutil
+import torch, transformers, peft, trl
+from engine import data, demo, runs, train
+from engine.config import TrainConfig
+model, method, seq = sys.argv[1], sys.argv[2], int(sys.argv[3])
+convs, _ = data.load_conversations(demo.sample_data_file())
+convs, _ = demo.select(model, convs, demo.sample_data_file())
+tmp = Path(tempfile.mkdtemp())
+train_file = data.write_conversations(tmp / "train.jsonl", convs[:48])
+base = psutil.Process().memory_info().rss
+cfg = TrainConfig(model=model, train_file=str(train_file), method=method, max_seq_len=min(seq, 512), pack_len=seq,
+                  micro_batch=max(1, seq // min(seq, 512)), grad_accum=1, max_steps=3, lora_dropout=0.0,
+                  lr=1e-4, save_steps=100, precision="fp32")
+res = train.run(cfg, runs.create("calibration", tmp / "runs"))
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+geo = [e["message"] for e in runs.RunDir(Path(res.run_dir)).events() if "trainable" in e.get("message", "")][0]
+print(json.dumps({"base": base, "peak": peak, "geometry": geo.split("; ")[-1]}))
+"""
+
+
+def measure_runner(model, method, seq, env):
+    out = subprocess.run([sys.executable, "-c", RUNNER_CHILD, model, method, str(seq)],
+                         capture_output=True, text=True, env=env, cwd=ROOT, timeout=1800)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr[-2000:])
+    d = json.loads(out.stdout.strip().splitlines()[-1])
+    return (d["peak"] - d["base"]) / 1024**3, d["geometry"]
+
+
+def predict_runner(model, method, seq):
+    from engine import planner
+
+    terms = planner.memory_terms(planner.model_shape(model), method, 1, seq, precision="fp32",
+                                 grad_checkpointing=False, optimizer="adamw_torch", lora_r=16,
+                                 lora_targets="all-linear", gpu=False, lora_dropout=0.0)
+    return planner.metric_gb(terms, "reserved")
+
+
+def runner_main(model: str, env: dict) -> None:
+    from engine import models
+
+    models.resolve_model(model)
+    print(f"danlu's runner on {model}, 3 optimizer steps of one packed row (CPU, fp32)")
+    print(f"{'config':<16} {'predicted GB':>12} {'measured GB':>12} {'ratio':>7}  geometry")
+    ratios = []
+    for method, seq in RUNNER_CONFIGS:
+        measured, geometry = measure_runner(model, method, seq, env)
+        predicted = predict_runner(model, method, seq)
+        ratios.append(predicted / measured)
+        print(f"{method + ' row ' + str(seq):<16} {predicted:>12.3f} {measured:>12.3f} {predicted / measured:>7.2f}  "
+              f"{geometry}", flush=True)
+    print(f"predicted/measured {min(ratios):.2f}–{max(ratios):.2f} (above 1: the planner budgets more than was used)")
+
+
 def measure(size, method, mb, seq, gc, attn, env):
     out = subprocess.run([sys.executable, "-c", CHILD, size, method, str(mb), str(seq), "1" if gc else "0", attn],
                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
@@ -92,8 +165,12 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--save", help="write the measurements to this JSON file")
     ap.add_argument("--measured", help="reuse measurements from a JSON file written by --save (no training)")
+    ap.add_argument("--model", help="measure danlu's runner on this model (e.g. demo:smollm2) instead")
     args = ap.parse_args(argv)
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS=str(os.cpu_count() or 1))
+    if args.model:
+        runner_main(args.model, env)
+        return
     cached = json.loads(Path(args.measured).read_text()) if args.measured else {}
     if not cached:
         for size in {c[0] for c in CONFIGS}:

@@ -1,24 +1,29 @@
-"""danlu's runner against plain TRL SFTTrainer defaults: real tokens per second, eval loss, peak RSS.
+"""danlu's runner against plain TRL SFTTrainer defaults and a bare PyTorch+PEFT loop: real tokens/s, eval loss, RSS.
 
-One epoch of LoRA on the `small` offline demo model and the variable-length sample data
-(the quickstart's cleaned 90/10 split), each side in its own fresh process, one after the other:
+One epoch of LoRA on the sample data (the quickstart's cleaned split; for the real model
+demo:smollm2 its English conversations, --samples of them), each side in its own fresh process,
+one after the other:
 
-* danlu   - `engine.train.run` with the planner's geometry for an effective batch of 8 samples:
-            padding-free packing (best-fit decreasing, position ids restart per sample), loss on
-            assistant tokens, events, checkpoints and the system sampler all on, as in real use.
+* danlu    - `engine.train.run` with the planner's geometry for an effective batch of 8 samples:
+             padding-free packing (best-fit decreasing, position ids restart per sample, attention per
+             sample), loss on assistant tokens with the LM head on those positions only, events,
+             checkpoints and the system sampler all on, as in real use.
 * baseline - what a fine-tuning tutorial's code does: `SFTTrainer(model, train_dataset=messages,
-            peft_config=LoRA)` with `SFTConfig` defaults (batch 8, no packing, pad to the longest
-            sample of each batch, max_length 1024, gradient checkpointing on).  Only the settings
-            that make the comparison fair are set: the same LoRA config, learning rate, epochs
-            and seed, and on a CPU the same fp32 precision (SFTConfig's bf16 default is very slow
-            on CPUs without bf16 units; danlu's planner picks fp32 there).
+             peft_config=LoRA)` with `SFTConfig` defaults (batch 8, no packing, pad to the longest
+             sample of each batch, max_length 1024, gradient checkpointing on).  Only the settings
+             that make the comparison fair are set: the same LoRA config, learning rate, epochs
+             and seed, and on a CPU the same fp32 precision (SFTConfig's bf16 default is very slow
+             on CPUs without bf16 units; danlu's planner picks fp32 there).
+* bare     - the practical limit: a plain loop of forward (the model's own loss, full logits),
+             backward and AdamW step over the same packed rows and accumulation as danlu, with the
+             same per-sample attention; no trainer, no events, no checkpoints.
 
-"Real tokens" are non-padding tokens trained (counted by the trainer), divided by the trainer's
-own train_runtime (model loading excluded on both sides).  Both final models are evaluated by the
-same function (engine.evaluate.eval_loss: mean loss on assistant tokens of the eval split).
-Peak RSS is each process's own ru_maxrss.
+"Real tokens" are non-padding tokens trained, divided by the training time (the trainer's own
+train_runtime; for the bare loop the loop's wall time; model loading excluded on every side).  The
+final models are evaluated by the same function (engine.evaluate.eval_loss: mean loss on assistant
+tokens of the eval split).  Peak RSS is each process's own ru_maxrss.
 
-    python bench/train_speed.py [--size small] [--json out.json]
+    python bench/train_speed.py [--size small | --model demo:smollm2 [--samples 64]] [--json out.json]
 """
 
 from __future__ import annotations
@@ -40,44 +45,52 @@ EFFECTIVE_BATCH = 8  # TRL's default per_device_train_batch_size, accumulation 1
 MAX_LEN = 1024  # TRL's default max_length; no sample of the demo data is longer
 
 
-def prepare(workdir: Path) -> tuple[Path, Path]:
-    from engine import data, paths, presets
+def prepare(workdir: Path, model: str, samples: int | None) -> tuple[Path, Path]:
+    from engine import data, demo
+    from engine.data import select
 
-    demo = presets.demo()
-    convs, _ = data.load_conversations(paths.sample_data_dir() / demo["data"])
+    convs, _ = data.load_conversations(demo.sample_data_file())
     cleaned, _ = data.clean(convs)
-    train_convs, eval_convs = data.split(cleaned, demo.get("eval_ratio", 0.1), seed=42)
+    chosen, _ = demo.select(model, cleaned, demo.sample_data_file())
+    train_convs, eval_convs = data.split(chosen, 0.1, seed=42)
+    train_convs = select.sample(train_convs, samples, seed=42)
     return (data.write_conversations(workdir / "train.jsonl", train_convs),
             data.write_conversations(workdir / "eval.jsonl", eval_convs))
 
 
-def settings(size: str) -> dict:
-    from engine import presets
+def settings(model: str) -> dict:
+    from engine import demo
 
-    demo = presets.demo()
-    return dict(model=f"demo:{size}", lr=demo["lr"]["lora"], lora_r=int(demo.get("lora_r", 16)),
-                lora_alpha=int(demo.get("lora_alpha", 32)), lora_dropout=0.05, epochs=1.0, seed=42)
+    s = demo.settings(model)
+    return dict(model=model, lr=demo.lr(model, "lora"), lora_r=int(s.get("lora_r", 16)),
+                lora_alpha=int(s.get("lora_alpha", 32)), lora_dropout=float(s.get("lora_dropout", 0.05)),
+                epochs=1.0, seed=42)
 
 
 def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def side_danlu(workdir: Path, size: str) -> dict:
-    from engine import hardware, planner, runs, train
+def _config(workdir: Path, model: str):
+    from engine import hardware, planner
     from engine.config import TrainConfig
 
-    s = settings(size)
-    train_file, eval_file = workdir / "train.jsonl", workdir / "eval.jsonl"
+    s = settings(model)
     p = planner.plan(s["model"], probe=hardware.probe(), seq_len=MAX_LEN, method="lora", target_batch=EFFECTIVE_BATCH)
     # the same samples per optimizer step as the baseline, whatever micro-batch the planner found room for
     micro = min(p.micro_batch, EFFECTIVE_BATCH)
-    cfg = TrainConfig(model=s["model"], train_file=str(train_file), eval_file=str(eval_file), method="lora",
-                      max_seq_len=MAX_LEN, micro_batch=micro, grad_accum=max(1, EFFECTIVE_BATCH // micro),
-                      epochs=s["epochs"],
-                      lr=s["lr"], lora_r=s["lora_r"], lora_alpha=s["lora_alpha"], lora_dropout=s["lora_dropout"],
-                      seed=s["seed"], grad_checkpointing=p.grad_checkpointing, optimizer=p.optimizer,
-                      precision=p.precision).validate()
+    return TrainConfig(model=s["model"], train_file=str(workdir / "train.jsonl"), eval_file=str(workdir / "eval.jsonl"),
+                       method="lora", max_seq_len=MAX_LEN, micro_batch=micro,
+                       grad_accum=max(1, EFFECTIVE_BATCH // micro), epochs=s["epochs"], lr=s["lr"],
+                       lora_r=s["lora_r"], lora_alpha=s["lora_alpha"], lora_dropout=s["lora_dropout"], seed=s["seed"],
+                       grad_checkpointing=p.grad_checkpointing, optimizer=p.optimizer,
+                       precision=p.precision).validate()
+
+
+def side_danlu(workdir: Path, model: str) -> dict:
+    from engine import runs, train
+
+    cfg = _config(workdir, model)
     run = runs.create("bench-danlu", workdir / "runs")
     result = train.run(cfg, run)
     done = [e for e in run.events() if e["type"] == "done"][-1]
@@ -88,7 +101,56 @@ def side_danlu(workdir: Path, size: str) -> dict:
             "geometry": geo[0].split("; ")[-1] if geo else "", "peak_rss_mb": peak_rss_mb()}
 
 
-def side_baseline(workdir: Path, size: str) -> dict:
+def side_bare(workdir: Path, model: str) -> dict:
+    """forward / backward / AdamW over danlu's packed rows: the loop danlu's runner wraps, and nothing else."""
+    import torch
+    from datasets import Dataset
+    from trl.data_utils import pack_dataset
+
+    from engine import attention, encode, evaluate, models, train
+
+    cfg = _config(workdir, model)
+    models.quiet()
+    torch.manual_seed(cfg.seed)
+    tokenizer = models.load_tokenizer(cfg.model)
+    train_rows, eval_rows = train.prepare_rows(cfg, tokenizer)
+    geo = train.geometry(cfg, train_rows)
+    packed = pack_dataset(Dataset.from_list([{"input_ids": r["input_ids"], "labels": r["labels"]} for r in train_rows]),
+                          geo.pack_len, strategy="bfd").shuffle(seed=cfg.seed)
+    base = models.load_base(cfg.model, precision=cfg.precision)
+    attention.use_packed(base)
+    from peft import LoraConfig, get_peft_model
+
+    model_ = get_peft_model(base, LoraConfig(r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                                             target_modules="all-linear", task_type="CAUSAL_LM"))
+    opt = torch.optim.AdamW([p for p in model_.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=0.0)
+    steps = -(-len(packed) // geo.grad_accum)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(1, round(0.05 * steps))))
+    model_.train()
+    tokens = 0
+    t0 = time.time()
+    for i, row in enumerate(packed):
+        lengths = row["seq_lengths"]
+        cuts = torch.tensor([0, *torch.tensor(lengths).cumsum(0).tolist()], dtype=torch.int32)
+        ids = torch.tensor([row["input_ids"]])
+        labels = torch.tensor([row["labels"]])
+        labels[0, cuts[:-1].long()] = encode.IGNORE  # no loss across a sample boundary, as in danlu
+        out = model_(input_ids=ids, labels=labels, position_ids=torch.cat([torch.arange(n) for n in lengths])[None],
+                     cu_seq_lens_q=cuts, cu_seq_lens_k=cuts, max_length_q=max(lengths), max_length_k=max(lengths))
+        (out.loss / geo.grad_accum).backward()
+        tokens += ids.shape[1]
+        if (i + 1) % geo.grad_accum == 0 or i + 1 == len(packed):
+            torch.nn.utils.clip_grad_norm_(model_.parameters(), cfg.max_grad_norm)
+            opt.step()
+            sched.step()
+            opt.zero_grad(set_to_none=True)
+    runtime = time.time() - t0
+    loss = evaluate.eval_loss(model_, eval_rows, pad_id=tokenizer.pad_token_id, batch_size=cfg.micro_batch)
+    return {"side": "bare", "tokens": tokens, "tokens_per_s": tokens / runtime, "train_s": runtime, "steps": steps,
+            "eval_loss": loss, "geometry": geo.describe(), "peak_rss_mb": peak_rss_mb()}
+
+
+def side_baseline(workdir: Path, model: str) -> dict:
     from datasets import load_dataset
     from peft import LoraConfig
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -96,11 +158,11 @@ def side_baseline(workdir: Path, size: str) -> dict:
 
     from engine import data, encode, evaluate, models
 
-    s = settings(size)
+    s = settings(model)
     models.quiet()
     path = str(models.resolve_model(s["model"]))
     tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path)
+    model_ = AutoModelForCausalLM.from_pretrained(path)
     dataset = load_dataset("json", data_files=str(workdir / "train.jsonl"), split="train")
     # bf16=False: SFTConfig defaults to bf16, which a CPU without bf16 units runs many times slower than fp32
     # (a first run here had not finished one epoch after 55 minutes); danlu's planner picks fp32 on such a CPU,
@@ -111,7 +173,7 @@ def side_baseline(workdir: Path, size: str) -> dict:
                      include_num_input_tokens_seen="non_padding")  # counting only: it does not change training
     peft_config = LoraConfig(r=s["lora_r"], lora_alpha=s["lora_alpha"], lora_dropout=s["lora_dropout"],
                              target_modules="all-linear", task_type="CAUSAL_LM")
-    trainer = SFTTrainer(model=model, args=args, train_dataset=dataset, processing_class=tokenizer,
+    trainer = SFTTrainer(model=model_, args=args, train_dataset=dataset, processing_class=tokenizer,
                          peft_config=peft_config)
     out = trainer.train()
     runtime = out.metrics["train_runtime"]
@@ -126,9 +188,12 @@ def side_baseline(workdir: Path, size: str) -> dict:
             "peak_rss_mb": peak_rss_mb()}
 
 
-def run_side(side: str, workdir: Path, size: str) -> dict:
+SIDES = {"danlu": side_danlu, "baseline": side_baseline, "bare": side_bare}
+
+
+def run_side(side: str, workdir: Path, model: str) -> dict:
     env = dict(os.environ, PYTHONPATH=str(ROOT), DANLU_HOME=os.environ.get("DANLU_HOME", str(workdir / "home")))
-    proc = subprocess.run([sys.executable, __file__, "--side", side, "--workdir", str(workdir), "--size", size],
+    proc = subprocess.run([sys.executable, __file__, "--side", side, "--workdir", str(workdir), "--model", model],
                           capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         sys.exit(f"{side} failed:\n{proc.stderr[-3000:]}")
@@ -137,44 +202,55 @@ def run_side(side: str, workdir: Path, size: str) -> dict:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--size", default="small", choices=["tiny", "small"])
+    ap.add_argument("--size", default="small", choices=["tiny", "small"], help="random-init demo model (default)")
+    ap.add_argument("--model", help="any model reference instead, e.g. demo:smollm2 (the real pretrained model)")
+    ap.add_argument("--samples", type=int, default=None,
+                    help="train conversations (default: all for the random-init models, 64 for other models)")
+    ap.add_argument("--sides", default="danlu,baseline,bare", help="which sides to run (default all three)")
     ap.add_argument("--json", type=Path, help="also write the figures here")
-    ap.add_argument("--side", choices=["danlu", "baseline"], help=argparse.SUPPRESS)
+    ap.add_argument("--side", choices=list(SIDES), help=argparse.SUPPRESS)
     ap.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
+    model = args.model or f"demo:{args.size}"
     if args.side:
-        fn = side_danlu if args.side == "danlu" else side_baseline
-        print(json.dumps(fn(args.workdir, args.size)))
+        print(json.dumps(SIDES[args.side](args.workdir, model)))
         return
+    from engine import models
+
+    samples = args.samples if args.samples is not None else (None if models.is_random_init(model) else 64)
     with tempfile.TemporaryDirectory(prefix="danlu-bench-") as tmp:
         workdir = Path(tmp)
         os.environ.setdefault("DANLU_HOME", str(workdir / "home"))
-        from engine import models
-
-        models.build_demo_model(args.size)
-        prepare(workdir)
+        models.resolve_model(model)
+        train_file, _ = prepare(workdir, model, samples)
+        n_train = sum(1 for _ in open(train_file, encoding="utf-8"))
         load = os.getloadavg()[0]
         t0 = time.time()
-        results = [run_side("danlu", workdir, args.size), run_side("baseline", workdir, args.size)]
+        results = {side: run_side(side, workdir, model) for side in args.sides.split(",")}
         wall = time.time() - t0
-    d, b = results
-    ratio = d["tokens_per_s"] / b["tokens_per_s"]
-    eval_gap = (d["eval_loss"] - b["eval_loss"]) / b["eval_loss"]
-    print(f"one epoch of LoRA on demo:{args.size}, {os.cpu_count()} CPU cores, load {load:.2f} at start, "
-          f"{wall:.0f} s wall")
+    print(f"one epoch of LoRA on {model}, {n_train} train conversations, {os.cpu_count()} CPU cores, load "
+          f"{load:.2f} at start, {wall:.0f} s wall")
     print(f"{'':9} {'real tok':>9} {'train s':>8} {'real tok/s':>10} {'steps':>6} {'eval loss':>9} {'peak RSS':>9}  geometry")
-    for r in results:
+    for r in results.values():
         print(f"{r['side']:9} {r['tokens']:>9,} {r['train_s']:>8.1f} {r['tokens_per_s']:>10.1f} {r['steps']:>6} "
               f"{r['eval_loss']:>9.4f} {r['peak_rss_mb']:>7.0f} MB  {r['geometry']}")
-    if "padded_tokens" in b:
+    summary: dict = {"results": list(results.values()), "load": load, "model": model, "train_conversations": n_train}
+    d, b, bare = results.get("danlu"), results.get("baseline"), results.get("bare")
+    if b and "padded_tokens" in b:
         print(f"baseline computed {b['padded_tokens']:,} token positions for {b['tokens']:,} real tokens "
               f"({1 - b['tokens'] / b['padded_tokens']:.0%} padding)")
-    print(f"real tokens/s ratio danlu/baseline: {ratio:.2f}x (goal >= 1.5x)")
-    print(f"eval loss: danlu {d['eval_loss']:.4f} vs baseline {b['eval_loss']:.4f} ({eval_gap:+.1%}; goal: no worse "
-          f"than +2%)")
+    if d and b:
+        summary["ratio"] = d["tokens_per_s"] / b["tokens_per_s"]
+        summary["eval_gap"] = (d["eval_loss"] - b["eval_loss"]) / b["eval_loss"]
+        print(f"real tokens/s ratio danlu/baseline: {summary['ratio']:.2f}x (goal >= 1.5x)")
+        print(f"eval loss: danlu {d['eval_loss']:.4f} vs baseline {b['eval_loss']:.4f} ({summary['eval_gap']:+.1%}; "
+              f"goal: no worse than +2%)")
+    if d and bare:
+        summary["ratio_bare"] = d["tokens_per_s"] / bare["tokens_per_s"]
+        print(f"real tokens/s ratio danlu/bare loop: {summary['ratio_bare']:.2f}x (goal >= 0.9x); eval loss bare "
+              f"{bare['eval_loss']:.4f}")
     if args.json:
-        args.json.write_text(json.dumps({"results": results, "ratio": ratio, "eval_gap": eval_gap, "load": load},
-                                        indent=2))
+        args.json.write_text(json.dumps(summary, indent=2))
 
 
 if __name__ == "__main__":

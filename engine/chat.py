@@ -70,10 +70,14 @@ def load(ref: str, *, base: bool = False, trust_remote_code: bool = False):
 
 
 def stream_reply(model, tokenizer, messages: list[dict], *, max_new_tokens: int = 128, temperature: float = 0.0,
-                 top_p: float = 1.0, stop: threading.Event | None = None) -> Iterator[str]:
-    """Yield the assistant's reply piece by piece. Greedy when ``temperature`` is 0."""
+                 top_p: float = 1.0, repetition_penalty: float = 1.0,
+                 stop: threading.Event | None = None) -> Iterator[str]:
+    """Yield the assistant's reply piece by piece. Greedy when ``temperature`` is 0; stops at the chat template's
+    end-of-turn token."""
     import torch
     from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+
+    from . import template
 
     enc = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
     device = next(model.parameters()).device
@@ -91,7 +95,8 @@ def stream_reply(model, tokenizer, messages: list[dict], *, max_new_tokens: int 
         max_new_tokens=max_new_tokens,
         do_sample=temperature > 0,
         pad_token_id=tokenizer.pad_token_id,
-        eos_token_id=tokenizer.eos_token_id,
+        eos_token_id=template.end_of_turn_ids(tokenizer) or tokenizer.eos_token_id,
+        repetition_penalty=repetition_penalty,
         stopping_criteria=StoppingCriteriaList([_Stop()]),
     )
     if temperature > 0:
@@ -121,3 +126,22 @@ def stream_reply(model, tokenizer, messages: list[dict], *, max_new_tokens: int 
 
 def reply(model, tokenizer, messages: list[dict], **kw) -> str:
     return "".join(stream_reply(model, tokenizer, messages, **kw))
+
+
+def compare(model, tokenizer, questions: list[dict], *, base_ref: str | None = None, **gen) -> list[dict]:
+    """Greedy answers of the base and the tuned model to each question (``{"messages", "reference"}``).
+
+    For an adapter (LoRA/QLoRA) the base answers come from the same model with the adapter switched off;
+    for a full fine-tune the base model ``base_ref`` is loaded beside it, then freed."""
+    rows = [{"prompt": q["messages"][-1]["content"], "reference": q.get("reference"),
+             "tuned": reply(model, tokenizer, q["messages"], **gen)} for q in questions]
+    if hasattr(model, "disable_adapter"):
+        with model.disable_adapter():
+            for row, q in zip(rows, questions):
+                row["base"] = reply(model, tokenizer, q["messages"], **gen)
+    elif base_ref is not None:
+        base = models.load_base(base_ref).eval()
+        for row, q in zip(rows, questions):
+            row["base"] = reply(base, tokenizer, q["messages"], **gen)
+        del base
+    return rows

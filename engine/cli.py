@@ -32,7 +32,7 @@ def _out(args, obj, text: str | None = None):
 def _stderr():
     from rich.console import Console
 
-    return Console(stderr=True, highlight=False)
+    return Console(stderr=True, highlight=False, soft_wrap=True)  # soft wrap: paths stay whole in logs and pipes
 
 
 # -- probe ------------------------------------------------------------------------------------
@@ -221,15 +221,25 @@ class _ProgressView:
             TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=False,
         )
         self.task = self.progress.add_task("train", total=None, loss="-", tps="-")
+        self.live = False
 
     def __enter__(self):
-        self.progress.start()
         return self
 
     def __exit__(self, *exc):
-        self.progress.stop()
+        if self.live:
+            self.progress.stop()
+            self.live = False
 
     def __call__(self, row):
+        if row.get("type") == "system":
+            return
+        if not self.live and row.get("type") in ("step", "status"):
+            self.progress.start()  # the bar appears when training starts, not while the model loads
+            self.live = True
+        if row.get("type") == "done" and self.live:
+            self.progress.stop()
+            self.live = False
         if row.get("type") == "step":
             self.progress.update(self.task, completed=row["step"], total=row.get("total"),
                                  loss=f"{row['loss']:.4f}", tps=f"{row.get('tokens_per_s') or 0:,.0f}")
@@ -514,6 +524,41 @@ def cmd_demo_model(args):
     _out(args, info, f"demo model {args.size} ({info['params']:,} parameters) at {path}")
 
 
+def cmd_model(args):
+    from . import gguf_import
+
+    if args.model_cmd == "inspect":
+        info = gguf_import.inspect(args.file)
+        _out(args, info.to_dict(), info.describe() + f"\n{'quantised' if info.quantised else 'not quantised'}; "
+             f"tokenizer {info.tokenizer_model}; chat template {'yes' if info.has_chat_template else 'no'}; "
+             f"context {info.context_length}\nimport it with: danlu model import {args.file}")
+        return
+    console = _stderr()
+
+    def progress(stage, text):
+        if not args.json:
+            console.print(f"[bold cyan]\\[{stage}][/bold cyan] {text}")
+
+    res = gguf_import.import_gguf(args.file, args.out, dtype=args.dtype, overwrite=args.overwrite,
+                                  verify=not args.no_verify, progress=progress,
+                                  bars=console.is_terminal and not args.json)
+    lines = [f"imported {res['name'] or args.file} ({res['architecture']}, {res['params'] / 1e6:,.1f} M parameters, "
+             f"{res['dtype']}) to {res['out']}" + (" (already there)" if res.get("reused") else "")]
+    if res.get("logits_max_abs_diff") is not None:
+        lines.append(f"check: logits vs the GGUF max |diff| {res['logits_max_abs_diff']:.2e} over "
+                     f"{res['probe_tokens']} tokens; chat template renders "
+                     + ("identically" if res.get("chat_template_identical") else
+                        "DIFFERENTLY" if res.get("chat_template_identical") is False else "(no template)"))
+    lines.append(f"stops at: {', '.join(res['eos_tokens']) or '-'}")
+    if res.get("quantised"):
+        lines.append("note: the weights were dequantised from a quantised file; they are not the original 16-bit "
+                     "release (see the folder's README.md)")
+    if res.get("warning"):
+        lines.append(f"warning: {res['warning']}")
+    lines.append(f"next: danlu plan --model {res['out']}")
+    _out(args, res, "\n".join(lines))
+
+
 def cmd_quickstart(args):
     from . import quickstart
 
@@ -524,19 +569,61 @@ def cmd_quickstart(args):
         n = stages.index(stage) + 1 if stage in stages else "?"
         console.print(f"[bold cyan][{n}/{len(stages)} {stage}][/bold cyan] {text}")
 
-    res = quickstart.quickstart(method=args.method, model=args.model, size=args.size, data_file=args.data,
-                                epochs=args.epochs, max_steps=args.max_steps, progress=progress,
-                                listener=lambda row: _print_event(console, row) if row["type"] != "system" else None)
-    text = (f"\nrun:      {res['run_dir']}\n"
-            f"train loss {res['train_loss_first']:.3f} → {res['train_loss_last']:.3f}; "
-            f"eval loss {res['eval_loss_before']:.3f} → {res['eval_loss_after']:.3f}\n"
-            f"chat:     {res['chat_prompt'][:60]!r} → {res['chat_answer'][:80]!r}\n"
-            f"export:   {res['export_dir']} (merged logits max |diff| {res['merged_logits_max_abs_diff']:.2e})\n"
-            f"took {res['seconds']} s — next: danlu chat {res['run_dir']}")
-    if res["model"].startswith("demo:"):
-        text += ("\n(the demo model starts from random weights, so its answers are not meant to make sense: "
-                 "this run shows the pipeline; use --model with a real model for real answers)")
-    _out(args, res, text)
+    import contextlib
+
+    view = _ProgressView(console) if console.is_terminal and not args.json else contextlib.nullcontext(
+        lambda row: _print_event(console, row) if row["type"] != "system" else None)
+    with view as listener:
+        res = quickstart.quickstart(method=args.method, model=args.model, size=args.size, data_file=args.data,
+                                    epochs=args.epochs, max_steps=args.max_steps, progress=progress, listener=listener)
+    if args.json:
+        _out(args, res)
+        return
+    _print_answers(res["answers"])
+    print(f"\nrun:        {res['run_dir']}\n"
+          f"train loss  {res['train_loss_first']:.3f} → {res['train_loss_last']:.3f} over {res['steps']} steps\n"
+          f"eval loss   {res['eval_loss_before']:.3f} → {res['eval_loss_after']:.3f} on {res['eval_conversations']} "
+          f"held-out conversations (base → tuned)\n"
+          f"export:     {res['export_dir']} (merged logits max |diff| {res['merged_logits_max_abs_diff']:.2e})\n"
+          f"took {res['seconds']:.0f} s — next: danlu chat {res['run_dir']}")
+    from . import models
+
+    if models.is_random_init(res["model"]):
+        print("(the random-init demo model starts from random weights, so its answers are not meant to make sense: "
+              "this run shows the pipeline; the default demo:smollm2 is a real pretrained model)")
+
+
+def _print_answers(answers: list[dict]) -> None:
+    """Held-out questions with the reference, the base and the tuned answer side by side."""
+    if not answers:
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(highlight=False, soft_wrap=False)
+    for i, a in enumerate(answers, 1):
+        table = Table(title=f"held-out question {i}: {a['prompt']}", title_justify="left", show_lines=False,
+                      expand=True)
+        table.add_column("base model", ratio=1)
+        table.add_column("tuned model", ratio=1)
+        table.add_row(_shown(a.get("base")), _shown(a.get("tuned")))
+        console.print(table)
+        if a.get("reference"):
+            console.print(f"[dim]reference answer: {_clip(a['reference'], 300)}[/dim]")
+
+
+def _shown(text) -> str:
+    from rich.markup import escape
+
+    if text is None:
+        return "(not compared)"
+    if not text.strip():
+        return f"(the model answered only whitespace/newlines — {len(text)} characters)"
+    return escape(_clip(text.strip(), 600))
+
+
+def _clip(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
 
 
 # -- parser -----------------------------------------------------------------------------------
@@ -564,7 +651,7 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("plan", cmd_plan, "predict memory and choose full/LoRA/QLoRA, batch and accumulation that fit",
              "Predict peak memory from the model's config alone (no download) and choose the method, "
              "micro-batch, gradient accumulation, checkpointing, optimizer and precision that fit.")
-    sp.add_argument("--model", help="Hugging Face id, local model folder or config.json, or demo:small")
+    sp.add_argument("--model", help="Hugging Face id, local model folder or config.json, or demo:smollm2")
     sp.add_argument("--gpu-mem", type=float, default=None, metavar="GB", help="plan for a GPU with this much memory")
     sp.add_argument("--seq-len", type=int, default=1024, help="training sequence length (default 1024)")
     sp.add_argument("--data", help="dataset file: the sequence length becomes its token-length p99")
@@ -657,7 +744,7 @@ def build_parser() -> argparse.ArgumentParser:
     json_flag(sp)
 
     sp = add("chat", cmd_chat, "chat with a model or a run's tuned model (streaming)")
-    sp.add_argument("model", help="run id/path, model folder, Hugging Face id, or demo:small")
+    sp.add_argument("model", help="run id/path, model folder, Hugging Face id, or demo:smollm2")
     sp.add_argument("--prompt", help="ask one question and exit (otherwise interactive)")
     sp.add_argument("--system", help="system prompt")
     sp.add_argument("--base", action="store_true", help="use the run's base model without the adapter")
@@ -667,7 +754,7 @@ def build_parser() -> argparse.ArgumentParser:
     json_flag(sp)
 
     sp = add("eval", cmd_eval, "evaluation loss of a model or run on a dataset")
-    sp.add_argument("model", help="run id/path, model folder, Hugging Face id, or demo:small")
+    sp.add_argument("model", help="run id/path, model folder, Hugging Face id, or demo:smollm2")
     sp.add_argument("--data", required=True, help="dataset file (any format `danlu data` reads)")
     sp.add_argument("--base", action="store_true", help="evaluate the run's base model instead")
     sp.add_argument("--max-seq-len", type=int, default=1024)
@@ -680,6 +767,34 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--overwrite", action="store_true", help="replace an existing export folder")
     json_flag(sp)
 
+    sp = add("model", None, "import a GGUF file as a Hugging Face model folder, or inspect one",
+             "Models from GGUF files (llama.cpp / Ollama / LM Studio): inspect the header, or import the file as an "
+             "ordinary Hugging Face model folder (safetensors, tokenizer, chat template, generation config) that "
+             "danlu can fine-tune.")
+    ms = sp.add_subparsers(dest="model_cmd", metavar="ACTION", required=True, parser_class=_Parser)
+    mi = ms.add_parser("import", help="import FILE.gguf as a model folder (dequantised, verified)",
+                       description="Import a GGUF file whose architecture and quantisation transformers' GGUF loader "
+                                   "supports (llama, mistral, qwen2, qwen3, gemma2/3, phi3, ...). The weights are "
+                                   "dequantised, written as safetensors with the tokenizer, chat template and a "
+                                   "generation_config.json that stops at the end-of-turn token, then loaded back and "
+                                   "compared with the GGUF (logits and chat template). The folder is written under a "
+                                   "temporary name and renamed when complete.")
+    mi.set_defaults(func=cmd_model)
+    mi.add_argument("file", help="the .gguf file")
+    mi.add_argument("--out", help="folder to write (default: $DANLU_HOME/models/gguf-<name>-<dtype>)")
+    mi.add_argument("--dtype", choices=["bf16", "fp32"], default="bf16",
+                    help="dtype of the saved weights (default bf16, half the size; fp32 keeps the dequantised values "
+                         "exactly)")
+    mi.add_argument("--overwrite", action="store_true", help="replace an existing --out folder")
+    mi.add_argument("--no-verify", action="store_true", help="skip loading the folder back to compare it")
+    json_flag(mi)
+    mn = ms.add_parser("inspect", help="show a GGUF file's architecture, size and tensor types, and whether it imports",
+                       description="Read a GGUF file's header: architecture, parameters, tensor types, tokenizer, chat "
+                                   "template; exits 2 with the reason when danlu cannot import it.")
+    mn.set_defaults(func=cmd_model)
+    mn.add_argument("file", help="the .gguf file")
+    json_flag(mn)
+
     sp = add("demo-model", None, "build the offline demo model (Llama architecture, random init)")
     dm = sp.add_subparsers(dest="demo_cmd", metavar="ACTION", required=True, parser_class=_Parser)
     b = dm.add_parser("build", help="build (once; cached) the demo model", description="build the demo model")
@@ -690,12 +805,16 @@ def build_parser() -> argparse.ArgumentParser:
     json_flag(b)
 
     sp = add("quickstart", cmd_quickstart, "the whole job offline: probe, plan, data, train, eval, chat, export",
-             "Run the whole job on the offline demo defaults: probe, plan, prepare the sample data, "
-             "train in a run directory, evaluate before/after, answer one chat prompt, export the adapter and a "
-             "merged model, and check the merged model's logits.")
+             "Run the whole job on the offline demo defaults: probe, import the real SmolLM2-135M-Instruct (once), "
+             "prepare the sample data (its English half for this English-centric model), LoRA-train it in a run "
+             "directory, compare eval loss before/after on held-out conversations, answer held-out questions with the "
+             "base and the tuned model side by side, export the adapter and a merged model, and check the merged "
+             "model's logits. About 6 minutes on a 2-core CPU; --model demo:tiny takes seconds.")
     sp.add_argument("--method", default="lora", help="full, lora (default) or qlora")
-    sp.add_argument("--size", choices=["tiny", "small"], default="small", help="demo model size (default small)")
-    sp.add_argument("--model", help="another model instead of the demo model")
+    sp.add_argument("--size", choices=["tiny", "small"], default=None,
+                    help="use the random-init demo model of this size (same as --model demo:tiny|demo:small)")
+    sp.add_argument("--model", help="model to fine-tune (default demo:smollm2, the real SmolLM2-135M-Instruct; "
+                                    "demo:tiny / demo:small are quick random-init models; or a folder / Hugging Face id)")
     sp.add_argument("--data", help="another dataset instead of the sample data")
     sp.add_argument("--epochs", type=float, default=None, help="epochs (default from presets/demo.yaml)")
     sp.add_argument("--max-steps", type=int, default=-1, help="stop after N optimizer steps")

@@ -27,7 +27,8 @@ def _f(default, help: str, **kw):
 
 @dataclass
 class TrainConfig:
-    model: str = _f("demo:small", "Base model: a Hugging Face id, a local folder, or demo:tiny / demo:small.")
+    model: str = _f("demo:smollm2", "Base model: a Hugging Face id, a local folder, demo:smollm2 (the real "
+                                    "SmolLM2-135M-Instruct, offline) or the random-init demo:tiny / demo:small.")
     train_file: str = _f("", "Training data: a JSONL file of {'messages': [...]} conversations.")
     eval_file: str | None = _f(None, "Evaluation data in the same format (optional).")
     method: str = _f("lora", "full | lora | qlora (4-bit NF4 base with LoRA adapters).")

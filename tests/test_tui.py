@@ -139,7 +139,7 @@ def test_demo_path_typed_in_a_real_terminal(tiny_model, danlu_home, tmp_path):
         term.wait_for("Step 1/4 · Hardware", "Accelerator", "RAM", timeout=60)
         term.press("C-n")
         term.wait_for("Step 2/4 · Model", "Fit on this machine", "demo:tiny", timeout=90)
-        term.press("Up", "Enter")  # from the preselected demo:small to demo:tiny
+        term.press("Down", "Enter")  # from the preselected demo:smollm2 to demo:tiny
         screen = term.wait_for("Step 3/4 · Data", "kept for training", "Chat template and tokens of demo:tiny",
                                timeout=90)
         assert "Format: sharegpt" in screen

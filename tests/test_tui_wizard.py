@@ -345,8 +345,8 @@ def test_events_in_plain_words_in_chinese():
 
 
 def test_model_screen_shows_the_preselected_row_wherever_it_is():
-    """demo:small (row 2) is highlighted with the table unscrolled, so demo:tiny stays in sight; a preset far
-    down the list is highlighted and scrolled into view."""
+    """demo:small (row 3, after demo:smollm2 and demo:tiny) is highlighted with the table unscrolled, so the rows
+    above it stay in sight; a preset far down the list is highlighted and scrolled into view."""
     async def go(model):
         app = DanluApp(demo=True, lang="en")
         async with app.run_test(size=(100, 32)) as pilot:
@@ -364,7 +364,7 @@ def test_model_screen_shows_the_preselected_row_wherever_it_is():
             assert table.scroll_y <= row < table.scroll_y + shown, (row, table.scroll_y, shown)
             return row, table.scroll_y
 
-    assert asyncio.run(go("demo:small")) == (1, 0)
+    assert asyncio.run(go("demo:small")) == (2, 0)
     row, scrolled = asyncio.run(go("google/gemma-3-12b-pt"))
     assert row > 20 and scrolled > 0
 

@@ -112,20 +112,10 @@ def shown_action(problem: dict, choices: dict) -> str:
 
 # -- the model's view: tokenizer, token counts, the rendered chat template -------------------------------------------
 def preview_tokenizer(model: str, trust_remote_code: bool = False):
-    """The chosen model's tokenizer.  For the demo models, the tokenizer alone (built in seconds) when the model
-    has not been built yet, so that the Data screen never waits for a model build."""
+    """The chosen model's tokenizer without waiting for a model build or import (see the engine's)."""
     from engine import models
 
-    if model.startswith("demo:"):
-        size = model.split(":", 1)[1]
-        if size not in models.DEMO_SIZES:
-            models.check_model_ref(model)  # raises the engine's clear error
-        folder = models.demo_model_dir(size)
-        if (folder / "tokenizer_config.json").is_file():
-            return models.load_tokenizer(str(folder))
-        models.quiet()
-        return models.build_demo_tokenizer()
-    return models.load_tokenizer(model, trust_remote_code=trust_remote_code)
+    return models.preview_tokenizer(model, trust_remote_code=trust_remote_code)
 
 
 def token_counts(tokenizer, convs: list, cancelled=lambda: False, batch: int = 256) -> list:
@@ -161,11 +151,9 @@ def default_seq_len(model: str, overrides: dict) -> int:
         return int(float(overrides["max_seq_len"]))
     except (KeyError, TypeError, ValueError):
         pass
-    if model.startswith("demo:"):
-        from engine import presets
+    from engine import demo
 
-        return int(presets.demo().get("max_seq_len", 640))
-    return 1024
+    return int(demo.settings(model).get("max_seq_len") or 1024)
 
 
 def histogram(lengths: list, max_seq_len: int, bins: int = 8) -> list[tuple[int, int | None, int]]:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 
 def sample_data_file() -> Path:
-    from engine import paths, presets
+    from engine import demo
 
-    return paths.sample_data_dir() / presets.demo()["data"]
+    return demo.sample_data_file()
 
 
 @dataclass
@@ -39,8 +39,8 @@ class WizardState:
     def for_demo(cls, demo: bool) -> "WizardState":
         st = cls(demo=demo)
         if demo:
-            from engine import presets
+            from engine import demo as demo_settings
 
-            st.model = presets.demo().get("model", "demo:small")
+            st.model = demo_settings.default_model()
             st.data_file = str(sample_data_file())
         return st

@@ -29,9 +29,9 @@ def settings(task: str, model: str, method: str) -> dict:
     out = {k: entry[k] for k in ("epochs", "lora_r", "lora_alpha", "lora_dropout", "warmup_ratio") if k in entry}
     out["lr"] = entry.get("lr_full" if method == "full" else "lr", 2e-4)
     if model.startswith("demo:"):
-        from engine import presets
+        from engine import demo
 
-        demo = presets.demo()
-        out["lr"] = demo.get("lr", {}).get(method, out["lr"])  # random init: a higher lr than pretrained models
-        out["epochs"] = demo.get("epochs", out.get("epochs", 1))
+        s = demo.settings(model)  # the demo's own settings (random init: a much higher lr than pretrained models)
+        out["lr"] = float(s["lr"][method])
+        out.update({k: s[k] for k in ("epochs", "lora_r", "lora_alpha", "lora_dropout") if k in s})
     return out

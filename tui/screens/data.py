@@ -431,7 +431,10 @@ class DataScreen(StepScreen):
             return
         w, loaded, choices = self.wizard, self.loaded, self.choices
         self.kept = dataview.keep(loaded, choices, self.tokens, self.seq)
-        w.conversations = [loaded.convs[i] for i in self.kept]
+        from engine import demo
+
+        # the demo on an English-centric model trains on the English half of the sample data (engine/demo.py)
+        w.conversations, select_note = demo.select(w.model, [loaded.convs[i] for i in self.kept], loaded.path)
         counts = loaded.counts(self.tokens, self.seq, choices)
         dropped = {name: counts[name] for name in dataview.CHOICES
                    if name != "fix" and choices.get(name) and counts[name]}
@@ -441,7 +444,8 @@ class DataScreen(StepScreen):
         r = loaded.report
         status = self.query_one("#data-status", Static)
         status.update(t("data_summary", records=r.get("records", 0), kept=len(self.kept),
-                        problems=len(r.get("problems", [])), removed=sum(dropped.values())))
+                        problems=len(r.get("problems", [])), removed=sum(dropped.values()))
+                      + (f"\n{select_note}" if select_note else ""))
         status.set_classes("ok" if self.kept else "error")
         for name in dataview.CHOICES:
             n = "…" if name == "too_long" and self.tokens is None else counts[name]

@@ -12,7 +12,7 @@ from textual.widgets import Button, Checkbox, DataTable, Footer, Header, Input, 
 from ..strings import t
 from .base import StepScreen
 
-DEMO_MODELS = ("demo:tiny", "demo:small")
+DEMO_MODELS = ("demo:smollm2", "demo:tiny", "demo:small")  # the real pretrained one first
 LICENSES = {  # family → the licence a user should read before shipping a fine-tune
     "demo": "Apache-2.0 (built here)", "Qwen": "Apache-2.0 / Qwen licence", "meta-llama": "Llama community licence",
     "mistralai": "Apache-2.0", "microsoft": "MIT", "google": "Gemma terms of use", "codellama": "Llama 2 licence",
@@ -45,6 +45,16 @@ class ModelChecked(Message):
     def __init__(self, ref: str, ok: bool, text: str):
         super().__init__()
         self.ref, self.ok, self.text = ref, ok, text
+
+
+class GGUFImported(Message):
+    def __init__(self, out: str | None, text: str):
+        super().__init__()
+        self.out, self.text = out, text
+
+
+def is_gguf(ref: str) -> bool:
+    return ref.lower().endswith(".gguf")
 
 
 class ModelScreen(StepScreen):
@@ -83,7 +93,7 @@ class ModelScreen(StepScreen):
         from engine import planner, presets
 
         rows = []
-        for ref in [*DEMO_MODELS, *presets.model_ids()]:
+        for ref in dict.fromkeys([*DEMO_MODELS, *presets.model_ids()]):
             try:
                 p = planner.plan(ref, probe=probe, seq_len=1024)
                 rows.append((ref, family(ref), fmt_params(p.params), verdict(p)))
@@ -99,7 +109,9 @@ class ModelScreen(StepScreen):
         table.clear()
         for row in msg.rows:
             table.add_row(*row, key=row[0])
-        want = self.wizard.model or "demo:small"
+        from engine import demo
+
+        want = self.wizard.model or demo.default_model()
         for i, row in enumerate(msg.rows):
             if row[0] == want:
                 # The table has a fixed height (styles.py): with height auto, the scroll into view could be
@@ -128,6 +140,12 @@ class ModelScreen(StepScreen):
         from engine.errors import DanluError
 
         try:
+            if is_gguf(ref):
+                from engine import gguf_import
+
+                info = gguf_import.inspect(ref)
+                self.post_message(ModelChecked(ref, True, "✓ " + t("gguf_ok", what=info.describe())))
+                return
             models.check_model_ref(ref)
             shape = planner.model_shape(ref, trust_remote_code=trust)
             p = planner.plan(ref, probe=probe, seq_len=1024, shape=shape)
@@ -161,6 +179,10 @@ class ModelScreen(StepScreen):
         self.app.push_screen(ConfirmScreen(t("trust_question")), answered)
 
     def _use(self, ref: str) -> None:
+        if is_gguf(ref):
+            self.query_one("#custom-result", Static).update(t("gguf_importing"))
+            self._import(ref)
+            return
         if ref != self.wizard.model:
             self.wizard.plan = None
         self.wizard.model = ref
@@ -182,3 +204,25 @@ class ModelScreen(StepScreen):
             return
         self._use(str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value))
 
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="import")
+    def _import(self, path: str) -> None:
+        from engine import gguf_import
+        from engine.errors import DanluError
+
+        try:
+            res = gguf_import.import_gguf(
+                path, progress=lambda stage, text: self.post_message(GGUFImported(None, f"… {text}")))
+            self.post_message(GGUFImported(res["out"], "✓ " + t("gguf_imported", out=res["out"])))
+        except DanluError as exc:
+            self.post_message(GGUFImported(None, f"✗ {exc.one_line()}"))
+        except Exception as exc:  # noqa: BLE001 - shown, never closes the app
+            self.post_message(GGUFImported(None, f"✗ {type(exc).__name__}: {exc}"))
+
+    @on(GGUFImported)
+    def _imported(self, msg: GGUFImported) -> None:
+        self.query_one("#custom-result", Static).update(msg.text)
+        if msg.out:
+            self.query_one("#custom", Input).value = msg.out
+            self.custom_ok = msg.out
+            self._use(msg.out)

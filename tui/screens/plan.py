@@ -78,6 +78,12 @@ def build_config(w, plan, values: dict):
         raise ValueError(exc.one_line()) from None
 
 
+def _random_init(model: str) -> bool:
+    from engine import models
+
+    return models.is_random_init(model)
+
+
 class PlanScreen(StepScreen):
     HELP = "plan"
     BINDINGS = [Binding("escape", "back", "key_back"), Binding("ctrl+r", "replan", "key_replan"),
@@ -117,10 +123,9 @@ class PlanScreen(StepScreen):
 
     def on_mount(self) -> None:
         w = self.wizard
-        from engine import presets
+        from ..dataview import default_seq_len
 
-        seq = w.overrides.get("max_seq_len") or (presets.demo().get("max_seq_len", 640) if w.model.startswith("demo:")
-                                                 else 1024)
+        seq = default_seq_len(w.model, w.overrides)
         self.query_one("#k-max_seq_len", Input).value = str(seq)
         self._fill_from_task(w.task if w.task in tasks.load() else "general", method="lora")
         for name, value in w.overrides.items():
@@ -137,7 +142,9 @@ class PlanScreen(StepScreen):
             self.query_one(f"#k-{name}", Input).value = f"{value:g}" if isinstance(value, float) else str(value)
         entry = tasks.load().get(task, {})
         self.query_one("#task-reason", Static).update(f"{tasks.text(entry, 'reason')}"
-                                                      + (f"  {t('demo_lr_note')}" if self.wizard.model.startswith("demo:") else ""))
+                                                      + (f"  {t('demo_lr_note')}" if _random_init(self.wizard.model) else
+                                                         f"  {t('demo_real_note')}" if self.wizard.model.startswith("demo:")
+                                                         else ""))
 
     @on(Select.Changed, "#task")
     def _task(self, event: Select.Changed) -> None:
@@ -171,12 +178,13 @@ class PlanScreen(StepScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="plan")
     def _plan(self, model, probe, seq, rank, targets) -> None:
-        from engine import planner
+        from engine import demo, planner
         from engine.errors import DanluError
 
         try:
+            batch = int(demo.settings(model).get("target_batch") or 16)
             self.post_message(PlanComputed(planner.plan(model, probe=probe, seq_len=seq, lora_r=rank,
-                                                        lora_targets=targets, target_batch=16)))
+                                                        lora_targets=targets, target_batch=batch)))
         except DanluError as exc:
             self.post_message(PlanComputed(None, exc.one_line()))
         except Exception as exc:  # noqa: BLE001
@@ -225,9 +233,7 @@ class PlanScreen(StepScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="prepare")
     def _write(self, cfg, convs, ratio, start, target: str = "messages") -> None:
-        from pathlib import Path
-
-        from engine import atomic, data, runs, train
+        from engine import data, prepare, train
         from engine.errors import DanluError
 
         from ..dataview import convertible
@@ -235,13 +241,7 @@ class PlanScreen(StepScreen):
         try:
             convs, _ = convertible(convs, target)  # Alpaca has no tool turns: those are left out (Data says how many)
             train_convs, eval_convs = data.split(convs, ratio, seed=cfg.seed) if ratio > 0 else (convs, [])
-            run = runs.create(f"{cfg.method}-{Path(cfg.model).name or cfg.model}".replace(":", "-"))
-            cfg.train_file = str(data.write_conversations(run.data_dir / "train.jsonl", train_convs, target))
-            cfg.eval_file = (str(data.write_conversations(run.data_dir / "eval.jsonl", eval_convs, target))
-                             if eval_convs else None)
-            cfg.dataset_hash = data.file_hash(cfg.train_file)
-            cfg.validate()
-            atomic.write_text(run.config_path, cfg.to_yaml())
+            run = prepare.prepare_run(cfg, train_convs, eval_convs, target=target)
             pid = train.detach(run.config_path, run) if start else None
             self.post_message(RunPrepared(str(run.path), start, pid=pid))
         except DanluError as exc:

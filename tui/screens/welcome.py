@@ -96,4 +96,8 @@ class WelcomeScreen(StepScreen):
         if event.option.id == "new":
             self.action_new()
         elif event.option.id == "quickstart":
+            from ..state import WizardState
+
+            self.app.wizard = WizardState.for_demo(True)  # the real demo model and the sample data, preselected
             self.notify(t("quickstart_hint"), timeout=6)
+            self.action_new()

@@ -1,0 +1,39 @@
+"""Preparing a run: the one place where a training config and its conversations become a run directory.
+
+The CLI (``danlu train`` on a config), the quickstart and the wizard's Plan screen all call
+:func:`prepare_run`, so a run is always laid out the same way: ``data/train.jsonl`` (and
+``eval.jsonl``), ``config.yaml`` pointing at them with the training file's hash, and a pending
+``status.json``.  Everything is checked before the directory exists.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from . import atomic, data, runs
+from .config import TrainConfig
+
+
+def run_name(cfg: TrainConfig, prefix: str = "") -> str:
+    model = Path(cfg.model).name if not cfg.model.startswith("demo:") else cfg.model.replace(":", "-")
+    return f"{prefix}{cfg.method}-{model or 'model'}"
+
+
+def prepare_run(cfg: TrainConfig, train_convs: list, eval_convs: list | None = None, *, name: str | None = None,
+                target: str = "messages", root: Path | None = None) -> runs.RunDir:
+    """Write ``train_convs``/``eval_convs`` and ``cfg`` into a new run directory; return it (state pending)."""
+    if not cfg.train_file:
+        cfg.train_file = "(prepared)"  # validated now, replaced below
+    cfg.validate()
+    if not train_convs:
+        from .errors import DanluError
+
+        raise DanluError("no training conversations left to train on", fix="check the data with `danlu data inspect`")
+    run = runs.create(name or run_name(cfg), root)
+    cfg.train_file = str(data.write_conversations(run.data_dir / "train.jsonl", train_convs, target))
+    cfg.eval_file = (str(data.write_conversations(run.data_dir / "eval.jsonl", eval_convs, target))
+                     if eval_convs else None)
+    cfg.dataset_hash = data.file_hash(cfg.train_file)
+    cfg.validate()
+    atomic.write_text(run.config_path, cfg.to_yaml())
+    return run
