@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import resource
 import subprocess
@@ -125,7 +126,9 @@ def side_bare(workdir: Path, model: str) -> dict:
                                              target_modules="all-linear", task_type="CAUSAL_LM"))
     opt = torch.optim.AdamW([p for p in model_.parameters() if p.requires_grad], lr=cfg.lr, weight_decay=0.0)
     steps = -(-len(packed) // geo.grad_accum)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / max(1, round(0.05 * steps))))
+    from transformers import get_cosine_schedule_with_warmup
+
+    sched = get_cosine_schedule_with_warmup(opt, math.ceil(cfg.warmup_ratio * steps), steps)  # danlu's schedule
     model_.train()
     tokens = 0
     t0 = time.time()

@@ -426,64 +426,90 @@ def cmd_stop(args):
 
 
 # -- chat / eval / export ---------------------------------------------------------------------
+def _sampling_args(args, model):
+    from .chat import Sampling
+
+    return Sampling.from_model(model, temperature=args.temperature, top_p=args.top_p, top_k=args.top_k,
+                               repetition_penalty=args.repetition_penalty, max_new_tokens=args.max_new_tokens,
+                               seed=args.seed)
+
+
 def cmd_chat(args):
     from . import chat
 
-    chat.locate(args.model)  # a bad reference fails here, before any progress is printed
+    target = chat.locate(args.model, args.checkpoint)  # a bad reference fails here, before anything loads
     console = _stderr()
-    console.print(f"[dim]loading {args.model}{' (base model)' if args.base else ''}…[/dim]")
-    model, tokenizer = chat.load(args.model, base=args.base, trust_remote_code=args.trust_remote_code)
-    history = [{"role": "system", "content": args.system}] if args.system else []
-    opts = dict(max_new_tokens=args.max_new_tokens, temperature=args.temperature)
+    console.print(f"[dim]loading {target.describe()}{' — the base model alone' if args.base else ''}…[/dim]")
+    model, tokenizer = chat.load(args.model, base=args.base, trust_remote_code=args.trust_remote_code, target=target)
+    session = chat.ChatSession(model, tokenizer, target=None if args.base else target, system=args.system)
+    session.sampling = _sampling_args(args, model)
     if args.prompt is not None:
-        answer = ""
-        for piece in chat.stream_reply(model, tokenizer, history + [{"role": "user", "content": args.prompt}], **opts):
-            answer += piece
+        answers = {}
+        sides = ["tuned", "base"] if args.compare else ["tuned"]
+        for side in sides:
+            text = ""
+            if not args.json and args.compare:
+                print(f"{'base' if side == 'base' else 'tuned'}> ", end="", flush=True)
+            for piece in session.stream(args.prompt, side=side, commit=False):
+                text += piece
+                if not args.json:
+                    print(piece, end="", flush=True)
+            r = session.last
             if not args.json:
-                print(piece, end="", flush=True)
+                print(chat.shown(text, r.tokens) if not text.strip() else "")
+            answers[side] = {"answer": text, "tokens": r.tokens, "tokens_per_s": round(r.tokens_per_s, 2),
+                             "finished_on": r.finished_on}
         if args.json:
-            _out(args, {"prompt": args.prompt, "answer": answer})
-        else:
-            print()
+            res = {"prompt": args.prompt, "system": args.system, "sampling": session.sampling.to_dict(),
+                   **answers["tuned"]}
+            if "base" in answers:
+                res["base"] = answers["base"]
+            _out(args, res)
         return
-    console.print("[dim]type a message; /reset clears the history, /quit or Ctrl-D leaves[/dim]")
-    while True:
-        try:
-            text = input("you> ")
-        except (EOFError, KeyboardInterrupt):
-            print()
-            return
-        if text.strip() in ("/quit", "/exit"):
-            return
-        if text.strip() == "/reset":
-            history = history[:1] if args.system else []
-            continue
-        history.append({"role": "user", "content": text})
-        print("bot> ", end="", flush=True)
-        answer = ""
-        try:
-            for piece in chat.stream_reply(model, tokenizer, history, **opts):
-                answer += piece
-                print(piece, end="", flush=True)
-        except KeyboardInterrupt:
-            pass
-        print()
-        history.append({"role": "assistant", "content": answer})
+    from .repl import Repl
+
+    Repl(session, label_tuned="base" if args.base else "tuned").loop()
+
+
+def _eval_progress(args):
+    console = _stderr()
+
+    def progress(stage, text):
+        if not args.json or console.is_terminal:
+            console.print(f"[bold cyan]\\[{stage}][/bold cyan] {text}")
+
+    return progress
 
 
 def cmd_eval(args):
-    from . import chat, data, encode, evaluate
+    from . import evaluate
 
-    convs, report = data.load_conversations(args.data)
-    model, tokenizer = chat.load(args.model, base=args.base)
-    rows = encode.encode_all(tokenizer, convs, args.max_seq_len)
-    loss = evaluate.eval_loss(model, rows, pad_id=tokenizer.pad_token_id)
-    import math
+    if args.loss_only:
+        from . import chat, data, encode
 
-    res = {"model": args.model, "data": args.data, "samples": len(rows), "eval_loss": loss,
-           "perplexity": math.exp(loss) if loss < 50 else None}
-    _out(args, res, f"{args.model} on {args.data}: eval loss {loss:.4f} over {len(rows)} samples "
-         f"(perplexity {res['perplexity'] or float('inf'):.2f})")
+        target = chat.locate(args.model, args.checkpoint)
+        if not args.data:
+            raise DanluError("--loss-only needs --data FILE", fix="pass the held-out conversations to score")
+        convs, _ = data.load_conversations(args.data)
+        model, tokenizer = chat.load(args.model, base=args.base, target=target)
+        rows = encode.encode_all(tokenizer, convs, args.max_seq_len)
+        loss = evaluate.eval_loss(model, rows, pad_id=tokenizer.pad_token_id)
+        import math
+
+        res = {"model": args.model, "data": args.data, "samples": len(rows), "eval_loss": loss,
+               "perplexity": math.exp(loss) if loss < 50 else None}
+        _out(args, res, f"{args.model} on {args.data}: eval loss {loss:.4f} over {len(rows)} samples "
+             f"(perplexity {res['perplexity'] or float('inf'):.2f})")
+        return
+    res = evaluate.report(args.model, args.data, samples=args.samples, stability_runs=args.stability,
+                          temperature=args.temperature, max_new_tokens=args.max_new_tokens, probe=not args.no_probe,
+                          progress=_eval_progress(args), checkpoint=args.checkpoint)
+    if args.json:
+        _out(args, res)
+        return
+    print(evaluate.markdown(res))
+    if res.get("files"):
+        print(f"written: {', '.join(res['files'])}")
 
 
 def cmd_export(args):
@@ -743,21 +769,55 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--checkpoint", action="store_true", help="only save a checkpoint now; training goes on")
     json_flag(sp)
 
-    sp = add("chat", cmd_chat, "chat with a model or a run's tuned model (streaming)")
-    sp.add_argument("model", help="run id/path, model folder, Hugging Face id, or demo:smollm2")
+    sp = add("chat", cmd_chat, "chat with a model or a run's tuned model (streaming REPL; --prompt for one answer)",
+             "Chat with a run's tuned model (its base model with the adapter, in 4-bit again for a QLoRA run), one of "
+             "its checkpoints (RUN@checkpoint-N or --checkpoint N), a merged/full model folder, a Hugging Face id or "
+             "demo:smollm2. Replies stream and stop at the chat template's end-of-turn token; sampling defaults come "
+             "from the model's generation_config. In the REPL: /system, /reset, /retry, /compare (the same prompt to "
+             "the base model: the adapter switched off, no second copy in memory), /set temperature 0.7, /save "
+             "FILE (the transcript as a training-format JSONL line), /help; Ctrl-C stops the answer, not the REPL.")
+    sp.add_argument("model", help="run id/path (RUN@checkpoint-N for a checkpoint), model folder, Hugging Face id, or "
+                                  "demo:smollm2")
+    sp.add_argument("--checkpoint", help="a checkpoint of the run: N or checkpoint-N")
     sp.add_argument("--prompt", help="ask one question and exit (otherwise interactive)")
+    sp.add_argument("--compare", action="store_true", help="with --prompt: answer with the tuned and the base model")
     sp.add_argument("--system", help="system prompt")
     sp.add_argument("--base", action="store_true", help="use the run's base model without the adapter")
-    sp.add_argument("--max-new-tokens", type=int, default=256)
-    sp.add_argument("--temperature", type=float, default=0.0, help="0 = greedy (default)")
+    sp.add_argument("--max-new-tokens", type=int, default=None, help="longest reply in tokens (default 256)")
+    sp.add_argument("--temperature", type=float, default=None,
+                    help="0 = greedy; default from the model's generation_config (greedy if it has none)")
+    sp.add_argument("--top-p", type=float, default=None, help="nucleus sampling (default from the model, else 1)")
+    sp.add_argument("--top-k", type=int, default=None, help="top-k sampling, 0 = off (default from the model)")
+    sp.add_argument("--repetition-penalty", type=float, default=None, help="above 1 discourages repeats (default 1)")
+    sp.add_argument("--seed", type=int, default=None, help="seed for sampling")
     sp.add_argument("--trust-remote-code", action="store_true", help="run model code from its repository")
     json_flag(sp)
 
-    sp = add("eval", cmd_eval, "evaluation loss of a model or run on a dataset")
-    sp.add_argument("model", help="run id/path, model folder, Hugging Face id, or demo:smollm2")
-    sp.add_argument("--data", required=True, help="dataset file (any format `danlu data` reads)")
-    sp.add_argument("--base", action="store_true", help="evaluate the run's base model instead")
-    sp.add_argument("--max-seq-len", type=int, default=1024)
+    sp = add("eval", cmd_eval, "evaluation report of a run: base vs tuned loss, ROUGE-L/BLEU, stability, forgetting",
+             "Evaluate a run on its held-out split (or --data FILE): eval loss and perplexity of the base and the "
+             "tuned model (one model in memory, the adapter switched off and on), ROUGE-L and BLEU of greedy answers "
+             "against the reference answers (CJK-aware), stability of sampled answers, a forgetting probe on general "
+             "prompts (KL divergence from the base), side-by-side examples and a template check. Writes eval.json and "
+             "eval.md into the run. --json prints eval.json: run, model, method, checkpoint, data, "
+             "eval_conversations, base_side, eval_loss, perplexity (the tuned model's), tuned and base "
+             "{eval_loss, perplexity, rouge_l, bleu}, generation {prompts, max_new_tokens, bleu_tokenize}, examples "
+             "[{prompt, reference, base, tuned}], stability {temperature, runs, agreement, verdict, prompts}, "
+             "forgetting {kl, ppl_base, ppl_tuned, verdict, advice, prompts} (or {skipped}), template "
+             "{prompt_identical, tokens_identical, end_of_turn, trained_end, stops_on_trained_end, ok, "
+             "generation_stopped_at_end_of_turn, generation_hit_max_new_tokens}, memory {model_gb, "
+             "rss_after_load_gb, rss_with_base_gb, peak_rss_gb}, verdict, seconds, files.")
+    sp.add_argument("model", help="run id/path (RUN@checkpoint-N), or a model folder / Hugging Face id / demo model "
+                                  "with --data")
+    sp.add_argument("--data", help="held-out conversations (default: the run's data/eval.jsonl)")
+    sp.add_argument("--checkpoint", help="evaluate this checkpoint of the run: N or checkpoint-N")
+    sp.add_argument("--samples", type=int, default=8, help="held-out prompts answered greedily (default 8)")
+    sp.add_argument("--stability", type=int, default=5, help="sampled answers per stability prompt (default 5)")
+    sp.add_argument("--temperature", type=float, default=0.7, help="temperature of the stability answers (0.7)")
+    sp.add_argument("--max-new-tokens", type=int, default=128, help="longest greedy answer (default 128)")
+    sp.add_argument("--no-probe", action="store_true", help="skip the forgetting probe")
+    sp.add_argument("--loss-only", action="store_true", help="only eval loss and perplexity on --data (fast)")
+    sp.add_argument("--base", action="store_true", help="with --loss-only: the run's base model instead")
+    sp.add_argument("--max-seq-len", type=int, default=1024, help="with --loss-only: longest sample (default 1024)")
     json_flag(sp)
 
     sp = add("export", cmd_export, "export a run: LoRA adapter and/or merged model (safetensors), verified")

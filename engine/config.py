@@ -57,7 +57,8 @@ class TrainConfig:
     precision: str = _f("fp32", "fp32 | bf16 | fp16 compute precision.")
     seed: int = _f(42, "Seed for initialisation of adapters and data order.")
     logging_steps: int = _f(1, "Write a step event every N optimizer steps.")
-    save_steps: int = _f(0, "Save a checkpoint every N optimizer steps (0: automatic, about 10 per run).")
+    save_steps: int = _f(0, "Save a checkpoint every N optimizer steps (0: automatic, about 10 per run and at most "
+                            "every 10 steps; 4 per run for full fine-tuning).")
     save_total_limit: int = _f(2, "Checkpoints kept (two, so that a damaged last one falls back to the one before).")
     eval_steps: int = _f(0, "Evaluate every N optimizer steps (0: only before and after training).")
     early_stopping_patience: int = _f(0, "Stop after N evaluations without a better eval loss (0: off; needs eval_steps).")

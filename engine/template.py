@@ -57,3 +57,39 @@ def end_of_turn_ids(tokenizer) -> list[int]:
         if isinstance(tok_id, int) and tok_id >= 0 and tok_id not in ids:
             ids.append(tok_id)
     return ids
+
+
+def check(tokenizer, conversation: list[dict] | None = None, max_len: int = 4096) -> dict:
+    """Is what the model sees at chat time exactly what it was trained on, and does it learn to stop?
+
+    For the conversation's last assistant turn: the chat-time prompt (the turns before it, with the generation
+    prompt) must be a byte-identical prefix of the training text, and its tokens a prefix of the training
+    tokens; the last trained token (end of the answer) must be one that generation stops at.  The export
+    checks its artefacts (GGUF, Ollama) against the same facts."""
+    from . import encode
+
+    conv = conversation or [
+        {"role": "system", "content": "You are a concise assistant."},
+        {"role": "user", "content": "What is the capital of France?"},
+        {"role": "assistant", "content": "Paris."},
+        {"role": "user", "content": "And of Italy?"},
+        {"role": "assistant", "content": "Rome."},
+    ]
+    last = max(i for i, m in enumerate(conv) if m["role"] == "assistant")
+    training_text, spans = encode.assistant_spans(tokenizer, conv)
+    prompt = tokenizer.apply_chat_template(conv[:last], tokenize=False, add_generation_prompt=True)
+    row = encode.encode(tokenizer, conv, max_len)
+    prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    labelled = [t for t in row["labels"] if t != encode.IGNORE]
+    stops = end_of_turn_ids(tokenizer)
+    trained_end = labelled[-1] if labelled else None
+    result = {
+        "prompt_identical": training_text.startswith(prompt) and bool(spans) and spans[-1][0] == len(prompt),
+        "tokens_identical": row["input_ids"][:len(prompt_ids)] == prompt_ids,
+        "end_of_turn": end_of_turn_tokens(tokenizer),
+        "trained_end": tokenizer.convert_ids_to_tokens(trained_end) if trained_end is not None else None,
+        "stops_on_trained_end": trained_end in stops,
+        "prompt": prompt,
+    }
+    result["ok"] = bool(result["prompt_identical"] and result["tokens_identical"] and result["stops_on_trained_end"])
+    return result

@@ -173,6 +173,8 @@ def _callback(run: RunDir, cfg: TrainConfig, ctl: Control, emit, eval_fn, state:
 
     class Events(TrainerCallback):
         def on_train_begin(self, args, st, control, **kw):
+            if not cfg.save_steps:
+                st.save_steps = auto_save_steps(cfg, st.max_steps)
             state["t0"] = state["last_t"] = time.time()
             state["last_tokens"] = int(getattr(st, "num_input_tokens_seen", 0) or 0)
             state.setdefault("tokens_at_begin", state["last_tokens"])
@@ -243,6 +245,14 @@ def _callback(run: RunDir, cfg: TrainConfig, ctl: Control, emit, eval_fn, state:
     return Events()
 
 
+def auto_save_steps(cfg: TrainConfig, total: int) -> int:
+    """Checkpoint interval when the config leaves it to danlu: about 10 checkpoints a run (4 for a full
+    fine-tune, whose checkpoints hold the whole model), never more often than every 10 steps (a checkpoint costs
+    a fraction of a second to seconds; losing fewer than 10 steps to a crash costs less)."""
+    per_run = 4 if cfg.method == "full" else 10
+    return max(1, min(total, max(10, -(-total // per_run))))
+
+
 def _sft_args(cfg: TrainConfig, run: RunDir, geo: Geometry):
     from trl import SFTConfig
 
@@ -253,7 +263,7 @@ def _sft_args(cfg: TrainConfig, run: RunDir, geo: Geometry):
         os.environ["TENSORBOARD_LOGGING_DIR"] = str(run.path / "tensorboard")
     except ImportError:
         report_to = "none"
-    save_steps = cfg.save_steps or (0.1 if cfg.method != "full" else 0.25)
+    save_steps = cfg.save_steps or 10  # automatic: set from the run's length when training begins
     return SFTConfig(
         output_dir=str(run.checkpoints_dir),
         per_device_train_batch_size=geo.micro_batch,

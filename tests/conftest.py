@@ -60,3 +60,9 @@ def smollm2_gguf():
     from engine import models
 
     return models.real_demo_gguf("smollm2")
+
+
+@pytest.fixture(scope="session")
+def real_run(smollm2):
+    """The README's demo on the real model, shortened to 30 LoRA steps: one run shared by the real-model tests."""
+    return run_json("quickstart", "--max-steps", "30", timeout=1800)

@@ -68,8 +68,8 @@ def test_chat_eval_export_runs_and_attach_on_the_run(tiny_model, tmp_path):
     run = quick["run_dir"]
     answer = run_json("chat", run, "--prompt", "水样怎么送检？", "--max-new-tokens", "6")
     assert isinstance(answer["answer"], str)
-    tuned = run_json("eval", run, "--data", Path(run) / "data" / "eval.jsonl")
-    base = run_json("eval", run, "--base", "--data", Path(run) / "data" / "eval.jsonl")
+    tuned = run_json("eval", run, "--loss-only", "--data", Path(run) / "data" / "eval.jsonl")
+    base = run_json("eval", run, "--loss-only", "--base", "--data", Path(run) / "data" / "eval.jsonl")
     assert tuned["eval_loss"] == pytest.approx(quick["eval_loss_after"], rel=1e-3)
     assert base["eval_loss"] == pytest.approx(quick["eval_loss_before"], rel=1e-3)
     exported = run_json("export", run, "--out", tmp_path / "exp")

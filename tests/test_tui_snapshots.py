@@ -175,8 +175,62 @@ def test_dashboard(snap_compare, fixed_runs, size):
 def test_chat_loading(snap_compare, fixed_runs, size, monkeypatch):
     from tui.screens import chat
 
-    monkeypatch.setattr(chat.ChatScreen, "_load", lambda self, ref, base: None)
+    monkeypatch.setattr(chat.ChatScreen, "_load", lambda self, ref: None)
     assert snap_compare(make_app(), terminal_size=size, run_before=step("chat", None, str(fixed_runs.path)))
+
+
+class _Shown:
+    """What the chat screen reads of a loaded session, for a layout snapshot (the real session is tested with
+    the real model in test_chat_eval.py)."""
+
+    def __init__(self):
+        from engine.chat import Sampling
+
+        self.sampling = Sampling(repetition_penalty=1.1, max_new_tokens=96)
+        self.turns = []
+        self.model = object()
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_chat_side_by_side(snap_compare, fixed_runs, size, monkeypatch):
+    from engine.chat import Reply
+    from tui.screens import chat
+
+    def loaded(self, ref):
+        self.post_message(chat.ModelLoaded(_Shown(), compare="base = the same model with the adapter switched off",
+                                           can_compare=True))
+
+    monkeypatch.setattr(chat.ChatScreen, "_load", loaded)
+    monkeypatch.setattr(chat.ChatScreen, "_generate", lambda self, prompt, sides, stop: None)
+
+    async def run_before(pilot):
+        pilot.app.goto("chat", str(fixed_runs.path))
+        await settle(pilot, lambda: type(pilot.app.screen).__name__ == "ChatScreen")
+        scr = pilot.app.screen
+        await settle(pilot, lambda: scr.session is not None)
+        await pilot.press("ctrl+t")
+        scr.query_one("#prompt", Input).value = "How long does food microbiology testing take?"
+        await pilot.press("enter")
+        for side, text in (("tuned", "Usually 5 working days after sample receipt."),
+                           ("base", "It depends on the method; some tests take weeks.")):
+            scr.post_message(chat.TokensReceived(side, text))
+            scr.post_message(chat.ReplyFinished(side, Reply(text=text, tokens=11, seconds=0.5,
+                                                            finished_on="end_of_turn")))
+        await settle(pilot, lambda: not scr.streaming)
+        scr.query_one("#prompt", Input).focus()
+        await settle(pilot, n=4)
+
+    assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
+
+
+def test_report(snap_compare, fixed_runs):
+    (fixed_runs.path / "eval.md").write_text(
+        "# Evaluation of 20261123-101500-lora-demo-small\n\n**It learned the data: lower eval loss than the base; "
+        "its answers are closer to the references.**\n\n| | base | tuned |\n|---|---|---|\n| eval loss | 3.351 | "
+        "3.108 |\n| ROUGE-L F1 (greedy, 8 prompts) | 0.067 | 0.093 |\n\n## Forgetting\n\nmean KL(base ‖ tuned) "
+        "**0.042** nats/token: little forgetting.\n", encoding="utf-8")
+    done = lambda app: "Evaluation" in app.screen.query_one("#report").source  # noqa: E731
+    assert snap_compare(make_app(), terminal_size=(100, 30), run_before=step("report", done, str(fixed_runs.path)))
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")

@@ -85,7 +85,7 @@ def test_full_demo_path(tiny_model, danlu_home):
             await wait_for(pilot, lambda: screen_name(app) == "ChatScreen", what="chat screen")
             chat = app.screen
             await wait_for(pilot, lambda: chat.model is not None, timeout=60, what="model loaded")
-            set_input(app, "#max-tokens", "12")
+            set_input(app, "#s-max_new_tokens", "12")
             app.screen.query_one("#prompt", Input).focus()
             await pilot.press(*"hello", "enter")
             await wait_for(pilot, lambda: len(chat.history) == 2, timeout=60, what="reply")

@@ -24,6 +24,7 @@ SCREENS_BY_NAME = {
     "dashboard": ("tui.screens.dashboard", "DashboardScreen"),
     "chat": ("tui.screens.chat", "ChatScreen"),
     "export": ("tui.screens.export", "ExportScreen"),
+    "report": ("tui.screens.report", "ReportScreen"),
     "help": ("tui.screens.help", "HelpScreen"),
 }
 

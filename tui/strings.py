@@ -166,11 +166,21 @@ STRINGS = {
         "state_stopped": "stopped", "state_crashed": "crashed (process gone)",
         # chat
         "chat_title": "Chat · {run}", "loading_model": "Loading the model… (torch loads on first use)",
-        "model_ready_tuned": "Tuned model ready — Enter sends, Esc stops, Ctrl+B switches to the base model",
-        "model_ready_base": "BASE model ready (no adapter) — Ctrl+B switches back to the tuned model",
+        "model_ready_tuned": "Tuned model answers — Enter sends, Esc stops, Ctrl+B base model, Ctrl+T side by side",
+        "model_ready_base": "BASE model answers (adapter off) — Ctrl+B back to the tuned model",
+        "ready_split": "Side by side: tuned, then base answer each prompt — Esc stops, Ctrl+T one pane",
+        "btn_save_transcript": "Append",
         "generating": "Generating… (Esc stops)", "stopped": "stopped",
-        "system_prompt": "System", "system_placeholder": "optional system prompt", "max_tokens": "Max",
-        "chat_placeholder": "Type a message and press Enter",
+        "system_prompt": "System prompt", "system_placeholder": "optional", "max_tokens": "Max new tokens",
+        "chat_placeholder": "Type a message and press Enter (↑ recalls earlier ones)",
+        "pane_tuned": "tuned", "pane_base": "base", "split_view": "tuned | base side by side",
+        "save_transcript": "Save transcript (JSONL)", "transcript_saved": "Conversation appended to {path}",
+        "speed": "{side}: {tokens} tokens, {tps} tokens/s", "no_base": "No base model to compare with",
+        "key_split": "Side by side", "key_retry": "Retry", "key_save_transcript": "Save", "key_report": "Report",
+        "report_title": "Evaluation report · {run}", "report_cached": "The saved report (eval.md); Ctrl+R makes it again.",
+        "report_running": "Evaluating… (loss, greedy answers, stability, forgetting probe; a few minutes on a CPU)",
+        "report_done": "✓ Report written to the run (eval.json, eval.md).", "key_rerun_report": "Evaluate again",
+        "report_after_training": "The report evaluates the final model: wait until training ends.",
         # export
         "export_title": "Export · {run}", "target_adapter": "LoRA adapter (small; needs the base model)",
         "target_merged": "Merged model (safetensors; stands alone), verified against the tuned model",
@@ -207,10 +217,18 @@ STRINGS = {
                           "progress and ETA, GPU/CPU/RAM. d (or Esc) detaches: training continues and the run "
                           "stays on the Welcome screen. s stops the run cleanly (finishes the step, saves); k saves a "
                           "checkpoint now. Out-of-memory back-offs, checkpoints and errors appear below in plain "
-                          "words. c chats, e exports.",
+                          "words. c chats, r opens the evaluation report (after training), e exports.",
         "help_chat": "CHAT\n\nThe model loads in the background. Enter sends; tokens stream in; Esc stops the "
-                     "reply (Esc again goes back). Ctrl+B switches between the tuned model and the base model. "
-                     "Set a system prompt, temperature (0 = greedy) and the maximum new tokens above.",
+                     "reply (Esc again goes back); ↑/↓ recall earlier messages. Ctrl+B switches between the tuned "
+                     "model and the base model (the same weights with the adapter switched off); Ctrl+T shows both "
+                     "side by side for every prompt. The panel on the right holds the system prompt and the sampling "
+                     "settings (temperature 0 = greedy). Ctrl+Y retries the last message, Ctrl+S appends the "
+                     "conversation to the transcript file as a training-format JSONL line, Ctrl+R opens the "
+                     "evaluation report.",
+        "help_report": "REPORT\n\nThe run's evaluation: eval loss and perplexity of the base and the tuned model, "
+                       "ROUGE-L and BLEU of greedy answers against the references, stability of sampled answers, "
+                       "a forgetting probe on general prompts, examples and a template check. It is saved in the "
+                       "run as eval.json and eval.md (`danlu eval RUN` makes the same). Ctrl+R evaluates again.",
         "help_export": "EXPORT\n\nThe adapter is small and needs the base model; the merged model stands alone "
                        "(safetensors) and is reloaded to verify its logits. Pick a destination and press Ctrl+E. "
                        "The commands to use the result appear below; select and copy them.",
@@ -344,11 +362,21 @@ STRINGS = {
         "state_pending": "等待中", "state_running": "运行中", "state_done": "已完成", "state_failed": "失败",
         "state_stopped": "已停止", "state_crashed": "已崩溃（进程不在）",
         "chat_title": "对话 · {run}", "loading_model": "正在加载模型…（首次使用时加载 torch）",
-        "model_ready_tuned": "微调模型已就绪 —— 回车发送，Esc 停止，Ctrl+B 切换到基座模型",
-        "model_ready_base": "基座模型已就绪（无适配器）—— Ctrl+B 切回微调模型",
+        "model_ready_tuned": "微调模型回答 —— 回车发送，Esc 停止，Ctrl+B 基座模型，Ctrl+T 并排对比",
+        "model_ready_base": "基座模型回答（关闭适配器）—— Ctrl+B 切回微调模型",
+        "ready_split": "并排对比：每条消息先由微调、再由基座模型回答 —— Esc 停止，Ctrl+T 单栏",
+        "btn_save_transcript": "追加",
         "generating": "生成中…（Esc 停止）", "stopped": "已停止",
-        "system_prompt": "系统", "system_placeholder": "可选的系统提示词", "max_tokens": "最多",
-        "chat_placeholder": "输入消息并回车",
+        "system_prompt": "系统提示词", "system_placeholder": "可选", "max_tokens": "最多新 token",
+        "chat_placeholder": "输入消息并回车（↑ 调出之前的消息）",
+        "pane_tuned": "微调", "pane_base": "基座", "split_view": "微调 | 基座 并排",
+        "save_transcript": "保存对话（JSONL）", "transcript_saved": "对话已追加到 {path}",
+        "speed": "{side}：{tokens} 个 token，{tps} token/秒", "no_base": "没有可对比的基座模型",
+        "key_split": "并排", "key_retry": "重试", "key_save_transcript": "保存", "key_report": "评估报告",
+        "report_title": "评估报告 · {run}", "report_cached": "已保存的报告（eval.md）；Ctrl+R 重新评估。",
+        "report_running": "评估中…（损失、贪心回答、稳定性、遗忘探测；CPU 上需几分钟）",
+        "report_done": "✓ 报告已写入训练目录（eval.json、eval.md）。", "key_rerun_report": "重新评估",
+        "report_after_training": "评估报告针对最终模型：请等待训练结束。",
         "export_title": "导出 · {run}", "target_adapter": "LoRA 适配器（小；需要基座模型）",
         "target_merged": "合并模型（safetensors；可独立使用），并与微调模型对比验证",
         "destination": "目标目录：", "free_space": "该处可用 {gb} GB",
@@ -376,9 +404,14 @@ STRINGS = {
         "help_dashboard": "训练面板\n\n训练目录的查看器：loss 和 eval loss、学习率、梯度范数、tokens/s、进度和剩余时间、"
                           "GPU/CPU/内存。d（或 Esc）离开：训练继续，欢迎页仍显示该训练。s 干净地停止训练"
                           "（完成当前步并保存）；k 立即保存检查点。显存不足时的自动降批、检查点和错误会以文字显示在下方。"
-                          "c 对话，e 导出。",
-        "help_chat": "对话\n\n模型在后台加载。回车发送；文字流式出现；Esc 停止回复（再按 Esc 返回）。"
-                     "Ctrl+B 在微调模型和基座模型间切换。上方可设置系统提示词、温度（0 为贪心）和最多生成的 token 数。",
+                          "c 对话，r 评估报告（训练结束后），e 导出。",
+        "help_chat": "对话\n\n模型在后台加载。回车发送；文字流式出现；Esc 停止回复（再按 Esc 返回）；↑/↓ 调出之前的消息。"
+                     "Ctrl+B 在微调模型和基座模型间切换（同一份权重，关闭适配器即为基座）；Ctrl+T 对每条消息并排显示两者。"
+                     "右侧面板可设置系统提示词和采样参数（温度 0 为贪心）。Ctrl+Y 重试上一条，Ctrl+S 把对话以训练格式"
+                     "（JSONL 一行）追加到文件，Ctrl+R 打开评估报告。",
+        "help_report": "评估报告\n\n该训练的评估：基座与微调模型的 eval loss 和困惑度、贪心回答相对参考答案的 ROUGE-L 和 BLEU、"
+                       "采样回答的稳定性、通用问题上的遗忘探测、示例和模板检查。保存在训练目录的 eval.json 和 eval.md"
+                       "（`danlu eval RUN` 生成同样的报告）。Ctrl+R 重新评估。",
         "help_export": "导出\n\n适配器体积小但需要基座模型；合并模型可独立使用（safetensors），并会重新加载以验证 logits。"
                        "选择目标目录后按 Ctrl+E。下方会给出使用结果的命令，可选中复制。",
     },

@@ -51,11 +51,16 @@ Checkbox.choice:focus { border: none; }
 #events { height: 6; border-top: solid $panel; padding: 0 1; }
 
 /* chat */
-#transcript { height: 1fr; padding: 0 1; }
+#chat-body { height: 1fr; }
+#chat-main { width: 1fr; }
+#panes { height: 1fr; }
+.pane { width: 1fr; height: 100%; padding: 0 1; border: round $panel; border-title-color: $accent; }
 .msg-user { color: $accent; margin-top: 1; }
 .msg-assistant { margin-bottom: 0; }
-#chat-controls { height: auto; }
-#chat-controls Input { width: 14; }
+#chat-side { width: 30; height: 100%; padding: 0 1; border-left: solid $panel; }
+#chat-side Input { width: 100%; margin-bottom: 0; }
+.slabel { color: $text-muted; margin-top: 1; }
+#report-body { height: 1fr; padding: 0 1; }
 
 /* plan */
 #plan-scroll { height: 1fr; }

@@ -1,4 +1,12 @@
-"""Chat with a run's tuned model (or its base): loading in a worker, tokens streamed in batches, stop key."""
+"""Chat with a run's tuned model (and its base, side by side): engine.chat.ChatSession in a worker.
+
+The model loads in a thread worker with a visible status line; replies stream from a second worker
+that posts the text at most every 80 ms (the UI thread only renders, so keys are answered while
+tokens arrive); the conversation stays anchored at the bottom.  The side panel holds the system
+prompt and the sampling knobs with their readable labels (engine.chat.Sampling), the split view
+sends one prompt to the tuned and the base model (the same weights with the adapter off), and the
+transcript can be saved as a training-format JSONL line.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +17,9 @@ from pathlib import Path
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.widgets import Footer, Header, Input, Label, Static
+from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, Static
 
 from ..strings import t
 from .base import StepScreen
@@ -20,71 +28,114 @@ BATCH_S = 0.08  # post streamed text at most every 80 ms
 
 
 class ModelLoaded(Message):
-    def __init__(self, model, tokenizer, base: bool, error: str | None = None):
+    def __init__(self, session, error: str | None = None, compare: str = "", can_compare: bool = False):
         super().__init__()
-        self.model, self.tokenizer, self.base, self.error = model, tokenizer, base, error
+        self.session, self.error, self.compare, self.can_compare = session, error, compare, can_compare
 
 
 class TokensReceived(Message):
-    def __init__(self, text: str):
+    def __init__(self, side: str, text: str):
         super().__init__()
-        self.text = text
+        self.side, self.text = side, text
 
 
 class ReplyFinished(Message):
-    def __init__(self, error: str | None = None, stopped: bool = False):
+    def __init__(self, side: str, reply=None, error: str | None = None):
         super().__init__()
-        self.error, self.stopped = error, stopped
+        self.side, self.reply, self.error = side, reply, error
 
 
 class ChatScreen(StepScreen):
     HELP = "chat"
     BINDINGS = [Binding("escape", "stop_or_back", "key_stop_or_back"), Binding("ctrl+b", "toggle_base", "key_base"),
+                Binding("ctrl+t", "toggle_split", "key_split"), Binding("ctrl+y", "retry", "key_retry"),
+                Binding("ctrl+s", "save", "key_save_transcript"), Binding("ctrl+r", "report", "key_report"),
                 Binding("ctrl+l", "clear", "key_clear")]
-    PALETTE = [("toggle_base", "key_base"), ("clear", "key_clear")]
+    PALETTE = [("toggle_base", "key_base"), ("toggle_split", "key_split"), ("retry", "key_retry"),
+               ("save", "key_save_transcript"), ("report", "key_report"), ("clear", "key_clear")]
 
     def __init__(self, ref: str, base: bool = False):
         super().__init__()
         self.ref = ref
-        self.base = base
-        self.model = self.tokenizer = None
-        self.history: list[dict] = []
+        self.side = "base" if base else "tuned"  # who answers in the single view
+        self.split = False
+        self.session = None
         self.stop_event: threading.Event | None = None
-        self.reply_widget: Static | None = None
-        self.reply_text = ""
+        self.reply_widgets: dict[str, Static] = {}
+        self.reply_text: dict[str, str] = {}
+        self.sent: list[str] = []  # prompts sent, for Up/Down recall
+        self.recall = 0
+        self.can_compare = False
+
+    # -- what the tests and the palette look at ---------------------------------------------------------------------
+    @property
+    def model(self):
+        return self.session.model if self.session else None
+
+    @property
+    def history(self) -> list[dict]:
+        return self.session.turns if self.session else []
 
     @property
     def streaming(self) -> bool:
         return self.stop_event is not None
 
     def compose(self) -> ComposeResult:
+        from engine.chat import Sampling
+
         yield Header()
         yield Static(t("chat_title", run=Path(self.ref).name), id="chat-title", classes="step-title")
         yield Static(t("loading_model"), id="chat-status", classes="loading")
-        yield VerticalScroll(id="transcript")
-        with Horizontal(id="chat-controls"):
-            yield Label(t("system_prompt"), classes="label")
-            yield Input(id="system", placeholder=t("system_placeholder"))
-            yield Label("T", classes="label")
-            yield Input("0", id="temperature", type="number")
-            yield Label(t("max_tokens"), classes="label")
-            yield Input("96", id="max-tokens", type="integer")
-        yield Input(placeholder=t("chat_placeholder"), id="prompt", disabled=True)
+        with Horizontal(id="chat-body"):
+            with Vertical(id="chat-main"):
+                with Horizontal(id="panes"):
+                    tuned = VerticalScroll(id="pane-tuned", classes="pane")
+                    tuned.border_title = t("pane_tuned")
+                    yield tuned
+                    base = VerticalScroll(id="pane-base", classes="pane")
+                    base.border_title = t("pane_base")
+                    yield base
+                yield Input(placeholder=t("chat_placeholder"), id="prompt", disabled=True)
+            with VerticalScroll(id="chat-side"):
+                yield Label(t("system_prompt"), classes="slabel")
+                yield Input(id="system", placeholder=t("system_placeholder"), compact=True)
+                for name in Sampling.names():
+                    label = Label(Sampling.label(name), classes="slabel")
+                    label.tooltip = Sampling.help(name)
+                    yield label
+                    inp = Input(id=f"s-{name}", compact=True)
+                    inp.tooltip = Sampling.help(name)
+                    yield inp
+                yield Checkbox(t("split_view"), id="split", compact=True)
+                yield Static("", id="compare-how", classes="hint")
+                yield Label(t("save_transcript"), classes="slabel")
+                yield Input(id="transcript-path", value="chat-transcript.jsonl", compact=True)
+                yield Button(t("btn_save_transcript"), id="save-btn", compact=True)
+                yield Static("", id="speed", classes="hint")
         yield Footer()
 
     def on_mount(self) -> None:
-        self._load(self.ref, self.base)
+        self.query_one("#pane-base").display = False
+        self._load(self.ref)
 
+    def on_unmount(self) -> None:
+        if self.stop_event is not None:  # leaving (or quitting) mid-reply: the generation thread stops
+            self.stop_event.set()
+
+    # -- loading --------------------------------------------------------------------------------------------------
     @work(thread=True, exclusive=True, exit_on_error=False, group="load")
-    def _load(self, ref: str, base: bool) -> None:
+    def _load(self, ref: str) -> None:
         try:
             from engine import chat
 
-            model, tokenizer = chat.load(ref, base=base)
-            self.post_message(ModelLoaded(model, tokenizer, base))
+            target = chat.locate(ref)
+            model, tokenizer = chat.load(ref, target=target)
+            session = chat.ChatSession(model, tokenizer, target=target)
+            ok, how = session.can_compare()
+            self.post_message(ModelLoaded(session, compare=how, can_compare=ok))
         except Exception as exc:  # noqa: BLE001 - DanluError and the rest: shown on screen
             text = exc.one_line() if hasattr(exc, "one_line") else f"{type(exc).__name__}: {exc}"
-            self.post_message(ModelLoaded(None, None, base, text))
+            self.post_message(ModelLoaded(None, text))
 
     @on(ModelLoaded)
     def _loaded(self, msg: ModelLoaded) -> None:
@@ -93,75 +144,134 @@ class ChatScreen(StepScreen):
             status.update(f"✗ {msg.error}")
             status.set_classes("error")
             return
-        self.model, self.tokenizer, self.base = msg.model, msg.tokenizer, msg.base
-        status.update(t("model_ready_base") if msg.base else t("model_ready_tuned"))
-        status.set_classes("ok")
+        self.session, self.can_compare = msg.session, msg.can_compare
+        for name in msg.session.sampling.names():
+            value = getattr(msg.session.sampling, name)
+            self.query_one(f"#s-{name}", Input).value = "" if value is None else f"{value:g}" if isinstance(
+                value, float) else str(value)
+        self.query_one("#compare-how", Static).update(msg.compare)
+        split = self.query_one("#split", Checkbox)
+        split.disabled = not msg.can_compare
+        if self.side == "base" and not msg.can_compare:
+            self.side = "tuned"
+        self._ready()
         prompt = self.query_one("#prompt", Input)
         prompt.disabled = False
         prompt.focus()
 
+    def _ready(self, extra: str = "") -> None:
+        status = self.query_one("#chat-status", Static)
+        status.update((t("ready_split") if self.split else t("model_ready_base") if self.side == "base"
+                       else t("model_ready_tuned")) + extra)
+        status.set_classes("ok")
+
+    # -- sending --------------------------------------------------------------------------------------------------
+    def _apply_settings(self) -> str | None:
+        """Copy the side panel into the session; the first problem in words, or None."""
+        from engine.chat import Sampling
+        from engine.errors import DanluError
+
+        s = self.session
+        s.system = self.query_one("#system", Input).value.strip() or None
+        for name in Sampling.names():
+            try:
+                s.sampling.set(name, self.query_one(f"#s-{name}", Input).value.strip() or
+                               ("none" if name == "seed" else getattr(Sampling(), name)))
+            except DanluError as exc:
+                return exc.one_line()
+        return None
+
     @on(Input.Submitted, "#prompt")
     def _send(self, event: Input.Submitted) -> None:
         text = event.value.strip()
-        if not text or self.model is None or self.streaming:
+        if not text or self.session is None or self.streaming:
+            return
+        problem = self._apply_settings()
+        if problem:
+            self.notify(problem, severity="error")
             return
         event.input.value = ""
-        self.history.append({"role": "user", "content": text})
-        transcript = self.query_one("#transcript", VerticalScroll)
-        transcript.mount(Static(f"› {text}", classes="msg-user"))
-        self.reply_widget = Static("▌", classes="msg-assistant")
-        self.reply_text = ""
-        transcript.mount(self.reply_widget)
-        transcript.scroll_end(animate=False)
-        messages = list(self.history)
-        system = self.query_one("#system", Input).value.strip()
-        if system:
-            messages.insert(0, {"role": "system", "content": system})
-        try:
-            temperature = float(self.query_one("#temperature", Input).value or 0)
-            max_new = int(self.query_one("#max-tokens", Input).value or 96)
-        except ValueError:
-            temperature, max_new = 0.0, 96
+        self.sent.append(text)
+        self.recall = len(self.sent)
+        self._start(text)
+
+    def _start(self, text: str) -> None:
+        sides = ["tuned", "base"] if self.split else [self.side]
+        for side in (["tuned", "base"] if self.split else [self.side]):
+            pane = self.query_one(f"#pane-{side if self.split else 'tuned'}", VerticalScroll)
+            pane.mount(Static(f"› {text}", classes="msg-user", markup=False))
+            widget = Static("▌", classes="msg-assistant", markup=False)
+            pane.mount(widget)
+            pane.scroll_end(animate=False)
+            self.reply_widgets[side] = widget
+            self.reply_text[side] = ""
         self.stop_event = threading.Event()
         self.query_one("#chat-status", Static).update(t("generating"))
-        self._generate(messages, temperature, max_new, self.stop_event)
+        self._generate(text, sides, self.stop_event)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="generate")
-    def _generate(self, messages, temperature, max_new, stop: threading.Event) -> None:
-        from engine import chat
-
-        pending, last = [], time.monotonic()
-        try:
-            for piece in chat.stream_reply(self.model, self.tokenizer, messages, max_new_tokens=max_new,
-                                           temperature=temperature, stop=stop):
-                pending.append(piece)
-                if time.monotonic() - last >= BATCH_S:
-                    self.post_message(TokensReceived("".join(pending)))
-                    pending, last = [], time.monotonic()
-            if pending:
-                self.post_message(TokensReceived("".join(pending)))
-            self.post_message(ReplyFinished(stopped=stop.is_set()))
-        except Exception as exc:  # noqa: BLE001
-            if pending:
-                self.post_message(TokensReceived("".join(pending)))
-            self.post_message(ReplyFinished(error=str(exc)))
+    def _generate(self, prompt: str, sides: list[str], stop: threading.Event) -> None:
+        first = None
+        for n, side in enumerate(sides):
+            done = ReplyFinished(side, None)
+            if not (stop.is_set() and first is not None):
+                pending, last = [], time.monotonic()
+                try:
+                    # every side answers the same conversation; the first side's answer joins it at the end
+                    for piece in self.session.stream(prompt, side=side, stop=stop, commit=False):
+                        pending.append(piece)
+                        if time.monotonic() - last >= BATCH_S:
+                            self.post_message(TokensReceived(side, "".join(pending)))
+                            pending, last = [], time.monotonic()
+                    done = ReplyFinished(side, self.session.last)
+                    if first is None:
+                        first = self.session.last.text
+                except Exception as exc:  # noqa: BLE001 - shown in the pane, never closes the app
+                    done = ReplyFinished(side, self.session.last,
+                                         error=exc.one_line() if hasattr(exc, "one_line") else str(exc))
+                if pending:
+                    self.post_message(TokensReceived(side, "".join(pending)))
+            if n == len(sides) - 1 and first is not None:
+                self.session.add_exchange(prompt, first)  # before the screen hears that the reply is done
+            self.post_message(done)
 
     @on(TokensReceived)
     def _tokens(self, msg: TokensReceived) -> None:
-        self.reply_text += msg.text
-        if self.reply_widget is not None:
-            self.reply_widget.update(self.reply_text + "▌")
-            self.query_one("#transcript", VerticalScroll).scroll_end(animate=False)
+        self.reply_text[msg.side] = self.reply_text.get(msg.side, "") + msg.text
+        widget = self.reply_widgets.get(msg.side)
+        if widget is not None:
+            widget.update(self.reply_text[msg.side] + "▌")
+            widget.parent.scroll_end(animate=False)
 
     @on(ReplyFinished)
     def _finished(self, msg: ReplyFinished) -> None:
-        self.stop_event = None
-        if self.reply_widget is not None:
-            self.reply_widget.update(self.reply_text + (f"  [{t('stopped')}]" if msg.stopped else ""))
-        self.history.append({"role": "assistant", "content": self.reply_text})
-        status = self.query_one("#chat-status", Static)
-        status.update(f"✗ {msg.error}" if msg.error else (t("model_ready_base") if self.base else t("model_ready_tuned")))
-        self.query_one("#transcript", VerticalScroll).scroll_end(animate=False)
+        from engine.chat import shown
+
+        widget = self.reply_widgets.get(msg.side)
+        text = self.reply_text.get(msg.side, "")
+        r = msg.reply
+        if widget is not None:
+            tail = f"  [{t('stopped')}]" if r is not None and r.stopped else ""
+            widget.update((shown(text, r.tokens if r else None) if r is not None else text) + tail
+                          + (f"\n✗ {msg.error}" if msg.error else ""))
+            widget.parent.scroll_end(animate=False)
+        if r is not None and r.tokens:
+            self.query_one("#speed", Static).update(t("speed", side=t(f"pane_{msg.side}"), tokens=r.tokens,
+                                                      tps=f"{r.tokens_per_s:.1f}"))
+        last_side = "base" if self.split else self.side
+        if msg.side == last_side or msg.error:
+            self.stop_event = None
+            self._ready()
+
+    # -- keys -----------------------------------------------------------------------------------------------------
+    def on_key(self, event) -> None:
+        prompt = self.query_one("#prompt", Input)
+        if not prompt.has_focus or event.key not in ("up", "down") or not self.sent:
+            return
+        self.recall = max(0, self.recall - 1) if event.key == "up" else min(len(self.sent), self.recall + 1)
+        prompt.value = self.sent[self.recall] if self.recall < len(self.sent) else ""
+        prompt.cursor_position = len(prompt.value)
+        event.stop()
 
     def action_stop_or_back(self) -> None:
         if self.streaming:
@@ -170,17 +280,64 @@ class ChatScreen(StepScreen):
             self.app.pop_screen()
 
     def action_toggle_base(self) -> None:
-        if self.streaming:
+        if self.streaming or self.session is None:
             return
-        self.model = self.tokenizer = None
-        self.query_one("#prompt", Input).disabled = True
-        status = self.query_one("#chat-status", Static)
-        status.update(t("loading_model"))
-        status.set_classes("loading")
-        self._load(self.ref, not self.base)
+        if not self.can_compare:
+            self.notify(self.query_one("#compare-how", Static).render().plain or t("no_base"), severity="warning")
+            return
+        self.side = "tuned" if self.side == "base" else "base"
+        if not self.split:
+            self.query_one("#pane-tuned").border_title = t(f"pane_{self.side}")
+        self._ready()
+
+    @on(Checkbox.Changed, "#split")
+    def _split_changed(self, event: Checkbox.Changed) -> None:
+        self.split = event.value
+        self.query_one("#pane-base").display = self.split
+        self.query_one("#pane-tuned").border_title = t("pane_tuned") if self.split or self.side == "tuned" else \
+            t("pane_base")
+        if self.session is not None:
+            self._ready()
+
+    def action_toggle_split(self) -> None:
+        box = self.query_one("#split", Checkbox)
+        if not box.disabled and not self.streaming:
+            box.value = not box.value
+
+    def action_retry(self) -> None:
+        if self.streaming or self.session is None:
+            return
+        from engine.errors import DanluError
+
+        try:
+            prompt = self.session.retry()
+        except DanluError as exc:
+            self.notify(exc.one_line(), severity="warning")
+            return
+        self._start(prompt)
+
+    def action_save(self) -> None:
+        if self.session is None:
+            return
+        from engine.errors import DanluError
+
+        try:
+            path = self.session.save(self.query_one("#transcript-path", Input).value.strip() or "chat-transcript.jsonl")
+        except (DanluError, OSError) as exc:
+            self.notify(exc.one_line() if hasattr(exc, "one_line") else str(exc), severity="error")
+            return
+        self.notify(t("transcript_saved", path=str(path)))
+
+    @on(Button.Pressed, "#save-btn")
+    def _save_pressed(self) -> None:
+        self.action_save()
+
+    def action_report(self) -> None:
+        self.app.goto("report", self.ref)
 
     def action_clear(self) -> None:
-        if self.streaming:
+        if self.streaming or self.session is None:
             return
-        self.history.clear()
-        self.query_one("#transcript", VerticalScroll).remove_children()
+        self.session.reset()
+        for side in ("tuned", "base"):
+            self.query_one(f"#pane-{side}", VerticalScroll).remove_children()

@@ -89,9 +89,10 @@ class DashboardScreen(StepScreen):
     HELP = "dashboard"
     BINDINGS = [Binding("d", "detach", "key_detach"), Binding("escape", "detach", "key_detach", show=False),
                 Binding("s", "stop", "key_stop"), Binding("k", "checkpoint", "key_checkpoint"),
-                Binding("c", "chat", "key_chat"), Binding("e", "export", "key_export")]
+                Binding("c", "chat", "key_chat"), Binding("r", "report", "key_report"),
+                Binding("e", "export", "key_export")]
     PALETTE = [("stop", "key_stop"), ("checkpoint", "key_checkpoint"), ("detach", "key_detach"),
-               ("chat", "key_chat"), ("export", "key_export")]
+               ("chat", "key_chat"), ("report", "key_report"), ("export", "key_export")]
 
     def __init__(self, run_path: str):
         super().__init__()
@@ -234,3 +235,9 @@ class DashboardScreen(StepScreen):
 
     def action_export(self) -> None:
         self.app.goto("export", str(self.run.path))
+
+    def action_report(self) -> None:
+        if self.state in ("pending", "running"):
+            self.notify(t("report_after_training"), severity="warning")
+            return
+        self.app.goto("report", str(self.run.path))

@@ -1,0 +1,110 @@
+"""The evaluation report of a run: eval.md rendered; made by engine.evaluate.report in a worker when missing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.message import Message
+from textual.widgets import Footer, Header, Markdown, Static
+
+from ..strings import t
+from .base import StepScreen
+
+
+class ReportProgress(Message):
+    def __init__(self, text: str):
+        super().__init__()
+        self.text = text
+
+
+class ReportReady(Message):
+    def __init__(self, markdown: str | None, error: str | None = None):
+        super().__init__()
+        self.markdown, self.error = markdown, error
+
+
+class ReportScreen(StepScreen):
+    HELP = "report"
+    BINDINGS = [Binding("escape", "back", "key_back"), Binding("ctrl+r", "rerun", "key_rerun_report")]
+    PALETTE = [("rerun", "key_rerun_report")]
+
+    def __init__(self, ref: str):
+        super().__init__()
+        self.ref = ref
+        self.running = False
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static(t("report_title", run=Path(self.ref).name), classes="step-title")
+        yield Static("", id="report-status", classes="hint")
+        with VerticalScroll(id="report-body"):
+            yield Markdown("", id="report")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        md = self._existing()
+        if md is not None:
+            self._show(md)
+            self.query_one("#report-status", Static).update(t("report_cached"))
+        else:
+            self.action_rerun()
+
+    def _existing(self) -> str | None:
+        from engine import runs
+        from engine.errors import DanluError
+
+        try:
+            run = runs.resolve(self.ref)
+        except DanluError:
+            return None
+        path = run.path / "eval.md"
+        return path.read_text(encoding="utf-8") if path.is_file() else None
+
+    def _show(self, markdown: str) -> None:
+        self.query_one("#report", Markdown).update(markdown)
+
+    def action_rerun(self) -> None:
+        if self.running:
+            return
+        self.running = True
+        status = self.query_one("#report-status", Static)
+        status.update(t("report_running"))
+        status.set_classes("loading")
+        self._make(self.ref)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="report")
+    def _make(self, ref: str) -> None:
+        from textual.worker import get_current_worker
+
+        from engine import evaluate
+
+        worker = get_current_worker()
+        try:
+            res = evaluate.report(ref, progress=lambda stage, text: self.post_message(ReportProgress(f"{stage}: {text}")),
+                                  cancelled=lambda: worker.is_cancelled)
+            self.post_message(ReportReady(evaluate.markdown(res)))
+        except InterruptedError:
+            return
+        except Exception as exc:  # noqa: BLE001 - shown, never closes the app
+            self.post_message(ReportReady(None, exc.one_line() if hasattr(exc, "one_line") else
+                                          f"{type(exc).__name__}: {exc}"))
+
+    @on(ReportProgress)
+    def _progress(self, msg: ReportProgress) -> None:
+        self.query_one("#report-status", Static).update(f"{t('report_running')} {msg.text}")
+
+    @on(ReportReady)
+    def _ready(self, msg: ReportReady) -> None:
+        self.running = False
+        status = self.query_one("#report-status", Static)
+        if msg.error:
+            status.update(f"✗ {msg.error}")
+            status.set_classes("error")
+            return
+        self._show(msg.markdown)
+        status.update(t("report_done"))
+        status.set_classes("ok")
