@@ -24,6 +24,7 @@ final models are evaluated by the same function (engine.evaluate.eval_loss: mean
 tokens of the eval split).  Peak RSS is each process's own ru_maxrss.
 
     python bench/train_speed.py [--size small | --model demo:smollm2 [--samples 64]] [--json out.json]
+    python bench/train_speed.py --model demo:smollm2 --sides danlu,bare --repeat 3   # the runner's overhead
 """
 
 from __future__ import annotations
@@ -194,6 +195,11 @@ def side_baseline(workdir: Path, model: str) -> dict:
 SIDES = {"danlu": side_danlu, "baseline": side_baseline, "bare": side_bare}
 
 
+def _median_run(rs: list[dict]) -> dict:
+    """The run with the median tokens/s (its other figures with it)."""
+    return sorted(rs, key=lambda r: r["tokens_per_s"])[len(rs) // 2]
+
+
 def run_side(side: str, workdir: Path, model: str) -> dict:
     env = dict(os.environ, PYTHONPATH=str(ROOT), DANLU_HOME=os.environ.get("DANLU_HOME", str(workdir / "home")))
     proc = subprocess.run([sys.executable, __file__, "--side", side, "--workdir", str(workdir), "--model", model],
@@ -210,6 +216,8 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=None,
                     help="train conversations (default: all for the random-init models, 64 for other models)")
     ap.add_argument("--sides", default="danlu,baseline,bare", help="which sides to run (default all three)")
+    ap.add_argument("--repeat", type=int, default=1,
+                    help="run the sides this many times, alternating (A B B A ...), and report medians")
     ap.add_argument("--json", type=Path, help="also write the figures here")
     ap.add_argument("--side", choices=list(SIDES), help=argparse.SUPPRESS)
     ap.add_argument("--workdir", type=Path, help=argparse.SUPPRESS)
@@ -229,10 +237,20 @@ def main() -> None:
         n_train = sum(1 for _ in open(train_file, encoding="utf-8"))
         load = os.getloadavg()[0]
         t0 = time.time()
-        results = {side: run_side(side, workdir, model) for side in args.sides.split(",")}
+        order = args.sides.split(",")
+        runs_by_side: dict = {side: [] for side in order}
+        for r in range(args.repeat):
+            for side in (order if r % 2 == 0 else order[::-1]):
+                runs_by_side[side].append(run_side(side, workdir, model))
+        results = {side: _median_run(rs) for side, rs in runs_by_side.items()}
         wall = time.time() - t0
     print(f"one epoch of LoRA on {model}, {n_train} train conversations, {os.cpu_count()} CPU cores, load "
-          f"{load:.2f} at start, {wall:.0f} s wall")
+          f"{load:.2f} at start, {wall:.0f} s wall" + (f"; medians of {args.repeat} alternating runs" if args.repeat > 1
+                                                       else ""))
+    if args.repeat > 1:
+        for side, rs in runs_by_side.items():
+            per_run = ", ".join(f"{r['tokens_per_s']:.1f}" for r in rs)
+            print(f"  {side:<9} tokens/s per run: {per_run}")
     print(f"{'':9} {'real tok':>9} {'train s':>8} {'real tok/s':>10} {'steps':>6} {'eval loss':>9} {'peak RSS':>9}  geometry")
     for r in results.values():
         print(f"{r['side']:9} {r['tokens']:>9,} {r['train_s']:>8.1f} {r['tokens_per_s']:>10.1f} {r['steps']:>6} "

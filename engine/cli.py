@@ -513,27 +513,22 @@ def cmd_eval(args):
 
 
 def cmd_export(args):
-    from pathlib import Path
+    from . import export
 
-    from . import chat, export, runs
+    console = _stderr()
 
-    run = runs.resolve(args.run)
-    targets = [t.strip() for t in args.target.split(",") if t.strip()]
-    unknown = [t for t in targets if t not in export.TARGETS]
-    if unknown:
-        raise DanluError(f"unknown export target(s): {', '.join(unknown)}", fix="use adapter, merged or adapter,merged")
-    model, tokenizer = chat.load(str(run.path))
-    out = Path(args.out) if args.out else run.path / "export"
-    res = export.export(model, tokenizer, out, targets=targets, overwrite=args.overwrite)
-    text = [f"exported run {run.id} to {res['export_dir']}"]
-    if res["adapter_dir"]:
-        text.append(f"  adapter: {res['adapter_dir']}")
-    if res["merged_dir"]:
-        text.append(f"  merged:  {res['merged_dir']}  (logits match within {res['merged_logits_max_abs_diff']:.2e})")
-        text.append(f"  use it:  danlu chat {res['merged_dir']}")
-    if res.get("note"):
-        text.append(f"  {res['note']}")
-    _out(args, res, "\n".join(text))
+    def progress(stage, text):
+        if not args.json or console.is_terminal:
+            console.print(f"[bold cyan]\\[{stage}][/bold cyan] {text}")
+
+    res = export.export(args.run, args.out, targets=args.to or args.target or export.DEFAULT_TARGETS,
+                        gguf_types=args.gguf, dtype=args.dtype, overwrite=args.overwrite,
+                        llama_quantize=args.llama_quantize, llama_cpp=args.llama_cpp, hub_repo=args.hub_repo,
+                        hub_private=not args.public, name=args.name, progress=progress)
+    if args.json:
+        _out(args, res)
+        return
+    print(export.summary(res))
 
 
 # -- demo model / quickstart ------------------------------------------------------------------
@@ -820,11 +815,37 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--max-seq-len", type=int, default=1024, help="with --loss-only: longest sample (default 1024)")
     json_flag(sp)
 
-    sp = add("export", cmd_export, "export a run: LoRA adapter and/or merged model (safetensors), verified")
+    sp = add("export", cmd_export, "export a run: adapter, merged model, GGUF, Ollama, Hub — each verified",
+             "Export a run's tuned model. Targets (--to, comma list): adapter (PEFT folder), merged (the adapter "
+             "merged into the base model's own weights read from disk, shard by shard, never into 4-bit weights), "
+             "gguf (danlu's writer: f16, bf16, q8_0, q4_0, q4_1; K-quants such as q4_k_m through llama.cpp's "
+             "quantiser), ollama (a Modelfile with a Go TEMPLATE derived from the chat template and checked with "
+             "Go's text/template, and a stop for every end-of-turn token), hub (push the merged model, or the "
+             "adapter, with its model card; the token comes from HF_TOKEN or `hf auth login`). Every part is "
+             "reloaded and compared: the merged model's logits with the tuned model's; each GGUF by the gguf reader, "
+             "transformers' GGUF loader and llama.cpp (llama-cpp-python, when installed): logits, next tokens, the "
+             "tokenizer and the greedy answer to a held-out prompt. Written to a temporary folder and renamed when "
+             "complete. --json keys: export_dir, run, base_model, method, targets, sizes, adapter_dir, merged_dir, "
+             "merged_check {max_abs_diff, top1_agreement, bound, ok}, merged_logits_max_abs_diff, gguf [{type, "
+             "path, bytes, writer, verify {reader, transformers, llama_cpp, bound, ok, problem}}], ollama "
+             "{modelfile, gguf, stops, template, template_check, system, create}, hub, verified, notes, commands, "
+             "seconds.")
     sp.add_argument("run", help="run id, unique part of one, path, or 'latest'")
+    sp.add_argument("--to", help="targets: adapter, merged, gguf, ollama, hub (default adapter,merged)")
+    sp.add_argument("--target", help=argparse.SUPPRESS)  # the older name of --to
     sp.add_argument("--out", help="export folder (default: <run>/export)")
-    sp.add_argument("--target", default="adapter,merged", help="adapter, merged, or adapter,merged (default)")
-    sp.add_argument("--overwrite", action="store_true", help="replace an existing export folder")
+    sp.add_argument("--gguf", default="f16", help="GGUF types, comma list: f16 (default), bf16, q8_0, q4_0, q4_1, "
+                                                  "or K-quants q4_k_m, q5_k_m, q6_k, … (llama.cpp)")
+    sp.add_argument("--dtype", choices=["bf16", "fp16", "fp32"], help="dtype of the merged weights (default: the "
+                                                                       "base model's own)")
+    sp.add_argument("--name", help="file name stem of the GGUF files (default: the run id)")
+    sp.add_argument("--llama-quantize", help="path of llama.cpp's llama-quantize for K-quants (or set "
+                                              "DANLU_LLAMA_QUANTIZE; llama-cpp-python's quantiser otherwise)")
+    sp.add_argument("--llama-cpp", help="a llama.cpp checkout: convert with its convert_hf_to_gguf.py instead")
+    sp.add_argument("--hub-repo", help="Hub repository for the hub target, e.g. you/my-model")
+    sp.add_argument("--public", action="store_true", help="create the Hub repository public (default private)")
+    sp.add_argument("--overwrite", action="store_true", help="replace an existing export folder (kept until the new "
+                                                             "one is complete)")
     json_flag(sp)
 
     sp = add("model", None, "import a GGUF file as a Hugging Face model folder, or inspect one",

@@ -26,7 +26,7 @@ from pathlib import Path
 from . import atomic, paths
 from .errors import DanluError
 
-IMPORT_VERSION = 1
+IMPORT_VERSION = 2  # 2: the marker records tokenizer.ggml.pre
 MARKER = "danlu_import.json"
 DTYPES = ("bf16", "fp32")
 # the two-turn conversation whose rendering must be byte-identical before and after the import
@@ -53,6 +53,7 @@ class GGUFInfo:
     tensor_types: dict = field(default_factory=dict)  # GGML type name -> tensor count
     context_length: int | None = None
     tokenizer_model: str | None = None
+    tokenizer_pre: str | None = None
     has_chat_template: bool = False
 
     @property
@@ -162,6 +163,7 @@ def inspect(path: str | os.PathLike) -> GGUFInfo:
         tensor_types=dict(Counter(t.tensor_type.name for t in reader.tensors)),
         context_length=_field(reader, f"{arch}.context_length"),
         tokenizer_model=_field(reader, "tokenizer.ggml.model"),
+        tokenizer_pre=_field(reader, "tokenizer.ggml.pre"),
         has_chat_template=bool(_field(reader, "tokenizer.chat_template")),
     )
     supported = supported_architectures()
@@ -393,6 +395,7 @@ def import_gguf(path: str | os.PathLike, out: str | os.PathLike | None = None, *
         info.architecture, "model_type": config.get("model_type"), "name": info.name, "params": info.params,
         "tensor_types": info.tensor_types, "quantised": info.quantised, "dtype": dtype,
         "eos_tokens": eos_tokens, "eos_token_ids": eos_ids, "has_chat_template": bool(tokenizer.chat_template),
+        "tokenizer_pre": info.tokenizer_pre,  # llama.cpp's pre-tokenizer name, for a GGUF export later
         **need,
     }
     with atomic.staged_dir(out, overwrite=True) as tmp:

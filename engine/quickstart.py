@@ -88,7 +88,11 @@ def quickstart(*, method: str = "lora", model: str | None = None, size: str | No
     progress("export", "exporting the adapter and a merged model, then checking the merged logits")
     from . import export
 
-    exported = export.export(model_obj, tokenizer, run.path / "export", probe_rows=result.eval_rows)
+    # the tuned model in memory is the reference the merged model must match (QLoRA: the merge goes into the 16-bit
+    # base, so its reference is loaded from disk)
+    exported = export.export(str(run.path), run.path / "export", targets=("adapter", "merged"),
+                             reference=model_obj.eval() if method != "qlora" else None,
+                             progress=lambda stage, text: progress("export", text))
     losses = result.losses
     return {
         "run_dir": str(run.path),

@@ -93,3 +93,10 @@ def check(tokenizer, conversation: list[dict] | None = None, max_len: int = 4096
     }
     result["ok"] = bool(result["prompt_identical"] and result["tokens_identical"] and result["stops_on_trained_end"])
     return result
+
+
+# a short conversation whose chat-time prompt the exports are compared on
+CHECK_TEXT = [
+    {"role": "system", "content": "You are a concise assistant."},
+    {"role": "user", "content": "In one sentence: what does a testing laboratory do?"},
+]

@@ -184,6 +184,11 @@ STRINGS = {
         # export
         "export_title": "Export · {run}", "target_adapter": "LoRA adapter (small; needs the base model)",
         "target_merged": "Merged model (safetensors; stands alone), verified against the tuned model",
+        "target_gguf": "GGUF for llama.cpp / LM Studio (types below), checked in transformers and llama.cpp",
+        "target_ollama": "Ollama Modelfile (template checked with Go, stop tokens set)",
+        "target_hub": "Push to the Hugging Face Hub (token from HF_TOKEN or `hf auth login`)",
+        "merged_dtype": "Merged dtype", "dtype_of_base": "the base model's", "gguf_types": "GGUF types (size):",
+        "hub_repo": "Hub repository", "via_llama_cpp": "via llama.cpp", "needs_llama_cpp": "needs llama.cpp",
         "destination": "Destination folder:", "free_space": "{gb} GB free there",
         "overwrite": "Overwrite a non-empty folder", "pick_target": "Pick at least one target.",
         "exporting": "Exporting… (loading the model, writing, reloading to verify)",
@@ -230,8 +235,12 @@ STRINGS = {
                        "a forgetting probe on general prompts, examples and a template check. It is saved in the "
                        "run as eval.json and eval.md (`danlu eval RUN` makes the same). Ctrl+R evaluates again.",
         "help_export": "EXPORT\n\nThe adapter is small and needs the base model; the merged model stands alone "
-                       "(safetensors) and is reloaded to verify its logits. Pick a destination and press Ctrl+E. "
-                       "The commands to use the result appear below; select and copy them.",
+                       "(safetensors, the base's own precision) and is reloaded to verify its logits. GGUF files "
+                       "run in llama.cpp, LM Studio and Ollama: each is read back and run in transformers and "
+                       "llama.cpp against the merged model (logits, tokenizer, greedy answer). The Ollama Modelfile "
+                       "gets a template derived from the chat template and checked with Go, and a stop for every "
+                       "end-of-turn token. Sizes are shown next to each choice. Ctrl+E exports; the old export stays "
+                       "until the new one is complete. The commands to use the result appear below.",
     },
     "zh": {
         "key_quit": "退出", "key_refresh": "刷新", "key_new": "新建", "key_attach": "查看", "key_chat": "对话",
@@ -379,6 +388,11 @@ STRINGS = {
         "report_after_training": "评估报告针对最终模型：请等待训练结束。",
         "export_title": "导出 · {run}", "target_adapter": "LoRA 适配器（小；需要基座模型）",
         "target_merged": "合并模型（safetensors；可独立使用），并与微调模型对比验证",
+        "target_gguf": "GGUF（llama.cpp / LM Studio，类型见下），在 transformers 和 llama.cpp 中校验",
+        "target_ollama": "Ollama Modelfile（用 Go 校验模板，设置停止符）",
+        "target_hub": "推送到 Hugging Face Hub（令牌来自 HF_TOKEN 或 `hf auth login`）",
+        "merged_dtype": "合并精度", "dtype_of_base": "基座模型的精度", "gguf_types": "GGUF 类型（大小）：",
+        "hub_repo": "Hub 仓库", "via_llama_cpp": "经 llama.cpp", "needs_llama_cpp": "需要 llama.cpp",
         "destination": "目标目录：", "free_space": "该处可用 {gb} GB",
         "overwrite": "覆盖非空目录", "pick_target": "请至少选择一个导出目标。",
         "exporting": "导出中…（加载模型、写入、重新加载验证）",
@@ -412,8 +426,11 @@ STRINGS = {
         "help_report": "评估报告\n\n该训练的评估：基座与微调模型的 eval loss 和困惑度、贪心回答相对参考答案的 ROUGE-L 和 BLEU、"
                        "采样回答的稳定性、通用问题上的遗忘探测、示例和模板检查。保存在训练目录的 eval.json 和 eval.md"
                        "（`danlu eval RUN` 生成同样的报告）。Ctrl+R 重新评估。",
-        "help_export": "导出\n\n适配器体积小但需要基座模型；合并模型可独立使用（safetensors），并会重新加载以验证 logits。"
-                       "选择目标目录后按 Ctrl+E。下方会给出使用结果的命令，可选中复制。",
+        "help_export": "导出\n\n适配器体积小但需要基座模型；合并模型可独立使用（safetensors，基座原精度），并重新加载验证 logits。"
+                       "GGUF 可在 llama.cpp、LM Studio 和 Ollama 中运行：每个文件都会被读回，并在 transformers 和 llama.cpp "
+                       "中与合并模型对比（logits、分词、贪心回答）。Ollama Modelfile 的模板由聊天模板推导并用 Go 校验，"
+                       "每个回合结束符都设为停止符。每个选项旁显示大小。Ctrl+E 导出；新导出完成前旧导出保持不变。"
+                       "下方给出使用结果的命令。",
     },
 }
 

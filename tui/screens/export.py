@@ -1,4 +1,9 @@
-"""Export a run: adapter and/or merged model, to a folder; the result, its verification, commands to use it."""
+"""Export a run: targets, GGUF types with their sizes, destination and free space; progress, checks, commands.
+
+Everything is decided and done by engine.export (the same as ``danlu export``): the sizes shown are
+its estimates, the export runs in a worker that reports each stage, and the result is the engine's
+summary in plain words plus the commands that use it.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +15,25 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
-from textual.widgets import Button, Checkbox, Footer, Header, Input, Static, TextArea
+from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, Select, SelectionList, Static, TextArea
 
 from ..strings import t
 from .base import StepScreen
+
+TARGETS = ("adapter", "merged", "gguf", "ollama", "hub")
+GGUF_CHOICES = ("f16", "bf16", "q8_0", "q4_0", "q4_1", "q4_k_m", "q5_k_m", "q6_k")
+
+
+class SourceRead(Message):
+    def __init__(self, params: int | None, full: bool, dtype: str | None, kquants: bool, error: str | None = None):
+        super().__init__()
+        self.params, self.full, self.dtype, self.kquants, self.error = params, full, dtype, kquants, error
+
+
+class ExportProgress(Message):
+    def __init__(self, stage: str, text: str):
+        super().__init__()
+        self.stage, self.text = stage, text
 
 
 class ExportFinished(Message):
@@ -27,18 +47,8 @@ def free_gb(path: Path) -> float | None:
     return round(shutil.disk_usage(probe).free / 1024**3, 1) if probe else None
 
 
-def usage_commands(result: dict) -> str:
-    lines = []
-    if result.get("merged_dir"):
-        m = result["merged_dir"]
-        lines += [f"danlu chat {m}",
-                  f"python -c \"from transformers import pipeline; print(pipeline('text-generation', '{m}')"
-                  f"([{{'role': 'user', 'content': 'hi'}}]))\""]
-    if result.get("adapter_dir"):
-        a = result["adapter_dir"]
-        lines += [f"danlu chat {Path(a).parent.parent}",
-                  f"python -c \"from peft import AutoPeftModelForCausalLM; AutoPeftModelForCausalLM.from_pretrained('{a}')\""]
-    return "\n".join(lines)
+def _mb(n: float) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 1e9 else f"{n / 1e6:.0f} MB"
 
 
 class ExportScreen(StepScreen):
@@ -50,19 +60,30 @@ class ExportScreen(StepScreen):
         super().__init__()
         self.run_path = Path(run_path)
         self.busy = False
+        self.params: int | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(t("export_title", run=self.run_path.name), classes="step-title")
         with VerticalScroll(classes="body"):
-            yield Checkbox(t("target_adapter"), value=True, id="t-adapter")
-            yield Checkbox(t("target_merged"), value=True, id="t-merged")
+            for name in TARGETS:
+                yield Checkbox(t(f"target_{name}"), value=name in ("adapter", "merged"), id=f"t-{name}", compact=True)
+            with Horizontal(classes="row"):
+                yield Label(t("merged_dtype"), classes="label")
+                yield Select([(x, x) for x in ("bf16", "fp16", "fp32")], id="dtype", allow_blank=True, compact=True,
+                             prompt=t("dtype_of_base"))
+            yield Label(t("gguf_types"), classes="label")
+            yield SelectionList[str](*[(q, q, q == "f16") for q in GGUF_CHOICES], id="gguf-types")
+            with Horizontal(classes="row"):
+                yield Label(t("hub_repo"), classes="label")
+                yield Input(placeholder="you/my-model", id="hub-repo", compact=True)
             yield Static(t("destination"), classes="hint")
-            yield Input(str(self.run_path / "export"), id="dest")
+            yield Input(str(self.run_path / "export"), id="dest", compact=True)
             yield Static("", id="free", classes="hint")
-            yield Checkbox(t("overwrite"), id="overwrite")
+            yield Checkbox(t("overwrite"), id="overwrite", compact=True)
             yield Static("", id="export-status", classes="hint")
-            yield Static("", id="export-result")
+            yield Static("", id="export-log", classes="hint", markup=False)
+            yield Static("", id="export-result", markup=False)
             yield TextArea("", id="commands", read_only=True)
         with Horizontal(classes="nav"):
             yield Button(t("btn_back"), id="back", compact=True)
@@ -72,17 +93,55 @@ class ExportScreen(StepScreen):
     def on_mount(self) -> None:
         self.query_one("#commands").display = False
         self._show_free(self.query_one("#dest", Input).value)
-        final = self.run_path / "final"
-        if (final / "config.json").exists() and not (final / "adapter_config.json").exists():
+        if not (self.run_path / "final").exists():
+            status = self.query_one("#export-status", Static)
+            status.update(t("no_final_yet"))
+            status.set_classes("warn")
+        self._read_source(str(self.run_path))
+        self.query_one("#go", Button).focus()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="source")
+    def _read_source(self, run: str) -> None:
+        from engine import export, merge
+
+        try:
+            source = export.locate(run)
+            self.post_message(SourceRead(source.params, source.adapter is None, merge.base_dtype(source.base_dir),
+                                         export.llama_quantizer() is not None))
+        except Exception as exc:  # noqa: BLE001 - shown, never closes the app
+            self.post_message(SourceRead(None, False, None, False, exc.one_line() if hasattr(exc, "one_line")
+                                         else str(exc)))
+
+    @on(SourceRead)
+    def _source(self, msg: SourceRead) -> None:
+        if msg.error:
+            status = self.query_one("#export-status", Static)
+            status.update(f"✗ {msg.error}")
+            status.set_classes("error")
+            return
+        self.params = msg.params
+        if msg.full:
             adapter = self.query_one("#t-adapter", Checkbox)  # a full fine-tune has no adapter to export
             adapter.value = False
             adapter.disabled = True
             adapter.label = t("no_adapter_full")
-        if not final.exists():
-            status = self.query_one("#export-status", Static)
-            status.update(t("no_final_yet"))
-            status.set_classes("warn")
-        self.query_one("#go", Button).focus()
+        self.query_one("#dtype", Select).prompt = t("dtype_of_base") + f" ({msg.dtype})"
+        self._label_sizes(msg.dtype or "bf16", msg.kquants)
+
+    def _label_sizes(self, dtype: str, kquants: bool) -> None:
+        from engine import gguf_export
+
+        if self.params is None:
+            return
+        per = {"fp32": 4, "bf16": 2, "fp16": 2}[dtype]
+        self.query_one("#t-merged", Checkbox).label = t("target_merged") + f" — {_mb(self.params * per)}"
+        types = self.query_one("#gguf-types", SelectionList)
+        chosen = set(types.selected)
+        types.clear_options()
+        for q in GGUF_CHOICES:
+            note = "" if q in gguf_export.PYTHON_TYPES else (f" ({t('via_llama_cpp')})" if kquants
+                                                            else f" ({t('needs_llama_cpp')})")
+            types.add_option((f"{q} — {_mb(gguf_export.estimate_bytes(self.params, q))}{note}", q, q in chosen))
 
     @on(Input.Changed, "#dest")
     def _dest(self, event: Input.Changed) -> None:
@@ -95,31 +154,50 @@ class ExportScreen(StepScreen):
     def action_export(self) -> None:
         if self.busy:
             return
-        targets = [n for n in ("adapter", "merged") if self.query_one(f"#t-{n}", Checkbox).value]
+        targets = [n for n in TARGETS if self.query_one(f"#t-{n}", Checkbox).value]
         if not targets:
             self.notify(t("pick_target"), severity="warning")
             return
+        types = list(self.query_one("#gguf-types", SelectionList).selected) or ["f16"]
+        dtype = self.query_one("#dtype", Select).value
         self.busy = True
         status = self.query_one("#export-status", Static)
         status.update(t("exporting"))
         status.set_classes("loading")
-        self._export(str(self.run_path), Path(self.query_one("#dest", Input).value).expanduser(), targets,
-                     self.query_one("#overwrite", Checkbox).value)
+        self.query_one("#export-log", Static).update("")
+        self._export(str(self.run_path), Path(self.query_one("#dest", Input).value).expanduser(), targets, types,
+                     None if dtype is Select.BLANK else str(dtype), self.query_one("#overwrite", Checkbox).value,
+                     self.query_one("#hub-repo", Input).value.strip() or None)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="export")
-    def _export(self, run: str, dest: Path, targets: list, overwrite: bool) -> None:
-        try:
-            from engine import chat, export
+    def _export(self, run: str, dest: Path, targets: list, types: list, dtype, overwrite: bool, hub_repo) -> None:
+        from textual.worker import get_current_worker
 
-            model, tokenizer = chat.load(run)
-            self.post_message(ExportFinished(export.export(model, tokenizer, dest, targets=targets,
-                                                          overwrite=overwrite)))
+        worker = get_current_worker()
+        try:
+            from engine import export
+
+            res = export.export(run, dest, targets=targets, gguf_types=types, dtype=dtype, overwrite=overwrite,
+                                hub_repo=hub_repo,
+                                progress=lambda stage, text: self.post_message(ExportProgress(stage, text)),
+                                cancelled=lambda: worker.is_cancelled)
+            self.post_message(ExportFinished(res))
+        except InterruptedError:
+            return
         except Exception as exc:  # noqa: BLE001
             text = exc.one_line() if hasattr(exc, "one_line") else f"{type(exc).__name__}: {exc}"
             self.post_message(ExportFinished(None, text))
 
+    @on(ExportProgress)
+    def _progress(self, msg: ExportProgress) -> None:
+        log = self.query_one("#export-log", Static)
+        lines = [line for line in str(log.render()).splitlines() if line and not line.startswith(f"[{msg.stage}]")]
+        log.update("\n".join([*lines, f"[{msg.stage}] {msg.text}"][-8:]))
+
     @on(ExportFinished)
     def _finished(self, msg: ExportFinished) -> None:
+        from engine import export
+
         self.busy = False
         status = self.query_one("#export-status", Static)
         if msg.error:
@@ -129,16 +207,9 @@ class ExportScreen(StepScreen):
         r = msg.result
         status.update(t("export_done", path=r["export_dir"]))
         status.set_classes("ok")
-        lines = []
-        if r.get("adapter_dir"):
-            lines.append(f"adapter: {r['adapter_dir']}")
-        if r.get("merged_dir"):
-            diff = r.get("merged_logits_max_abs_diff")
-            lines.append(f"merged:  {r['merged_dir']}")
-            lines.append(t("verified", diff=f"{diff:.2e}") if diff is not None else "")
-        self.query_one("#export-result", Static).update("\n".join(lines))
+        self.query_one("#export-result", Static).update(export.summary(r))
         commands = self.query_one("#commands", TextArea)
-        commands.text = usage_commands(r)
+        commands.text = r.get("commands") or ""
         commands.display = True
         self._show_free(self.query_one("#dest", Input).value)
 
