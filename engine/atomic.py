@@ -11,6 +11,38 @@ from pathlib import Path
 from typing import Iterator
 
 
+_SPACE = ("no space left", "os error 28", "code: 28", "file too large", "os error 27", "code: 27",
+          "disk quota exceeded", "os error 122", "file write failed", "unexpected pos")
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` (an OSError, or a library's wrapped I/O error) means the disk or a size limit is full."""
+    import errno
+
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+        return True
+    return any(marker in str(exc).lower() for marker in _SPACE)
+
+
+def disk_full_error(exc: BaseException, path, need_bytes: int | None = None):
+    """The one-line DanluError for a full disk while writing ``path``."""
+    import shutil
+
+    from .errors import DanluError
+
+    path = Path(getattr(exc, "filename", None) or path)
+    probe = path if path.exists() else next((p for p in path.parents if p.exists()), Path("."))
+    try:
+        free = shutil.disk_usage(probe).free
+    except OSError:
+        free = None
+    need = f"; about {need_bytes / 1e9:.1f} GB are needed" if need_bytes else ""
+    have = f", {free / 1e9:.2f} GB are free there" if free is not None else ""
+    return DanluError(f"no space left while writing{need}{have}", where=str(path),
+                      fix="free some space or write somewhere else; nothing half-written was left, and what was "
+                          "there before is untouched")
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)

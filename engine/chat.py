@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Iterator
 
 from . import models
-from .errors import DanluError
+from .errors import DanluError, debug_hint
 
 
 # -- where the model comes from ---------------------------------------------------------------------------------
@@ -57,6 +57,12 @@ def _split_checkpoint(ref: str) -> tuple[str, str | None]:
     return head, tail
 
 
+def _checkpoints(run) -> list[Path]:
+    """The run's checkpoint folders, oldest first (temporary ``.checkpoint-N.partial`` folders are not ones)."""
+    found = [p for p in run.checkpoints_dir.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()]
+    return sorted(found, key=lambda p: int(p.name.split("-")[-1]))
+
+
 def locate(ref: str, checkpoint: str | int | None = None) -> Target:
     """Where a chat model comes from, without loading anything heavy; raises DanluError for a bad reference."""
     from . import runs
@@ -86,13 +92,12 @@ def locate(ref: str, checkpoint: str | int | None = None) -> Target:
         elif at:
             final = run.checkpoints_dir / at
             if not final.is_dir():
-                have = sorted((p.name for p in run.checkpoints_dir.glob("checkpoint-*")),
-                              key=lambda n: int(n.split("-")[-1]))
+                have = [p.name for p in _checkpoints(run)]
                 raise DanluError(f"run {run.id} has no {at}", fix=f"use one of: {', '.join(have) or 'none saved yet'}")
         else:
             final = run.final_dir
             if not final.exists():
-                have = sorted(run.checkpoints_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
+                have = _checkpoints(run)
                 hint = (f"chat with its newest checkpoint: danlu chat {run.id}@{have[-1].name}" if have else
                         "wait until it saves a checkpoint or finishes")
                 raise DanluError(f"run {run.id} has no final model yet (state: {run.effective_state()})", fix=hint)
@@ -105,7 +110,8 @@ def locate(ref: str, checkpoint: str | int | None = None) -> Target:
         return Target(base=models.resolve_model(ref), precision=precision)
     checkpoint_dir = str(final) if final.parent.name == "checkpoints" else None
     if (final / "adapter_config.json").exists():
-        saved = json.loads((final / "adapter_config.json").read_text()).get("base_model_name_or_path")
+        saved = runs.read_json(final / "adapter_config.json", "the adapter's adapter_config.json").get(
+            "base_model_name_or_path")
         # the run's own reference first: a demo model's cache folder may have moved with DANLU_HOME
         base_ref = cfg.model if cfg else saved
         return Target(base=models.resolve_model(base_ref), adapter=str(final), method=method, precision=precision,
@@ -311,7 +317,7 @@ def stream(model, tokenizer, messages: list[dict], sampling: Sampling | None = N
         reply.finished_on = ("stopped" if reply.stopped else "end_of_turn" if ids and ids[-1] in eot
                              else "max_new_tokens")
     if errors:
-        raise DanluError(f"generation failed: {errors[0]}", fix="rerun with --debug for the traceback")
+        raise DanluError(f"generation failed: {errors[0]}", fix=debug_hint())
 
 
 def stream_reply(model, tokenizer, messages: list[dict], *, max_new_tokens: int = 128, temperature: float = 0.0,

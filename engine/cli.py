@@ -250,16 +250,10 @@ class _ProgressView:
 
 
 def _check_config(cfg, where: str) -> None:
-    from pathlib import Path
+    """Everything about a config that can be checked before a run directory exists."""
+    from . import prepare
 
-    from . import models
-
-    models.check_model_ref(cfg.model)
-    for name in ("train_file", "eval_file"):
-        value = getattr(cfg, name)
-        if value and not Path(value).is_file():
-            raise DanluError(f"{name} not found: {value}", where=where,
-                             fix="fix the path in the config (relative paths are read from the config's folder)")
+    prepare.check_config(cfg, where)
 
 
 def _train_in(cfg, run, args, *, resume: bool = False):
@@ -310,7 +304,7 @@ def cmd_train(args):
     from . import atomic, data, paths, runs, train
     from .config import TrainConfig
 
-    cfg = TrainConfig.load(args.config)
+    cfg = TrainConfig.load(args.config, TrainConfig.parse_overrides(args.overrides))
     _check_config(cfg, str(args.config))
     if args.in_run:  # the detached child, or a resume
         _train_in(cfg, runs.RunDir(Path(args.in_run)), args, resume=args.resume)
@@ -331,8 +325,11 @@ def cmd_train(args):
             atomic.write_text(run.config_path, cfg.to_yaml())
         _train_in(cfg, run, args)
         return
-    run = runs.create(args.run_name or f"{cfg.method}-{Path(cfg.model).name or cfg.model}")
-    atomic.write_text(run.config_path, cfg.to_yaml())
+    from . import prepare
+
+    train_convs, _ = data.load_conversations(cfg.train_file)
+    eval_convs = data.load_conversations(cfg.eval_file)[0] if cfg.eval_file else None
+    run = prepare.prepare_run(cfg, train_convs, eval_convs, name=args.run_name)  # the run holds its own data
     if args.detach:
         _started(args, run, train.detach(run.config_path, run))
         return
@@ -345,8 +342,23 @@ def cmd_resume(args):
 
     run = runs.resolve(args.run)
     state = run.effective_state()
+    if state == "damaged":
+        import time
+
+        rows = run.events()
+        if rows and time.time() - float(rows[-1].get("ts") or 0) < 30 and not run.state_from_events():
+            raise DanluError(f"run {run.id} may still be running ({run.damage()}; it wrote an event "
+                             f"{time.time() - float(rows[-1].get('ts') or 0):.0f} s ago)",
+                             fix=f"wait, or stop it first with `danlu stop {run.id}`")
+        state = run.state_from_events() or "stopped"  # what its event log says, not a restart from scratch
     if state == "running":
         raise DanluError(f"run {run.id} is still running", fix=f"follow it with `danlu attach {run.id}`")
+    if args.max_steps is not None and args.max_steps < 1:
+        raise DanluError(f"--max-steps is the run's total number of optimizer steps, got {args.max_steps}",
+                         fix="pass a whole number above the steps already done (see `danlu runs`)")
+    if args.epochs is not None and not args.epochs > 0:
+        raise DanluError(f"--epochs is the run's total number of epochs, got {args.epochs:g}",
+                         fix="pass a number above 0, e.g. --epochs 2")
     cfg = TrainConfig.load(run.config_path)
     if state == "done" and args.epochs is None and args.max_steps is None:
         longer = (f"--max-steps N` (now {cfg.max_steps})" if cfg.max_steps > 0 else
@@ -356,6 +368,14 @@ def cmd_resume(args):
     if ckpt is None:
         raise DanluError(f"run {run.id} has no readable checkpoint",
                          fix=f"start it again with `danlu train {run.config_path}`")
+    done_steps = train.checkpoint_step(ckpt)
+    if args.max_steps is not None and args.max_steps <= done_steps:
+        raise DanluError(f"run {run.id} has already trained {done_steps} steps (its newest checkpoint); --max-steps "
+                         f"is the total, so {args.max_steps} adds nothing",
+                         fix=f"pass more than {done_steps}, e.g. `danlu resume {run.id} --max-steps {done_steps * 2}`")
+    if args.epochs is not None and state == "done" and cfg.max_steps < 0 and args.epochs <= cfg.epochs:
+        raise DanluError(f"run {run.id} already trained {cfg.epochs:g} epoch(s); --epochs is the total",
+                         fix=f"pass more than {cfg.epochs:g}, e.g. --epochs {cfg.epochs * 2:g}")
     saved = ckpt / "danlu_config.yaml"
     if saved.exists():
         changed = train.config_diff(TrainConfig.load(saved), cfg)
@@ -366,6 +386,7 @@ def cmd_resume(args):
                              fix="undo those changes, or start a new run with `danlu train` on the edited config")
     if args.epochs is not None:
         cfg.epochs = args.epochs
+        cfg.max_steps = -1 if args.max_steps is None else cfg.max_steps  # --epochs alone: epochs decide the total
     if args.max_steps is not None:
         cfg.max_steps = args.max_steps
     _check_config(cfg, str(run.config_path))
@@ -385,7 +406,8 @@ def cmd_runs(args):
     for r in rows:
         step = f"{r['step'] or 0}/{r['total'] or '?'}"
         loss = f"{r['loss']:.4f}" if isinstance(r["loss"], (int, float)) else "-"
-        lines.append(f"{r['id']:<48} {r['state']:<9} {r['method'] or '-':<6} {step:>9}  {loss}")
+        lines.append(f"{r['id']:<48} {r['state']:<9} {r['method'] or '-':<6} {step:>9}  {loss}"
+                     + (f"  ({r['damage']})" if r.get("damage") else ""))
     if not rows:
         from . import paths
 
@@ -400,7 +422,10 @@ def cmd_attach(args):
 
     run = runs.resolve(args.run)
     console = Console(stderr=args.json, highlight=False)
-    console.print(f"run {run.id} ({run.effective_state()}) — Ctrl-C detaches, training continues")
+    state = run.effective_state()
+    live = state in ("pending", "running") and not args.no_follow
+    console.print(f"run {run.id} ({state})" + (" — Ctrl-C detaches, training continues" if live else
+                                              " — finished; its history follows" if not args.no_follow else ""))
     try:
         for row in run.follow(stop_when_finished=True) if not args.no_follow else run.events():
             if args.json:
@@ -733,7 +758,10 @@ def build_parser() -> argparse.ArgumentParser:
         json_flag(d)
 
     sp = add("train", cmd_train, "train from a config.yaml (foreground, or --detach to survive a closed terminal)")
-    sp.add_argument("config", help="a config.yaml (e.g. runs/<id>/config.yaml to reproduce a run)")
+    sp.add_argument("config", help="a config.yaml (from `danlu plan --save`, or runs/<id>/config.yaml to reproduce a "
+                                   "run)")
+    sp.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                    help="settings that replace the file's, e.g. lr=1e-4 max_steps=50 (see the keys in config.yaml)")
     sp.add_argument("--detach", action="store_true", help="run in the background in a new session; prints the run id")
     sp.add_argument("--run-name", help="name of the run directory (default: date, time, method and model); "
                     "under torchrun every rank must get the same one")
@@ -908,6 +936,9 @@ def main(argv=None, open_wizard=None) -> int:
     ``danlu`` command (tui/entry.py) passes it, so the engine itself never imports the TUI."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in argv
+    as_json = "--json" in argv
+    if debug:
+        os.environ["DANLU_DEBUG"] = "1"  # hints then point at the traceback printed, not at --debug
     try:
         parser = build_parser()
         args = parser.parse_args(argv)
@@ -927,6 +958,9 @@ def main(argv=None, open_wizard=None) -> int:
 
             traceback.print_exc()
         print(f"danlu: error: {exc.one_line()}", file=sys.stderr)
+        if as_json:  # a script reading stdout gets an answer too
+            print(json.dumps({"error": {"what": exc.what, "where": exc.where, "fix": exc.fix,
+                                        "exit_code": exc.exit_code}}, ensure_ascii=False))
         return exc.exit_code
     except KeyboardInterrupt:
         print("danlu: interrupted", file=sys.stderr)
@@ -936,9 +970,20 @@ def main(argv=None, open_wizard=None) -> int:
     except Exception as exc:  # noqa: BLE001 - last resort: one line unless --debug
         if debug:
             raise
+        from . import atomic
+
+        if atomic.is_disk_full(exc):  # a full disk is the user's to fix, not an internal error
+            err = atomic.disk_full_error(exc, getattr(exc, "filename", None) or ".")
+            print(f"danlu: error: {err.one_line()}", file=sys.stderr)
+            if as_json:
+                print(json.dumps({"error": {"what": err.what, "where": err.where, "fix": err.fix, "exit_code": 2}}))
+            return 2
         first = (str(exc).strip().splitlines() or [""])[0][:300]
         print(f"danlu: internal error: {type(exc).__name__}: {first} (rerun with --debug for the traceback)",
               file=sys.stderr)
+        if as_json:
+            print(json.dumps({"error": {"what": f"internal error: {type(exc).__name__}: {first}", "where": None,
+                                        "fix": "rerun with --debug for the traceback", "exit_code": 1}}))
         return 1
 
 

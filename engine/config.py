@@ -17,6 +17,15 @@ METHODS = ("full", "lora", "qlora")
 ADAPTERS = ("lora", "dora", "rslora", "prompt", "prefix")
 VIRTUAL_TOKEN_ADAPTERS = ("prompt", "prefix")  # learned virtual tokens: cannot be merged, no packing
 PRECISIONS = ("fp32", "bf16", "fp16")
+# transformers' schedule and optimizer names that need no extra settings or packages (tests check each is known)
+SCHEDULERS = ("cosine", "linear", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial",
+              "inverse_sqrt")
+OPTIMIZERS = ("adamw_torch", "adamw_torch_fused", "adafactor", "sgd", "adagrad", "rmsprop", "adamw_bnb_8bit",
+              "adamw_8bit", "paged_adamw_8bit", "paged_adamw_32bit", "lion_8bit", "lion_32bit", "paged_lion_8bit",
+              "paged_lion_32bit", "ademamix", "ademamix_8bit", "paged_ademamix_8bit", "paged_ademamix_32bit",
+              "rmsprop_bnb", "rmsprop_bnb_8bit", "rmsprop_bnb_32bit")
+MAX_TOKENS = 1 << 20  # beyond any model's context; the model's own limit is checked where the model is known
+_TRUE, _FALSE = ("true", "yes", "on", "1"), ("false", "no", "off", "0")
 
 
 def _f(default, help: str, **kw):
@@ -67,23 +76,39 @@ class TrainConfig:
     plan_reason: str = _f("", "Why the planner chose these settings (informational).")
 
     def validate(self) -> "TrainConfig":
-        if self.method not in METHODS:
-            raise DanluError(f"unknown method {self.method!r}", where="method", fix=f"use one of {', '.join(METHODS)}")
-        if self.adapter not in ADAPTERS:
-            raise DanluError(f"unknown adapter {self.adapter!r}", where="adapter", fix=f"use one of {', '.join(ADAPTERS)}")
+        """Every field's type and range, with the key, what was found and what to write instead."""
+        for f in dataclasses.fields(self):
+            setattr(self, f.name, _coerce(f.name, getattr(self, f.name), f))
+        _choice("method", self.method, METHODS)
+        _choice("adapter", self.adapter, ADAPTERS)
+        _choice("precision", self.precision, PRECISIONS)
+        _choice("lr_scheduler", self.lr_scheduler, SCHEDULERS)
+        _choice("optimizer", self.optimizer, OPTIMIZERS)
         if self.adapter in VIRTUAL_TOKEN_ADAPTERS and self.method == "full":
             raise DanluError(f"adapter {self.adapter} needs method lora or qlora, not full", where="adapter",
                              fix="set method: lora (the base model stays frozen; only the virtual tokens train)")
-        if self.precision not in PRECISIONS:
-            raise DanluError(
-                f"unknown precision {self.precision!r}", where="precision", fix=f"use one of {', '.join(PRECISIONS)}"
-            )
-        for name in ("max_seq_len", "micro_batch", "grad_accum", "lora_r", "logging_steps", "pack_len", "num_virtual_tokens"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise DanluError(f"{name} must be a whole number ≥ 1, got {value!r}", where=name, fix=f"set {name}: 1 or more")
-        if not (isinstance(self.lr, (int, float)) and 0 < self.lr < 1):
+        for name in ("max_seq_len", "micro_batch", "grad_accum", "lora_r", "lora_alpha", "logging_steps", "pack_len",
+                     "num_virtual_tokens", "save_total_limit"):
+            _range(name, getattr(self, name), 1, None, "1 or more")
+        for name in ("max_seq_len", "pack_len"):
+            _range(name, getattr(self, name), 1, MAX_TOKENS, f"at most {MAX_TOKENS:,}")
+        for name in ("save_steps", "eval_steps", "early_stopping_patience", "seed"):
+            _range(name, getattr(self, name), 0, None, "0 or more")
+        if self.max_steps != -1 and self.max_steps < 1:
+            raise DanluError(f"max_steps must be -1 (use epochs) or a whole number ≥ 1, got {self.max_steps!r}",
+                             where="max_steps", fix="set max_steps: -1, or the number of optimizer steps")
+        if self.max_steps == -1 and not self.epochs > 0:
+            raise DanluError(f"epochs must be more than 0, got {self.epochs!r}", where="epochs",
+                             fix="set epochs: 1 (or a fraction such as 0.5), or a max_steps")
+        if not 0 < self.lr < 1:
             raise DanluError(f"lr must be between 0 and 1, got {self.lr!r}", where="lr", fix="e.g. lr: 2.0e-4")
+        _range("warmup_ratio", self.warmup_ratio, 0, 1, "a fraction from 0 to 1 (e.g. 0.05)", high_open=True)
+        _range("lora_dropout", self.lora_dropout, 0, 1, "a fraction from 0 to 1 (e.g. 0.05)", high_open=True)
+        _range("weight_decay", self.weight_decay, 0, None, "0 or more (e.g. 0.01)")
+        _range("max_grad_norm", self.max_grad_norm, 0, None, "0 (no clipping) or more (e.g. 1.0)")
+        if self.early_stopping_patience and not self.eval_steps:
+            raise DanluError("early_stopping_patience needs evaluations during training", where="early_stopping_patience",
+                             fix="set eval_steps (e.g. 50), or early_stopping_patience: 0")
         if not self.train_file:
             raise DanluError("no training data", where="train_file", fix="set train_file to a prepared JSONL file")
         return self
@@ -102,46 +127,126 @@ class TrainConfig:
         known = {f.name: f for f in dataclasses.fields(cls)}
         unknown = sorted(set(data) - set(known))
         if unknown:
+            import difflib
+
+            close = {u: difflib.get_close_matches(str(u), known, n=1) for u in unknown}
+            hints = [f"{m[0]} (for {u})" for u, m in close.items() if m]
             raise DanluError(
-                f"unknown setting(s): {', '.join(unknown)}",
+                f"unknown setting(s): {', '.join(map(str, unknown))}",
                 where=source,
-                fix=f"known settings are: {', '.join(known)}",
+                fix=(f"did you mean {'; '.join(hints)}? " if hints else "") + f"known settings are: {', '.join(known)}",
             )
-        kwargs = {}
-        for name, value in data.items():
-            default = known[name].default
-            if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
-                value = float(value)
-            if isinstance(default, (int, float)) and not isinstance(default, bool) and isinstance(value, str):
-                try:
-                    value = type(default)(value)
-                except ValueError:
-                    raise DanluError(f"{name} must be a number, got {value!r}", where=source,
-                                     fix=f"write {name} as a plain number") from None
-            kwargs[name] = value
+        kwargs = {name: _coerce(name, value, known[name], source) for name, value in data.items()}
         return cls(**kwargs)
 
+    @staticmethod
+    def parse_overrides(items) -> dict:
+        """``key=value`` pairs (torchtune style; the value read as YAML, so lr=1e-4 is a number)."""
+        import yaml
+
+        out = {}
+        for item in items or []:
+            key, sep, value = str(item).partition("=")
+            if not sep or not key.strip():
+                raise DanluError(f"not a key=value override: {item!r}", fix="write e.g. lr=1e-4 max_steps=100")
+            try:
+                out[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+            except yaml.YAMLError:
+                out[key.strip()] = value
+        return out
+
     @classmethod
-    def load(cls, path: str | Path) -> "TrainConfig":
+    def load(cls, path: str | Path, overrides: dict | None = None) -> "TrainConfig":
         import yaml
 
         path = Path(path)
         if not path.is_file():
             raise DanluError(
                 f"config file not found: {path}",
-                fix="pass a config.yaml from `danlu plan --save` or a run directory",
+                fix="write one with `danlu plan --model M --data FILE --save config.yaml`, or pass a run's config.yaml",
             )
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            raise DanluError("the config file is not text (not UTF-8)", where=str(path),
+                             fix="pass a config.yaml written by `danlu plan --save` or a run's config.yaml") from None
+        if not text.strip():
+            raise DanluError("the config file is empty", where=str(path),
+                             fix="write one with `danlu plan --model M --data FILE --save config.yaml`, or pass a "
+                                 "run's config.yaml")
+        try:
+            data = yaml.safe_load(text)
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f"{path}:{mark.line + 1}" if mark else str(path)
             raise DanluError(f"not valid YAML ({getattr(exc, 'problem', exc)})", where=where,
                              fix="fix the YAML there, or start from a run's config.yaml") from None
-        cfg = cls.from_dict(data or {}, source=str(path))
+        if isinstance(data, dict) and overrides:
+            data = {**data, **overrides}
+        cfg = cls.from_dict(data, source=str(path))
         base = path.parent
         for name in ("train_file", "eval_file"):
             value = getattr(cfg, name)
             if value and not Path(value).is_absolute() and (base / value).exists():
                 setattr(cfg, name, str((base / value).resolve()))
-        return cfg.validate()
+        try:
+            return cfg.validate()
+        except DanluError as exc:
+            if exc.where and not exc.where.startswith(str(path)):
+                exc.where = f"{path}: {exc.where}"
+            raise DanluError(exc.what, where=exc.where, fix=exc.fix) from None
+
+
+def _kind(f) -> type:
+    """The value type a field holds (its default's type; str for the optional paths)."""
+    if isinstance(f.default, bool):
+        return bool
+    if isinstance(f.default, (int, float)):
+        return type(f.default)
+    return str
+
+
+def _coerce(name: str, value, f, source: str | None = None):
+    """``value`` as the field's type: quoted numbers and booleans are read as what they say; anything else
+    that is not of the type is refused with the key and an example."""
+    kind = _kind(f)
+    where = f"{source}: {name}" if source else name
+    if value is None and f.default is None:
+        return None
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+            return value.strip().lower() in _TRUE
+        raise DanluError(f"{name} must be true or false, got {value!r}", where=where, fix=f"write {name}: true or false")
+    if kind in (int, float):
+        number = value
+        if isinstance(value, str):
+            try:
+                number = float(value.strip().replace("_", ""))
+            except ValueError:
+                number = None
+        if isinstance(number, bool) or not isinstance(number, (int, float)) or number != number or \
+                number in (float("inf"), float("-inf")):
+            raise DanluError(f"{name} must be a number, got {value!r}", where=where,
+                             fix=f"write {name} as a plain number, e.g. {name}: {f.default}")
+        if kind is int:
+            if float(number) != int(number):
+                raise DanluError(f"{name} must be a whole number, got {value!r}", where=where,
+                                 fix=f"e.g. {name}: {f.default}")
+            return int(number)
+        return float(number)
+    if not isinstance(value, str):
+        raise DanluError(f"{name} must be text, got {value!r}", where=where, fix=f"write {name}: \"...\" (quoted)")
+    return value
+
+
+def _choice(name: str, value: str, allowed) -> None:
+    if value not in allowed:
+        raise DanluError(f"unknown {name} {value!r}", where=name, fix=f"use one of {', '.join(allowed)}")
+
+
+def _range(name: str, value, low, high, want: str, *, high_open: bool = False) -> None:
+    bad = value < low or (high is not None and (value >= high if high_open else value > high))
+    if bad:
+        raise DanluError(f"{name} must be {want}, got {value!r}", where=name, fix=f"set {name}: {want}")

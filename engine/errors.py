@@ -26,3 +26,12 @@ class DanluError(Exception):
         if self.fix:
             text = f"{text} — {self.fix}"
         return text
+
+
+def debug_hint(what: str = "the traceback") -> str:
+    """Where to look for the details of an unexpected failure: --debug, or (under --debug) the traceback shown."""
+    import os
+
+    if os.environ.get("DANLU_DEBUG") == "1":
+        return f"{what} is printed above (--debug)"
+    return f"rerun with --debug for {what}"

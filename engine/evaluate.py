@@ -117,11 +117,11 @@ def _answer_nll_kl(model, tokenizer, messages: list[dict], answer_ids: list[int]
     if n == 0:
         return 0.0, 0.0, 0.0, 0
     device = next(model.parameters()).device
-    with torch.no_grad():
-        tuned = model(input_ids=ids.to(device)).logits[0, len(prompt) - 1:-1].float().log_softmax(-1)
+    with torch.no_grad():  # counted from the end: prompt tuning puts its virtual tokens' logits in front
+        tuned = model(input_ids=ids.to(device)).logits[0, -n - 1:-1].float().log_softmax(-1)
         base_model, off = base_side
         with (base_model.disable_adapter() if off else _null()):
-            base = base_model(input_ids=ids.to(device)).logits[0, len(prompt) - 1:-1].float().log_softmax(-1)
+            base = base_model(input_ids=ids.to(device)).logits[0, -n - 1:-1].float().log_softmax(-1)
     target = torch.tensor(answer_ids, device=tuned.device)
     nll_t = -tuned.gather(1, target[:, None]).mean().item()
     nll_b = -base.gather(1, target[:, None]).mean().item()

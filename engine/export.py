@@ -157,7 +157,7 @@ def locate(run_ref: str) -> Source:
     adapter = Path(target.adapter) if target.adapter else None
     kind = "lora"
     if adapter is not None:
-        acfg = json.loads((adapter / "adapter_config.json").read_text())
+        acfg = runs.read_json(adapter / "adapter_config.json", "the adapter's adapter_config.json")
         kind = "dora" if acfg.get("use_dora") else str(acfg.get("peft_type", "LORA")).lower()
     base_dir = Path(target.base)
     if not (base_dir / "config.json").is_file():
@@ -247,9 +247,15 @@ def preflight(run_ref: str, out: str | os.PathLike | None, *, targets, gguf_type
 
     from . import gguf_export, merge
 
-    targets = parse_targets(targets)
+    defaulted = targets is None or tuple(targets) == DEFAULT_TARGETS
+    targets = parse_targets(targets or DEFAULT_TARGETS)
     gguf_types = parse_gguf_types(gguf_types) if "gguf" in targets else []
     source = locate(run_ref)
+    virtual = source.adapter_kind in ("prompt_tuning", "prefix_tuning")
+    if virtual and defaulted:  # nothing to merge: the default becomes the adapter alone, said in the result
+        targets = ["adapter"]
+        source.notes.append(f"a {source.adapter_kind.replace('_', ' ')} adapter cannot be merged into the weights "
+                            "(its virtual tokens are inputs, not weight changes): exported the adapter only")
     out = Path(out).expanduser() if out else source.run / "export"
     if out.exists() and not out.is_dir():
         raise DanluError("the export destination is a file", where=str(out), fix="choose a folder for --out")
@@ -261,7 +267,7 @@ def preflight(run_ref: str, out: str | os.PathLike | None, *, targets, gguf_type
         raise DanluError("a full fine-tune has no adapter to export", fix="export the merged model: --to merged")
     if "hub" in targets and not {"adapter", "merged"} & set(targets):
         targets.insert(0, "adapter" if source.adapter is not None else "merged")  # what is pushed
-    if source.adapter_kind in ("prompt_tuning", "prefix_tuning") and any(t != "adapter" and t != "hub" for t in targets):
+    if virtual and any(t != "adapter" and t != "hub" for t in targets):
         raise DanluError(f"a {source.adapter_kind.replace('_', ' ')} adapter cannot be merged into the weights (its "
                          "virtual tokens are inputs, not weight changes)", fix="export the adapter: --to adapter")
     dtype = dtype or merge.base_dtype(source.base_dir)
@@ -364,7 +370,6 @@ def export(run_ref: str, out=None, *, targets=DEFAULT_TARGETS, gguf_types=("f16"
     plan = preflight(run_ref, out, targets=targets, gguf_types=gguf_types, dtype=dtype, overwrite=overwrite,
                      llama_quantize=llama_quantize, llama_cpp=llama_cpp, hub_repo=hub_repo)
     source, out, targets = plan["source"], plan["out"], plan["targets"]
-    t0 = time.time()
 
     def step(stage, text):
         if cancelled():
@@ -388,6 +393,28 @@ def export(run_ref: str, out=None, *, targets=DEFAULT_TARGETS, gguf_types=("f16"
     ids = _probe(tokenizer) if reference is not None else None
     ref_logits = _logits(reference, ids) if reference is not None else None
     stops = template.end_of_turn_tokens(tokenizer)
+    try:
+        _write_all(plan, source, out, targets, tokenizer, reference, ids, ref_logits, stops, result, name, llama_cpp,
+                   step)
+    except Exception as exc:  # noqa: BLE001 - a full disk, from Python or a library's own writer, in one line
+        if not isinstance(exc, DanluError) and atomic.is_disk_full(exc):
+            raise atomic.disk_full_error(exc, out, sum(plan["sizes"].values())) from None
+        raise
+    if "hub" in targets:
+        from . import hub
+
+        folder = Path(result["merged_dir"] or result["adapter_dir"])
+        step("hub", f"pushing {folder.name} to {hub_repo}")
+        result["hub"] = hub.push(folder, hub_repo, private=hub_private)
+    result["commands"] = usage_commands(result)
+    result["note"] = "; ".join(result["notes"]) or None
+    return result
+
+
+def _write_all(plan, source, out, targets, tokenizer, reference, ids, ref_logits, stops, result, name, llama_cpp,
+               step) -> None:
+    """Everything written under the staging folder, renamed to ``out`` only when all of it is there."""
+    t0 = time.time()
     with atomic.staged_dir(out, overwrite=True) as tmp:
         card = model_card(source, result, tokenizer)
         if "adapter" in targets and source.adapter is not None:
@@ -443,14 +470,6 @@ def export(run_ref: str, out=None, *, targets=DEFAULT_TARGETS, gguf_types=("f16"
         result["seconds"] = round(time.time() - t0, 1)
         atomic.write_text(tmp / "README.md", model_card(source, result, tokenizer))
         atomic.write_json(tmp / "danlu_export.json", _public(result))
-    if "hub" in targets:
-        from . import hub
-
-        folder = Path(result["merged_dir"] or result["adapter_dir"])
-        step("hub", f"pushing {folder.name} to {hub_repo}")
-        result["hub"] = hub.push(folder, hub_repo, private=hub_private)
-    result["commands"] = usage_commands(result)
-    return result
 
 
 def _public(result: dict) -> dict:

@@ -78,4 +78,48 @@ def trainer_class():
             denominator = num_items_in_batch if num_items_in_batch is not None else count
             return total / torch.as_tensor(denominator, device=total.device).clamp(min=1)
 
+        def _save_checkpoint(self, model, trial):
+            """Each checkpoint is written under a temporary name and renamed when complete, so a crash or a
+            full disk never leaves a ``checkpoint-N`` that looks usable; a failed one is removed."""
+            import os
+            import shutil
+
+            from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+            from transformers.trainer_utils import rotate_checkpoints
+
+            real = self.args.output_dir
+            name = f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
+            stage = os.path.join(real, f".{name}.partial")
+            shutil.rmtree(stage, ignore_errors=True)
+            self.args.output_dir = stage
+            try:
+                super()._save_checkpoint(model, trial)
+            except BaseException:
+                shutil.rmtree(stage, ignore_errors=True)
+                raise
+            finally:
+                self.args.output_dir = real
+            dest = os.path.join(real, name)
+            if self.args.should_save:
+                if os.path.isdir(dest):  # the same step saved again (a stop request right after a save)
+                    shutil.rmtree(dest)
+                os.replace(os.path.join(stage, name), dest)
+                shutil.rmtree(stage, ignore_errors=True)
+                rotate_checkpoints(output_dir=real, save_total_limit=self.args.save_total_limit,
+                                   best_model_checkpoint=self.state.best_model_checkpoint, use_mtime=True)
+
+        def _load_optimizer_and_scheduler(self, checkpoint):
+            """On resume, the optimizer's learning rate is the schedule's value at this step for the run's
+            (possibly extended) length, not the last value of the old schedule (0 at the end of a cosine)."""
+            super()._load_optimizer_and_scheduler(checkpoint)
+            sched = getattr(self, "lr_scheduler", None)
+            lambdas = getattr(sched, "lr_lambdas", None)
+            if checkpoint is None or not lambdas or self.optimizer is None:
+                return
+            step = sched.last_epoch
+            lrs = [base * fn(step) for base, fn in zip(sched.base_lrs, lambdas)]
+            for group, lr in zip(self.optimizer.param_groups, lrs):
+                group["lr"] = lr
+            sched._last_lr = lrs
+
     return DanluSFTTrainer

@@ -20,7 +20,7 @@ import sys
 from pathlib import Path
 
 from . import atomic, paths
-from .errors import DanluError
+from .errors import DanluError, debug_hint
 
 DEMO_VERSION = 1
 DEMO_VOCAB = 4096
@@ -156,7 +156,7 @@ def build_demo_model(size: str = "small", out: str | Path | None = None, *, forc
     tokenizer = build_demo_tokenizer()
     config = LlamaConfig(
         vocab_size=len(tokenizer),
-        max_position_embeddings=2048,
+        max_position_embeddings=DEMO_CONTEXT,
         tie_word_embeddings=True,
         pad_token_id=tokenizer.pad_token_id,
         eos_token_id=tokenizer.eos_token_id,
@@ -241,6 +241,34 @@ def hub_reachable(timeout: float = 2.0) -> bool:
     return True
 
 
+DEMO_CONTEXT = 2048  # max_position_embeddings of the random-init demo models
+
+
+def context_length(ref: str) -> int | None:
+    """The model's longest sequence (max_position_embeddings) from its config alone; None when unknown offline."""
+    import json
+
+    from . import presets
+    from .planner import _hf_cache_config
+
+    ref = (ref or "").strip()
+    cfg = None
+    if ref.startswith("demo:") and ref.split(":", 1)[1] in DEMO_SIZES:
+        return DEMO_CONTEXT
+    path = Path(ref).expanduser()
+    try:
+        if (path / "config.json").is_file():
+            cfg = json.loads((path / "config.json").read_text(encoding="utf-8"))
+        else:
+            cfg = presets.model_config(ref) or _hf_cache_config(ref)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(cfg, dict):
+        return None
+    value = cfg.get("max_position_embeddings") or (cfg.get("text_config") or {}).get("max_position_embeddings")
+    return int(value) if isinstance(value, (int, float)) and value > 0 else None
+
+
 def check_model_ref(ref: str) -> None:
     """Raise DanluError for a reference that cannot be a model, without building or loading anything."""
     ref = (ref or "").strip()
@@ -254,6 +282,14 @@ def check_model_ref(ref: str) -> None:
     path = Path(ref).expanduser()
     if path.exists() or not (_HUB_ID.match(ref) and not ref.startswith((".", "/", "~"))):
         resolve_model(ref)
+        return
+    if os.environ.get("HF_HUB_OFFLINE") == "1" or not hub_reachable():
+        from .planner import _hf_cache_config
+
+        if _hf_cache_config(ref) is None:
+            raise DanluError(f"model {ref!r} is not in the local Hugging Face cache and the Hub cannot be reached",
+                             fix="connect to the network (or set HF_ENDPOINT to a mirror), download it with "
+                                 "`hf download`, or pass a local model folder or demo:smollm2")
 
 
 def resolve_model(ref: str, progress=lambda stage, text: None) -> str:
@@ -268,6 +304,12 @@ def resolve_model(ref: str, progress=lambda stage, text: None) -> str:
         return str(build_demo_model(name))
     path = Path(ref).expanduser()
     if path.exists():
+        if path.is_file():
+            gguf = path.suffix.lower() == ".gguf"
+            raise DanluError("this is a file, not a model folder", where=str(path),
+                             fix=f"import it first with `danlu model import {path}`" if gguf else
+                             "pass a folder saved by save_pretrained (with config.json), a Hugging Face id, or "
+                             "demo:smollm2")
         if not (path / "config.json").is_file():
             raise DanluError(
                 "this folder is not a model (no config.json in it)",
@@ -297,7 +339,7 @@ def _translate_load_error(ref: str, exc: Exception) -> DanluError:
             fix="check the id, log in with `hf auth login` for gated models, or download it first; "
             "offline, use a local folder or demo:small",
         )
-    return DanluError(f"could not load model {ref!r}: {text[:200]}", fix="rerun with --debug for the details")
+    return DanluError(f"could not load model {ref!r}: {text[:200]}", fix=debug_hint("the details"))
 
 
 def load_tokenizer(ref: str, *, trust_remote_code: bool = False):

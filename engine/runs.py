@@ -26,6 +26,7 @@ from .errors import DanluError
 
 EVENT_TYPES = ("step", "eval", "system", "checkpoint", "backoff", "log", "status", "done", "error")
 STATES = ("pending", "running", "done", "failed", "stopped")
+DAMAGED = "damaged"  # status.json unreadable: listed with why, never hides the other runs
 
 
 def read_jsonl_tolerant(path: Path, offset: int = 0) -> tuple[list[dict], int]:
@@ -54,6 +55,26 @@ def read_jsonl_tolerant(path: Path, offset: int = 0) -> tuple[list[dict], int]:
         if isinstance(obj, dict):
             rows.append(obj)
     return rows, offset + end + 1
+
+
+def read_json(path: Path, what: str | None = None) -> dict:
+    """A JSON object from a run's file, or one DanluError saying the file is missing or damaged and what to do."""
+    path = Path(path)
+    what = what or path.name
+    try:
+        obj = json.loads(path.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        raise DanluError(f"{what} is missing", where=str(path),
+                         fix="the run folder is incomplete; train again with `danlu train` on its config.yaml") from None
+    except (ValueError, UnicodeDecodeError, OSError) as exc:
+        why = "empty" if path.exists() and path.stat().st_size == 0 else "not valid JSON" if isinstance(
+            exc, ValueError) else str(exc)
+        raise DanluError(f"{what} is damaged ({why})", where=str(path),
+                         fix="restore it from a checkpoint (checkpoints/checkpoint-N has a copy), or train again") from None
+    if not isinstance(obj, dict):
+        raise DanluError(f"{what} is damaged (a JSON {type(obj).__name__}, not an object)", where=str(path),
+                         fix="restore it from a checkpoint (checkpoints/checkpoint-N has a copy), or train again")
+    return obj
 
 
 @dataclass
@@ -112,25 +133,59 @@ class RunDir:
 
     # -- reading (any viewer) -------------------------------------------------------------
     def status(self) -> dict:
+        """status.json as a dict; {} when it is missing or damaged (see :meth:`damage`)."""
+        return self._read_status()[0]
+
+    def _read_status(self) -> tuple[dict, str | None]:
         try:
-            return json.loads(self.status_path.read_text(encoding="utf-8"))
-        except (FileNotFoundError, ValueError):
-            return {}
+            raw = self.status_path.read_bytes()
+        except FileNotFoundError:
+            return {}, None
+        except OSError as exc:
+            return {}, f"status.json cannot be read ({exc.strerror or exc})"
+        if not raw.strip():
+            return {}, "status.json is empty"
+        try:
+            obj = json.loads(raw.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            return {}, "status.json is not valid JSON"
+        if not isinstance(obj, dict):
+            return {}, f"status.json holds a JSON {type(obj).__name__}, not an object"
+        return obj, None
+
+    def damage(self) -> str | None:
+        """Why this run directory cannot be trusted as it is (a damaged status.json), or None."""
+        return self._read_status()[1]
+
+    def state_from_events(self) -> str | None:
+        """The state the event log ends in (done/stopped/failed), for a run whose status.json is damaged."""
+        for row in reversed(self.events()):
+            if row.get("type") == "done":
+                return row.get("state") or "done"
+            if row.get("type") == "error":
+                return "failed"
+        return None
 
     def events(self) -> list[dict]:
         return read_jsonl_tolerant(self.events_path)[0]
 
     def truncate_events_after(self, step: int) -> int:
         """On resume from a checkpoint at ``step``: drop the events written after it (they will be written
-        again), so the history has each step once.  Replaces the file atomically; returns lines dropped."""
-        lines = self.events_path.read_text(encoding="utf-8").splitlines(keepends=True) if self.events_path.exists() else []
+        again), so the history has each step once.  Replaces the file atomically; returns lines dropped.
+        A torn or damaged line (binary junk, a half-written row) ends the history kept."""
+        data = self.events_path.read_bytes() if self.events_path.exists() else b""
+        lines = data.splitlines(keepends=True)
         keep = []
-        for line in lines:
+        for raw in lines:
             try:
-                row = json.loads(line)
-            except ValueError:
-                break  # a torn last line
-            later = row.get("type") in ("step", "eval", "checkpoint", "backoff") and (row.get("step") or 0) > step
+                row = json.loads(raw.decode("utf-8"))
+                if not isinstance(row, dict):
+                    raise ValueError
+            except (ValueError, UnicodeDecodeError):
+                break
+            line = raw.decode("utf-8")
+            at = row.get("step") if isinstance(row.get("step"), (int, float)) else 0
+            later = row.get("type") in ("step", "eval", "checkpoint", "backoff") and at > step
             if later or row.get("type") in ("done", "error"):
                 break
             keep.append(line if line.endswith("\n") else line + "\n")
@@ -162,15 +217,24 @@ class RunDir:
             time.sleep(poll)
 
     def effective_state(self) -> str:
-        """The recorded state, or ``crashed`` when it says running but its process is gone."""
-        st = self.status()
+        """The recorded state, ``crashed`` when it says running but its process is gone, or ``damaged`` when
+        status.json cannot be read (:meth:`damage` says why)."""
+        st, damage = self._read_status()
+        if damage:
+            return "damaged"
         state = st.get("state", "pending")
-        if state == "running" and st.get("pid") and not _pid_alive(int(st["pid"])):
+        if state not in STATES:
+            return "damaged"
+        pid = st.get("pid")
+        if state == "running" and isinstance(pid, int) and not isinstance(pid, bool) and not _pid_alive(pid):
             return "crashed"
         return state
 
     def summary(self) -> dict:
         st = self.status()
+        damage = self.damage()
+        if damage is None and st.get("state", "pending") not in STATES:
+            damage = f"status.json names an unknown state {st.get('state')!r}"
         return {
             "id": self.id,
             "path": str(self.path),
@@ -182,6 +246,7 @@ class RunDir:
             "loss": st.get("loss"),
             "eta_s": st.get("eta_s"),
             "created": st.get("created"),
+            "damage": damage,
         }
 
 
@@ -209,7 +274,8 @@ def _pid_alive(pid: int) -> bool:
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-").lower()[:40] or "run"
+    """A folder-safe name: letters of any script, digits, '.', '_' and '-' are kept."""
+    return re.sub(r"[^\w.-]+", "-", text).strip("-.").lower()[:40] or "run"
 
 
 def create(name: str, root: Path | None = None) -> RunDir:
@@ -235,7 +301,17 @@ def list_runs(root: Path | None = None) -> list[RunDir]:
     if not root.is_dir():
         return []
     runs = [RunDir(p) for p in root.iterdir() if p.is_dir() and (p / "status.json").exists()]
-    return sorted(runs, key=lambda r: r.status().get("created", 0), reverse=True)
+
+    def created(r: RunDir) -> float:
+        value = r.status().get("created")
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        try:
+            return r.path.stat().st_mtime
+        except OSError:
+            return 0.0
+
+    return sorted(runs, key=created, reverse=True)
 
 
 def resolve(ref: str, root: Path | None = None) -> RunDir:
@@ -246,7 +322,8 @@ def resolve(ref: str, root: Path | None = None) -> RunDir:
     runs = list_runs(root)
     if ref == "latest" and runs:
         return runs[0]
-    matches = [r for r in runs if r.id == ref] or [r for r in runs if ref in r.id]
+    exact = [r for r in runs if r.id == ref]  # an exact name wins over the runs that merely contain it
+    matches = exact or [r for r in runs if r.id.endswith(f"-{ref}")] or [r for r in runs if ref in r.id]
     if len(matches) == 1:
         return matches[0]
     where = str(Path(root) if root else paths.runs_root())

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from . import atomic, data, encode, evaluate, hardware, models
 from .config import VIRTUAL_TOKEN_ADAPTERS, TrainConfig
-from .errors import DanluError
+from .errors import DanluError, debug_hint
 from .runs import RunDir
 
 # settings that may differ between a checkpoint and the config it resumes with
@@ -319,9 +319,19 @@ def valid_checkpoint(path: Path) -> bool:
         return False
 
 
+def checkpoint_step(path: Path) -> int:
+    """The optimizer step a checkpoint was saved at (its trainer_state.json, else its name)."""
+    try:
+        return int(json.loads((Path(path) / "trainer_state.json").read_text())["global_step"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return int(Path(path).name.rsplit("-", 1)[-1])
+
+
 def latest_checkpoint(run: RunDir, emit=None) -> Path | None:
-    """The newest readable checkpoint; a damaged newer one is reported and skipped."""
-    ckpts = sorted(run.checkpoints_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]), reverse=True)
+    """The newest readable checkpoint; a damaged newer one is reported and skipped (and a temporary
+    ``.checkpoint-N.partial`` folder, a save that never finished, is never one)."""
+    ckpts = sorted((p for p in run.checkpoints_dir.glob("checkpoint-*") if p.name.split("-")[-1].isdigit()),
+                   key=lambda p: int(p.name.split("-")[-1]), reverse=True)
     for ckpt in ckpts:
         if valid_checkpoint(ckpt):
             return ckpt
@@ -371,7 +381,7 @@ def run(cfg: TrainConfig, run: RunDir, *, listener=None, resume: bool = False, d
             if resume_from is None:
                 raise DanluError(f"run {run.id} has no readable checkpoint to resume from",
                                  fix=f"start it again with `danlu train {run.config_path}`")
-            step = json.loads((resume_from / "trainer_state.json").read_text())["global_step"]
+            step = checkpoint_step(resume_from)
             if main:
                 run.truncate_events_after(step)
                 before = [e for e in run.events() if e["type"] == "eval" and e.get("step") == 0]
@@ -384,6 +394,8 @@ def run(cfg: TrainConfig, run: RunDir, *, listener=None, resume: bool = False, d
         model = models.load_for_training(cfg)
         trainable, total = models.count_params(model)
         geo = geometry(cfg, train_rows)
+        if resume:
+            geo = backed_off_geometry(run) or geo  # an out-of-memory back-off keeps its smaller batches
         emit("log", message=f"{trainable:,} trainable of {total:,} parameters; {len(train_rows)} train / "
              f"{len(eval_rows)} eval samples; {geo.describe()}")
 
@@ -445,11 +457,14 @@ def run(cfg: TrainConfig, run: RunDir, *, listener=None, resume: bool = False, d
         sampler.stop()
         message, hint = _explain(exc)
         if main:
-            run.event("error", message=message, hint=hint, kind=type(exc).__name__)
-            run.set_status(state="failed", error=message)
+            try:  # on a full disk these small writes may fail too: the error still reaches the user
+                run.event("error", message=message, hint=hint.replace("RUN", run.id), kind=type(exc).__name__)
+                run.set_status(state="failed", error=message)
+            except OSError:
+                pass
         if isinstance(exc, (DanluError, KeyboardInterrupt)):
             raise
-        raise DanluError(message, fix=hint) from exc
+        raise DanluError(message, fix=hint.replace("RUN", run.id)) from exc
     finally:
         ctl.restore()
 
@@ -478,15 +493,24 @@ def _back_off(cfg: TrainConfig, geo: Geometry, trainer, run: RunDir, emit, exc) 
         resume_from = Path(trainer.args.output_dir) / f"checkpoint-{step}"
     emit("backoff", step=step, reason=str(exc).splitlines()[0][:200], old=geo.describe(), new=new.describe(),
          micro_batch=new.micro_batch, grad_accum=new.grad_accum, pack_len=new.pack_len)
-    # the config records the geometry in force, so a later resume uses it too
+    # the run's resume state records the geometry in force (config.yaml stays what the user asked for)
     if rank() == 0:
-        if new.pack_len:
-            cfg.pack_len = new.pack_len
-            cfg.grad_accum = cfg.grad_accum * 2
-        else:
-            cfg.micro_batch, cfg.grad_accum = new.micro_batch, new.grad_accum
-        atomic.write_text(run.config_path, cfg.to_yaml())
+        atomic.write_json(run.path / BACKOFF_FILE, {"step": step, "micro_batch": new.micro_batch,
+                                                    "grad_accum": new.grad_accum, "pack_len": new.pack_len,
+                                                    "reason": str(exc).splitlines()[0][:200]})
     return new, resume_from
+
+
+BACKOFF_FILE = "backoff.json"  # the batch geometry after an out-of-memory back-off, read by a resume
+
+
+def backed_off_geometry(run: RunDir) -> Geometry | None:
+    try:
+        saved = json.loads((run.path / BACKOFF_FILE).read_text())
+        return Geometry(int(saved["micro_batch"]), int(saved["grad_accum"]),
+                        int(saved["pack_len"]) if saved.get("pack_len") else None)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def _explain(exc: BaseException) -> tuple[str, str]:
@@ -495,9 +519,13 @@ def _explain(exc: BaseException) -> tuple[str, str]:
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted", "resume it with `danlu resume RUN`"
     text = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+    if atomic.is_disk_full(exc):
+        err = atomic.disk_full_error(exc, getattr(exc, "filename", None) or ".")
+        return (f"training stopped: {err.what} ({err.where}); the checkpoints before it are intact",
+                "free some space, then continue with `danlu resume RUN`")
     if "out of memory" in text.lower():
         return f"out of memory: {text}", "lower micro_batch, shorten max_seq_len, or use qlora (see `danlu plan`)"
-    return f"training failed: {type(exc).__name__}: {text}", "run with --debug for the traceback"
+    return f"training failed: {type(exc).__name__}: {text}", debug_hint()
 
 
 def detach(config_path: Path, run: RunDir, *, resume: bool = False) -> int:

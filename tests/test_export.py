@@ -178,3 +178,88 @@ def test_gguf_writer_gives_the_same_model_for_other_architectures(arch, smollm2,
     assert v["ok"], v["problem"]
     assert "skipped" not in v["llama_cpp"], "llama-cpp-python must be installed"
     assert v["llama_cpp"]["top1_agreement"] >= 0.95
+
+
+def test_a_hub_push_uses_the_token_and_writes_it_nowhere(real_run, tmp_path):
+    """A local stand-in for the Hub records the requests and refuses them: the push fails in one line, the export
+    on disk is complete, the token went in the Authorization header and is in no file, log or output."""
+    import http.server
+    import threading
+
+    secret = "hf_danluTestSecret0123456789abcdef"
+    seen = []
+
+    class Hub(http.server.BaseHTTPRequestHandler):
+        def _answer(self):
+            seen.append(self.headers.get("Authorization", ""))
+            self.send_response(403)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(b'{"error": "forbidden"}')
+
+        do_GET = do_POST = do_PUT = do_HEAD = _answer
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hub)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    out = tmp_path / "exp"
+    try:
+        proc = run_cli("export", real_run["run_dir"], "--to", "hub", "--hub-repo", "someone/lab-model", "--out", out,
+                       env={"HF_TOKEN": secret, "HF_ENDPOINT": f"http://127.0.0.1:{server.server_port}",
+                            "HF_HUB_OFFLINE": "0"}, timeout=900)
+    finally:
+        server.shutdown()
+    assert proc.returncode == 2 and "pushing to the Hub failed" in proc.stderr, proc.stderr[-2000:]
+    assert any(secret in h for h in seen), "the token must be sent to the Hub"
+    assert secret not in proc.stdout + proc.stderr
+    assert (out / "adapter" / "adapter_model.safetensors").is_file() and (out / "danlu_export.json").is_file()
+    for root in (out, Path(real_run["run_dir"])):
+        for p in root.rglob("*"):
+            if p.is_file() and p.stat().st_size < 50_000_000:
+                assert secret.encode() not in p.read_bytes(), p
+
+
+def test_a_write_failure_leaves_the_old_export_and_nothing_complete_looking(real_run, tmp_path):
+    """Writing stops half-way (files capped at 60 MB, as a full disk stops it): one line naming the path, exit 2,
+    the previous export untouched, no complete-looking folder, no temporary folder left."""
+    import resource
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import ROOT
+
+    out = tmp_path / "exp"
+    run_json("export", real_run["run_dir"], "--to", "adapter", "--out", out)
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
+
+    def capped():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the cap fails (EFBIG) instead of killing
+        resource.setrlimit(resource.RLIMIT_FSIZE, (60 * 1024 * 1024, 60 * 1024 * 1024))
+
+    proc = subprocess.run([sys.executable, "-m", "engine.cli", "export", real_run["run_dir"], "--to", "merged",
+                           "--out", str(out), "--overwrite"], capture_output=True, text=True, cwd=ROOT,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)), preexec_fn=capped, timeout=900)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("danlu: error:")]
+    assert len(errors) == 1 and "no space left while writing" in errors[0] and "Traceback" not in proc.stderr
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before, "the old export must be untouched"
+    assert not (out / "merged").exists()
+    assert not [p for p in out.parent.iterdir() if p.name.startswith(".exp")], "temporary folders left behind"
+
+
+def test_an_export_that_cannot_fit_is_refused_before_writing(real_run, tmp_path):
+    import subprocess
+
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", str(mnt)], capture_output=True).returncode:
+        pytest.skip("mounting a small tmpfs is not permitted here (the write-failure test covers the path)")
+    try:
+        proc = run_cli("export", real_run["run_dir"], "--to", "adapter,merged", "--out", mnt / "exp")
+        assert proc.returncode == 2 and "not enough disk space" in proc.stderr, proc.stderr
+        assert "GB are free" in proc.stderr and not list(mnt.iterdir())
+    finally:
+        subprocess.run(["umount", str(mnt)], capture_output=True)

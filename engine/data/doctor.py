@@ -568,12 +568,15 @@ class AtomicWriter:
             self.fh.write(data + b"\n")
         self.count += 1
 
-    def commit(self) -> Path:
+    def finish(self) -> None:
+        """Everything written and on disk (the step that can fail on a full disk); :meth:`commit` then renames."""
         if self.array:
             self.fh.write(b"\n]\n" if self.count else b"]\n")
         self.fh.flush()
         os.fsync(self.fh.fileno())
         self.fh.close()
+
+    def commit(self) -> Path:
         from ..atomic import normal_mode
 
         normal_mode(self.tmp)  # the user's umask, not the temporary file's 0600
@@ -590,17 +593,74 @@ class AtomicWriter:
             self.done = True
 
 
+def input_files(source) -> set[Path]:
+    """The files a data source reads (a file, a folder's files, or the file of ``file#entry``), resolved."""
+    ref = str(source)
+    path = Path(ref)
+    if not path.exists() and "#" in ref:
+        path = Path(ref.rpartition("#")[0])
+    try:
+        if path.is_file():
+            return {path.resolve()}
+        if path.is_dir():
+            return {p.resolve() for p in path.rglob("*") if p.is_file()}
+    except OSError:
+        pass
+    return set()
+
+
+def output_file(output, source, target: str) -> Path:
+    """Where ``-o`` writes: a path ending in '/' or naming a folder gets a file named after the input inside it."""
+    text = str(output)
+    path = Path(text).expanduser()
+    if text.endswith(("/", os.sep)) or path.is_dir():
+        src = str(source)
+        src = src.rpartition("#")[0] if "#" in src and not Path(src).exists() else src
+        stem = Path(src.rstrip("/")).stem
+        path = path / f"{stem or 'data'}.{target}{'.json' if target == 'alpaca' else '.jsonl'}"
+    return path
+
+
+def refuse_overwriting_input(source, outputs) -> None:
+    """An output that is one of the input's files would destroy the data being read: refuse before reading."""
+    inputs = input_files(source)
+    for out in outputs:
+        out = Path(out)
+        try:
+            same = out.resolve() in inputs or any(out.exists() and os.path.samefile(out, i) for i in inputs)
+        except OSError:
+            same = False
+        if same:
+            raise DanluError("the output would overwrite the input file", where=str(out),
+                             fix="write to another file (e.g. add .clean before the extension); the input is untouched")
+
+
 @contextlib.contextmanager
 def writers(*specs):
-    """Open AtomicWriters for (path, target) pairs; commit them all on success, remove every temp file on error."""
+    """Open AtomicWriters for (path, target) pairs; commit them all on success, remove every temp file (and any
+    folder made for them) on error.  A full disk becomes one clear DanluError naming the path."""
+    from .. import atomic
+
+    made = []
+    for path, _ in specs:  # folders this call creates, removed again if nothing is written
+        missing = [q for q in [Path(path).parent, *Path(path).parent.parents] if not q.exists()]
+        made.extend(reversed(missing))
     ws = []
     try:
         for path, target in specs:
             ws.append(AtomicWriter(path, target))
         yield ws
-    except BaseException:
+        for w in ws:
+            w.finish()
+    except BaseException as exc:
         for w in ws:
             w.abort()
+        for folder in reversed(made):
+            with contextlib.suppress(OSError):
+                folder.rmdir()  # only when empty
+        if isinstance(exc, OSError) and atomic.is_disk_full(exc):
+            where = ws[-1].path if ws else Path(specs[0][0])
+            raise atomic.disk_full_error(exc, where) from None
         raise
     for w in ws:
         w.commit()

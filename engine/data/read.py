@@ -149,10 +149,25 @@ def _lenient_json(text: str):
     raise ValueError("not repairable")
 
 
-def _json_error(exc: Exception) -> str:
-    msg = getattr(exc, "msg", None) or str(exc)
+def _json_error(exc: Exception, text: str | None = None) -> str:
+    msg = re.sub(r"\s+at$", "", (getattr(exc, "msg", None) or str(exc)).strip())  # the parser's own "... at"
     col = getattr(exc, "colno", None)
+    if text is not None and _ends_inside_string(text):
+        return f"the line ends inside a quoted string: it looks cut off (parser: {msg})"
     return f"{msg} at column {col}" if col else msg
+
+
+def _ends_inside_string(text: str) -> bool:
+    """Whether a JSON text stops in the middle of a string (a truncated line), by its unescaped quotes."""
+    inside, escaped = False, False
+    for ch in text.rstrip("\r\n"):
+        if escaped:
+            escaped = False
+        elif ch == "\\":
+            escaped = inside
+        elif ch == '"':
+            inside = not inside
+    return inside
 
 
 def iter_jsonl(path: Path, encoding: str, bom: int, sink: Sink, repair: bool = False) -> Iterator[Record]:
@@ -206,7 +221,7 @@ def jsonl_records(lines, path: str, sink: Sink, repair: bool = False, start_rec:
                 if how:
                     yield Record(value, n, str(path), n_rec, repaired=how)
                     continue
-            sink(Problem(str(path), n, "-", f"broken JSON line ({_json_error(exc)})",
+            sink(Problem(str(path), n, "-", f"broken JSON line ({_json_error(exc, line)})",
                          "fix the JSON on this line (one object per line) or delete it", kind="malformed_json"))
 
 

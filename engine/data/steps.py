@@ -12,7 +12,8 @@ from pathlib import Path
 from ..errors import DanluError
 from . import dedup, formats
 from .doctor import (DEFAULT_MAX_CHARS, analyse, iter_conversations, mix_in, no_usable, normalize, split_indices,
-                     token_report, write_dataset_info, write_record, writers, entry_name, _leak_summary)
+                     token_report, write_dataset_info, write_record, writers, entry_name, _leak_summary,
+                     output_file, refuse_overwriting_input)
 from .model import DataReport
 
 
@@ -73,8 +74,9 @@ def convert(source, to: str, output, *, mapping=None, on_error: str = "skip", co
     """Convert ``source`` to ``to``, streaming: read, check and write one record at a time."""
     if to not in formats.TARGETS:
         raise DanluError(f"unknown target format {to!r}", fix=f"use one of {', '.join(formats.TARGETS)}")
+    output = output_file(output, source, to)
+    refuse_overwriting_input(source, [output])
     report = _new_report(source)
-    output = Path(output)
     with writers((output, to)) as (w,):
         for conv in iter_conversations(source, mapping=mapping, on_error=on_error, report=report,
                                        confirm_mapping=confirm_mapping):
@@ -94,6 +96,8 @@ def clean(source, output, *, to: str = "messages", mapping=None, on_error: str =
           confirm_mapping: bool = True) -> dict:
     if to not in formats.TARGETS:
         raise DanluError(f"unknown target format {to!r}", fix=f"use one of {', '.join(formats.TARGETS)}")
+    output = output_file(output, source, to)
+    refuse_overwriting_input(source, [output] + ([Path(mix)] if mix else []))
     report = _new_report(source)
     a = analyse(iter_conversations(source, mapping=mapping, on_error=on_error, report=report,
                                    confirm_mapping=confirm_mapping),
@@ -107,7 +111,6 @@ def clean(source, output, *, to: str = "messages", mapping=None, on_error: str =
     mixed, mix_info = ([], None)
     if mix:
         mixed, mix_info = mix_in(mix, mix_ratio, kept_n, seed)
-    output = Path(output)
     normalized = 0
     with writers((output, to)) as (w,):
         again = iter_conversations(source, mapping=mapping, on_error="skip" if on_error == "stop" else on_error,
@@ -140,6 +143,12 @@ def split(source, out_dir, *, to: str = "messages", eval_ratio: float = 0.1, see
         raise DanluError(f"unknown target format {to!r}", fix=f"use one of {', '.join(formats.TARGETS)}")
     if not 0 <= eval_ratio < 1:
         raise DanluError(f"eval ratio must be in [0, 1), got {eval_ratio}", fix="e.g. --eval-ratio 0.1")
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise DanluError("--out-dir is a file", where=str(out), fix="give a folder for train and eval files")
+    ext = ".json" if to == "alpaca" else ".jsonl"
+    train_path, eval_path = out / f"train{ext}", out / f"eval{ext}"
+    refuse_overwriting_input(source, [train_path, eval_path])
     report = _new_report(source)
     a = analyse(iter_conversations(source, mapping=mapping, on_error=on_error, report=report,
                                    confirm_mapping=confirm_mapping),
@@ -158,11 +167,6 @@ def split(source, out_dir, *, to: str = "messages", eval_ratio: float = 0.1, see
     n_train = side.count(0)
     if mix:
         mixed, mix_info = mix_in(mix, mix_ratio, n_train, seed)
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise DanluError("--out-dir is a file", where=str(out), fix="give a folder for train and eval files")
-    ext = ".json" if to == "alpaca" else ".jsonl"
-    train_path, eval_path = out / f"train{ext}", out / f"eval{ext}"
     with writers((train_path, to), (eval_path, to)) as (wt, we):
         again = iter_conversations(source, mapping=mapping, on_error="skip" if on_error == "stop" else on_error,
                                    report=_new_report(source))
