@@ -75,13 +75,24 @@ def cmd_plan(args):
     if probe and args.gpu is not None and probe["selected_gpu"] is None:
         raise DanluError(f"no GPU with index {args.gpu}",
                          fix=f"choose one of {[g['index'] for g in probe['gpus']] or 'none: this machine has no GPU'}")
-    seq_len = args.seq_len
-    if args.data:
-        seq_len = _seq_len_from_data(args.model, args.data, args.seq_len)
+    from . import config as config_mod, demo, prepare, tasks
+
+    overrides = config_mod.TrainConfig.parse_overrides(args.overrides)
+    if args.seq_len is not None:
+        overrides["max_seq_len"] = args.seq_len
+    seq_len = prepare.default_seq_len(args.model, overrides)
+    if args.data and args.seq_len is None and "max_seq_len" not in overrides and not args.model.startswith("demo:"):
+        seq_len = _seq_len_from_data(args.model, args.data, seq_len)
+    lora_r = args.lora_r or int(overrides.get("lora_r") or tasks.settings(args.task, args.model,
+                                                                          args.method or "lora").get("lora_r", 16))
+    target_batch = args.target_batch or int(demo.settings(args.model).get("target_batch") or 16)
     p = planner.plan(args.model, gpu_mem_gb=args.gpu_mem, probe=probe, seq_len=seq_len, method=args.method,
-                     micro_batch=args.micro_batch, lora_r=args.lora_r, lora_targets=args.lora_targets,
-                     grad_checkpointing=gc, optimizer=args.optimizer, target_batch=args.target_batch)
+                     micro_batch=args.micro_batch, lora_r=lora_r, lora_targets=args.lora_targets,
+                     grad_checkpointing=gc, optimizer=args.optimizer, target_batch=target_batch)
     d = p.to_dict()
+    if args.save:
+        _save_plan(args, p, overrides, lora_r, d)
+        return
     verdict = "fits" if p.fits else "DOES NOT FIT"
     lines = [
         f"{p.model} on {p.device}",
@@ -97,6 +108,41 @@ def cmd_plan(args):
         terms = ", ".join(f"{k} {v:.2f}" for k, v in c["terms"].items())
         lines.append(f"  {c['method']:<5} mb {c['micro_batch']:<2} {c['peak_gb']:>7.2f} GB  {c['reason']}  [{terms}]")
     _out(args, d, "\n".join(lines))
+
+
+def _save_plan(args, p, overrides: dict, lora_r: int, d: dict) -> None:
+    """``danlu plan --save CONFIG``: the config the wizard writes for the same choices (engine.prepare)."""
+    from pathlib import Path
+
+    from . import atomic, data, models, prepare
+
+    if not p.fits:
+        raise DanluError(f"the plan does not fit ({p.predicted_peak_gb:.2f} GB of {p.budget_gb:.2f} GB)",
+                         fix="; ".join(p.remedies) or "pick a smaller model or a shorter --seq-len")
+    out = Path(args.save)
+    if str(args.save).endswith("/") or out.is_dir():
+        out = out / "config.yaml"
+    overrides = {"lora_r": lora_r, **overrides}
+    train_file = str(Path(args.data).resolve()) if args.data else ""
+    cfg = prepare.config_from_plan(p, model=args.model, task=args.task, overrides=overrides,
+                                   trust_remote_code=args.trust_remote_code, train_file=train_file or "(set me)",
+                                   eval_file=str(Path(args.eval_data).resolve()) if args.eval_data else None)
+    if not args.data:
+        cfg.train_file = ""
+    lengths = []
+    if args.data:
+        convs, _ = data.load_conversations(args.data)
+        from . import encode
+
+        lengths = encode.token_lengths(models.load_tokenizer(args.model), convs) if convs else []
+        cfg.dataset_hash = data.file_hash(args.data)
+    geo = prepare.geometry(cfg, lengths)
+    atomic.write_text(out, cfg.to_yaml())
+    d.update(saved=str(out), config=__import__("dataclasses").asdict(cfg), geometry=geo.describe())
+    next_step = f"danlu train {out}" if args.data else f"set train_file in {out}, then: danlu train {out}"
+    _out(args, d, f"plan: {cfg.method}, {geo.describe()}, seq len {cfg.max_seq_len}, lr {cfg.lr:g}, "
+                  f"{cfg.epochs:g} epoch(s) — predicted peak {p.predicted_peak_gb:.2f} GB of {p.budget_gb:.2f} GB\n"
+                  f"saved {out}\nnext: {next_step}")
 
 
 def _seq_len_from_data(model: str, data_file: str, fallback: int) -> int:
@@ -699,13 +745,23 @@ def build_parser() -> argparse.ArgumentParser:
              "micro-batch, gradient accumulation, checkpointing, optimizer and precision that fit.")
     sp.add_argument("--model", help="Hugging Face id, local model folder or config.json, or demo:smollm2")
     sp.add_argument("--gpu-mem", type=float, default=None, metavar="GB", help="plan for a GPU with this much memory")
-    sp.add_argument("--seq-len", type=int, default=1024, help="training sequence length (default 1024)")
-    sp.add_argument("--data", help="dataset file: the sequence length becomes its token-length p99")
+    sp.add_argument("--seq-len", type=int, default=None,
+                    help="training sequence length (default: the demo model's own, else 1024, or the --data p99)")
+    sp.add_argument("--data", help="dataset file: the sequence length becomes its token-length p99; with --save it is "
+                                   "the config's train_file")
+    sp.add_argument("--eval-data", help="with --save: held-out conversations (the config's eval_file)")
+    sp.add_argument("--save", metavar="CONFIG", help="write the config.yaml `danlu train` runs (the wizard's Plan "
+                                                      "screen writes the same for the same choices)")
+    sp.add_argument("--task", default="general", help="task preset for --save: learning rate, epochs, LoRA shape "
+                                                      "(presets/tasks.yaml; default general)")
+    sp.add_argument("--trust-remote-code", action="store_true", help="with --save: allow the model's own code")
+    sp.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="with --save: settings to set, e.g. lr=1e-4")
     sp.add_argument("--gpu", type=int, default=None, help="GPU index to plan for on a multi-GPU machine")
     sp.add_argument("--method", choices=["full", "lora", "qlora"], help="force a method")
     sp.add_argument("--micro-batch", type=int, help="force the micro-batch size")
-    sp.add_argument("--target-batch", type=int, default=16, help="effective batch to reach (default 16)")
-    sp.add_argument("--lora-r", type=int, default=16, help="LoRA rank (default 16)")
+    sp.add_argument("--target-batch", type=int, default=None,
+                    help="effective batch to reach (default 16, or the demo model's own)")
+    sp.add_argument("--lora-r", type=int, default=None, help="LoRA rank (default: the task preset's, 16)")
     sp.add_argument("--lora-targets", default="all-linear", help="all-linear or a list such as q_proj,v_proj")
     sp.add_argument("--grad-checkpointing", choices=["on", "off"], help="force gradient checkpointing")
     sp.add_argument("--optimizer", help="transformers optim name: adamw_torch, adamw_bnb_8bit, paged_adamw_8bit, …")

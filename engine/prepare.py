@@ -8,11 +8,78 @@ The CLI (``danlu train`` on a config), the quickstart and the wizard's Plan scre
 
 from __future__ import annotations
 
+import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import atomic, data, models, runs
-from .config import TrainConfig
+from .config import VIRTUAL_TOKEN_ADAPTERS, TrainConfig
 from .errors import DanluError
+
+DEFAULT_SEQ_LEN = 1024
+
+
+def default_seq_len(model: str, overrides: dict | None = None) -> int:
+    """The max_seq_len every step starts from: the user's value, the demo's own, or 1024 (Model, Data, Plan and
+    ``danlu plan`` all use this)."""
+    try:
+        return int(float((overrides or {})["max_seq_len"]))
+    except (KeyError, TypeError, ValueError):
+        pass
+    from . import demo
+
+    return int(demo.settings(model).get("max_seq_len") or DEFAULT_SEQ_LEN)
+
+
+def config_from_plan(plan, *, model: str, task: str = "general", overrides: dict | None = None,
+                     trust_remote_code: bool = False, train_file: str = "(prepared)",
+                     eval_file: str | None = None) -> TrainConfig:
+    """The one plan → config step: the planner's choices, then the task preset's, then the user's overrides
+    (strings or values, coerced and checked by TrainConfig itself).  ``danlu plan --save`` and the wizard's
+    Plan screen both call this, so the same choices give the same config.yaml."""
+    from . import tasks
+
+    values = dataclasses.asdict(TrainConfig())
+    values.update(model=model, train_file=train_file, eval_file=eval_file, method=plan.method,
+                  max_seq_len=plan.max_seq_len, micro_batch=plan.micro_batch, grad_accum=plan.grad_accum,
+                  grad_checkpointing=plan.grad_checkpointing, optimizer=plan.optimizer, precision=plan.precision,
+                  lora_r=plan.lora_r if getattr(plan, "lora_r", None) else values["lora_r"],
+                  trust_remote_code=trust_remote_code, plan_reason=" | ".join(plan.reasons))
+    values.update(tasks.settings(task, model, plan.method))
+    fixed = {"model", "method", "micro_batch", "grad_accum", "grad_checkpointing", "optimizer", "precision"}
+    for key, value in (overrides or {}).items():
+        if value in ("", None) or key in fixed:  # the planner decides these (replan to change them)
+            continue
+        values[key] = value
+    return TrainConfig.from_dict(values, source="plan").validate()
+
+
+@dataclass
+class Geometry:
+    """How samples become batches: rows per micro-batch, accumulation, packed row length (None: no packing)."""
+
+    micro_batch: int
+    grad_accum: int
+    pack_len: int | None
+
+    def describe(self) -> str:
+        if self.pack_len:
+            return (f"packed rows of {self.pack_len} tokens, {self.micro_batch} row(s) per micro-batch "
+                    f"× accumulation {self.grad_accum}")
+        return f"micro-batch {self.micro_batch} × accumulation {self.grad_accum}"
+
+
+def geometry(cfg: TrainConfig, lengths: list[int]) -> Geometry:
+    """The batches that will run for ``cfg`` on samples of these token lengths.  With packing, one micro-batch
+    holds about the tokens the plan budgeted (micro_batch × max_seq_len, capped at ``pack_len`` so attention
+    stays cheap) and accumulation is set so an optimizer step sees about as many samples as micro_batch ×
+    grad_accum planned.  The Plan screen, ``danlu plan --save`` and the trainer's log all state this."""
+    if not cfg.packing or cfg.adapter in VIRTUAL_TOKEN_ADAPTERS or not lengths:
+        return Geometry(cfg.micro_batch, cfg.grad_accum, None)
+    pack = max(cfg.max_seq_len, min(cfg.pack_len, cfg.micro_batch * cfg.max_seq_len))
+    mean = sum(min(n, cfg.max_seq_len) for n in lengths) / len(lengths)
+    rows_per_step = cfg.micro_batch * cfg.grad_accum * mean / pack
+    return Geometry(1, max(1, round(rows_per_step)), pack)
 
 
 def check_config(cfg: TrainConfig, where: str = "config") -> None:

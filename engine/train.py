@@ -27,7 +27,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import atomic, data, encode, evaluate, hardware, models
+from . import atomic, data, encode, evaluate, hardware, models, prepare
+from .prepare import Geometry
 from .config import VIRTUAL_TOKEN_ADAPTERS, TrainConfig
 from .errors import DanluError, debug_hint
 from .runs import RunDir
@@ -72,31 +73,9 @@ def prepare_rows(cfg: TrainConfig, tokenizer):
     return train_rows, eval_rows
 
 
-@dataclass
-class Geometry:
-    """How samples become batches: rows per micro-batch, accumulation, packed row length (None: no packing)."""
-
-    micro_batch: int
-    grad_accum: int
-    pack_len: int | None
-
-    def describe(self) -> str:
-        if self.pack_len:
-            return (f"packed rows of {self.pack_len} tokens, {self.micro_batch} row(s) per micro-batch "
-                    f"× accumulation {self.grad_accum}")
-        return f"micro-batch {self.micro_batch} × accumulation {self.grad_accum}"
-
-
 def geometry(cfg: TrainConfig, train_rows: list[dict]) -> Geometry:
-    """Batches for ``cfg``.  With packing, one micro-batch holds about the tokens the plan budgeted
-    (micro_batch × max_seq_len, capped at ``pack_len`` so attention stays cheap) and accumulation is
-    set so an optimizer step sees about as many samples as micro_batch × grad_accum planned."""
-    if not cfg.packing or cfg.adapter in VIRTUAL_TOKEN_ADAPTERS:  # virtual tokens go in front of each sample
-        return Geometry(cfg.micro_batch, cfg.grad_accum, None)
-    pack = max(cfg.max_seq_len, min(cfg.pack_len, cfg.micro_batch * cfg.max_seq_len))
-    mean = sum(len(r["input_ids"]) for r in train_rows) / len(train_rows)
-    rows_per_step = cfg.micro_batch * cfg.grad_accum * mean / pack
-    return Geometry(1, max(1, round(rows_per_step)), pack)
+    """The batches for ``cfg`` on the encoded rows (engine.prepare.geometry, which the plan states too)."""
+    return prepare.geometry(cfg, [len(r["input_ids"]) for r in train_rows])
 
 
 class Control:

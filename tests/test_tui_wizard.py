@@ -26,7 +26,13 @@ async def wait_for(pilot, cond, timeout=60.0, what="condition"):
         if cond():
             return
         await pilot.pause(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
+    shown = {}
+    for wid in ("#export-status", "#export-log", "#status"):  # what the screen said, to tell why
+        try:
+            shown[wid] = str(pilot.app.screen.query_one(wid).render())
+        except Exception:  # noqa: BLE001 - not on this screen
+            pass
+    raise AssertionError(f"timed out waiting for {what} on {type(pilot.app.screen).__name__}: {shown}")
 
 
 def screen_name(app) -> str:
@@ -410,3 +416,60 @@ def test_dashboard_chart_follows_a_running_run_at_a_bounded_rate(danlu_home, mon
             assert drawn[-1][1] == 21
 
     asyncio.run(go())
+
+
+@pytest.mark.timeout(600)
+@pytest.mark.parametrize("method", ["full", "lora", "qlora"])
+def test_the_plan_screen_shows_and_saves_what_danlu_plan_save_writes(tiny_model, danlu_home, tmp_path, method):
+    """One source of truth: what the Plan screen shows is what its config.yaml holds, and `danlu plan --save`
+    writes the same config for the same choices (model, method, task preset, data)."""
+    import yaml
+    from conftest import run_json
+
+    from textual.widgets import Select, Static
+
+    async def go():
+        app = DanluApp(demo=True, lang="en")
+        async with app.run_test(size=(120, 40)) as pilot:
+            await walk_to_plan(app, pilot)
+            app.screen.query_one("#method", Select).value = method
+            await wait_for(pilot, lambda: app.wizard.plan is not None and app.wizard.plan.method == method,
+                           what=f"the {method} plan")
+            await wait_for(pilot, lambda: app.screen.query_one("#k-lr", Input).value != "", what="knobs")
+            await pilot.pause(0.3)
+            shown = {n: app.screen.query_one(f"#k-{n}", Input).value for n in ("max_seq_len", "lr", "epochs")}
+            pick = str(app.screen.query_one("#pick", Static).render())
+            geometry = str(app.screen.query_one("#geometry", Static).render())
+            await pilot.press("ctrl+s")
+            await wait_for(pilot, lambda: app.wizard.run_path is not None, what="the run to be prepared")
+            return Path(app.wizard.run_path), shown, pick, geometry
+
+    run, shown, pick, geometry = asyncio.run(go())
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    assert saved["method"] == method and pick.startswith(method)
+    assert f"micro-batch {saved['micro_batch']} × accumulation {saved['grad_accum']}" in pick
+    assert f"seq len {saved['max_seq_len']}" in pick and str(saved["max_seq_len"]) == shown["max_seq_len"]
+    assert float(shown["lr"]) == saved["lr"] and float(shown["epochs"]) == saved["epochs"]
+    from engine import config as cfgmod, prepare, runs as runs_mod  # noqa: F401
+
+    assert "runs as:" in geometry
+    out = tmp_path / "plan.yaml"
+    cli = run_json("plan", "--model", "demo:tiny", "--method", method, "--save", out,
+                   "--data", run / "data" / "train.jsonl")
+    from_cli = yaml.safe_load(out.read_text())
+    import re
+
+    paths = ("train_file", "eval_file", "dataset_hash")
+
+    def same(cfg):  # the reasons quote the RAM free at that moment
+        return {k: re.sub(r"[\d.]+ GB", "N GB", v) if k == "plan_reason" else v for k, v in cfg.items() if k not in paths}
+
+    assert same(from_cli) == same(saved) and saved["plan_reason"]
+    assert cli["geometry"] in geometry, (cli["geometry"], geometry)
+    # and the trainer's log states that geometry for this data
+    from engine import data, encode, models
+
+    cfg = cfgmod.TrainConfig.from_dict(saved)
+    convs, _ = data.load_conversations(saved["train_file"])
+    lengths = encode.token_lengths(models.load_tokenizer("demo:tiny"), convs)
+    assert prepare.geometry(cfg, lengths).describe() == cli["geometry"]

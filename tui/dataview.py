@@ -145,17 +145,6 @@ def render(tokenizer, msgs) -> tuple[str, list[tuple[int, int]]]:
     return encode.assistant_spans(tokenizer, list(msgs))
 
 
-def default_seq_len(model: str, overrides: dict) -> int:
-    """The max_seq_len the Plan screen starts from (the user's value, the demo's, or 1024)."""
-    try:
-        return int(float(overrides["max_seq_len"]))
-    except (KeyError, TypeError, ValueError):
-        pass
-    from engine import demo
-
-    return int(demo.settings(model).get("max_seq_len") or 1024)
-
-
 def histogram(lengths: list, max_seq_len: int, bins: int = 8) -> list[tuple[int, int | None, int]]:
     """(from, to, count) rows: ``bins`` equal bins up to ``max_seq_len`` and one row (to=None) for longer ones."""
     width = max(1, -(-max_seq_len // bins))

@@ -30,7 +30,9 @@ class WizardState:
     data_mapping: dict | None = None  # a column mapping the user confirmed or edited
     data_target: str = "messages"  # format of the written training files: messages, sharegpt or alpaca
     eval_ratio: float = 0.1
+    token_lengths: list = field(default_factory=list)  # tokens per kept conversation (Data), for the batch geometry
     task: str = "general"
+    method: str = "auto"  # auto (the planner's pick), full, lora or qlora
     plan: object = None  # engine.planner.Plan
     overrides: dict = field(default_factory=dict)  # TrainConfig fields the user edited
     run_path: str | None = None  # the run directory prepared for this plan
@@ -42,5 +44,6 @@ class WizardState:
             from engine import demo as demo_settings
 
             st.model = demo_settings.default_model()
+            st.method = "lora"  # the demo trains a LoRA adapter, as `danlu quickstart` does
             st.data_file = str(sample_data_file())
         return st

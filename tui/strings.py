@@ -136,6 +136,10 @@ STRINGS = {
         "step_plan": "Step 4/4 · Plan", "planning": "Planning…",
         "plan_fits": "✓ The plan fits this machine.",
         "plan_no_fit": "✗ Nothing fits this machine with these settings — see the remedies below.",
+        "method_choice": "Method", "method_auto": "auto (the planner's pick)", "method_full": "full fine-tune",
+        "method_lora": "LoRA", "method_qlora": "QLoRA (4-bit base)",
+        "runs_as": "runs as: {geometry} (from the data's token lengths, as the trainer computes it)",
+        "runs_as_unknown": "runs as: {geometry} (packing is sized from the data's token lengths when training starts)",
         "plan_pick": "{method} · micro-batch {mb} × accumulation {ga} · seq len {seq} · {prec} · "
                      "grad checkpointing {gc} · {opt} · peak {peak:.2f} GB · {trainable} trainable params",
         "on": "on", "off": "off", "alternatives": "Alternatives:", "task_preset": "Task",
@@ -345,6 +349,10 @@ STRINGS = {
         "step_plan": "第 4/4 步 · 方案", "planning": "规划中…",
         "plan_fits": "✓ 方案在本机放得下。",
         "plan_no_fit": "✗ 以当前设置本机放不下 —— 见下方的补救办法。",
+        "method_choice": "方法", "method_auto": "自动（规划器的选择）", "method_full": "全参数微调",
+        "method_lora": "LoRA", "method_qlora": "QLoRA（4 位基座）",
+        "runs_as": "实际运行：{geometry}（按数据的 token 长度计算，与训练时相同）",
+        "runs_as_unknown": "实际运行：{geometry}（打包的行数在训练开始时按数据 token 长度确定）",
         "plan_pick": "{method} · 微批 {mb} × 累积 {ga} · 序列长度 {seq} · {prec} · 梯度检查点 {gc} · {opt} · "
                      "峰值 {peak:.2f} GB · 可训练参数 {trainable}",
         "on": "开", "off": "关", "alternatives": "其他方案：", "task_preset": "任务",

@@ -22,6 +22,8 @@ from textual.message import Message
 from textual.widgets import Button, Checkbox, DataTable, Footer, Header, Input, Label, Select, Static
 from textual.worker import get_current_worker
 
+from engine import prepare
+
 from .. import dataview
 from ..strings import t
 from .base import StepScreen
@@ -227,7 +229,7 @@ class DataScreen(StepScreen):
             problems.add_column(t(f"col_{key}"), key=key)
         self.query_one("#rendered", Static).border_title = t("rendered_title")
         w = self.wizard
-        self.seq = dataview.default_seq_len(w.model, w.overrides)
+        self.seq = prepare.default_seq_len(w.model, w.overrides)
         self.query_one("#seq", Input).value = str(self.seq)
         self.query_one("#ratio", Input).value = f"{w.eval_ratio:g}"
         path = w.data_file
@@ -414,6 +416,7 @@ class DataScreen(StepScreen):
         if msg.gen != self._gen:
             return
         self.tokens = msg.tokens
+        self.wizard.token_lengths = list(msg.tokens)
         status = self.query_one("#tok-status", Static)
         note = ""
         if msg.error:

@@ -159,14 +159,15 @@ class ExportScreen(StepScreen):
             self.notify(t("pick_target"), severity="warning")
             return
         types = list(self.query_one("#gguf-types", SelectionList).selected) or ["f16"]
-        dtype = self.query_one("#dtype", Select).value
+        picked = self.query_one("#dtype", Select)
+        dtype = None if picked.is_blank() else str(picked.value)  # blank: the base model's own dtype
         self.busy = True
         status = self.query_one("#export-status", Static)
         status.update(t("exporting"))
         status.set_classes("loading")
         self.query_one("#export-log", Static).update("")
         self._export(str(self.run_path), Path(self.query_one("#dest", Input).value).expanduser(), targets, types,
-                     None if dtype is Select.BLANK else str(dtype), self.query_one("#overwrite", Checkbox).value,
+                     dtype, self.query_one("#overwrite", Checkbox).value,
                      self.query_one("#hub-repo", Input).value.strip() or None)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="export")

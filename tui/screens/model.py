@@ -90,12 +90,13 @@ class ModelScreen(StepScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="verdicts")
     def _verdicts(self, probe) -> None:
-        from engine import planner, presets
+        from engine import planner, prepare, presets
 
+        overrides = dict(self.wizard.overrides)
         rows = []
         for ref in dict.fromkeys([*DEMO_MODELS, *presets.model_ids()]):
             try:
-                p = planner.plan(ref, probe=probe, seq_len=1024)
+                p = planner.plan(ref, probe=probe, seq_len=prepare.default_seq_len(ref, overrides))
                 rows.append((ref, family(ref), fmt_params(p.params), verdict(p)))
             except Exception as exc:  # noqa: BLE001 - one preset's trouble is shown in its row
                 rows.append((ref, family(ref), "?", f"? {exc}"[:40]))
@@ -136,8 +137,10 @@ class ModelScreen(StepScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="check")
     def _check(self, ref: str, probe, trust: bool) -> None:
-        from engine import models, planner
+        from engine import models, planner, prepare
         from engine.errors import DanluError
+
+        overrides = dict(self.wizard.overrides)
 
         try:
             if is_gguf(ref):
@@ -148,7 +151,7 @@ class ModelScreen(StepScreen):
                 return
             models.check_model_ref(ref)
             shape = planner.model_shape(ref, trust_remote_code=trust)
-            p = planner.plan(ref, probe=probe, seq_len=1024, shape=shape)
+            p = planner.plan(ref, probe=probe, seq_len=prepare.default_seq_len(ref, overrides), shape=shape)
             self.post_message(ModelChecked(ref, True, f"✓ {ref}: {fmt_params(p.params)} · {verdict(p)}"))
         except DanluError as exc:
             self.post_message(ModelChecked(ref, False, f"✗ {exc.one_line()}"))

@@ -57,25 +57,18 @@ class RunPrepared(Message):
 
 
 def build_config(w, plan, values: dict):
-    """The TrainConfig for the wizard's choices (paths filled in when the run is prepared)."""
-    from engine.config import TrainConfig
+    """The TrainConfig for the wizard's choices: the engine's plan → config step (paths filled in when the run
+    is prepared)."""
+    from engine import prepare
 
-    cfg = TrainConfig(
-        model=w.model, train_file="(prepared)", method=plan.method, max_seq_len=plan.max_seq_len,
-        micro_batch=plan.micro_batch, grad_accum=plan.grad_accum, grad_checkpointing=plan.grad_checkpointing,
-        optimizer=plan.optimizer, precision=plan.precision, trust_remote_code=w.trust_remote_code,
-        plan_reason=" | ".join(plan.reasons),
-    )
-    defaults = {f.name: f.default for f in dataclasses.fields(TrainConfig)}
-    for name, raw in values.items():
-        if raw in ("", None):
-            continue
-        kind = type(defaults[name])
-        setattr(cfg, name, kind(float(raw)) if kind is int else kind(raw))
     try:
-        return cfg.validate()
+        return prepare.config_from_plan(plan, model=w.model, task=w.task, overrides=values,
+                                        trust_remote_code=w.trust_remote_code)
     except DanluError as exc:
         raise ValueError(exc.one_line()) from None
+
+
+METHODS = ("auto", "full", "lora", "qlora")
 
 
 def _random_init(model: str) -> bool:
@@ -104,6 +97,11 @@ class PlanScreen(StepScreen):
                 yield Select([(tasks.text(v, "name"), k) for k, v in tasks.load().items()], id="task",
                              allow_blank=False, value=self.wizard.task if self.wizard.task in tasks.load() else "general")
             yield Static("", id="task-reason", classes="hint")
+            with Horizontal(classes="row"):
+                yield Label(t("method_choice"), classes="label")
+                yield Select([(t(f"method_{m}"), m) for m in METHODS], id="method", allow_blank=False,
+                             value=self.wizard.method if self.wizard.method in METHODS else "auto")
+            yield Static("", id="geometry", classes="hint")
             with Grid(id="knobs"):
                 from engine.config import TrainConfig
 
@@ -123,9 +121,9 @@ class PlanScreen(StepScreen):
 
     def on_mount(self) -> None:
         w = self.wizard
-        from ..dataview import default_seq_len
+        from engine import prepare
 
-        seq = default_seq_len(w.model, w.overrides)
+        seq = prepare.default_seq_len(w.model, w.overrides)
         self.query_one("#k-max_seq_len", Input).value = str(seq)
         self._fill_from_task(w.task if w.task in tasks.load() else "general", method="lora")
         for name, value in w.overrides.items():
@@ -137,7 +135,7 @@ class PlanScreen(StepScreen):
 
         base = TrainConfig()
         values = {n: getattr(base, n) for n in KNOBS if n != "max_seq_len"}
-        values.update(tasks.settings(task, self.wizard.model, method))
+        values.update(tasks.settings(task, self.wizard.model, method))  # the engine's preset, shown as it will run
         for name, value in values.items():
             self.query_one(f"#k-{name}", Input).value = f"{value:g}" if isinstance(value, float) else str(value)
         entry = tasks.load().get(task, {})
@@ -148,10 +146,17 @@ class PlanScreen(StepScreen):
 
     @on(Select.Changed, "#task")
     def _task(self, event: Select.Changed) -> None:
-        if event.value is Select.BLANK or event.value == self.wizard.task and self.wizard.plan is not None:
+        if event.select.is_blank() or event.value == self.wizard.task and self.wizard.plan is not None:
             return
         self.wizard.task = str(event.value)
         self._fill_from_task(self.wizard.task, self.wizard.plan.method if self.wizard.plan else "lora")
+
+    @on(Select.Changed, "#method")
+    def _method(self, event: Select.Changed) -> None:
+        if event.select.is_blank() or str(event.value) == self.wizard.method:
+            return
+        self.wizard.method = str(event.value)
+        self.action_replan()
 
     def on_input_changed(self, event: Input.Changed) -> None:
         if event.input.id and event.input.id.startswith("k-"):
@@ -160,6 +165,8 @@ class PlanScreen(StepScreen):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         if event.input.id in ("k-max_seq_len", "k-lora_r"):
             self.action_replan()
+        elif self.wizard.plan is not None:
+            self._show_geometry()
 
     def knob_values(self) -> dict:
         return {n: self.query_one(f"#k-{n}", Input).value.strip() for n in KNOBS}
@@ -174,16 +181,17 @@ class PlanScreen(StepScreen):
         status = self.query_one("#plan-status", Static)
         status.update(t("planning"))
         status.set_classes("loading")
-        self._plan(self.wizard.model, self.wizard.probe, seq, rank, v["lora_targets"] or "all-linear")
+        method = None if self.wizard.method in ("", "auto") else self.wizard.method
+        self._plan(self.wizard.model, self.wizard.probe, seq, rank, v["lora_targets"] or "all-linear", method)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="plan")
-    def _plan(self, model, probe, seq, rank, targets) -> None:
+    def _plan(self, model, probe, seq, rank, targets, method=None) -> None:
         from engine import demo, planner
         from engine.errors import DanluError
 
         try:
             batch = int(demo.settings(model).get("target_batch") or 16)
-            self.post_message(PlanComputed(planner.plan(model, probe=probe, seq_len=seq, lora_r=rank,
+            self.post_message(PlanComputed(planner.plan(model, probe=probe, seq_len=seq, lora_r=rank, method=method,
                                                         lora_targets=targets, target_batch=batch)))
         except DanluError as exc:
             self.post_message(PlanComputed(None, exc.one_line()))
@@ -209,10 +217,29 @@ class PlanScreen(StepScreen):
         self.query_one("#bar", Static).update(memory_bar(p.terms, p.budget_gb))
         lines = [f"• {r}" for r in p.reasons] + [f"→ {r}" for r in p.remedies]
         self.query_one("#reasons", Static).update("\n".join(lines))
-        alts = [f"{c['method']}: {c['reason']}" for c in p.candidates]
+        alts = [f"{c['method']} {c['peak_gb']:.2f} GB: {c['reason']}" for c in p.candidates]
         self.query_one("#alternatives", Static).update(t("alternatives") + "  " + " | ".join(alts))
-        if first:
-            self._fill_from_task(self.wizard.task, p.method)
+        if first or p.method != getattr(self, "_filled_for", p.method):
+            self._fill_from_task(self.wizard.task, p.method)  # full fine-tuning has its own learning rate
+        self._filled_for = p.method
+        for name in ("adapter", "lora_r", "lora_alpha", "lora_dropout", "lora_targets"):
+            self.query_one(f"#k-{name}", Input).disabled = p.method == "full"  # no adapter in a full fine-tune
+        self._show_geometry()
+
+    def _show_geometry(self) -> None:
+        """What will run, from the same engine step the trainer uses (packed rows × accumulation)."""
+        w = self.wizard
+        geometry = self.query_one("#geometry", Static)
+        try:
+            cfg = build_config(w, w.plan, self.knob_values())
+        except (ValueError, TypeError) as exc:
+            geometry.update(f"✗ {exc}")
+            return
+        from engine import prepare
+
+        geo = prepare.geometry(cfg, [n for n in w.token_lengths if n])
+        geometry.update(t("runs_as", geometry=geo.describe()) if w.token_lengths else t("runs_as_unknown",
+                                                                                         geometry=geo.describe()))
 
     # -- save / start -------------------------------------------------------------------------
     def _prepare(self, start: bool) -> None:
