@@ -77,6 +77,30 @@ def read_json(path: Path, what: str | None = None) -> dict:
     return obj
 
 
+class EventReader:
+    """New complete rows of a run's events.jsonl since the last read: the one reader of ``danlu attach`` and the
+    dashboard.  A torn last line waits for the next read; a file replaced by a resume (it keeps a prefix and
+    drops the steps after its checkpoint, under a new inode) is read again from its start, with
+    ``replaced=True`` so that a viewer drops what it had instead of keeping stale steps."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.offset = 0
+        self.inode = None
+
+    def read(self) -> tuple[list[dict], bool]:
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return [], False
+        replaced = self.inode is not None and (st.st_ino != self.inode or st.st_size < self.offset)
+        self.inode = st.st_ino
+        if replaced:
+            self.offset = 0
+        rows, self.offset = read_jsonl_tolerant(self.path, self.offset)
+        return rows, replaced
+
+
 @dataclass
 class RunDir:
     path: Path
@@ -197,21 +221,18 @@ class RunDir:
 
         If the file is replaced by a shorter one (a resume keeps a prefix of it and drops the steps
         after its checkpoint), reading goes on after that prefix: nothing is yielded twice."""
-        offset, seen = 0, 0
+        reader, seen = EventReader(self.events_path), 0
         while True:
-            try:
-                if self.events_path.stat().st_size < offset:
-                    rows, offset = read_jsonl_tolerant(self.events_path, 0)
-                    seen = min(seen, len(rows))
-                    yield from rows[seen:]
-                    seen = len(rows)
-            except FileNotFoundError:
-                pass
-            rows, offset = read_jsonl_tolerant(self.events_path, offset)
-            seen += len(rows)
-            yield from rows
+            rows, replaced = reader.read()
+            if replaced:  # the kept prefix was yielded already
+                skip = min(seen, len(rows))
+                seen = len(rows)
+                yield from rows[skip:]
+            else:
+                seen += len(rows)
+                yield from rows
             if stop_when_finished and self.effective_state() not in ("pending", "running"):
-                rows, offset = read_jsonl_tolerant(self.events_path, offset)
+                rows, _ = reader.read()
                 yield from rows
                 return
             time.sleep(poll)

@@ -29,7 +29,7 @@ from pathlib import Path
 
 from . import atomic, data, encode, evaluate, hardware, models, prepare
 from .prepare import Geometry
-from .config import VIRTUAL_TOKEN_ADAPTERS, TrainConfig
+from .config import TrainConfig
 from .errors import DanluError, debug_hint
 from .runs import RunDir
 

@@ -51,3 +51,27 @@ def test_resolve_by_id_part_path_and_latest(tmp_path):
 def test_unknown_event_type_is_refused(tmp_path):
     with pytest.raises(ValueError):
         runs.create("t", tmp_path).event("bogus")
+
+
+def test_a_viewer_attached_across_a_resume_keeps_no_stale_steps(tmp_path):
+    """The dashboard's reader (the same EventReader as `danlu attach`) while a resume drops the steps after its
+    checkpoint and writes them again: the chart holds each step once, with the resumed losses."""
+    from tui.tail import Metrics
+
+    run = runs.create("resume-view", tmp_path)
+    for step in range(1, 9):
+        run.event("step", step=step, total=8, loss=10.0 - step, lr=1e-3)
+    reader, metrics = runs.EventReader(run.events_path), Metrics()
+    for row in reader.read()[0]:
+        metrics.add(row)
+    assert [s for s, _ in metrics.losses] == list(range(1, 9))
+    run.truncate_events_after(4)  # what a resume from checkpoint-4 does, then it trains steps 5.. again
+    for step in range(5, 7):
+        run.event("step", step=step, total=8, loss=100.0 + step, lr=1e-3)
+    rows, replaced = reader.read()
+    assert replaced
+    metrics = Metrics()
+    for row in rows:
+        metrics.add(row)
+    assert [s for s, _ in metrics.losses] == [1, 2, 3, 4, 5, 6]
+    assert dict(metrics.losses)[5] == 105.0, "the resumed loss, not the dropped one"

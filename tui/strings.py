@@ -167,7 +167,7 @@ STRINGS = {
         "ev_done": "finished ({state}) after {step} steps in {seconds} s",
         "ev_resumed": "resumed from step {step} ({name})", "ev_status": "status: {state}",
         "state_pending": "pending", "state_running": "running", "state_done": "done", "state_failed": "failed",
-        "state_stopped": "stopped", "state_crashed": "crashed (process gone)",
+        "state_stopped": "stopped", "state_crashed": "crashed (process gone)", "state_damaged": "damaged (status.json unreadable)",
         # chat
         "chat_title": "Chat · {run}", "loading_model": "Loading the model… (torch loads on first use)",
         "model_ready_tuned": "Tuned model answers — Enter sends, Esc stops, Ctrl+B base model, Ctrl+T side by side",
@@ -377,7 +377,7 @@ STRINGS = {
         "ev_done": "训练结束（{state}），共 {step} 步，用时 {seconds} 秒",
         "ev_resumed": "从第 {step} 步恢复（{name}）", "ev_status": "状态：{state}",
         "state_pending": "等待中", "state_running": "运行中", "state_done": "已完成", "state_failed": "失败",
-        "state_stopped": "已停止", "state_crashed": "已崩溃（进程不在）",
+        "state_stopped": "已停止", "state_crashed": "已崩溃（进程不在）", "state_damaged": "已损坏（status.json 无法读取）",
         "chat_title": "对话 · {run}", "loading_model": "正在加载模型…（首次使用时加载 torch）",
         "model_ready_tuned": "微调模型回答 —— 回车发送，Esc 停止，Ctrl+B 基座模型，Ctrl+T 并排对比",
         "model_ready_base": "基座模型回答（关闭适配器）—— Ctrl+B 切回微调模型",

@@ -1,9 +1,8 @@
 """Reading a run directory for the dashboard: no Textual here, so it is unit-testable.
 
-:class:`Metrics` folds ``events.jsonl`` rows into what the dashboard shows; :class:`Tail`
-reads new complete lines from a remembered offset (the torn last line waits for the next
-read).  The dashboard runs ``Tail`` in a thread and posts :meth:`Metrics.snapshot` at most
-ten times a second.
+:class:`Metrics` folds ``events.jsonl`` rows into what the dashboard shows; the rows come from
+the engine's one event reader (:class:`engine.runs.EventReader`, also behind ``danlu attach``), which
+the dashboard runs in a thread, posting :meth:`Metrics.snapshot` at most ten times a second.
 """
 
 from __future__ import annotations
@@ -13,11 +12,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine.runs import read_jsonl_tolerant
-
 from .strings import t as tr
 
-STATES = ("pending", "running", "done", "failed", "stopped", "crashed")
+STATES = ("pending", "running", "done", "failed", "stopped", "crashed", "damaged")
 
 MAX_POINTS = 240  # points per plotted series (plotext slows down with long series)
 
@@ -128,18 +125,6 @@ class Metrics:
             "system": dict(self.system), "log": list(self.log)[-12:], "done": self.done, "error": self.error,
             "events": self.events,
         }
-
-
-class Tail:
-    """New complete rows of a growing JSONL file since the last call."""
-
-    def __init__(self, path: Path):
-        self.path = Path(path)
-        self.offset = 0
-
-    def read(self) -> list[dict]:
-        rows, self.offset = read_jsonl_tolerant(self.path, self.offset)
-        return rows
 
 
 def fmt_duration(seconds) -> str:

@@ -23,7 +23,7 @@ from textual.worker import get_current_worker
 from engine import runs
 
 from ..strings import t
-from ..tail import STATES, Metrics, Tail, fmt_duration
+from ..tail import STATES, Metrics, fmt_duration
 from .base import StepScreen
 
 MAX_HZ = 10.0
@@ -134,10 +134,12 @@ class DashboardScreen(StepScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="tail")
     def _tail(self, run: runs.RunDir) -> None:
         worker = get_current_worker()
-        tail, metrics = Tail(run.events_path), Metrics()
+        reader, metrics = runs.EventReader(run.events_path), Metrics()
         last_post, last_state, dirty = 0.0, None, True
         while not worker.is_cancelled and not self._stop.is_set():
-            rows = tail.read()
+            rows, replaced = reader.read()
+            if replaced:  # a resume dropped the steps after its checkpoint: so does the chart
+                metrics, dirty = Metrics(), True
             for row in rows:
                 metrics.add(row)
             dirty = dirty or bool(rows)
