@@ -11,7 +11,7 @@ WHEELS   ?= $(HOME)/.cache/danlu/wheels
 VENV    := .venv
 BIN     := $(VENV)/bin
 
-.PHONY: setup demo test test-tools
+.PHONY: setup demo test test-all test-tools
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
@@ -41,5 +41,10 @@ test-tools: $(VENV)/.llamacpp
 demo: setup
 	$(BIN)/danlu quickstart
 
+# the README's test command (CI runs it): everything but the tests marked slow (longer real-model runs:
+# full and QLoRA fine-tunes and kill -9 on SmolLM2, a typed terminal session); `make test-all` runs those too
 test: setup test-tools
+	$(BIN)/python -m pytest -q -m "not slow"
+
+test-all: setup test-tools
 	$(BIN)/python -m pytest -q

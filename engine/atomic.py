@@ -95,10 +95,6 @@ def write_json(path: str | os.PathLike, obj: object) -> Path:
     return write_text(path, json.dumps(obj, ensure_ascii=False, indent=2) + "\n")
 
 
-def write_jsonl(path: str | os.PathLike, rows) -> Path:
-    return write_text(path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-
-
 @contextlib.contextmanager
 def staged_dir(final: str | os.PathLike, *, overwrite: bool = False) -> Iterator[Path]:
     """Yield a temporary folder beside ``final``; rename it to ``final`` on success.

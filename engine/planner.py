@@ -486,8 +486,9 @@ def plan(ref: str, *, gpu_mem_gb: float | None = None, probe: dict | None = None
                          fix="e.g. --seq-len 1024 --micro-batch 4")
     gpu = None
     if probe and probe.get("gpus"):
-        sel = probe.get("selected_gpu")
-        gpu = next((g for g in probe["gpus"] if g["index"] == sel), probe["gpus"][0])
+        from .hardware import selected
+
+        gpu = selected(probe) or probe["gpus"][0]
     on_gpu = gpu is not None or gpu_mem_gb is not None
     accel = (probe or {}).get("accelerator", "cpu")
     if gpu_mem_gb is not None:

@@ -172,7 +172,8 @@ def test_repl_commands_and_ctrl_c_stops_the_answer_not_the_repl(real_run, tmp_pa
 
 def test_evaluation_report(real_run):
     """Tuned beats base on eval loss and ROUGE-L, files agree with --json, the template check passes."""
-    res = run_json("eval", real_run["run_dir"], "--samples", "6", "--stability", "2", timeout=1800)
+    res = run_json("eval", real_run["run_dir"], "--samples", "6", "--stability", "2", "--max-new-tokens", "64",
+                   timeout=1800)
     t, b = res["tuned"], res["base"]
     print(f"eval loss base {b['eval_loss']:.4f} tuned {t['eval_loss']:.4f}; ROUGE-L base {b['rouge_l']:.3f} tuned "
           f"{t['rouge_l']:.3f}; BLEU base {b['bleu']:.2f} tuned {t['bleu']:.2f}; forgetting KL "

@@ -52,7 +52,7 @@ async def walk_to_plan(app, pilot, model="demo:tiny"):
                    what="the preselected model highlighted")
     await pilot.pause(0.2)
     assert table.scroll_y == 0, "the model table scrolled past its first rows"
-    assert any("✓" in str(table.get_row_at(i)[3]) for i in range(table.row_count))
+    assert any("✓" in str(table.get_row_at(i)[-1]) for i in range(table.row_count))
     await pilot.press("ctrl+n")
     await wait_for(pilot, lambda: screen_name(app) == "DataScreen", what="data screen")
     await wait_for(pilot, lambda: len(app.wizard.conversations) > 10, what="sample data read")

@@ -6,6 +6,8 @@ first screen appears fast.  The wizard's gathered choices live in :class:`tui.st
 
 from __future__ import annotations
 
+import sys
+
 import importlib
 
 from textual.app import App, SystemCommand
@@ -27,6 +29,11 @@ SCREENS_BY_NAME = {
     "report": ("tui.screens.report", "ReportScreen"),
     "help": ("tui.screens.help", "HelpScreen"),
 }
+
+
+TEXTUAL_COMMANDS = {("Theme", None): "tx_theme", ("Quit", None): "tx_quit", ("Keys", None): "tx_keys_hide",
+                    ("Keys", "show"): "tx_keys", ("Minimize", None): "tx_minimize", ("Maximize", None): "tx_maximize",
+                    ("Screenshot", None): "tx_screenshot"}
 
 
 class DanluApp(App):
@@ -73,15 +80,23 @@ class DanluApp(App):
 
     # -- command palette: one entry per action ------------------------------------------------
     def get_system_commands(self, screen):
-        yield from super().get_system_commands(screen)
+        for cmd in super().get_system_commands(screen):  # Textual's own entries, in the wizard's language
+            if cmd.title == "Bell":
+                continue
+            key = TEXTUAL_COMMANDS.get((cmd.title, "show" if cmd.help.startswith("Show") else None)) or \
+                TEXTUAL_COMMANDS.get((cmd.title, None))
+            yield SystemCommand(t(key), t(f"{key}_help"), cmd.callback, cmd.discover) if key else cmd
         yield SystemCommand(t("new_finetune"), t("cmd_new_help"), lambda: self._start_new())
         yield SystemCommand(t("cmd_attach_latest"), t("cmd_attach_latest_help"), lambda: self._latest("dashboard"))
         yield SystemCommand(t("cmd_chat_latest"), t("cmd_chat_latest_help"), lambda: self._latest("chat"))
         yield SystemCommand(t("cmd_export_latest"), t("cmd_export_latest_help"), lambda: self._latest("export"))
         yield SystemCommand(t("cmd_toggle_theme"), t("cmd_toggle_theme_help"), self.action_toggle_theme)
         yield SystemCommand(t("cmd_help"), t("cmd_help_help"), self.action_help)
+        keys = {b.action: b.key for b in getattr(screen, "BINDINGS", []) if hasattr(b, "action")}
         for action, label in getattr(screen, "PALETTE", []):
-            yield SystemCommand(t(label), t(label), lambda a=action, s=screen: s.run_action(a))
+            key = keys.get(action)
+            yield SystemCommand(t(label), t("palette_screen_action", k=key) if key else t("palette_screen_action_nokey"),
+                                lambda a=action, s=screen: s.run_action(a))
 
     def _start_new(self) -> None:
         self.back_to_welcome()
@@ -98,4 +113,10 @@ class DanluApp(App):
 
 
 def run_app(demo: bool = False, lang: str | None = None) -> None:
+    import threading
+
     DanluApp(demo=demo, lang=lang).run()
+    busy = [th for th in threading.enumerate() if th is not threading.main_thread() and not th.daemon and th.is_alive()]
+    if busy:  # a model still loading or an export still writing: say why the prompt is not back yet
+        print(f"danlu: finishing {len(busy)} background task(s) (a model load or an export) before exiting; "
+              "a training run goes on in its own process — `danlu attach` follows it", file=sys.stderr, flush=True)

@@ -33,7 +33,7 @@ import unicodedata
 from dataclasses import dataclass, field
 
 from ..errors import DanluError
-from .model import ROLES, Conversation
+from .model import ROLES
 
 FORMATS = ("alpaca", "sharegpt", "messages", "prompt_completion", "text")
 TARGETS = ("alpaca", "sharegpt", "messages")
@@ -651,10 +651,6 @@ def _to_alpaca(msgs: list[dict], meta: dict) -> dict:
     if len(pairs) > 1:
         row["history"] = [list(p) for p in pairs[:-1]]
     return row
-
-
-def make_conversation(msgs: list[dict], meta: dict, file: str, line: int) -> Conversation:
-    return Conversation(msgs, file=file, line=line, meta=meta)
 
 
 # -- LLaMA-Factory dataset_info.json ------------------------------------------------------------------------------

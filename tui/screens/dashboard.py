@@ -201,10 +201,12 @@ class DashboardScreen(StepScreen):
         plt.clear_data()
         if s["losses"]:
             xs, ys = zip(*s["losses"])
-            plt.plot(list(xs), list(ys), label=t("m_loss"), marker="braille")
+            # legend labels stay ASCII: plotext counts characters, not cells, so CJK labels push the frame out
+            # (the translated title above the chart says which is which)
+            plt.plot(list(xs), list(ys), label="loss", marker="braille")
         if s["evals"]:
             xs, ys = zip(*s["evals"])
-            plt.scatter(list(xs), list(ys), label=t("m_eval"), marker="●")
+            plt.scatter(list(xs), list(ys), label="eval", marker="●")
         chart.refresh()
 
     # -- keys ---------------------------------------------------------------------------------

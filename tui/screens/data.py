@@ -143,6 +143,14 @@ def histogram_text(lengths: list, seq: int, width: int = 30) -> Text:
     return out
 
 
+class ChoiceBox(Checkbox):
+    """A cleaning toggle whose state shows without colour: ✓ when on, an empty box when off."""
+
+    @property
+    def BUTTON_INNER(self) -> str:  # noqa: N802 - Textual's class attribute, per state here
+        return "✓" if self.value else " "
+
+
 class DataScreen(StepScreen):
     HELP = "data"
     BINDINGS = [Binding("escape", "back", "key_back"), Binding("ctrl+n", "next", "key_next"),
@@ -191,7 +199,7 @@ class DataScreen(StepScreen):
             yield Static("", id="problem-detail", classes="hint", markup=False)
             yield Static(t("cleaning"), classes="section")
             for name in dataview.CHOICES:
-                yield Checkbox(t(f"clean_{name}", n="…", seq="…", chars=MAX_CHARS), value=choices[name],
+                yield ChoiceBox(t(f"clean_{name}", n="…", seq="…", chars=MAX_CHARS), value=choices[name],
                                id=f"c-{name}", classes="choice", compact=True)
             yield Static("", id="clean-info", classes="hint", markup=False)
             yield Static(t("token_lengths"), classes="section")
@@ -291,7 +299,9 @@ class DataScreen(StepScreen):
             self.query_one("#data-format", Static).update("")
             self.query_one("#preview", DataTable).clear()
             self.query_one("#problems", DataTable).clear()
-            w.conversations, w.data_report = [], None
+            for wid in ("#rendered", "#problem-detail", "#clean-info", "#hist", "#split-info", "#tok-status"):
+                self.query_one(wid, Static).update("")  # nothing of the previous file stays on screen
+            w.conversations, w.data_report, w.token_lengths = [], None, []
             self._show_mapping(msg.columns, None, unsure=bool(msg.columns))
             return
         loaded = self.loaded = msg.loaded

@@ -72,11 +72,11 @@ class ModelScreen(StepScreen):
         with VerticalScroll(classes="body"):
             yield Static(t("computing_fit"), id="fit-status", classes="loading")
             yield DataTable(id="models", cursor_type="row", zebra_stripes=True)
+            yield Static("", id="license", classes="hint")  # right under the table: visible at 80×24
+            yield Checkbox(t("trust_remote_code"), id="trust")
             yield Static(t("model_custom_hint"), classes="hint")
             yield Input(placeholder=t("model_custom_placeholder"), id="custom")
             yield Static("", id="custom-result", classes="hint")
-            yield Checkbox(t("trust_remote_code"), id="trust")
-            yield Static("", id="license", classes="hint")
         with Horizontal(classes="nav"):
             yield Button(t("btn_back"), id="back", compact=True)
             yield Button(t("btn_next"), id="next", variant="primary", compact=True)
@@ -84,7 +84,9 @@ class ModelScreen(StepScreen):
 
     def on_mount(self) -> None:
         table = self.query_one("#models", DataTable)
-        table.add_columns(t("col_model"), t("col_family"), t("col_size"), t("col_fit"))
+        self._family = self.app.size.width >= 100  # a narrow terminal keeps the fit column whole instead
+        table.add_columns(*[t(c) for c in ("col_model", "col_family", "col_size", "col_fit")
+                            if c != "col_family" or self._family])
         table.focus()
         self._verdicts(self.wizard.probe)
 
@@ -109,7 +111,7 @@ class ModelScreen(StepScreen):
         table = self.query_one("#models", DataTable)
         table.clear()
         for row in msg.rows:
-            table.add_row(*row, key=row[0])
+            table.add_row(*(row if self._family else (row[0], *row[2:])), key=row[0])
         from engine import demo
 
         want = self.wizard.model or demo.default_model()
