@@ -112,6 +112,7 @@ def cmd_plan(args):
 
 def _save_plan(args, p, overrides: dict, lora_r: int, d: dict) -> None:
     """``danlu plan --save CONFIG``: the config the wizard writes for the same choices (engine.prepare)."""
+    import dataclasses
     from pathlib import Path
 
     from . import atomic, data, models, prepare
@@ -138,7 +139,7 @@ def _save_plan(args, p, overrides: dict, lora_r: int, d: dict) -> None:
         cfg.dataset_hash = data.file_hash(args.data)
     geo = prepare.geometry(cfg, lengths)
     atomic.write_text(out, cfg.to_yaml())
-    d.update(saved=str(out), config=__import__("dataclasses").asdict(cfg), geometry=geo.describe())
+    d.update(saved=str(out), config=dataclasses.asdict(cfg), geometry=geo.describe())
     next_step = f"danlu train {out}" if args.data else f"set train_file in {out}, then: danlu train {out}"
     _out(args, d, f"plan: {cfg.method}, {geo.describe()}, seq len {cfg.max_seq_len}, lr {cfg.lr:g}, "
                   f"{cfg.epochs:g} epoch(s) — predicted peak {p.predicted_peak_gb:.2f} GB of {p.budget_gb:.2f} GB\n"
@@ -295,11 +296,11 @@ class _ProgressView:
             _print_event(self.progress.console, row)
 
 
-def _check_config(cfg, where: str) -> None:
-    """Everything about a config that can be checked before a run directory exists."""
+def _check_config(cfg, where: str) -> dict:
+    """Everything about a config that can be checked before a run directory exists (the conversations read)."""
     from . import prepare
 
-    prepare.check_config(cfg, where)
+    return prepare.check_config(cfg, where)
 
 
 def _train_in(cfg, run, args, *, resume: bool = False):
@@ -351,7 +352,7 @@ def cmd_train(args):
     from .config import TrainConfig
 
     cfg = TrainConfig.load(args.config, TrainConfig.parse_overrides(args.overrides))
-    _check_config(cfg, str(args.config))
+    read = _check_config(cfg, str(args.config))
     if args.in_run:  # the detached child, or a resume
         _train_in(cfg, runs.RunDir(Path(args.in_run)), args, resume=args.resume)
         return
@@ -373,9 +374,7 @@ def cmd_train(args):
         return
     from . import prepare
 
-    train_convs, _ = data.load_conversations(cfg.train_file)
-    eval_convs = data.load_conversations(cfg.eval_file)[0] if cfg.eval_file else None
-    run = prepare.prepare_run(cfg, train_convs, eval_convs, name=args.run_name)  # the run holds its own data
+    run = prepare.prepare_run(cfg, read["train_file"], read.get("eval_file"), name=args.run_name)  # its own data
     if args.detach:
         _started(args, run, train.detach(run.config_path, run))
         return

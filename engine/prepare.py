@@ -82,10 +82,10 @@ def geometry(cfg: TrainConfig, lengths: list[int]) -> Geometry:
     return Geometry(1, max(1, round(rows_per_step)), pack)
 
 
-def check_config(cfg: TrainConfig, where: str = "config") -> None:
+def check_config(cfg: TrainConfig, where: str = "config") -> dict:
     """Everything about ``cfg`` that can be checked before a run directory exists: each field's type and
     range, the model (found, and its context long enough), the data files (there, readable, with at least
-    one usable conversation)."""
+    one usable conversation).  Returns the conversations read, by field name, so they are read once."""
     cfg.validate()
     models.check_model_ref(cfg.model)
     limit = models.context_length(cfg.model)
@@ -96,6 +96,7 @@ def check_config(cfg: TrainConfig, where: str = "config") -> None:
                 raise DanluError(f"{name} {value} is longer than the model's context ({limit} tokens, its "
                                  "max_position_embeddings)", where=f"{where}: {name}",
                                  fix=f"set {name}: {limit} or less")
+    read = {}
     for name in ("train_file", "eval_file"):
         value = getattr(cfg, name)
         if not value:
@@ -110,6 +111,8 @@ def check_config(cfg: TrainConfig, where: str = "config") -> None:
         if not convs:
             raise DanluError(f"{name} has no usable conversation", where=str(path),
                              fix=f"check it with `danlu data inspect {path}`")
+        read[name] = convs
+    return read
 
 
 def run_name(cfg: TrainConfig, prefix: str = "") -> str:

@@ -329,123 +329,165 @@ def config_diff(old: TrainConfig, new: TrainConfig) -> list[str]:
 
 def run(cfg: TrainConfig, run: RunDir, *, listener=None, resume: bool = False, detached: bool = False) -> TrainResult:
     """Train ``cfg`` in ``run`` (or resume it); return the result with the tuned model still in memory."""
-    cfg.validate()
-    t_start = time.time()
-    ctl = Control(run)
-    ctl.install(detached=detached)
-    main = rank() == 0
-    if main:
-        run.set_status(state="running", pid=os.getpid(), method=cfg.method, model=cfg.model)
-    sampler = hardware.SystemSampler(lambda sample: run.event("system", **sample), interval=1.0)
+    recipe = Recipe(cfg, run, listener=listener, detached=detached)
+    try:
+        recipe.setup(resume)
+        recipe.train()
+        return recipe.save()
+    except BaseException as exc:
+        recipe.fail(exc)
+        if isinstance(exc, (DanluError, KeyboardInterrupt)):
+            raise
+        message, hint = _explain(exc)
+        raise DanluError(message, fix=hint.replace("RUN", run.id)) from exc
+    finally:
+        recipe.cleanup()
 
-    def emit(type_, **fields):
-        if not main:
+
+class Recipe:
+    """One training run, step by step (torchtune's recipe shape): :meth:`setup` (resume point, tokenizer, data,
+    model, batch geometry, eval before), :meth:`train` (the trainer, with the out-of-memory back-off),
+    :meth:`save` (eval after, final model, done event) and :meth:`cleanup`; :meth:`fail` records an error."""
+
+    def __init__(self, cfg: TrainConfig, run: RunDir, *, listener=None, detached: bool = False):
+        cfg.validate()
+        self.cfg, self.run, self.listener = cfg, run, listener
+        self.t_start = time.time()
+        self.ctl = Control(run)
+        self.ctl.install(detached=detached)
+        self.main = rank() == 0
+        if self.main:
+            run.set_status(state="running", pid=os.getpid(), method=cfg.method, model=cfg.model)
+        self.sampler = hardware.SystemSampler(lambda sample: run.event("system", **sample), interval=1.0)
+        self.state: dict = {"losses": []}
+        self.resume_from: Path | None = None
+        self.eval_before: float | None = None
+        self.trainer = None
+
+    def emit(self, type_, **fields):
+        if not self.main:
             return None
-        row = run.event(type_, **fields)
-        if listener:
-            listener(row)
+        row = self.run.event(type_, **fields)
+        if self.listener:
+            self.listener(row)
         return row
 
-    try:
+    # -- setup ------------------------------------------------------------------------------
+    def setup(self, resume: bool) -> None:
         import torch
+
+        cfg, run = self.cfg, self.run
+        if resume:
+            self._resume_point()
+        self.emit("log", message=f"loading {cfg.model} for {cfg.method} training")
+        torch.manual_seed(cfg.seed)
+        self.tokenizer = models.load_tokenizer(cfg.model, trust_remote_code=cfg.trust_remote_code)
+        self.train_rows, self.eval_rows = prepare_rows(cfg, self.tokenizer)
+        self.model = models.load_for_training(cfg)
+        trainable, total = models.count_params(self.model)
+        self.geo = geometry(cfg, self.train_rows)
+        if resume:
+            self.geo = backed_off_geometry(run) or self.geo  # an out-of-memory back-off keeps its smaller batches
+        self.emit("log", message=f"{trainable:,} trainable of {total:,} parameters; {len(self.train_rows)} train / "
+                  f"{len(self.eval_rows)} eval samples; {self.geo.describe()}")
+        if self.eval_rows and not resume:
+            self.eval_before = self.eval_fn(self.model)
+            self.emit("eval", step=0, loss=self.eval_before)
+
+    def _resume_point(self) -> None:
+        run = self.run
+        self.resume_from = latest_checkpoint(run, self.emit)
+        if self.resume_from is None:
+            raise DanluError(f"run {run.id} has no readable checkpoint to resume from",
+                             fix=f"start it again with `danlu train {run.config_path}`")
+        step = checkpoint_step(self.resume_from)
+        if self.main:
+            run.truncate_events_after(step)
+            before = [e for e in run.events() if e["type"] == "eval" and e.get("step") == 0]
+            self.eval_before = before[0]["loss"] if before else None
+        self.emit("status", state="resumed", step=step, checkpoint=str(self.resume_from))
+
+    def eval_fn(self, model) -> float:
+        return evaluate.eval_loss(model, self.eval_rows, pad_id=self.tokenizer.pad_token_id,
+                                  batch_size=self.cfg.micro_batch)
+
+    # -- train ------------------------------------------------------------------------------
+    def train(self) -> None:
         from datasets import Dataset
         from transformers.trainer_callback import PrinterCallback, ProgressCallback
+
         from .loss import trainer_class
 
         SFTTrainer = trainer_class()
-        resume_from = None
-        eval_before = None
-        if resume:
-            resume_from = latest_checkpoint(run, emit)
-            if resume_from is None:
-                raise DanluError(f"run {run.id} has no readable checkpoint to resume from",
-                                 fix=f"start it again with `danlu train {run.config_path}`")
-            step = checkpoint_step(resume_from)
-            if main:
-                run.truncate_events_after(step)
-                before = [e for e in run.events() if e["type"] == "eval" and e.get("step") == 0]
-                eval_before = before[0]["loss"] if before else None
-            emit("status", state="resumed", step=step, checkpoint=str(resume_from))
-        emit("log", message=f"loading {cfg.model} for {cfg.method} training")
-        torch.manual_seed(cfg.seed)
-        tokenizer = models.load_tokenizer(cfg.model, trust_remote_code=cfg.trust_remote_code)
-        train_rows, eval_rows = prepare_rows(cfg, tokenizer)
-        model = models.load_for_training(cfg)
-        trainable, total = models.count_params(model)
-        geo = geometry(cfg, train_rows)
-        if resume:
-            geo = backed_off_geometry(run) or geo  # an out-of-memory back-off keeps its smaller batches
-        emit("log", message=f"{trainable:,} trainable of {total:,} parameters; {len(train_rows)} train / "
-             f"{len(eval_rows)} eval samples; {geo.describe()}")
-
-        def eval_fn(m):
-            return evaluate.eval_loss(m, eval_rows, pad_id=tokenizer.pad_token_id, batch_size=cfg.micro_batch)
-
-        if eval_rows and not resume:
-            eval_before = eval_fn(model)
-            emit("eval", step=0, loss=eval_before)
-        train_ds = Dataset.from_list([dict(r, length=len(r["input_ids"])) for r in train_rows])
-        state: dict = {"losses": []}
-        sampler.start() if main else None
+        cfg, run = self.cfg, self.run
+        train_ds = Dataset.from_list([dict(r, length=len(r["input_ids"])) for r in self.train_rows])
+        self.sampler.start() if self.main else None
+        callback = _callback(run, cfg, self.ctl, self.emit, self.eval_fn if self.eval_rows else None, self.state)
         while True:
-            trainer = SFTTrainer(model=model, args=_sft_args(cfg, run, geo), train_dataset=train_ds,
-                                 processing_class=tokenizer,
-                                 callbacks=[_callback(run, cfg, ctl, emit, eval_fn if eval_rows else None, state)])
+            trainer = self.trainer = SFTTrainer(model=self.model, args=_sft_args(cfg, run, self.geo),
+                                                train_dataset=train_ds, processing_class=self.tokenizer,
+                                                callbacks=[callback])
             trainer.remove_callback(PrinterCallback)  # danlu reports through events; stdout stays clean
             trainer.remove_callback(ProgressCallback)
             try:
-                trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+                trainer.train(resume_from_checkpoint=str(self.resume_from) if self.resume_from else None)
                 break
             except Exception as exc:  # noqa: BLE001 - out of memory is handled, the rest re-raised
                 if not _is_oom(exc):
                     raise
-                geo, resume_from = _back_off(cfg, geo, trainer, run, emit, exc)
-        sampler.stop()
-        model = trainer.model
+                self.geo, self.resume_from = _back_off(cfg, self.geo, trainer, run, self.emit, exc)
+        self.sampler.stop()
+        self.model = trainer.model
         if cfg.method == "qlora":
             # TRL trains QLoRA adapters in bf16 (QLoRA paper, §3); for inference, evaluation and export give
             # them the compute precision again (lossless upcast) so the model in memory is the one that a fresh
             # load of the saved adapter gives.
             dtype = models.torch_dtype(cfg.precision)
-            for param in model.parameters():
+            for param in self.model.parameters():
                 if param.requires_grad and param.dtype != dtype:
                     param.data = param.data.to(dtype)
+
+    # -- save -------------------------------------------------------------------------------
+    def save(self) -> TrainResult:
+        run, trainer, model = self.run, self.trainer, self.model
         steps = trainer.state.global_step
-        eval_after = eval_fn(model) if eval_rows else None
-        state_name = "stopped" if ctl.stop else "done"
-        seconds = time.time() - t_start
+        eval_after = self.eval_fn(model) if self.eval_rows else None
+        state_name = "stopped" if self.ctl.stop else "done"
+        seconds = time.time() - self.t_start
         tokens = int(getattr(trainer.state, "num_input_tokens_seen", 0) or 0)
         runtime = next((h.get("train_runtime") for h in reversed(trainer.state.log_history) if "train_runtime" in h),
                        None)
-        tps = (tokens - state.get("tokens_at_begin", 0)) / runtime if runtime else None
-        if main:
-            emit("eval", step=steps, loss=eval_after) if eval_rows else None
+        tps = (tokens - self.state.get("tokens_at_begin", 0)) / runtime if runtime else None
+        if self.main:
+            self.emit("eval", step=steps, loss=eval_after) if self.eval_rows else None
             with atomic.staged_dir(run.final_dir, overwrite=True) as tmp:
                 model.save_pretrained(tmp)
-                tokenizer.save_pretrained(tmp)
-            emit("checkpoint", step=steps, path=str(run.final_dir), final=True)
-            emit("done", state=state_name, step=steps, eval_loss=eval_after, seconds=round(seconds, 2),
-                 tokens=tokens, tokens_per_s=round(tps, 1) if tps else None)
+                self.tokenizer.save_pretrained(tmp)
+            self.emit("checkpoint", step=steps, path=str(run.final_dir), final=True)
+            self.emit("done", state=state_name, step=steps, eval_loss=eval_after, seconds=round(seconds, 2),
+                      tokens=tokens, tokens_per_s=round(tps, 1) if tps else None)
             run.set_status(state=state_name, step=steps, eta_s=0, finished=round(time.time(), 3))
         return TrainResult(
-            run_dir=str(run.path), state=state_name, steps=steps, losses=state["losses"],
-            eval_loss_before=eval_before, eval_loss_after=eval_after, tokens_per_s=tps,
-            seconds=seconds, model=model, tokenizer=tokenizer, eval_rows=eval_rows,
+            run_dir=str(run.path), state=state_name, steps=steps, losses=self.state["losses"],
+            eval_loss_before=self.eval_before, eval_loss_after=eval_after, tokens_per_s=tps,
+            seconds=seconds, model=model, tokenizer=self.tokenizer, eval_rows=self.eval_rows,
         )
-    except BaseException as exc:
-        sampler.stop()
+
+    # -- failure and cleanup ----------------------------------------------------------------
+    def fail(self, exc: BaseException) -> None:
+        self.sampler.stop()
         message, hint = _explain(exc)
-        if main:
+        if self.main:
             try:  # on a full disk these small writes may fail too: the error still reaches the user
-                run.event("error", message=message, hint=hint.replace("RUN", run.id), kind=type(exc).__name__)
-                run.set_status(state="failed", error=message)
+                self.run.event("error", message=message, hint=hint.replace("RUN", self.run.id),
+                               kind=type(exc).__name__)
+                self.run.set_status(state="failed", error=message)
             except OSError:
                 pass
-        if isinstance(exc, (DanluError, KeyboardInterrupt)):
-            raise
-        raise DanluError(message, fix=hint.replace("RUN", run.id)) from exc
-    finally:
-        ctl.restore()
+
+    def cleanup(self) -> None:
+        self.sampler.stop()
+        self.ctl.restore()
 
 
 def _back_off(cfg: TrainConfig, geo: Geometry, trainer, run: RunDir, emit, exc) -> tuple[Geometry, Path | None]:
