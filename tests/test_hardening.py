@@ -389,3 +389,13 @@ def test_fuzz_damaged_run_directories_never_break_a_command_or_a_healthy_run(tra
         healthy = [r for r in json.loads(out) if r["id"] == good.name]
         assert healthy and healthy[0]["state"] == "done" and healthy[0]["damage"] is None
         shutil.rmtree(run)
+
+
+def test_the_names_a_config_accepts_are_known_to_transformers():
+    from transformers.trainer_utils import SchedulerType
+    from transformers.training_args import OptimizerNames
+
+    from engine.config import OPTIMIZERS, SCHEDULERS
+
+    assert set(SCHEDULERS) <= {s.value for s in SchedulerType}
+    assert set(OPTIMIZERS) <= {o.value for o in OptimizerNames}
