@@ -717,6 +717,26 @@ def _clip(text: str, n: int) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
 
 
+def _number(kind, low=None, high=None, *, low_open=False, what=""):
+    """An argparse type: a number of ``kind`` in [low, high] (``low_open``: above low), with the range in the error."""
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a {'whole number' if kind is int else 'number'}")
+        if value != value or (low is not None and (value <= low if low_open else value < low)) or \
+                (high is not None and value > high):
+            want = what or (f"more than {low}" if low_open else f"at least {low}" if high is None else
+                            f"from {low} to {high}")
+            raise argparse.ArgumentTypeError(f"{text} is out of range: {want}")
+        return value
+    return parse
+
+
+POS_INT, NONNEG_INT = _number(int, 1), _number(int, 0)
+POS_FLOAT, NONNEG_FLOAT = _number(float, 0, low_open=True), _number(float, 0)
+
+
 # -- parser -----------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="danlu", description="danlu (丹炉): fine-tune a chat model on one GPU, from probe to export.",
@@ -736,15 +756,15 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--json", action="store_true", help="print one JSON object instead of text")
 
     sp = add("probe", cmd_probe, "show GPUs (via NVML), RAM and disk that training can use")
-    sp.add_argument("--gpu", type=int, default=None, help="GPU index to select on a multi-GPU machine")
+    sp.add_argument("--gpu", type=NONNEG_INT, default=None, help="GPU index to select on a multi-GPU machine")
     json_flag(sp)
 
     sp = add("plan", cmd_plan, "predict memory and choose full/LoRA/QLoRA, batch and accumulation that fit",
              "Predict peak memory from the model's config alone (no download) and choose the method, "
              "micro-batch, gradient accumulation, checkpointing, optimizer and precision that fit.")
     sp.add_argument("--model", help="Hugging Face id, local model folder or config.json, or demo:smollm2")
-    sp.add_argument("--gpu-mem", type=float, default=None, metavar="GB", help="plan for a GPU with this much memory")
-    sp.add_argument("--seq-len", type=int, default=None,
+    sp.add_argument("--gpu-mem", type=POS_FLOAT, default=None, metavar="GB", help="plan for a GPU with this much memory")
+    sp.add_argument("--seq-len", type=POS_INT, default=None,
                     help="training sequence length (default: the demo model's own, else 1024, or the --data p99)")
     sp.add_argument("--data", help="dataset file: the sequence length becomes its token-length p99; with --save it is "
                                    "the config's train_file")
@@ -755,12 +775,12 @@ def build_parser() -> argparse.ArgumentParser:
                                                       "(presets/tasks.yaml; default general)")
     sp.add_argument("--trust-remote-code", action="store_true", help="with --save: allow the model's own code")
     sp.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="with --save: settings to set, e.g. lr=1e-4")
-    sp.add_argument("--gpu", type=int, default=None, help="GPU index to plan for on a multi-GPU machine")
+    sp.add_argument("--gpu", type=NONNEG_INT, default=None, help="GPU index to plan for on a multi-GPU machine")
     sp.add_argument("--method", choices=["full", "lora", "qlora"], help="force a method")
-    sp.add_argument("--micro-batch", type=int, help="force the micro-batch size")
-    sp.add_argument("--target-batch", type=int, default=None,
+    sp.add_argument("--micro-batch", type=POS_INT, help="force the micro-batch size")
+    sp.add_argument("--target-batch", type=POS_INT, default=None,
                     help="effective batch to reach (default 16, or the demo model's own)")
-    sp.add_argument("--lora-r", type=int, default=None, help="LoRA rank (default: the task preset's, 16)")
+    sp.add_argument("--lora-r", type=POS_INT, default=None, help="LoRA rank (default: the task preset's, 16)")
     sp.add_argument("--lora-targets", default="all-linear", help="all-linear or a list such as q_proj,v_proj")
     sp.add_argument("--grad-checkpointing", choices=["on", "off"], help="force gradient checkpointing")
     sp.add_argument("--optimizer", help="transformers optim name: adamw_torch, adamw_bnb_8bit, paged_adamw_8bit, …")
@@ -787,7 +807,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name in ("convert", "clean"):
             d.add_argument("-o", "--output", required=True, help="output file (.jsonl, or .json for a JSON array)")
         if name in ("inspect", "clean"):
-            d.add_argument("--max-chars", type=int, default=16000,
+            d.add_argument("--max-chars", type=NONNEG_INT, default=16000,
                            help="flag/drop conversations longer than this many characters (default 16000; 0 = off)")
         if name != "convert":
             d.add_argument("--near-dup-threshold", type=float, default=0.9,
@@ -796,7 +816,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "inspect":
             d.add_argument("--model", help="token statistics with this model's tokenizer and chat template "
                                            "(e.g. demo:tiny or a model folder)")
-            d.add_argument("--max-seq-len", type=int, default=None, help="count the rows this length would truncate")
+            d.add_argument("--max-seq-len", type=POS_INT, default=None, help="count the rows this length would truncate")
         if name == "clean":
             d.add_argument("--normalize", nargs="?", const="all", choices=["all", "whitespace", "width"],
                            help="normalise whitespace and/or full-width/half-width characters (default: all)")
@@ -808,7 +828,7 @@ def build_parser() -> argparse.ArgumentParser:
         if name in ("clean", "split"):
             d.add_argument("--seed", type=int, default=42, help="shuffle/sampling seed (default 42)")
             d.add_argument("--mix", metavar="FILE", help="mix in a general instruction set against forgetting")
-            d.add_argument("--mix-ratio", type=float, default=0.1,
+            d.add_argument("--mix-ratio", type=POS_FLOAT, default=0.1,
                            help="add this many mix records per record of the data (default 0.1 = 10 %%)")
         json_flag(d)
 
@@ -861,12 +881,12 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--compare", action="store_true", help="with --prompt: answer with the tuned and the base model")
     sp.add_argument("--system", help="system prompt")
     sp.add_argument("--base", action="store_true", help="use the run's base model without the adapter")
-    sp.add_argument("--max-new-tokens", type=int, default=None, help="longest reply in tokens (default 256)")
-    sp.add_argument("--temperature", type=float, default=None,
+    sp.add_argument("--max-new-tokens", type=POS_INT, default=None, help="longest reply in tokens (default 256)")
+    sp.add_argument("--temperature", type=NONNEG_FLOAT, default=None,
                     help="0 = greedy; default from the model's generation_config (greedy if it has none)")
-    sp.add_argument("--top-p", type=float, default=None, help="nucleus sampling (default from the model, else 1)")
-    sp.add_argument("--top-k", type=int, default=None, help="top-k sampling, 0 = off (default from the model)")
-    sp.add_argument("--repetition-penalty", type=float, default=None, help="above 1 discourages repeats (default 1)")
+    sp.add_argument("--top-p", type=_number(float, 0, 1, low_open=True, what="above 0, at most 1"), default=None, help="nucleus sampling (default from the model, else 1)")
+    sp.add_argument("--top-k", type=NONNEG_INT, default=None, help="top-k sampling, 0 = off (default from the model)")
+    sp.add_argument("--repetition-penalty", type=POS_FLOAT, default=None, help="above 1 discourages repeats (default 1)")
     sp.add_argument("--seed", type=int, default=None, help="seed for sampling")
     sp.add_argument("--trust-remote-code", action="store_true", help="run model code from its repository")
     json_flag(sp)
@@ -888,14 +908,14 @@ def build_parser() -> argparse.ArgumentParser:
                                   "with --data")
     sp.add_argument("--data", help="held-out conversations (default: the run's data/eval.jsonl)")
     sp.add_argument("--checkpoint", help="evaluate this checkpoint of the run: N or checkpoint-N")
-    sp.add_argument("--samples", type=int, default=8, help="held-out prompts answered greedily (default 8)")
-    sp.add_argument("--stability", type=int, default=5, help="sampled answers per stability prompt (default 5)")
-    sp.add_argument("--temperature", type=float, default=0.7, help="temperature of the stability answers (0.7)")
-    sp.add_argument("--max-new-tokens", type=int, default=128, help="longest greedy answer (default 128)")
+    sp.add_argument("--samples", type=NONNEG_INT, default=8, help="held-out prompts answered greedily (default 8)")
+    sp.add_argument("--stability", type=NONNEG_INT, default=5, help="sampled answers per stability prompt (default 5)")
+    sp.add_argument("--temperature", type=NONNEG_FLOAT, default=0.7, help="temperature of the stability answers (0.7)")
+    sp.add_argument("--max-new-tokens", type=POS_INT, default=128, help="longest greedy answer (default 128)")
     sp.add_argument("--no-probe", action="store_true", help="skip the forgetting probe")
     sp.add_argument("--loss-only", action="store_true", help="only eval loss and perplexity on --data (fast)")
     sp.add_argument("--base", action="store_true", help="with --loss-only: the run's base model instead")
-    sp.add_argument("--max-seq-len", type=int, default=1024, help="with --loss-only: longest sample (default 1024)")
+    sp.add_argument("--max-seq-len", type=POS_INT, default=1024, help="with --loss-only: longest sample (default 1024)")
     json_flag(sp)
 
     sp = add("export", cmd_export, "export a run: adapter, merged model, GGUF, Ollama, Hub — each verified",

@@ -160,6 +160,11 @@ class TrainConfig:
         import yaml
 
         path = Path(path)
+        if path.is_dir() and (path / "config.yaml").is_file():  # a run directory stands for its config
+            path = path / "config.yaml"
+        if path.is_dir():
+            raise DanluError("this is a folder without a config.yaml", where=str(path),
+                             fix="pass a config file, or a run directory (runs/<id>)")
         if not path.is_file():
             raise DanluError(
                 f"config file not found: {path}",

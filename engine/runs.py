@@ -341,8 +341,11 @@ def resolve(ref: str, root: Path | None = None) -> RunDir:
     if (p / "status.json").exists():
         return RunDir(p.resolve())
     runs = list_runs(root)
-    if ref == "latest" and runs:
-        return runs[0]
+    if ref == "latest":
+        if runs:
+            return runs[0]
+        raise DanluError("there are no runs yet", where=str(Path(root) if root else paths.runs_root()),
+                         fix="start one with `danlu quickstart`, `danlu train CONFIG` or the wizard (`danlu`)")
     exact = [r for r in runs if r.id == ref]  # an exact name wins over the runs that merely contain it
     matches = exact or [r for r in runs if r.id.endswith(f"-{ref}")] or [r for r in runs if ref in r.id]
     if len(matches) == 1:

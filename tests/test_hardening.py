@@ -399,3 +399,15 @@ def test_the_names_a_config_accepts_are_known_to_transformers():
 
     assert set(SCHEDULERS) <= {s.value for s in SchedulerType}
     assert set(OPTIMIZERS) <= {o.value for o in OptimizerNames}
+
+
+@pytest.mark.parametrize("args, says", [
+    (["data", "clean", SAMPLE, "-o", "x.jsonl", "--max-chars", "-1"], "--max-chars: -1 is out of range"),
+    (["chat", "demo:tiny", "--prompt", "hi", "--top-p", "0"], "--top-p: 0 is out of range"),
+    (["plan", "--model", "demo:tiny", "--seq-len", "abc"], "--seq-len: 'abc' is not a whole number"),
+    (["plan", "--model", "demo:tiny", "--gpu-mem", "-8"], "--gpu-mem: -8 is out of range"),
+    (["resume", "latest"], "there are no runs yet"),
+])
+def test_bad_numbers_on_the_command_line_are_refused_by_range(tmp_path, runs_root, capsys, args, says):
+    rc, _, err = cli(capsys, *args)
+    assert rc == 2 and says in one_error(err)
