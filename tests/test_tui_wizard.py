@@ -27,7 +27,7 @@ async def wait_for(pilot, cond, timeout=60.0, what="condition"):
             return
         await pilot.pause(0.1)
     shown = {}
-    for wid in ("#export-status", "#export-log", "#status"):  # what the screen said, to tell why
+    for wid in ("#export-status", "#export-log", "#status", "#data-status", "#tok-status"):  # what the screen said
         try:
             shown[wid] = str(pilot.app.screen.query_one(wid).render())
         except Exception:  # noqa: BLE001 - not on this screen
@@ -258,6 +258,10 @@ def test_data_screen_mapping_editor_when_the_columns_are_unknown(tmp_path):
             await pilot.pause()
             assert "Pick a question and an answer" in " ".join(str(n.message) for n in app._notifications)
             scr.query_one("#m-output", Select).value = "k2"
+            await pilot.pause()
+            apply = scr.query_one("#apply-mapping")  # the box may have been rebuilt by the change
+            # a button ignores Enter while its press effect from the first try lasts
+            await wait_for(pilot, lambda: not apply.has_class("-active"), what="the button's press effect to end")
             apply.focus()
             await pilot.press("enter")
             await wait_for(pilot, lambda: scr.loaded is not None, what="read with the mapping")

@@ -110,7 +110,7 @@ STRINGS = {
         "tok_summary": "{n} conversations: median {median} · p95 {p95} · max {max} tokens · {over} over "
                        "max_seq_len {seq} (truncated in training)",
         "cleaning": "Cleaning (space toggles)",
-        "clean_fix": "Repair broken rows that can be repaired ({n}; off by default: repaired rows are guesses)",
+        "clean_fix": "Repair broken rows that can be repaired ({n}) — off by default: a repair is a guess",
         "clean_exact_duplicate": "Drop exact duplicates ({n})",
         "clean_near_duplicate": "Drop near duplicates ({n})",
         "clean_overlong": "Drop rows over {chars} characters ({n})",
@@ -335,7 +335,7 @@ STRINGS = {
         "tok_summary": "{n} 条对话：中位数 {median} · p95 {p95} · 最长 {max} token · {over} 条超过 "
                        "max_seq_len {seq}（训练时截断）",
         "cleaning": "清洗（空格键切换）",
-        "clean_fix": "修复可修复的损坏行（{n}；默认关闭：修复结果是推测）",
+        "clean_fix": "修复可修复的损坏行（{n}）——默认关闭：修复是推测",
         "clean_exact_duplicate": "去掉完全重复（{n}）",
         "clean_near_duplicate": "去掉近似重复（{n}）",
         "clean_overlong": "去掉超过 {chars} 字符的行（{n}）",

@@ -299,7 +299,7 @@ class DataScreen(StepScreen):
             self.query_one("#data-format", Static).update("")
             self.query_one("#preview", DataTable).clear()
             self.query_one("#problems", DataTable).clear()
-            for wid in ("#rendered", "#problem-detail", "#clean-info", "#hist", "#split-info", "#tok-status"):
+            for wid in ("#rendered", "#problem-detail", "#clean-info", "#hist", "#split-info"):
                 self.query_one(wid, Static).update("")  # nothing of the previous file stays on screen
             w.conversations, w.data_report, w.token_lengths = [], None, []
             self._show_mapping(msg.columns, None, unsure=bool(msg.columns))
