@@ -110,7 +110,7 @@ STRINGS = {
         "tok_summary": "{n} conversations: median {median} · p95 {p95} · max {max} tokens · {over} over "
                        "max_seq_len {seq} (truncated in training)",
         "cleaning": "Cleaning (space toggles)",
-        "clean_fix": "Repair broken rows that can be repaired ({n}) — off by default: a repair is a guess",
+        "clean_fix": "Repair broken rows where possible ({n}) — off by default (guesses)",
         "clean_exact_duplicate": "Drop exact duplicates ({n})",
         "clean_near_duplicate": "Drop near duplicates ({n})",
         "clean_overlong": "Drop rows over {chars} characters ({n})",
