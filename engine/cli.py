@@ -138,10 +138,11 @@ def _save_plan(args, p, overrides: dict, lora_r: int, d: dict) -> None:
         lengths = encode.token_lengths(models.load_tokenizer(args.model), convs) if convs else []
         cfg.dataset_hash = data.file_hash(args.data)
     geo = prepare.geometry(cfg, lengths)
+    shown = geo.describe() if geo else "packed rows sized from the data's token lengths when training starts"
     atomic.write_text(out, cfg.to_yaml())
-    d.update(saved=str(out), config=dataclasses.asdict(cfg), geometry=geo.describe())
+    d.update(saved=str(out), config=dataclasses.asdict(cfg), geometry=shown)
     next_step = f"danlu train {out}" if args.data else f"set train_file in {out}, then: danlu train {out}"
-    _out(args, d, f"plan: {cfg.method}, {geo.describe()}, seq len {cfg.max_seq_len}, lr {cfg.lr:g}, "
+    _out(args, d, f"plan: {cfg.method}, {shown}, seq len {cfg.max_seq_len}, lr {cfg.lr:g}, "
                   f"{cfg.epochs:g} epoch(s) — predicted peak {p.predicted_peak_gb:.2f} GB of {p.budget_gb:.2f} GB\n"
                   f"saved {out}\nnext: {next_step}")
 

@@ -43,7 +43,6 @@ def config_from_plan(plan, *, model: str, task: str = "general", overrides: dict
     values.update(model=model, train_file=train_file, eval_file=eval_file, method=plan.method,
                   max_seq_len=plan.max_seq_len, micro_batch=plan.micro_batch, grad_accum=plan.grad_accum,
                   grad_checkpointing=plan.grad_checkpointing, optimizer=plan.optimizer, precision=plan.precision,
-                  lora_r=plan.lora_r if getattr(plan, "lora_r", None) else values["lora_r"],
                   trust_remote_code=trust_remote_code, plan_reason=" | ".join(plan.reasons))
     values.update(tasks.settings(task, model, plan.method))
     fixed = {"model", "method", "micro_batch", "grad_accum", "grad_checkpointing", "optimizer", "precision"}
@@ -69,13 +68,16 @@ class Geometry:
         return f"micro-batch {self.micro_batch} × accumulation {self.grad_accum}"
 
 
-def geometry(cfg: TrainConfig, lengths: list[int]) -> Geometry:
+def geometry(cfg: TrainConfig, lengths: list[int]) -> Geometry | None:
     """The batches that will run for ``cfg`` on samples of these token lengths.  With packing, one micro-batch
     holds about the tokens the plan budgeted (micro_batch × max_seq_len, capped at ``pack_len`` so attention
     stays cheap) and accumulation is set so an optimizer step sees about as many samples as micro_batch ×
-    grad_accum planned.  The Plan screen, ``danlu plan --save`` and the trainer's log all state this."""
-    if not cfg.packing or cfg.adapter in VIRTUAL_TOKEN_ADAPTERS or not lengths:
+    grad_accum planned.  The Plan screen, ``danlu plan --save`` and the trainer's log all state this.
+    None when the rows will be packed but the lengths are not known yet (sized when training starts)."""
+    if not cfg.packing or cfg.adapter in VIRTUAL_TOKEN_ADAPTERS:
         return Geometry(cfg.micro_batch, cfg.grad_accum, None)
+    if not lengths:
+        return None
     pack = max(cfg.max_seq_len, min(cfg.pack_len, cfg.micro_batch * cfg.max_seq_len))
     mean = sum(min(n, cfg.max_seq_len) for n in lengths) / len(lengths)
     rows_per_step = cfg.micro_batch * cfg.grad_accum * mean / pack

@@ -147,7 +147,7 @@ STRINGS = {
         "method_choice": "Method", "method_auto": "auto (the planner's pick)", "method_full": "full fine-tune",
         "method_lora": "LoRA", "method_qlora": "QLoRA (4-bit base)",
         "runs_as": "runs as: {geometry} (from the data's token lengths, as the trainer computes it)",
-        "runs_as_unknown": "runs as: {geometry} (packing is sized from the data's token lengths when training starts)",
+        "runs_as_unknown": "runs as: packed rows, sized from the data's token lengths when training starts",
         "plan_pick": "{method} · micro-batch {mb} × accumulation {ga} · seq len {seq} · {prec} · "
                      "grad checkpointing {gc} · {opt} · peak {peak:.2f} GB · {trainable} trainable params",
         "on": "on", "off": "off", "alternatives": "Alternatives:", "task_preset": "Task",
@@ -366,7 +366,7 @@ STRINGS = {
         "method_choice": "方法", "method_auto": "自动（规划器的选择）", "method_full": "全参数微调",
         "method_lora": "LoRA", "method_qlora": "QLoRA（4 位基座）",
         "runs_as": "实际运行：{geometry}（按数据的 token 长度计算，与训练时相同）",
-        "runs_as_unknown": "实际运行：{geometry}（打包的行数在训练开始时按数据 token 长度确定）",
+        "runs_as_unknown": "实际运行：打包的行，训练开始时按数据 token 长度确定",
         "plan_pick": "{method} · 微批 {mb} × 累积 {ga} · 序列长度 {seq} · {prec} · 梯度检查点 {gc} · {opt} · "
                      "峰值 {peak:.2f} GB · 可训练参数 {trainable}",
         "on": "开", "off": "关", "alternatives": "其他方案：", "task_preset": "任务",

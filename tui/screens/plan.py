@@ -238,8 +238,7 @@ class PlanScreen(StepScreen):
         from engine import prepare
 
         geo = prepare.geometry(cfg, [n for n in w.token_lengths if n])
-        geometry.update(t("runs_as", geometry=geo.describe()) if w.token_lengths else t("runs_as_unknown",
-                                                                                         geometry=geo.describe()))
+        geometry.update(t("runs_as", geometry=geo.describe()) if geo else t("runs_as_unknown"))
 
     # -- save / start -------------------------------------------------------------------------
     def _prepare(self, start: bool) -> None:
