@@ -58,7 +58,7 @@ def main() -> None:
     args = ap.parse_args()
 
     from engine.data import dedup, steps
-    from engine.data.doctor import iter_conversations
+    from engine.data.pipeline import iter_conversations
     from engine.data.model import DataReport
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -209,7 +209,7 @@ def cmd_data(args):
                                     model=args.model, max_seq_len=args.max_seq_len, **common)
         _out(args, report.to_dict(), _report_text(report))
         if not report.kept:
-            raise data.doctor.no_usable(report)
+            raise data.no_usable(report)
     elif args.data_cmd == "convert":
         res = data.steps.convert(args.file, args.to, args.output, **common)
         _out(args, res, _report_text(res["report"]) + f"\nwrote {res['records']} {args.to} records to {res['output']}"

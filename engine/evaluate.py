@@ -160,7 +160,7 @@ def report(ref: str, data_file: str | None = None, *, samples: int = 8, stabilit
     ``cancelled`` is asked before every step (a wizard closing); it raises InterruptedError then."""
     import psutil
 
-    from . import chat, data, encode, metrics, models, runs, template
+    from . import chat, data, encode, metrics, runs, template
 
     shown_progress = progress
 

@@ -407,7 +407,6 @@ def torch_dtype(precision: str):
 def load_base(ref: str, *, precision: str = "fp32", trust_remote_code: bool = False, quantize_4bit: bool = False):
     """Load a causal LM for training or inference, 4-bit NF4 (QLoRA) if asked."""
     path = resolve_model(ref)
-    import torch
     from transformers import AutoModelForCausalLM
 
     quiet()

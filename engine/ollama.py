@@ -216,7 +216,7 @@ def default_system(conversations: list) -> str | None:
 def modelfile(gguf_name: str, stops: list[str], template: str | None, system: str | None,
               params: dict | None = None) -> str:
     """The Modelfile text: FROM, TEMPLATE (when derived and checked), a stop for every end-of-turn token, SYSTEM."""
-    lines = [f"# Modelfile written by danlu — create the model with: ollama create <name> -f Modelfile",
+    lines = ["# Modelfile written by danlu — create the model with: ollama create <name> -f Modelfile",
              f"FROM ./{gguf_name}"]
     if template:
         lines.append(f'TEMPLATE """{template}"""')

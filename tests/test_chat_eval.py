@@ -151,10 +151,10 @@ def test_repl_commands_and_ctrl_c_stops_the_answer_not_the_repl(real_run, tmp_pa
         term.wait_for("tuned> ", timeout=60)
         time.sleep(2.0)  # part of the answer has streamed
         subprocess.run(["tmux", "send-keys", "-t", term.session, "C-c"], check=True)
-        screen = term.wait_for("stopped]", timeout=30)
+        term.wait_for("stopped]", timeout=30)
         assert term.alive()
         send("/compare What is the capital of France?")
-        screen = term.wait_for("base> ", pattern=r"base> .*\n(.*\n)*.*tokens/s", timeout=180)
+        term.wait_for("base> ", pattern=r"base> .*\n(.*\n)*.*tokens/s", timeout=180)
         send(f"/save {saved}")
         term.wait_for("appended the conversation", timeout=30)
         send("/quit")

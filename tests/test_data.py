@@ -1,7 +1,6 @@
 """The data doctor on the sample data and on the files users really have (issue #4)."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path

@@ -1,6 +1,6 @@
 """What the Data screen computes, without Textual (so it is unit-testable and runs in worker threads).
 
-:func:`read` loads a dataset through the engine's data doctor once, repairing what can be repaired and
+:func:`read` loads a dataset through the engine's data pipeline once, repairing what can be repaired and
 labelling every conversation with the cleaning rule that would drop it; :func:`keep` then applies the user's
 cleaning choices without reading the file again.  The tokenizer of the chosen model gives the token counts
 (:func:`token_counts`) for the histogram against ``max_seq_len`` (:func:`histogram`) and the preview of a
@@ -71,14 +71,14 @@ def sample_columns(path, n: int = 50) -> list[str]:
 def read(path, mapping: dict | None = None, cancelled=lambda: False) -> Loaded:
     """Read, detect, convert, validate (repairing what can be repaired), then label duplicates and overlong rows."""
     from engine import data
-    from engine.data import dedup, doctor
+    from engine.data import analysis, dedup
 
     convs, report = data.load_conversations(path, mapping=mapping, on_error="fix", confirm_mapping=False)
     if cancelled():
         raise InterruptedError
     fixed_lines = {(p.file, p.line) for p in report.problems if p.action == "fixed"}
-    a = doctor.analyse(convs, report, max_chars=MAX_CHARS,
-                       near_dup_threshold=dedup.DEFAULT_THRESHOLD, action="removed")
+    a = analysis.analyse(convs, report, max_chars=MAX_CHARS,
+                         near_dup_threshold=dedup.DEFAULT_THRESHOLD, action="removed")
     rules = [a.removed.get(i) for i in range(len(convs))]
     fixed = [(c.file, c.line) in fixed_lines for c in convs]
     columns = sample_columns(path) if report.mapping_source in ("proposed", "given") or report.confidence < 0.9 else []
@@ -202,9 +202,9 @@ def copy_path(source: str, target: str) -> str:
 def save_copy(convs: list, target: str, path: str) -> dict:
     """Write the cleaned conversations as ``target`` (atomically) with a LLaMA-Factory dataset_info.json entry."""
     from engine import data
-    from engine.data import doctor, formats
+    from engine.data import formats, write
 
     ok, dropped = convertible(convs, target)
     out = data.write_conversations(Path(path).expanduser(), ok, target)
-    info = doctor.write_dataset_info(out.parent, {doctor.entry_name(out): formats.dataset_info_entry(out.name, target)})
+    info = write.write_dataset_info(out.parent, {write.entry_name(out): formats.dataset_info_entry(out.name, target)})
     return {"path": str(out), "records": len(ok), "dropped": dropped, "dataset_info": str(info) if info else None}

@@ -5,19 +5,23 @@ Internally every sample is a *conversation*: a list of ``{"role", "content"}`` m
 from so that every problem points at the line.  No heavy imports here.
 
 Modules: :mod:`.read` (files, encodings, folders, streaming), :mod:`.formats` (detect, map, convert, validate),
-:mod:`.dedup` (exact and MinHash near duplicates), :mod:`.doctor` (the pipeline: load, analyse, clean, split,
-mix, write), :mod:`.steps` (the four ``danlu data`` commands).
+:mod:`.pipeline` (read → detect → convert → validate, streamed or loaded), :mod:`.textnorm` (whitespace and
+character width), :mod:`.analysis` (one pass: duplicates, overlong rows, lengths), :mod:`.dedup` (exact and MinHash
+near duplicates), :mod:`.transform` (in-memory clean, split, leakage, mix), :mod:`.write` (atomic output files,
+dataset_info.json), :mod:`.select` (which rows a demo run keeps), :mod:`.steps` (the four ``danlu data`` commands).
 """
 
 from __future__ import annotations
 
 import hashlib
-from pathlib import Path
 from typing import Iterator
 
 from . import dedup, formats, steps
-from .doctor import (DEFAULT_MAX_CHARS, ON_ERROR, AtomicWriter, analyse, clean, iter_conversations, leakage, load,
-                     length_stats, mix_in, normalize, normalize_text, split, write_conversations)
+from .analysis import DEFAULT_MAX_CHARS, analyse, length_stats
+from .pipeline import ON_ERROR, iter_conversations, load, no_usable
+from .textnorm import normalize, normalize_text
+from .transform import clean, leakage, mix_in, split
+from .write import AtomicWriter, write_conversations
 from .formats import FORMATS, SHAREGPT_ROLES, TARGETS, TO_SHAREGPT, Spec, from_messages
 from .model import Conversation, DataReport, Problem
 from .dedup import conversation_key
@@ -25,7 +29,7 @@ from .dedup import conversation_key
 __all__ = [
     "FORMATS", "TARGETS", "SHAREGPT_ROLES", "TO_SHAREGPT", "ON_ERROR", "DEFAULT_MAX_CHARS", "Conversation",
     "DataReport", "Problem", "Spec", "AtomicWriter", "load_conversations", "load", "iter_conversations", "analyse",
-    "clean", "split", "leakage", "mix_in", "normalize", "normalize_text", "length_stats", "write_conversations",
+    "clean", "split", "leakage", "mix_in", "no_usable", "normalize", "normalize_text", "length_stats", "write_conversations",
     "from_messages", "to_messages", "check_conversation", "detect_format", "conversation_key", "file_hash",
     "iter_messages_file", "steps", "formats", "dedup",
 ]

@@ -59,6 +59,13 @@ class Problem:
     def __str__(self) -> str:
         return f"{self.file}:{self.line}: {self.field}: {self.what} — {self.fix}"
 
+    def as_error(self):
+        """This problem as the error that stops a command (``--on-error stop``)."""
+        from ..errors import DanluError
+
+        where = f"{self.file}:{self.line}" + (f" ({self.field})" if self.field and self.field != "-" else "")
+        return DanluError(self.what, where=where, fix=self.fix)
+
     def to_dict(self) -> dict:
         return {k: v for k, v in asdict(self).items() if v is not None}
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 
-from .doctor import _is_cjk
+from .textnorm import is_cjk
 
 LANGUAGES = ("en", "zh")
 
@@ -21,7 +21,7 @@ def language(msgs) -> str:
     cjk = letters = 0
     for m in msgs:
         for ch in m.get("content") or "":
-            if _is_cjk(ch):
+            if is_cjk(ch):
                 cjk += 1
                 letters += 1
             elif ch.isalpha():

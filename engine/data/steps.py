@@ -11,9 +11,11 @@ from pathlib import Path
 
 from ..errors import DanluError
 from . import dedup, formats
-from .doctor import (DEFAULT_MAX_CHARS, analyse, iter_conversations, mix_in, no_usable, normalize, split_indices,
-                     token_report, write_dataset_info, write_record, writers, entry_name, _leak_summary,
-                     output_file, refuse_overwriting_input)
+from .analysis import DEFAULT_MAX_CHARS, analyse, token_report
+from .pipeline import iter_conversations, no_usable
+from .textnorm import normalize
+from .transform import leak_summary, mix_in, split_indices
+from .write import entry_name, output_file, refuse_overwriting_input, write_dataset_info, write_record, writers
 from .model import DataReport
 
 
@@ -162,7 +164,7 @@ def split(source, out_dir, *, to: str = "messages", eval_ratio: float = 0.1, see
             raise DanluError(f"{len(missing)} of {a.n} record(s) have no field {by!r}", where=f"{file}:{line}",
                              fix="split by a field every record has (an id or a date column), or drop --by")
     side = split_indices(a.n, eval_ratio, seed, a.by if by is not None else None)
-    leak = _leak_summary(dedup.cross_pairs(a.sigs, side, near_dup_threshold), a.lines, a.previews)
+    leak = leak_summary(dedup.cross_pairs(a.sigs, side, near_dup_threshold), a.lines, a.previews)
     mixed, mix_info = ([], None)
     n_train = side.count(0)
     if mix:
