@@ -240,20 +240,33 @@ def cmd_data(args):
 
 
 # -- train / runs / attach / stop -------------------------------------------------------------
-def _print_event(console, row):
-    t = row.get("type")
-    if t == "step":
-        console.print(f"step {row['step']}/{row['total']}  loss {row['loss']:.4f}  lr {row['lr']:.2e}  "
-                      f"{row.get('tokens_per_s') or 0:.0f} tok/s  {row.get('elapsed_s', 0):.0f} s")
-    elif t == "eval":
-        console.print(f"eval  step {row['step']}  loss {row['loss']:.4f}")
-    elif t in ("log", "checkpoint", "backoff", "status"):
-        detail = row.get("message") or row.get("path") or row.get("state") or ""
-        console.print(f"[dim]{t}: {detail}[/dim]")
-    elif t == "error":
-        console.print(f"[red]error: {row.get('message')}[/red]  {row.get('hint', '')}")
-    elif t == "done":
-        console.print(f"[green]done[/green]: {row.get('state')} after {row.get('step')} steps, {row.get('seconds')} s")
+def _num(value, fmt: str, missing: str = "-") -> str:
+    return format(value, fmt) if value is not None else missing
+
+
+def _print_event(console, ev):
+    """One event as a line of the CLI's output (typed records: a field that was damaged on disk reads as None)."""
+    from rich.markup import escape
+
+    from . import events
+
+    if isinstance(ev, events.Step):
+        console.print(f"step {ev.step}/{_num(ev.total, 'd', '?')}  loss {_num(ev.loss, '.4f')}  lr {_num(ev.lr, '.2e')}  "
+                      f"{ev.tokens_per_s or 0:.0f} tok/s  {ev.elapsed_s or 0:.0f} s")
+    elif isinstance(ev, events.Eval):
+        console.print(f"eval  step {ev.step}  loss {_num(ev.loss, '.4f')}")
+    elif isinstance(ev, events.Log):
+        console.print(f"[dim]log: {escape(ev.message)}[/dim]")
+    elif isinstance(ev, events.Checkpoint):
+        console.print(f"[dim]checkpoint: {escape(ev.path)}[/dim]")
+    elif isinstance(ev, events.Backoff):
+        console.print(f"[dim]backoff: out of memory at step {ev.step}; now {escape(ev.new)} (was {escape(ev.old)})[/dim]")
+    elif isinstance(ev, events.Status):
+        console.print(f"[dim]status: {ev.state}[/dim]")
+    elif isinstance(ev, events.Error):
+        console.print(f"[red]error: {escape(ev.message)}[/red]  {escape(ev.hint)}")
+    elif isinstance(ev, events.Done):
+        console.print(f"[green]done[/green]: {ev.state} after {ev.step} steps, {_num(ev.seconds, '.1f', '?')} s")
 
 
 class _ProgressView:
@@ -279,22 +292,24 @@ class _ProgressView:
             self.progress.stop()
             self.live = False
 
-    def __call__(self, row):
-        if row.get("type") == "system":
+    def __call__(self, ev):
+        from . import events
+
+        if isinstance(ev, events.System):
             return
-        if not self.live and row.get("type") in ("step", "status"):
+        if not self.live and isinstance(ev, (events.Step, events.Status)):
             self.progress.start()  # the bar appears when training starts, not while the model loads
             self.live = True
-        if row.get("type") == "done" and self.live:
+        if isinstance(ev, events.Done) and self.live:
             self.progress.stop()
             self.live = False
-        if row.get("type") == "step":
-            self.progress.update(self.task, completed=row["step"], total=row.get("total"),
-                                 loss=f"{row['loss']:.4f}", tps=f"{row.get('tokens_per_s') or 0:,.0f}")
-        elif row.get("type") == "status" and row.get("total"):
-            self.progress.update(self.task, completed=row.get("step") or 0, total=row["total"])
+        if isinstance(ev, events.Step):
+            self.progress.update(self.task, completed=ev.step, total=ev.total,
+                                 loss=_num(ev.loss, ".4f"), tps=f"{ev.tokens_per_s or 0:,.0f}")
+        elif isinstance(ev, events.Status) and ev.total:
+            self.progress.update(self.task, completed=ev.step, total=ev.total)
         else:
-            _print_event(self.progress.console, row)
+            _print_event(self.progress.console, ev)
 
 
 def _check_config(cfg, where: str) -> dict:
@@ -392,9 +407,10 @@ def cmd_resume(args):
         import time
 
         rows = run.events()
-        if rows and time.time() - float(rows[-1].get("ts") or 0) < 30 and not run.state_from_events():
+        age = time.time() - (rows[-1].ts or 0) if rows else None
+        if age is not None and age < 30 and not run.state_from_events():
             raise DanluError(f"run {run.id} may still be running ({run.damage()}; it wrote an event "
-                             f"{time.time() - float(rows[-1].get('ts') or 0):.0f} s ago)",
+                             f"{age:.0f} s ago)",
                              fix=f"wait, or stop it first with `danlu stop {run.id}`")
         state = run.state_from_events() or "stopped"  # what its event log says, not a restart from scratch
     if state == "running":
@@ -473,11 +489,11 @@ def cmd_attach(args):
     console.print(f"run {run.id} ({state})" + (" — Ctrl-C detaches, training continues" if live else
                                               " — finished; its history follows" if not args.no_follow else ""))
     try:
-        for row in run.follow(stop_when_finished=True) if not args.no_follow else run.events():
+        for ev in run.follow(stop_when_finished=True) if not args.no_follow else run.events():
             if args.json:
-                print(json.dumps(row, ensure_ascii=False), flush=True)
+                print(json.dumps(ev.to_row(), ensure_ascii=False), flush=True)
             else:
-                _print_event(console, row)
+                _print_event(console, ev)
     except KeyboardInterrupt:
         console.print("detached; the run goes on")
 
@@ -664,7 +680,7 @@ def cmd_quickstart(args):
     import contextlib
 
     view = _ProgressView(console) if console.is_terminal and not args.json else contextlib.nullcontext(
-        lambda row: _print_event(console, row) if row["type"] != "system" else None)
+        lambda ev: _print_event(console, ev))
     with view as listener:
         res = quickstart.quickstart(method=args.method, model=args.model, size=args.size, data_file=args.data,
                                     epochs=args.epochs, max_steps=args.max_steps, progress=progress, listener=listener)

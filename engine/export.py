@@ -657,15 +657,15 @@ def _train_convs(source: Source) -> list:
 
 # -- model card -------------------------------------------------------------------------------------------------
 def _run_facts(source: Source) -> dict:
-    from . import runs
+    from . import events, runs
 
     run = runs.RunDir(source.run)
     rows = run.events()
-    steps = [e for e in rows if e["type"] == "step"]
-    evals = [e for e in rows if e["type"] == "eval"]
-    facts = {"steps": steps[-1]["step"] if steps else None, "train_loss_first": steps[0]["loss"] if steps else None,
-             "train_loss_last": steps[-1]["loss"] if steps else None,
-             "eval_loss_first": evals[0]["loss"] if evals else None, "eval_loss_last": evals[-1]["loss"] if evals else None}
+    steps = [e for e in rows if isinstance(e, events.Step)]
+    evals = [e for e in rows if isinstance(e, events.Eval)]
+    facts = {"steps": steps[-1].step if steps else None, "train_loss_first": steps[0].loss if steps else None,
+             "train_loss_last": steps[-1].loss if steps else None,
+             "eval_loss_first": evals[0].loss if evals else None, "eval_loss_last": evals[-1].loss if evals else None}
     for split in ("train", "eval"):
         path = run.data_dir / f"{split}.jsonl"
         facts[f"{split}_conversations"] = sum(1 for line in path.open(encoding="utf-8") if line.strip()) \
@@ -692,9 +692,9 @@ def model_card(source: Source, result: dict, tokenizer) -> str:
               + f"\n- max_seq_len {cfg.max_seq_len}, micro-batch {cfg.micro_batch} × accumulation {cfg.grad_accum}, "
                 f"{cfg.precision}, optimizer {cfg.optimizer}, seed {cfg.seed}")
     losses = ""
-    if f["train_loss_last"] is not None:
+    if f["train_loss_last"] is not None and f["train_loss_first"] is not None:
         losses = f"- train loss {f['train_loss_first']:.4f} → {f['train_loss_last']:.4f} over {f['steps']} steps"
-    if f["eval_loss_last"] is not None:
+    if f["eval_loss_last"] is not None and f["eval_loss_first"] is not None:
         losses += f"\n- eval loss {f['eval_loss_first']:.4f} → {f['eval_loss_last']:.4f} on held-out conversations"
     ev = f.get("eval") or {}
     eval_line = ""

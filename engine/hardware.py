@@ -18,6 +18,7 @@ import threading
 from pathlib import Path
 
 from . import paths
+from .texts import msg
 
 GB = 1024**3
 
@@ -233,32 +234,38 @@ def probe(gpu: int | None = None) -> dict:
     if not gpus:
         if platform.system() == "Darwin" and platform.machine() == "arm64":
             accelerator = "mps"
-            warnings.append("Apple silicon (MPS): no bitsandbytes 4-bit; danlu plans LoRA conservatively within "
-                            "60 % of unified memory")
+            warnings.append(msg("mps", "Apple silicon (MPS): no bitsandbytes 4-bit; danlu plans LoRA conservatively "
+                                       "within 60 % of unified memory"))
         elif _rocm_present() or tb["build"] == "rocm":
             accelerator = "rocm"
-            warnings.append("AMD GPU (ROCm): NVML cannot read it; pass --gpu-mem GB to `danlu plan`; "
-                            "bitsandbytes 4-bit may be unavailable")
+            warnings.append(msg("rocm", "AMD GPU (ROCm): NVML cannot read it; pass --gpu-mem GB to `danlu plan`; "
+                                        "bitsandbytes 4-bit may be unavailable"))
         else:
-            warnings.append(f"{status}: danlu plans for the CPU (slow; fine for the demo model)")
+            warnings.append(msg("cpu_plan", "{status}: danlu plans for the CPU (slow; fine for the demo model)",
+                                status=status))
     else:
         if tb["build"] == "cpu":
             cu = "".join(cuda.split(".")) if cuda else "128"
-            warnings.append(f"torch {tb['version']} is a CPU-only build on a machine with an NVIDIA GPU: training "
-                            f"would run on the CPU. Fix: pip install --force-reinstall torch --index-url "
-                            f"https://download.pytorch.org/whl/cu{cu}")
+            warnings.append(msg("cpu_torch", "torch {version} is a CPU-only build on a machine with an NVIDIA GPU: "
+                                             "training would run on the CPU. Fix: {command}", version=tb["version"],
+                                command=f"pip install --force-reinstall torch --index-url "
+                                        f"https://download.pytorch.org/whl/cu{cu}"))
         elif tb["cuda"] and cuda and _version_tuple(cuda) < _version_tuple(tb["cuda"]):
-            warnings.append(f"the driver ({driver}) supports CUDA {cuda} but torch {tb['version']} needs CUDA "
-                            f"{tb['cuda']}: update the NVIDIA driver, or install a torch build for CUDA {cuda}")
+            warnings.append(msg("old_driver", "the driver ({driver}) supports CUDA {cuda} but torch {version} needs "
+                                              "CUDA {needs}: update the NVIDIA driver, or install a torch build for "
+                                              "CUDA {cuda}", driver=driver, cuda=cuda, version=tb["version"],
+                                needs=tb["cuda"]))
         for g in gpus:
             held = sum(p["memory_gb"] for p in g["processes"])
             if g["processes"]:
                 who = ", ".join(f"pid {p['pid']}" + (f" {p['name']}" if p["name"] else "") for p in g["processes"][:3])
-                warnings.append(f"GPU {g['index']} is shared: {held:.1f} GB held by {len(g['processes'])} other "
-                                f"process(es) ({who}); danlu plans with the {g['usable_gb']:.1f} GB that are free")
+                warnings.append(msg("shared_gpu", "GPU {index} is shared: {held:.1f} GB held by {n} other "
+                                                  "process(es) ({who}); danlu plans with the {free:.1f} GB that are free",
+                                    index=g["index"], held=held, n=len(g["processes"]), who=who, free=g["usable_gb"]))
             if g["mig"]["enabled"]:
-                warnings.append(f"GPU {g['index']} is split by MIG into {len(g['mig']['instances'])} instance(s): "
-                                f"danlu plans for one instance ({g['usable_gb']:.1f} GB free)")
+                warnings.append(msg("mig", "GPU {index} is split by MIG into {n} instance(s): danlu plans for one "
+                                           "instance ({free:.1f} GB free)", index=g["index"],
+                                    n=len(g["mig"]["instances"]), free=g["usable_gb"]))
     selected = None
     if gpus:
         selected = gpus[0]["index"] if gpu is None else next((g["index"] for g in gpus if g["index"] == gpu), None)

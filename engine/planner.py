@@ -35,6 +35,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from .errors import DanluError
+from .texts import msg
 
 GB = 1024**3
 CUDA_CONTEXT = 0.6 * GB
@@ -493,16 +494,18 @@ def plan(ref: str, *, gpu_mem_gb: float | None = None, probe: dict | None = None
     accel = (probe or {}).get("accelerator", "cpu")
     if gpu_mem_gb is not None:
         budget = gpu_mem_gb * GB
-        device = f"GPU ({gpu_mem_gb:g} GB given)"
+        device = msg("dev_given", "GPU ({gb:g} GB given)", gb=gpu_mem_gb)
     elif gpu is not None:
         free = gpu.get("usable_gb", gpu["memory_free_gb"])
         budget = free * GB
-        device = f"{gpu['name']} ({free:g} of {gpu['memory_total_gb']:g} GB free)"
+        device = msg("dev_gpu", "{name} ({free:g} of {total:g} GB free)", name=gpu["name"], free=free,
+                     total=gpu["memory_total_gb"])
     else:
         ram = (probe or {}).get("host", {}).get("ram_available_gb") or 8.0
         share = 0.6 if accel == "mps" else 0.8
         budget = ram * share * GB
-        device = f"{'Apple MPS' if accel == 'mps' else 'CPU'} ({ram:g} GB RAM available, planning with {int(share * 100)} %)"
+        device = msg("dev_host", "{host} ({ram:g} GB RAM available, planning with {pct} %)",
+                     host="Apple MPS" if accel == "mps" else "CPU", ram=ram, pct=int(share * 100))
     if precision is None:
         if not on_gpu:
             precision = "fp32"
@@ -553,12 +556,13 @@ def plan(ref: str, *, gpu_mem_gb: float | None = None, probe: dict | None = None
             peak = sum(terms.values())
             best = Candidate(m, batches[-1], gc, opt, {k: round(v / GB, 3) for k, v in terms.items()},
                              round(peak / GB, 2), False,
-                             f"does not fit: needs {peak / GB:.1f} GB at micro-batch {batches[-1]}, "
-                             f"{usable / GB:.1f} GB usable")
+                             msg("no_fit", "does not fit: needs {need:.1f} GB at micro-batch {mb}, {usable:.1f} GB usable",
+                                 need=peak / GB, mb=batches[-1], usable=usable / GB))
         else:
-            best.reason = (f"fits at micro-batch {best.micro_batch}"
-                           f"{' with gradient checkpointing' if best.grad_checkpointing else ''}"
-                           f"{' and an 8-bit optimizer' if '8bit' in best.optimizer else ''}: {best.peak_gb:g} GB")
+            gc_text = " with gradient checkpointing" if best.grad_checkpointing else ""
+            opt_text = " and an 8-bit optimizer" if "8bit" in best.optimizer else ""
+            best.reason = msg("fits", "fits at micro-batch {mb}" + gc_text + opt_text + ": {gb:g} GB", mb=best.micro_batch,
+                              gb=best.peak_gb, gc=best.grad_checkpointing, opt8="8bit" in best.optimizer)
         candidates.append(best)
         if chosen is None and best.fits:
             chosen = best
@@ -567,28 +571,34 @@ def plan(ref: str, *, gpu_mem_gb: float | None = None, probe: dict | None = None
     grad_accum = grad_accum or max(1, math.ceil(target_batch / pick.micro_batch))
     trainable = shape.params if pick.method == "full" else shape.lora_params(lora_r, lora_targets)
     reasons = [
-        f"{shape.name}: {shape.params / 1e6:,.1f} M parameters, vocabulary {shape.vocab:,}",
-        f"memory budget: {device}, keeping {int(MARGIN * 100)} % free",
+        msg("model_size", "{model}: {m:,.1f} M parameters, vocabulary {vocab:,}", model=shape.name,
+            m=shape.params / 1e6, vocab=shape.vocab),
+        msg("budget", "memory budget: {device}, keeping {pct} % free", device=device, pct=int(MARGIN * 100)),
     ]
     if fits:
         worse = [c.method for c in candidates if METHODS.index(c.method) < METHODS.index(pick.method)]
-        reasons.append(f"{pick.method}: {pick.reason}" + (f" ({', '.join(worse)} would not fit)" if worse else ""))
-        reasons.append(f"micro-batch {pick.micro_batch} × accumulation {grad_accum} = effective batch "
-                       f"{pick.micro_batch * grad_accum}")
-        reasons.append(f"precision {precision}" + (" (this GPU has no bf16)" if precision == "fp16" else ""))
+        if worse:
+            reasons.append(msg("pick_over", "{method}: {reason} ({worse} would not fit)", method=pick.method,
+                               reason=pick.reason, worse=", ".join(worse)))
+        else:
+            reasons.append(msg("pick", "{method}: {reason}", method=pick.method, reason=pick.reason))
+        reasons.append(msg("batch", "micro-batch {mb} × accumulation {ga} = effective batch {eff}",
+                           mb=pick.micro_batch, ga=grad_accum, eff=pick.micro_batch * grad_accum))
+        reasons.append(msg("precision_fp16", "precision {precision} (this GPU has no bf16)", precision=precision)
+                       if precision == "fp16" else msg("precision", "precision {precision}", precision=precision))
     remedies = []
     if not fits:
         big = max(pick.terms, key=pick.terms.get)
-        remedies.append(f"the largest term is {big} ({pick.terms[big]:.1f} GB)")
+        remedies.append(msg("largest_term", "the largest term is {term} ({gb:.1f} GB)", term=big, gb=pick.terms[big]))
         if seq_len > 256:
-            remedies.append(f"shorten sequences (--seq-len {max(256, seq_len // 2)})")
+            remedies.append(msg("shorter_seq", "shorten sequences (--seq-len {n})", n=max(256, seq_len // 2)))
         if pick.method != "qlora" and on_gpu:
-            remedies.append("use QLoRA (--method qlora)")
+            remedies.append(msg("use_qlora", "use QLoRA (--method qlora)"))
         if "8bit" not in pick.optimizer and on_gpu:
-            remedies.append("use an 8-bit optimizer (--optimizer paged_adamw_8bit)")
+            remedies.append(msg("use_8bit", "use an 8-bit optimizer (--optimizer paged_adamw_8bit)"))
         if not pick.grad_checkpointing:
-            remedies.append("turn on gradient checkpointing (--grad-checkpointing on)")
-        remedies.append("use a smaller model")
+            remedies.append(msg("use_gc", "turn on gradient checkpointing (--grad-checkpointing on)"))
+        remedies.append(msg("smaller_model", "use a smaller model"))
     return Plan(
         model=shape.name, device=device, budget_gb=round(budget / GB, 2), method=pick.method,
         micro_batch=pick.micro_batch, grad_accum=grad_accum, grad_checkpointing=pick.grad_checkpointing,

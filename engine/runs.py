@@ -21,10 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
-from . import atomic, paths
+from . import atomic, events, paths
 from .errors import DanluError
+from .events import Event
 
-EVENT_TYPES = ("step", "eval", "system", "checkpoint", "backoff", "log", "status", "done", "error")
+EVENT_TYPES = tuple(events.TYPES)
 STATES = ("pending", "running", "done", "failed", "stopped")
 DAMAGED = "damaged"  # status.json unreadable: listed with why, never hides the other runs
 
@@ -78,17 +79,17 @@ def read_json(path: Path, what: str | None = None) -> dict:
 
 
 class EventReader:
-    """New complete rows of a run's events.jsonl since the last read: the one reader of ``danlu attach`` and the
-    dashboard.  A torn last line waits for the next read; a file replaced by a resume (it keeps a prefix and
-    drops the steps after its checkpoint, under a new inode) is read again from its start, with
-    ``replaced=True`` so that a viewer drops what it had instead of keeping stale steps."""
+    """New complete events of a run's events.jsonl since the last read (typed records, :mod:`engine.events`): the
+    one reader of ``danlu attach`` and the dashboard.  A torn last line waits for the next read; a file replaced by
+    a resume (it keeps a prefix and drops the steps after its checkpoint, under a new inode) is read again from its
+    start, with ``replaced=True`` so that a viewer drops what it had instead of keeping stale steps."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
         self.offset = 0
         self.inode = None
 
-    def read(self) -> tuple[list[dict], bool]:
+    def read(self) -> tuple[list[Event], bool]:
         try:
             st = self.path.stat()
         except FileNotFoundError:
@@ -98,7 +99,7 @@ class EventReader:
         if replaced:
             self.offset = 0
         rows, self.offset = read_jsonl_tolerant(self.path, self.offset)
-        return rows, replaced
+        return _parsed(rows), replaced
 
 
 @dataclass
@@ -138,15 +139,17 @@ class RunDir:
         return self.path / "final"
 
     # -- writing (the training process, rank 0 only) -------------------------------------
-    def event(self, type: str, **fields) -> dict:
-        if type not in EVENT_TYPES:
-            raise ValueError(f"unknown event type {type!r}")
-        row = {"ts": round(time.time(), 3), "type": type, **fields}
-        line = json.dumps(row, ensure_ascii=False, default=_json_default) + "\n"
+    def event(self, ev: Event) -> Event:
+        """Append one event (stamped with the time now if it has none) and return it."""
+        if not isinstance(ev, Event):
+            raise TypeError(f"an engine.events record is needed, not {type(ev).__name__}")
+        if ev.ts is None:
+            ev.ts = round(time.time(), 3)
+        line = json.dumps(ev.to_row(), ensure_ascii=False, default=_json_default) + "\n"
         with open(self.events_path, "a", encoding="utf-8") as fh:
             fh.write(line)
             fh.flush()
-        return row
+        return ev
 
     def set_status(self, **fields) -> dict:
         status = self.status()
@@ -183,15 +186,16 @@ class RunDir:
 
     def state_from_events(self) -> str | None:
         """The state the event log ends in (done/stopped/failed), for a run whose status.json is damaged."""
-        for row in reversed(self.events()):
-            if row.get("type") == "done":
-                return row.get("state") or "done"
-            if row.get("type") == "error":
+        for ev in reversed(self.events()):
+            if isinstance(ev, events.Done):
+                return ev.state or "done"
+            if isinstance(ev, events.Error):
                 return "failed"
         return None
 
-    def events(self) -> list[dict]:
-        return read_jsonl_tolerant(self.events_path)[0]
+    def events(self) -> list[Event]:
+        """Every complete event in the log, as records (rows of unknown types are left out)."""
+        return _parsed(read_jsonl_tolerant(self.events_path)[0])
 
     def truncate_events_after(self, step: int) -> int:
         """On resume from a checkpoint at ``step``: drop the events written after it (they will be written
@@ -216,7 +220,7 @@ class RunDir:
         atomic.write_text(self.events_path, "".join(keep))
         return len(lines) - len(keep)
 
-    def follow(self, poll: float = 0.5, stop_when_finished: bool = True) -> Iterator[dict]:
+    def follow(self, poll: float = 0.5, stop_when_finished: bool = True) -> Iterator[Event]:
         """Yield every event from the start, then new ones as they are written.
 
         If the file is replaced by a shorter one (a resume keeps a prefix of it and drops the steps
@@ -269,6 +273,10 @@ class RunDir:
             "created": st.get("created"),
             "damage": damage,
         }
+
+
+def _parsed(rows: list[dict]) -> list[Event]:
+    return [ev for ev in map(events.parse, rows) if ev is not None]
 
 
 def _json_default(obj):

@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import atomic, data, encode, evaluate, hardware, models, prepare
+from . import atomic, data, encode, evaluate, events, hardware, models, prepare
 from .prepare import Geometry
 from .config import TrainConfig
 from .errors import DanluError, debug_hint
@@ -160,7 +160,7 @@ def _callback(run: RunDir, cfg: TrainConfig, ctl: Control, emit, eval_fn, state:
             state["first_step"] = st.global_step
             if rank() == 0:
                 run.set_status(state="running", total=st.max_steps, step=st.global_step)
-                emit("status", state="running", step=st.global_step, total=st.max_steps)
+                emit(events.Status(state="running", step=st.global_step, total=st.max_steps))
 
         def on_step_begin(self, args, st, control, **kw):
             inject = os.environ.get(INJECT_OOM_ENV)
@@ -181,11 +181,11 @@ def _callback(run: RunDir, cfg: TrainConfig, ctl: Control, emit, eval_fn, state:
             eta = elapsed / done * (st.max_steps - st.global_step) if done else None
             loss = float(logs["loss"])
             state["losses"].append(loss)
-            emit("step", step=st.global_step, total=st.max_steps, loss=loss,
-                 lr=float(logs.get("learning_rate", 0.0)),
-                 grad_norm=float(logs["grad_norm"]) if logs.get("grad_norm") is not None else None,
-                 epoch=round(float(st.epoch or 0.0), 4), tokens=tokens, tokens_per_s=round(tps, 1),
-                 elapsed_s=round(elapsed, 2))
+            emit(events.Step(step=st.global_step, total=st.max_steps, loss=loss,
+                             lr=float(logs.get("learning_rate", 0.0)),
+                             grad_norm=float(logs["grad_norm"]) if logs.get("grad_norm") is not None else None,
+                             epoch=round(float(st.epoch or 0.0), 4), tokens=tokens, tokens_per_s=round(tps, 1),
+                             elapsed_s=round(elapsed, 2)))
             run.set_status(step=st.global_step, total=st.max_steps, loss=loss, eta_s=round(eta, 1) if eta else None)
 
         def on_step_end(self, args, st, control, **kw):
@@ -199,7 +199,7 @@ def _callback(run: RunDir, cfg: TrainConfig, ctl: Control, emit, eval_fn, state:
             if cfg.eval_steps and eval_fn and st.global_step % cfg.eval_steps == 0 and st.global_step < st.max_steps:
                 loss = eval_fn(kw["model"])
                 if rank() == 0:
-                    emit("eval", step=st.global_step, loss=loss)
+                    emit(events.Eval(step=st.global_step, loss=loss))
                 best = state.get("best_eval")
                 if best is None or loss < best - 1e-6:
                     state["best_eval"], state["bad_evals"] = loss, 0
@@ -207,8 +207,7 @@ def _callback(run: RunDir, cfg: TrainConfig, ctl: Control, emit, eval_fn, state:
                     state["bad_evals"] = state.get("bad_evals", 0) + 1
                     if cfg.early_stopping_patience and state["bad_evals"] >= cfg.early_stopping_patience:
                         if rank() == 0:
-                            emit("log", message=f"early stopping: eval loss has not improved on {best:.4f} for "
-                                                f"{state['bad_evals']} evaluations")
+                            emit(events.log("early_stopping", best=round(best, 4), evals=state["bad_evals"]))
                         state["early_stopped"] = True
                         control.should_training_stop = True
                         control.should_save = True
@@ -219,7 +218,7 @@ def _callback(run: RunDir, cfg: TrainConfig, ctl: Control, emit, eval_fn, state:
             ckpt = Path(args.output_dir) / f"checkpoint-{st.global_step}"
             if ckpt.is_dir():
                 (ckpt / "danlu_config.yaml").write_text(cfg.to_yaml(), encoding="utf-8")
-            emit("checkpoint", step=st.global_step, path=str(ckpt))
+            emit(events.Checkpoint(step=st.global_step, path=str(ckpt)))
 
     return Events()
 
@@ -315,7 +314,7 @@ def latest_checkpoint(run: RunDir, emit=None) -> Path | None:
         if valid_checkpoint(ckpt):
             return ckpt
         if emit:
-            emit("log", message=f"checkpoint {ckpt.name} is damaged; falling back to the one before")
+            emit(events.log("damaged_checkpoint", name=ckpt.name))
     return None
 
 
@@ -358,19 +357,20 @@ class Recipe:
         self.main = rank() == 0
         if self.main:
             run.set_status(state="running", pid=os.getpid(), method=cfg.method, model=cfg.model)
-        self.sampler = hardware.SystemSampler(lambda sample: run.event("system", **sample), interval=1.0)
+        self.sampler = hardware.SystemSampler(lambda sample: run.event(events.System(**sample)), interval=1.0)
         self.state: dict = {"losses": []}
         self.resume_from: Path | None = None
         self.eval_before: float | None = None
         self.trainer = None
 
-    def emit(self, type_, **fields):
+    def emit(self, ev: events.Event) -> events.Event | None:
+        """Write an event (rank 0 only) and hand it to the listener (the CLI's progress view)."""
         if not self.main:
             return None
-        row = self.run.event(type_, **fields)
+        self.run.event(ev)
         if self.listener:
-            self.listener(row)
-        return row
+            self.listener(ev)
+        return ev
 
     # -- setup ------------------------------------------------------------------------------
     def setup(self, resume: bool) -> None:
@@ -379,7 +379,7 @@ class Recipe:
         cfg, run = self.cfg, self.run
         if resume:
             self._resume_point()
-        self.emit("log", message=f"loading {cfg.model} for {cfg.method} training")
+        self.emit(events.log("loading", model=cfg.model, method=cfg.method))
         torch.manual_seed(cfg.seed)
         self.tokenizer = models.load_tokenizer(cfg.model, trust_remote_code=cfg.trust_remote_code)
         self.train_rows, self.eval_rows = prepare_rows(cfg, self.tokenizer)
@@ -388,11 +388,12 @@ class Recipe:
         self.geo = geometry(cfg, self.train_rows)
         if resume:
             self.geo = backed_off_geometry(run) or self.geo  # an out-of-memory back-off keeps its smaller batches
-        self.emit("log", message=f"{trainable:,} trainable of {total:,} parameters; {len(self.train_rows)} train / "
-                  f"{len(self.eval_rows)} eval samples; {self.geo.describe()}")
+        self.emit(events.log("parameters", trainable=trainable, total=total, train=len(self.train_rows),
+                             eval=len(self.eval_rows), geometry=self.geo.describe(), micro_batch=self.geo.micro_batch,
+                             grad_accum=self.geo.grad_accum, pack_len=self.geo.pack_len))
         if self.eval_rows and not resume:
             self.eval_before = self.eval_fn(self.model)
-            self.emit("eval", step=0, loss=self.eval_before)
+            self.emit(events.Eval(step=0, loss=self.eval_before))
 
     def _resume_point(self) -> None:
         run = self.run
@@ -403,9 +404,9 @@ class Recipe:
         step = checkpoint_step(self.resume_from)
         if self.main:
             run.truncate_events_after(step)
-            before = [e for e in run.events() if e["type"] == "eval" and e.get("step") == 0]
-            self.eval_before = before[0]["loss"] if before else None
-        self.emit("status", state="resumed", step=step, checkpoint=str(self.resume_from))
+            before = [e for e in run.events() if isinstance(e, events.Eval) and e.step == 0]
+            self.eval_before = before[0].loss if before else None
+        self.emit(events.Status(state="resumed", step=step, checkpoint=str(self.resume_from)))
 
     def eval_fn(self, model) -> float:
         return evaluate.eval_loss(model, self.eval_rows, pad_id=self.tokenizer.pad_token_id,
@@ -459,13 +460,13 @@ class Recipe:
                        None)
         tps = (tokens - self.state.get("tokens_at_begin", 0)) / runtime if runtime else None
         if self.main:
-            self.emit("eval", step=steps, loss=eval_after) if self.eval_rows else None
+            self.emit(events.Eval(step=steps, loss=eval_after)) if self.eval_rows else None
             with atomic.staged_dir(run.final_dir, overwrite=True) as tmp:
                 model.save_pretrained(tmp)
                 self.tokenizer.save_pretrained(tmp)
-            self.emit("checkpoint", step=steps, path=str(run.final_dir), final=True)
-            self.emit("done", state=state_name, step=steps, eval_loss=eval_after, seconds=round(seconds, 2),
-                      tokens=tokens, tokens_per_s=round(tps, 1) if tps else None)
+            self.emit(events.Checkpoint(step=steps, path=str(run.final_dir), final=True))
+            self.emit(events.Done(state=state_name, step=steps, eval_loss=eval_after, seconds=round(seconds, 2),
+                                  tokens=tokens, tokens_per_s=round(tps, 1) if tps else None))
             run.set_status(state=state_name, step=steps, eta_s=0, finished=round(time.time(), 3))
         return TrainResult(
             run_dir=str(run.path), state=state_name, steps=steps, losses=self.state["losses"],
@@ -479,8 +480,8 @@ class Recipe:
         message, hint = _explain(exc)
         if self.main:
             try:  # on a full disk these small writes may fail too: the error still reaches the user
-                self.run.event("error", message=message, hint=hint.replace("RUN", self.run.id),
-                               kind=type(exc).__name__)
+                self.run.event(events.Error(message=message, hint=hint.replace("RUN", self.run.id),
+                                            kind=type(exc).__name__))
                 self.run.set_status(state="failed", error=message)
             except OSError:
                 pass
@@ -512,8 +513,8 @@ def _back_off(cfg: TrainConfig, geo: Geometry, trainer, run: RunDir, emit, exc) 
     if step > 0:
         trainer._save_checkpoint(trainer.model, trial=None)  # the state after the last completed step
         resume_from = Path(trainer.args.output_dir) / f"checkpoint-{step}"
-    emit("backoff", step=step, reason=str(exc).splitlines()[0][:200], old=geo.describe(), new=new.describe(),
-         micro_batch=new.micro_batch, grad_accum=new.grad_accum, pack_len=new.pack_len)
+    emit(events.Backoff(step=step, reason=str(exc).splitlines()[0][:200], old=geo.describe(), new=new.describe(),
+                        micro_batch=new.micro_batch, grad_accum=new.grad_accum, pack_len=new.pack_len))
     # the run's resume state records the geometry in force (config.yaml stays what the user asked for)
     if rank() == 0:
         atomic.write_json(run.path / BACKOFF_FILE, {"step": step, "micro_batch": new.micro_batch,

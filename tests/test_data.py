@@ -329,3 +329,14 @@ def test_quickstart_api_still_works():
     tr, ev = data.split(kept, 0.1, seed=42)
     assert len(tr) + len(ev) == 368 and len(ev) == 37 and sum(removed.values()) == 0
     assert data.split(kept, 0.1, seed=42) == (tr, ev)
+
+
+@pytest.mark.parametrize("n,ratio", [(0, 0.1), (1, 0.1), (2, 0.1), (7, 0.0), (10, 0.05), (23, 0.1), (100, 0.15), (5, 0.85)])
+def test_the_split_counts_the_wizard_shows_are_the_split_that_runs(n, ratio):
+    from engine import data
+    from engine.data import Conversation
+
+    convs = [Conversation([{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": "a"}], line=i + 1)
+             for i in range(n)]
+    train, held = data.split(convs, ratio, seed=3)
+    assert data.split_counts(n, ratio) == (len(train), len(held))

@@ -36,9 +36,10 @@ def write_config(tmp_path: Path, name: str, **over) -> Path:
 
 
 def events(run_dir) -> list[dict]:
+    """The run's events as the rows the reader parsed them into (typed records, back as dicts)."""
     from engine import runs
 
-    return runs.RunDir(Path(run_dir)).events()
+    return [e.to_row() for e in runs.RunDir(Path(run_dir)).events()]
 
 
 def step_losses(run_dir) -> dict[int, float]:
@@ -150,9 +151,9 @@ def test_damaged_last_checkpoint_falls_back_to_the_one_before(reference, tmp_pat
     weights = next(damaged.glob("*.safetensors"))
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 3])
     notes = []
-    fallback = train.latest_checkpoint(runs.RunDir(copy), emit=lambda *a, **kw: notes.append(kw))
+    fallback = train.latest_checkpoint(runs.RunDir(copy), emit=notes.append)
     assert fallback.name == "checkpoint-9"
-    assert "damaged" in notes[0]["message"]
+    assert notes[0].code == "damaged_checkpoint" and "damaged" in notes[0].message
 
 
 def test_closing_the_terminal_leaves_a_detached_run_going(tmp_path, tiny_model):

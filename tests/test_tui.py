@@ -162,7 +162,7 @@ def test_demo_path_typed_in_a_real_terminal(tiny_model, danlu_home, tmp_path):
             time.sleep(0.1)
         assert not term.alive(), "the wizard did not quit"
         assert run.effective_state() in ("running", "done"), run.log_path.read_text()[-2000:]
-        steps = [e["step"] for e in run.events() if e["type"] == "step"]
+        steps = [e.step for e in run.events() if e.type == "step"]
         assert steps and steps[0] == 1
     finally:
         term.close()

@@ -83,7 +83,7 @@ def test_full_demo_path(tiny_model, danlu_home):
             await wait_for(pilot, lambda: dash.state in ("done", "failed", "stopped", "crashed")
                            and dash.snapshot.get("done"), timeout=240, what="training to finish")
             assert dash.state == "done", run.log_path.read_text()[-2000:]
-            steps = [r for r in run.events() if r["type"] == "step"]
+            steps = [r for r in run.events() if r.type == "step"]
             assert len(steps) == 6 and dash.snapshot["n_losses"] == 6
             assert "6/6" in str(dash.query_one("#eta").render())
             # chat with the tuned model
@@ -133,7 +133,7 @@ def test_detach_and_reattach_shows_the_whole_history(tiny_model, danlu_home):
     run = asyncio.run(go())
     # the UI is gone; training goes on in its own session
     assert run.effective_state() == "running"
-    seen = len([r for r in run.events() if r["type"] == "step"])
+    seen = len([r for r in run.events() if r.type == "step"])
 
     async def reattach():
         app = DanluApp(lang="en")
@@ -151,7 +151,7 @@ def test_detach_and_reattach_shows_the_whole_history(tiny_model, danlu_home):
                            what="history plus new steps")
             await pilot.press("s")  # stop it cleanly: SIGTERM, the trainer saves and exits
             await wait_for(pilot, lambda: dash.state in ("stopped", "done"), timeout=120, what="stopped")
-            steps = [r["step"] for r in run.events() if r["type"] == "step"]
+            steps = [r.step for r in run.events() if r.type == "step"]
             assert dash.snapshot["n_losses"] == len(steps)
             assert steps[0] == 1, "the re-attached dashboard starts from the first step"
 
@@ -342,14 +342,22 @@ def test_dashboard_keys_reach_the_trainer_through_the_engine(danlu_home, monkeyp
 
 
 def test_events_in_plain_words_in_chinese():
+    from engine import events
     from tui import strings, tail
 
     strings.set_lang("zh")
     try:
-        text = tail.describe({"type": "backoff", "step": 7, "micro_batch": 1, "grad_accum": 16, "pack_len": 512,
-                              "reason": "CUDA out of memory", "old": "x", "new": "y"})
+        text = tail.describe(events.Backoff(step=7, micro_batch=1, grad_accum=16, pack_len=512,
+                                            reason="CUDA out of memory", old="x", new="y"))
         assert "第 7 步显存不足" in text and "打包长度 512" in text and "累积 16" in text
-        assert "已保存检查点" in tail.describe({"type": "checkpoint", "step": 3, "path": "/r/checkpoint-3"})
+        assert "已保存检查点" in tail.describe(events.Checkpoint(step=3, path="/r/checkpoint-3"))
+        # the trainer's log lines, from their codes and values (the English message is the fallback)
+        line = events.log("parameters", trainable=1_000, total=2_000, train=9, eval=1, geometry="g", micro_batch=2,
+                          grad_accum=4, pack_len=None)
+        assert tail.describe(line) == "可训练参数 1,000 / 共 2,000；训练 9 条 / 验证 1 条；微批 2 × 累积 4"
+        assert tail.describe(events.log("loading", model="demo:tiny", method="lora")) == "正在加载 demo:tiny，用于 lora 训练"
+        assert tail.describe(events.Log(message="a line from elsewhere", code="unknown")) == "a line from elsewhere"
+        assert tail.describe(events.Done(state="stopped", step=3, seconds=9.0)) == "训练结束（已停止），共 3 步，用时 9 秒"
     finally:
         strings.set_lang("en")
 
@@ -477,3 +485,33 @@ def test_the_plan_screen_shows_and_saves_what_danlu_plan_save_writes(tiny_model,
     convs, _ = data.load_conversations(saved["train_file"])
     lengths = encode.token_lengths(models.load_tokenizer("demo:tiny"), convs)
     assert prepare.geometry(cfg, lengths).describe() == cli["geometry"]
+
+
+def test_the_planners_reasons_and_the_probes_warnings_in_chinese(monkeypatch):
+    """The engine's English texts carry their codes and values (engine.texts.Msg); the zh wizard says them in its
+    own words, and the CLI's --json keeps the English text."""
+    import dataclasses
+    import json
+
+    from fake_nvml import install
+
+    from engine import hardware, planner
+    from tui import strings
+
+    install(monkeypatch, "rtx4090_shared")
+    probe = hardware.probe()
+    p = planner.plan("demo:tiny", probe=probe)
+    as_json = json.loads(json.dumps(dataclasses.asdict(p)))
+    assert as_json["reasons"] == [str(r) for r in p.reasons] and "micro-batch" in as_json["reasons"][3]
+    strings.set_lang("zh")
+    try:
+        said = [strings.say(r) for r in p.reasons]
+        assert said[3] == f"微批 {p.micro_batch} × 累积 {p.grad_accum} = 有效批量 {p.micro_batch * p.grad_accum}"
+        assert said[2].startswith(f"{p.method}：微批 {p.micro_batch}") and "时放得下" in said[2]
+        assert "参数，词表 4,096" in said[0]
+        shared = [strings.say(w) for w in probe["warnings"] if w.code == "shared_gpu"]
+        assert shared and shared[0].startswith("GPU 0 被共用") and "pid 4242" in shared[0]
+        assert strings.say("plain text") == "plain text"
+    finally:
+        strings.set_lang("en")
+    assert strings.say(p.reasons[3]) == str(p.reasons[3])

@@ -390,6 +390,33 @@ STRINGS = {
         "ev_error": "✗ 错误：{message} —— 处理办法：{hint}", "ev_error_nohint": "✗ 错误：{message}",
         "ev_done": "训练结束（{state}），共 {step} 步，用时 {seconds} 秒",
         "ev_resumed": "从第 {step} 步恢复（{name}）", "ev_status": "状态：{state}",
+        "log_loading": "正在加载 {model}，用于 {method} 训练",
+        "log_parameters": "可训练参数 {trainable} / 共 {total}；训练 {train} 条 / 验证 {eval} 条；{geometry}",
+        "log_early_stopping": "提前停止：验证损失已连续 {evals} 次评估未低于 {best}",
+        "log_damaged_checkpoint": "检查点 {name} 已损坏，改用前一个",
+        # engine texts (engine.texts.Msg codes): the planner's reasons and remedies, the probe's warnings
+        "msg_model_size": "{model}：{m:,.1f} M 参数，词表 {vocab:,}",
+        "msg_budget": "内存预算：{device}，保留 {pct}% 余量",
+        "msg_dev_given": "GPU（给定 {gb:g} GB）", "msg_dev_gpu": "{name}（{total:g} GB 中空闲 {free:g} GB）",
+        "msg_dev_host": "{host}（可用内存 {ram:g} GB，按其中 {pct}% 规划）",
+        "msg_pick": "{method}：{reason}", "msg_pick_over": "{method}：{reason}（{worse} 放不下）",
+        "msg_batch": "微批 {mb} × 累积 {ga} = 有效批量 {eff}",
+        "msg_precision": "精度 {precision}", "msg_precision_fp16": "精度 {precision}（此 GPU 不支持 bf16）",
+        "msg_fits": "微批 {mb}{gc}{opt8} 时放得下：{gb:g} GB", "msgpart_fits_gc": "、开梯度检查点",
+        "msgpart_fits_opt8": "、用 8 位优化器",
+        "msg_no_fit": "放不下：微批 {mb} 需要 {need:.1f} GB，可用 {usable:.1f} GB",
+        "msg_largest_term": "最大的一项是 {term}（{gb:.1f} GB）",
+        "msg_shorter_seq": "缩短序列（--seq-len {n}）", "msg_use_qlora": "改用 QLoRA（--method qlora）",
+        "msg_use_8bit": "改用 8 位优化器（--optimizer paged_adamw_8bit）",
+        "msg_use_gc": "开启梯度检查点（--grad-checkpointing on）", "msg_smaller_model": "换一个更小的模型",
+        "msg_mps": "Apple 芯片（MPS）：没有 bitsandbytes 4 位量化；danlu 在统一内存的 60% 内保守地规划 LoRA",
+        "msg_rocm": "AMD GPU（ROCm）：NVML 无法读取；请给 `danlu plan` 传 --gpu-mem GB；bitsandbytes 4 位量化可能不可用",
+        "msg_cpu_plan": "{status}：danlu 按 CPU 规划（较慢；演示模型足够）",
+        "msg_cpu_torch": "torch {version} 是仅支持 CPU 的版本，但本机有 NVIDIA GPU：训练会在 CPU 上运行。修复：{command}",
+        "msg_old_driver": "驱动（{driver}）支持 CUDA {cuda}，但 torch {version} 需要 CUDA {needs}：请升级 NVIDIA 驱动，"
+                          "或安装适配 CUDA {cuda} 的 torch",
+        "msg_shared_gpu": "GPU {index} 被共用：其他 {n} 个进程（{who}）占用 {held:.1f} GB；danlu 按空闲的 {free:.1f} GB 规划",
+        "msg_mig": "GPU {index} 已由 MIG 划分为 {n} 个实例：danlu 按其中一个实例规划（空闲 {free:.1f} GB）",
         "state_pending": "等待中", "state_running": "运行中", "state_done": "已完成", "state_failed": "失败",
         "state_stopped": "已停止", "state_crashed": "已崩溃（进程不在）", "state_damaged": "已损坏（status.json 无法读取）",
         "chat_title": "对话 · {run}", "loading_model": "正在加载模型…（首次使用时加载 torch）",
@@ -478,6 +505,30 @@ def set_lang(lang: str | None) -> None:
 
 def current_lang() -> str:
     return _lang or detect_lang()
+
+
+def has(key: str) -> bool:
+    """Whether the current language has its own text for ``key`` (engine texts are English otherwise)."""
+    return key in STRINGS[current_lang()]
+
+
+def say(text) -> str:
+    """An engine text in the current language: a :class:`engine.texts.Msg` whose code has a ``msg_<code>`` entry
+    here is said in these words (its string arguments said the same way, a true flag as ``msgpart_<code>_<name>``);
+    anything else is the engine's English."""
+    code = getattr(text, "code", None)
+    if not code or not has(f"msg_{code}"):
+        return str(text)
+    args = {}
+    for name, value in text.args.items():
+        if isinstance(value, bool):
+            args[name] = t(f"msgpart_{code}_{name}") if value else ""
+        else:
+            args[name] = say(value) if isinstance(value, str) else value
+    try:
+        return t(f"msg_{code}", **args)
+    except (KeyError, ValueError, IndexError):  # a text from another version with other values: its own words
+        return str(text)
 
 
 def t(key: str, **kw) -> str:

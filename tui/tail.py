@@ -12,7 +12,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .strings import t as tr
+from engine import events
+
+from .strings import has, t as tr
 
 STATES = ("pending", "running", "done", "failed", "stopped", "crashed", "damaged")
 
@@ -36,93 +38,109 @@ def _num(value, fmt: str) -> str:
     return format(value, fmt) if isinstance(value, (int, float)) else "?"
 
 
-def _geometry(row: dict) -> str:
-    """The batch geometry a back-off moved to, in words (from its fields, so that it is translated)."""
-    if row.get("pack_len"):
-        return tr("ev_geo_packed", pack=row.get("pack_len"), mb=row.get("micro_batch"), ga=row.get("grad_accum"))
-    if row.get("micro_batch") is not None:
-        return tr("ev_geo", mb=row.get("micro_batch"), ga=row.get("grad_accum"))
-    return str(row.get("new") or row.get("message") or "?")
+def _geometry(mb, ga, pack, fallback: str) -> str:
+    """A batch geometry in words, from its numbers (so that it is translated)."""
+    if pack:
+        return tr("ev_geo_packed", pack=pack, mb=mb, ga=ga)
+    if mb is not None:
+        return tr("ev_geo", mb=mb, ga=ga)
+    return fallback or "?"
 
 
-def describe(row: dict) -> str:
+def _state(state: str) -> str:
+    return tr(f"state_{state}") if state in STATES else state
+
+
+def _log(ev: events.Log) -> str:
+    """A trainer's log line in the wizard's language when its code is known, else its (English) message."""
+    a = ev.args
+    if not has(f"log_{ev.code}"):  # English, or a code this version does not know: the trainer's own words
+        return ev.message
+    try:
+        if ev.code == "parameters":
+            geo = _geometry(a.get("micro_batch"), a.get("grad_accum"), a.get("pack_len"), a.get("geometry", ""))
+            return tr("log_parameters", trainable=f"{a['trainable']:,}", total=f"{a['total']:,}", train=a["train"],
+                      eval=a["eval"], geometry=geo)
+        if ev.code == "early_stopping":
+            return tr("log_early_stopping", best=_num(a.get("best"), ".4f"), evals=a["evals"])
+        if ev.code in ("loading", "damaged_checkpoint"):
+            return tr(f"log_{ev.code}", **a)
+    except (KeyError, TypeError, ValueError, IndexError):  # a line from another version: its own words
+        pass
+    return ev.message
+
+
+def describe(ev: events.Event) -> str:
     """One event in plain words for the event log (in the wizard's language)."""
-    t = row.get("type")
-    if t == "step":
-        return tr("ev_step", step=row.get("step"), total=row.get("total"), loss=_num(row.get("loss"), ".4f"))
-    if t == "eval":
-        return tr("ev_eval", loss=_num(row.get("loss"), ".4f"), step=row.get("step"))
-    if t == "checkpoint":
-        name = Path(str(row.get("path", ""))).name or str(row.get("path", ""))
-        if row.get("final"):
-            return tr("ev_final", path=row.get("path", ""))
-        return tr("ev_checkpoint", step=row.get("step"), name=name)
-    if t == "backoff":
-        reason = " ".join(str(row.get("reason") or "").split())
-        return tr("ev_backoff", step=row.get("step", "?"), new=_geometry(row), old=row.get("old") or "?",
-                  reason=reason[:80] + ("…" if len(reason) > 80 else ""))
-    if t == "error":
-        hint = row.get("hint") or ""
-        return tr("ev_error", message=row.get("message", ""), hint=hint) if hint else \
-            tr("ev_error_nohint", message=row.get("message", ""))
-    if t == "done":
-        state = row.get("state")
-        return tr("ev_done", state=tr(f"state_{state}") if state in STATES else state, step=row.get("step"),
-                  seconds=_num(row.get("seconds"), ".0f"))
-    if t == "status":
-        if row.get("state") == "resumed":
-            name = Path(str(row.get("checkpoint", ""))).name
-            return tr("ev_resumed", step=row.get("step"), name=name)
-        state = row.get("state")
-        return tr("ev_status", state=tr(f"state_{state}") if state in STATES else state)
-    if t == "log":
-        return str(row.get("message", ""))
-    return str(t)
+    if isinstance(ev, events.Step):
+        return tr("ev_step", step=ev.step, total=ev.total, loss=_num(ev.loss, ".4f"))
+    if isinstance(ev, events.Eval):
+        return tr("ev_eval", loss=_num(ev.loss, ".4f"), step=ev.step)
+    if isinstance(ev, events.Checkpoint):
+        if ev.final:
+            return tr("ev_final", path=ev.path)
+        return tr("ev_checkpoint", step=ev.step, name=Path(ev.path).name or ev.path)
+    if isinstance(ev, events.Backoff):
+        reason = " ".join(ev.reason.split())
+        return tr("ev_backoff", step=ev.step, new=_geometry(ev.micro_batch, ev.grad_accum, ev.pack_len, ev.new),
+                  old=ev.old or "?", reason=reason[:80] + ("…" if len(reason) > 80 else ""))
+    if isinstance(ev, events.Error):
+        return tr("ev_error", message=ev.message, hint=ev.hint) if ev.hint else tr("ev_error_nohint", message=ev.message)
+    if isinstance(ev, events.Done):
+        return tr("ev_done", state=_state(ev.state), step=ev.step, seconds=_num(ev.seconds, ".0f"))
+    if isinstance(ev, events.Status):
+        if ev.state == "resumed":
+            return tr("ev_resumed", step=ev.step, name=Path(ev.checkpoint or "").name)
+        return tr("ev_status", state=_state(ev.state))
+    if isinstance(ev, events.Log):
+        return _log(ev)
+    return ev.type
 
 
 @dataclass
 class Metrics:
     losses: list = field(default_factory=list)  # (step, loss)
     evals: list = field(default_factory=list)  # (step, loss)
-    last_step: dict = field(default_factory=dict)
-    system: dict = field(default_factory=dict)
+    last_step: events.Step = field(default_factory=events.Step)
+    system: events.System | None = None
     log: deque = field(default_factory=lambda: deque(maxlen=50))
-    done: dict | None = None
-    error: dict | None = None
+    done: events.Done | None = None
+    error: events.Error | None = None
     first_ts: float | None = None
     events: int = 0
 
-    def add(self, row: dict) -> None:
+    def add(self, ev: events.Event) -> None:
         self.events += 1
-        t = row.get("type")
-        if self.first_ts is None and isinstance(row.get("ts"), (int, float)):
-            self.first_ts = row["ts"]
-        if t == "step":
-            if isinstance(row.get("loss"), (int, float)):
-                self.losses.append((row.get("step", len(self.losses) + 1), row["loss"]))
-            self.last_step = row
-        elif t == "eval" and isinstance(row.get("loss"), (int, float)):
-            self.evals.append((row.get("step", 0), row["loss"]))
-        elif t == "system":
-            self.system = row
-        elif t == "done":
-            self.done = row
-        elif t == "error":
-            self.error = row
-        if t not in ("system", "step"):
-            self.log.append((row.get("ts"), t, describe(row)))
+        if self.first_ts is None and ev.ts is not None:
+            self.first_ts = ev.ts
+        if isinstance(ev, events.Step):
+            if ev.loss is not None:
+                self.losses.append((ev.step, ev.loss))
+            self.last_step = ev
+        elif isinstance(ev, events.Eval):
+            if ev.loss is not None:
+                self.evals.append((ev.step, ev.loss))
+        elif isinstance(ev, events.System):
+            self.system = ev
+        elif isinstance(ev, events.Done):
+            self.done = ev
+        elif isinstance(ev, events.Error):
+            self.error = ev
+        if not isinstance(ev, (events.System, events.Step)):
+            self.log.append((ev.ts, ev.type, describe(ev)))
 
     def snapshot(self) -> dict:
+        """What the dashboard draws, as plain values (posted to the UI thread)."""
         s = self.last_step
-        step, total = s.get("step", 0), s.get("total") or 0
-        elapsed = s.get("elapsed_s")
+        step, total, elapsed = s.step, s.total or 0, s.elapsed_s
         eta = elapsed / step * (total - step) if step and total and elapsed is not None else None
         return {
             "losses": downsample(self.losses), "evals": downsample(self.evals), "n_losses": len(self.losses),
-            "step": step, "total": total, "epoch": s.get("epoch"), "lr": s.get("lr"),
-            "grad_norm": s.get("grad_norm"), "tokens_per_s": s.get("tokens_per_s"), "tokens": s.get("tokens"),
-            "loss": s.get("loss"), "elapsed_s": elapsed, "eta_s": 0 if self.done else eta,
-            "system": dict(self.system), "log": list(self.log)[-12:], "done": self.done, "error": self.error,
+            "step": step, "total": total, "epoch": s.epoch, "lr": s.lr,
+            "grad_norm": s.grad_norm, "tokens_per_s": s.tokens_per_s, "tokens": s.tokens,
+            "loss": s.loss, "elapsed_s": elapsed, "eta_s": 0 if self.done else eta,
+            "system": self.system.to_row() if self.system else {}, "log": list(self.log)[-12:],
+            "done": self.done.to_row() if self.done else None, "error": self.error.to_row() if self.error else None,
             "events": self.events,
         }
 

@@ -20,7 +20,7 @@ from . import dedup, formats, steps
 from .analysis import DEFAULT_MAX_CHARS, analyse, length_stats
 from .pipeline import ON_ERROR, iter_conversations, load, no_usable
 from .textnorm import normalize, normalize_text
-from .transform import clean, leakage, mix_in, split
+from .transform import clean, leakage, mix_in, split, split_counts
 from .write import AtomicWriter, write_conversations
 from .formats import FORMATS, SHAREGPT_ROLES, TARGETS, TO_SHAREGPT, Spec, from_messages
 from .model import Conversation, DataReport, Problem
@@ -29,7 +29,7 @@ from .dedup import conversation_key
 __all__ = [
     "FORMATS", "TARGETS", "SHAREGPT_ROLES", "TO_SHAREGPT", "ON_ERROR", "DEFAULT_MAX_CHARS", "Conversation",
     "DataReport", "Problem", "Spec", "AtomicWriter", "load_conversations", "load", "iter_conversations", "analyse",
-    "clean", "split", "leakage", "mix_in", "no_usable", "normalize", "normalize_text", "length_stats", "write_conversations",
+    "clean", "split", "split_counts", "leakage", "mix_in", "no_usable", "normalize", "normalize_text", "length_stats", "write_conversations",
     "from_messages", "to_messages", "check_conversation", "detect_format", "conversation_key", "file_hash",
     "iter_messages_file", "steps", "formats", "dedup",
 ]

@@ -25,15 +25,22 @@ def clean(convs: list, *, max_chars: int | None = None, near_dup_threshold: floa
     return [m for i, m in enumerate(convs) if i not in a.removed], removed
 
 
-def split_indices(n: int, eval_ratio: float, seed: int, by_values: list | None = None) -> list[int]:
-    """0 = train, 1 = eval for each of n records: random with a seed, or by a column (the latest values to eval)."""
+def split_counts(n: int, eval_ratio: float) -> tuple[int, int]:
+    """How many of n records a split puts in train and in eval: at least one eval record when asked for any and
+    there are two, never all of them."""
     if not 0 <= eval_ratio < 1:
         raise DanluError(f"eval ratio must be in [0, 1), got {eval_ratio}", fix="e.g. --eval-ratio 0.1")
-    side = [0] * n
     n_eval = int(round(n * eval_ratio))
     if eval_ratio > 0 and n >= 2:
         n_eval = max(1, n_eval)
     n_eval = min(n_eval, max(0, n - 1))
+    return n - n_eval, n_eval
+
+
+def split_indices(n: int, eval_ratio: float, seed: int, by_values: list | None = None) -> list[int]:
+    """0 = train, 1 = eval for each of n records: random with a seed, or by a column (the latest values to eval)."""
+    side = [0] * n
+    n_eval = split_counts(n, eval_ratio)[1]
     if by_values is None:
         order = list(range(n))
         random.Random(seed).shuffle(order)

@@ -12,14 +12,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from rich.cells import cell_len
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
-from textual.widgets import Button, Checkbox, DataTable, Footer, Header, Input, Label, Select, Static
+from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Select, Static
 from textual.worker import get_current_worker
 
 from engine import prepare
@@ -27,13 +26,11 @@ from engine import prepare
 from .. import dataview
 from ..strings import t
 from .base import StepScreen
+from .data_parts import CleaningChoices, MappingBox, ProblemsPanel, short
 
-MAP_FIELDS = ("instruction", "output", "input", "system", "history", "messages")
 PREVIEW_ROWS = 1000  # rows in the preview table (the histogram and the counts cover every row)
-PROBLEM_ROWS = 500
 RENDER_LINES = 10
 RENDER_CHARS = 900
-MAX_CHARS = f"{dataview.MAX_CHARS:,}"
 _TOKENIZERS: dict = {}  # (model, trust_remote_code) -> tokenizer, kept while the app runs
 _SPECIAL = re.compile(r"<\|[^|>\s]{1,40}\|>|</?s>|\[/?INST\]")
 
@@ -56,31 +53,10 @@ class TokensCounted(Message):
         self.gen, self.tokens, self.error = gen, tokens, error
 
 
-class SourceRead(Message):
-    def __init__(self, index: int, text: str | None):
-        super().__init__()
-        self.index, self.text = index, text
-
-
 class CopySaved(Message):
     def __init__(self, result: dict | None, error: str | None = None):
         super().__init__()
         self.result, self.error = result, error
-
-
-def short(text: str, n: int = 40) -> str:
-    """One line of at most ``n`` terminal cells (CJK characters take two)."""
-    text = " ".join(str(text).split())
-    if cell_len(text) <= n:
-        return text
-    out, width = [], 0
-    for ch in text:
-        w = cell_len(ch)
-        if width + w > n - 1:
-            break
-        out.append(ch)
-        width += w
-    return "".join(out) + "…"
 
 
 def first(conv, role: str) -> str:
@@ -143,14 +119,6 @@ def histogram_text(lengths: list, seq: int, width: int = 30) -> Text:
     return out
 
 
-class ChoiceBox(Checkbox):
-    """A cleaning toggle whose state shows without colour: ✓ when on, an empty box when off."""
-
-    @property
-    def BUTTON_INNER(self) -> str:  # noqa: N802 - Textual's class attribute, per state here
-        return "✓" if self.value else " "
-
-
 class DataScreen(StepScreen):
     HELP = "data"
     BINDINGS = [Binding("escape", "back", "key_back"), Binding("ctrl+n", "next", "key_next"),
@@ -172,6 +140,18 @@ class DataScreen(StepScreen):
     def choices(self) -> dict:
         return {**dataview.DEFAULT_CHOICES, **self.wizard.data_choices}
 
+    @property
+    def mapping_box(self) -> MappingBox:
+        return self.query_one(MappingBox)
+
+    @property
+    def cleaning(self) -> CleaningChoices:
+        return self.query_one(CleaningChoices)
+
+    @property
+    def problems(self) -> ProblemsPanel:
+        return self.query_one(ProblemsPanel)
+
     def compose(self) -> ComposeResult:
         choices = self.choices
         yield Header()
@@ -181,27 +161,15 @@ class DataScreen(StepScreen):
             yield Input(placeholder=t("data_file_placeholder"), id="path", compact=True)
             yield Static("", id="data-status", classes="hint", markup=False)
             yield Static("", id="data-format", markup=False)
-            with Vertical(id="mapping-box"):
-                yield Static(t("mapping_title"), classes="warn")
-                with Grid(id="mapping-grid"):
-                    for name in MAP_FIELDS:
-                        yield Label(t(f"map_{name}"), classes="clabel")
-                        yield Select([], id=f"m-{name}", prompt=t("map_none"), compact=True)
-                with Horizontal(classes="row"):
-                    yield Button(t("btn_apply_mapping"), id="apply-mapping", compact=True, variant="warning")
-                    yield Static(t("mapping_hint"), classes="hint")
+            yield MappingBox(id="mapping-box")
             yield Static(t("preview"), classes="section")
             yield Static("", id="tok-status", classes="hint", markup=False)
             yield DataTable(id="preview", cursor_type="row", zebra_stripes=True)
             yield Static("", id="rendered", markup=False)
             yield Static(t("problems"), classes="section")
-            yield DataTable(id="problems", cursor_type="row")
-            yield Static("", id="problem-detail", classes="hint", markup=False)
+            yield ProblemsPanel(lambda p: self._jump_line(p) is not None, id="problems-panel")
             yield Static(t("cleaning"), classes="section")
-            for name in dataview.CHOICES:
-                yield ChoiceBox(t(f"clean_{name}", n="…", seq="…", chars=MAX_CHARS), value=choices[name],
-                               id=f"c-{name}", classes="choice", compact=True)
-            yield Static("", id="clean-info", classes="hint", markup=False)
+            yield CleaningChoices(choices, id="cleaning")
             yield Static(t("token_lengths"), classes="section")
             with Horizontal(classes="row"):
                 yield Label("max_seq_len", classes="clabel")
@@ -232,9 +200,6 @@ class DataScreen(StepScreen):
         preview = self.query_one("#preview", DataTable)
         for key in ("line", "turns", "tokens", "user", "assistant"):
             preview.add_column(t(f"col_{key}"), key=key)
-        problems = self.query_one("#problems", DataTable)
-        for key in ("line", "field", "problem", "action"):
-            problems.add_column(t(f"col_{key}"), key=key)
         self.query_one("#rendered", Static).border_title = t("rendered_title")
         w = self.wizard
         self.seq = prepare.default_seq_len(w.model, w.overrides)
@@ -297,12 +262,13 @@ class DataScreen(StepScreen):
             status.update(f"✗ {msg.error}")
             status.set_classes("error")
             self.query_one("#data-format", Static).update("")
-            self.query_one("#preview", DataTable).clear()
-            self.query_one("#problems", DataTable).clear()
-            for wid in ("#rendered", "#problem-detail", "#clean-info", "#hist", "#split-info"):
-                self.query_one(wid, Static).update("")  # nothing of the previous file stays on screen
+            self.query_one("#preview", DataTable).clear()  # nothing of the previous file stays on screen
+            self.problems.clear()
+            self.cleaning.clear()
+            for wid in ("#rendered", "#hist", "#split-info"):
+                self.query_one(wid, Static).update("")
             w.conversations, w.data_report, w.token_lengths = [], None, []
-            self._show_mapping(msg.columns, None, unsure=bool(msg.columns))
+            self.mapping_box.show(msg.columns, None, unsure=bool(msg.columns))
             return
         loaded = self.loaded = msg.loaded
         r = loaded.report
@@ -317,44 +283,17 @@ class DataScreen(StepScreen):
             text += "\n" + t("mapping_line", mapping=", ".join(f"{k}={v}" for k, v in r["mapping"].items()))
         self.query_one("#data-format", Static).update(text)
         unsure = r.get("mapping_source") in ("proposed", "given") or (isinstance(conf, (int, float)) and conf < 0.9)
-        self._show_mapping(loaded.columns, r.get("mapping"), unsure)
+        self.mapping_box.show(loaded.columns, r.get("mapping"), unsure)
         self.query_one("#save-path", Input).value = dataview.copy_path(loaded.path, self._target())
-        self._fill_problems()
+        self.problems.show(r.get("problems", []), self.choices)
         self._apply()
         if self.tokenizer is not None:
             self._start_count()
 
     # -- the column mapping ---------------------------------------------------------------------------------------
-    def _show_mapping(self, columns: list, mapping: dict | None, unsure: bool) -> None:
-        box = self.query_one("#mapping-box")
-        box.set_class(bool(unsure and columns), "-shown")
-        if not (unsure and columns):
-            return
-        mapping = mapping or {}
-        for name in MAP_FIELDS:
-            select = self.query_one(f"#m-{name}", Select)
-            with self.prevent(Select.Changed):
-                select.set_options([(c, c) for c in columns])
-                if mapping.get(name) in columns:
-                    select.value = mapping[name]
-
-    def mapping_choice(self) -> dict:
-        out = {}
-        for name in MAP_FIELDS:
-            value = self.query_one(f"#m-{name}", Select).value
-            if value is not Select.NULL and value is not None:
-                out[name] = str(value)
-        return out
-
-    @on(Button.Pressed, "#apply-mapping")
-    def _apply_mapping(self) -> None:
-        mapping = self.mapping_choice()
-        if "messages" in mapping:
-            mapping = {k: v for k, v in mapping.items() if k in ("messages", "system")}
-        elif not ("instruction" in mapping and "output" in mapping):
-            self.notify(t("mapping_incomplete"), severity="warning")
-            return
-        self._load_path(self.query_one("#path", Input).value.strip(), mapping)
+    @on(MappingBox.Applied)
+    def _apply_mapping(self, msg: MappingBox.Applied) -> None:
+        self._load_path(self.query_one("#path", Input).value.strip(), msg.mapping)
 
     # -- the model's view ---------------------------------------------------------------------------------------
     def _ensure_tokenizer(self) -> None:
@@ -460,13 +399,9 @@ class DataScreen(StepScreen):
                         problems=len(r.get("problems", [])), removed=sum(dropped.values()))
                       + (f"\n{select_note}" if select_note else ""))
         status.set_classes("ok" if self.kept else "error")
-        for name in dataview.CHOICES:
-            n = "…" if name == "too_long" and self.tokens is None else counts[name]
-            self.query_one(f"#c-{name}", Checkbox).label = t(f"clean_{name}", n=n, seq=self.seq, chars=MAX_CHARS)
-        self.query_one("#clean-info", Static).update(
-            t("clean_info", empty=counts["empty_answer"], unusable=counts["unusable"], kept=len(self.kept)))
+        self.cleaning.show(counts, tokens_known=self.tokens is not None, seq=self.seq, kept=len(self.kept))
         self._fill_preview()
-        self._update_actions()
+        self.problems.set_choices(choices)
         self._update_hist()
         self._update_split()
         self._update_target()
@@ -517,26 +452,6 @@ class DataScreen(StepScreen):
             return
         box.update(rendered_text(text, spans, getattr(self.tokenizer, "all_special_tokens", ())))
 
-    def _fill_problems(self) -> None:
-        table = self.query_one("#problems", DataTable)
-        table.clear()
-        probs = self.loaded.report.get("problems", [])
-        choices = self.choices
-        width = max(40, min(100, self.app.size.width - 36))
-        for i, p in enumerate(probs[:PROBLEM_ROWS]):
-            table.add_row(str(p.get("line", "")), short(p.get("field", ""), 12), short(p.get("what", ""), width),
-                          t(f"act_{dataview.shown_action(p, choices)}"), key=str(i))
-        if not probs:
-            table.add_row("–", "", t("no_problems"), "", key="none")
-        self.query_one("#problem-detail", Static).update(
-            t("problems_more", n=len(probs) - PROBLEM_ROWS) if len(probs) > PROBLEM_ROWS else "")
-
-    def _update_actions(self) -> None:
-        table = self.query_one("#problems", DataTable)
-        choices = self.choices
-        for i, p in enumerate(self.loaded.report.get("problems", [])[:PROBLEM_ROWS]):
-            table.update_cell(str(i), "action", t(f"act_{dataview.shown_action(p, choices)}"))
-
     def _update_hist(self) -> None:
         hist = self.query_one("#hist", Static)
         if self.tokens is None:
@@ -545,9 +460,10 @@ class DataScreen(StepScreen):
         hist.update(histogram_text([self.tokens[i] for i in self.kept if i < len(self.tokens)], self.seq))
 
     def _update_split(self) -> None:
-        n = len(self.wizard.conversations)
-        n_eval = int(round(n * self.wizard.eval_ratio))
-        self.query_one("#split-info", Static).update(t("split_info", train=n - n_eval, eval=n_eval))
+        from engine.data import split_counts
+
+        train, n_eval = split_counts(len(self.wizard.conversations), self.wizard.eval_ratio)
+        self.query_one("#split-info", Static).update(t("split_info", train=train, eval=n_eval))
 
     def _target(self) -> str:
         value = self.query_one("#target", Select).value
@@ -561,53 +477,14 @@ class DataScreen(StepScreen):
             note += " " + t("target_cannot", n=lost)
         self.query_one("#target-notes", Static).update(note)
 
-    @on(Checkbox.Changed, ".choice")
-    def _choice(self, event: Checkbox.Changed) -> None:
-        name = (event.checkbox.id or "")[2:]
-        self.wizard.data_choices = {**self.choices, name: event.value}
+    @on(CleaningChoices.Changed)
+    def _choice(self, msg: CleaningChoices.Changed) -> None:
+        self.wizard.data_choices = {**self.choices, **msg.values}
         self._apply()
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         if event.data_table.id == "preview":
             self._show_rendered()
-            return
-        if event.data_table.id != "problems" or self.loaded is None:
-            return
-        probs = self.loaded.report.get("problems", [])
-        try:
-            i = int(event.row_key.value)
-            p = probs[i]
-        except (ValueError, IndexError, TypeError):
-            return
-        self.query_one("#problem-detail", Static).update(self._detail(p))
-        self._read_source(i, p.get("file", ""), int(p.get("line") or 0))
-
-    def _detail(self, p: dict, source: str | None = None) -> Text:
-        out = Text()
-        out.append(f"{Path(p.get('file', '')).name}:{p.get('line')}", style="bold")
-        field = p.get("field", "")
-        out.append((f" {field}:" if field and field != "-" else "") + f" {p.get('what')}\n")
-        out.append(f"→ {p.get('fix')} ({t('act_' + dataview.shown_action(p, self.choices))})")
-        if self._jump_line(p) is not None:
-            out.append("  " + t("enter_jumps"), style="italic")
-        if source:
-            out.append("\n" + source, style="dim")
-        return out
-
-    @work(thread=True, exclusive=True, exit_on_error=False, group="source")
-    def _read_source(self, index: int, file: str, line: int) -> None:
-        self.post_message(SourceRead(index, dataview.source_excerpt(file, line, max_chars=240)))
-
-    @on(SourceRead)
-    def _source_read(self, msg: SourceRead) -> None:
-        probs = self.loaded.report.get("problems", []) if self.loaded else []
-        table = self.query_one("#problems", DataTable)
-        try:
-            current = int(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
-        except Exception:  # noqa: BLE001
-            return
-        if current == msg.index and msg.index < len(probs):
-            self.query_one("#problem-detail", Static).update(self._detail(probs[msg.index], msg.text))
 
     def _jump_line(self, p: dict) -> int | None:
         """The conversation index a problem points at in the preview (the original, for a removed duplicate)."""
@@ -621,13 +498,9 @@ class DataScreen(StepScreen):
                 return i
         return None
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        if event.data_table.id != "problems" or self.loaded is None:
-            return
-        try:
-            p = self.loaded.report.get("problems", [])[int(event.row_key.value)]
-        except (ValueError, IndexError, TypeError):
-            return
+    @on(ProblemsPanel.Jump)
+    def _jump(self, msg: ProblemsPanel.Jump) -> None:
+        p = msg.problem
         i = self._jump_line(p)
         if i is None:
             self.notify(t("not_in_training", line=p.get("line")), severity="warning")

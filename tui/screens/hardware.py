@@ -9,7 +9,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, DataTable, Footer, Header, Static
 
-from ..strings import t
+from ..strings import say, t
 from .base import StepScreen
 
 
@@ -101,7 +101,7 @@ class HardwareScreen(StepScreen):
         table.clear()
         for what, value in hardware_rows(p):
             table.add_row(what, value)
-        self.query_one("#hw-warnings", Static).update("\n".join(f"⚠ {w}" for w in p.get("warnings", [])))
+        self.query_one("#hw-warnings", Static).update("\n".join(f"⚠ {say(w)}" for w in p.get("warnings", [])))
         if len(gpus) > 1:
             gt = self.query_one("#gpu-table", DataTable)
             gt.clear()

@@ -15,7 +15,7 @@ from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
 from engine.errors import DanluError
 
 from .. import tasks
-from ..strings import t
+from ..strings import say, t
 from .base import StepScreen
 
 KNOBS = ("max_seq_len", "lr", "epochs", "max_steps", "adapter", "lora_r", "lora_alpha", "lora_dropout", "lora_targets",
@@ -215,9 +215,9 @@ class PlanScreen(StepScreen):
             gc=t("on") if p.grad_checkpointing else t("off"), opt=p.optimizer, peak=p.predicted_peak_gb,
             trainable=f"{p.trainable_params:,}"))
         self.query_one("#bar", Static).update(memory_bar(p.terms, p.budget_gb))
-        lines = [f"• {r}" for r in p.reasons] + [f"→ {r}" for r in p.remedies]
+        lines = [f"• {say(r)}" for r in p.reasons] + [f"→ {say(r)}" for r in p.remedies]
         self.query_one("#reasons", Static).update("\n".join(lines))
-        alts = [f"{c['method']} {c['peak_gb']:.2f} GB: {c['reason']}" for c in p.candidates]
+        alts = [f"{c['method']} {c['peak_gb']:.2f} GB: {say(c['reason'])}" for c in p.candidates]
         self.query_one("#alternatives", Static).update(t("alternatives") + "  " + " | ".join(alts))
         if first or p.method != getattr(self, "_filled_for", p.method):
             self._fill_from_task(self.wizard.task, p.method)  # full fine-tuning has its own learning rate
