@@ -515,3 +515,28 @@ def test_the_planners_reasons_and_the_probes_warnings_in_chinese(monkeypatch):
     finally:
         strings.set_lang("en")
     assert strings.say(p.reasons[3]) == str(p.reasons[3])
+
+
+def test_the_data_doctors_evidence_and_cleaning_findings_in_chinese():
+    """Format evidence and the cleaning rules' findings carry their codes (the JSON report keeps the English)."""
+    import json
+
+    from engine import data
+    from tui import strings
+
+    convs, report = data.load_conversations(DIRTY, on_error="fix")
+    data.analyse(convs, report, max_chars=2000)
+    d = json.loads(json.dumps(report.to_dict()))
+    assert "records have 'conversations' lists of from/value turns (ShareGPT)" in d["evidence"]
+    found = {p.kind: p for p in report.problems if p.kind in ("exact_duplicate", "near_duplicate", "overlong")}
+    assert set(found) == {"exact_duplicate", "near_duplicate", "overlong"}
+    strings.set_lang("zh")
+    try:
+        assert strings.say(report.evidence).endswith("条符合：'conversations' 字段为 from/value 轮次列表（ShareGPT）")
+        assert strings.say(found["exact_duplicate"].what) == f"与第 {found['exact_duplicate'].duplicate_of} 行完全重复"
+        assert strings.say(found["near_duplicate"].what).startswith("与第 ") and "相似度" in strings.say(
+            found["near_duplicate"].what)
+        assert strings.say(found["overlong"].what).startswith("过长：") and "上限 2,000" in strings.say(found["overlong"].what)
+        assert strings.say(found["overlong"].fix).startswith("缩短或删除它")
+    finally:
+        strings.set_lang("en")

@@ -416,6 +416,18 @@ STRINGS = {
         "msg_old_driver": "驱动（{driver}）支持 CUDA {cuda}，但 torch {version} 需要 CUDA {needs}：请升级 NVIDIA 驱动，"
                           "或安装适配 CUDA {cuda} 的 torch",
         "msg_shared_gpu": "GPU {index} 被共用：其他 {n} 个进程（{who}）占用 {held:.1f} GB；danlu 按空闲的 {free:.1f} GB 规划",
+        "msg_ev_detected": "前 {n} 条记录中有 {votes} 条符合：{what}",
+        "msg_ev_detected_others": "前 {n} 条记录中有 {votes} 条符合：{what}；{others}",
+        "msg_ev_alpaca": "instruction/output 字段（Alpaca）", "msg_ev_prompt_completion": "prompt/completion 字段",
+        "msg_ev_text": "单个 text 字段（纯文本，没有对话轮次）",
+        "msg_ev_messages": "'{column}' 字段为 role/content 轮次列表（OpenAI/TRL messages）",
+        "msg_ev_sharegpt": "'{column}' 字段为 {keys} 轮次列表（ShareGPT）",
+        "msg_ev_sharegpt_variant": "'{column}' 字段为 {keys} 轮次列表（ShareGPT 的 role/content 变体）",
+        "msg_exact_duplicate": "与第 {line} 行完全重复", "msg_fix_exact_duplicate": "danlu data clean 会删除它",
+        "msg_near_duplicate": "与第 {line} 行近似重复（相似度 {sim:.2f}）",
+        "msg_fix_near_duplicate": "danlu data clean 会删除它（调高 --near-dup-threshold 可保留更接近的变体）",
+        "msg_overlong": "过长：{size:,} 个字符（上限 {limit:,}）",
+        "msg_fix_overlong": "缩短或删除它（danlu data clean 会删除超过 --max-chars 的行）",
         "msg_mig": "GPU {index} 已由 MIG 划分为 {n} 个实例：danlu 按其中一个实例规划（空闲 {free:.1f} GB）",
         "state_pending": "等待中", "state_running": "运行中", "state_done": "已完成", "state_failed": "失败",
         "state_stopped": "已停止", "state_crashed": "已崩溃（进程不在）", "state_damaged": "已损坏（status.json 无法读取）",
@@ -527,7 +539,7 @@ def say(text) -> str:
             args[name] = say(value) if isinstance(value, str) else value
     try:
         return t(f"msg_{code}", **args)
-    except (KeyError, ValueError, IndexError):  # a text from another version with other values: its own words
+    except (KeyError, ValueError, IndexError, TypeError):  # a text from another version with other values: its own words
         return str(text)
 
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from typing import Iterable
 
 from ..errors import DanluError
+from ..texts import msg
 from . import dedup
 from .model import SEVERITY, DataReport, Problem
 from .textnorm import normalize
@@ -104,15 +105,17 @@ def analyse(convs: Iterable, report: DataReport | None = None, *, max_chars: int
         if key in seen:
             j = seen[key]
             a.removed[i] = "exact_duplicate"
-            add(Problem(file, line, "-", f"exact duplicate of line {a.lines[j][1]}", "danlu data clean removes it",
+            add(Problem(file, line, "-", msg("exact_duplicate", "exact duplicate of line {line}", line=a.lines[j][1]),
+                        msg("fix_exact_duplicate", "danlu data clean removes it"),
                         kind="exact_duplicate", action=action, duplicate_of=a.lines[j][1]))
         else:
             seen[key] = i
             if max_chars and size > max_chars:
                 a.removed[i] = "overlong"
-                add(Problem(file, line, "-", f"overlong: {size:,} characters (limit {max_chars:,})",
-                            "shorten or drop it (danlu data clean drops rows over --max-chars)", kind="overlong",
-                            action=action))
+                add(Problem(file, line, "-", msg("overlong", "overlong: {size:,} characters (limit {limit:,})",
+                                                 size=size, limit=max_chars),
+                            msg("fix_overlong", "shorten or drop it (danlu data clean drops rows over --max-chars)"),
+                            kind="overlong", action=action))
         if near_dup_threshold is not None:
             texts.append(dedup.dedup_text(msgs))
             if len(texts) >= 4096:
@@ -134,8 +137,10 @@ def analyse(convs: Iterable, report: DataReport | None = None, *, max_chars: int
         for later, earlier, sim in a.pairs:
             a.removed[later] = "near_duplicate"
             file, line = a.lines[later]
-            add(Problem(file, line, "-", f"near duplicate of line {a.lines[earlier][1]} (similarity {sim:.2f})",
-                        "danlu data clean removes it (raise --near-dup-threshold to keep closer variants)",
+            add(Problem(file, line, "-", msg("near_duplicate", "near duplicate of line {line} (similarity {sim:.2f})",
+                                             line=a.lines[earlier][1], sim=sim),
+                        msg("fix_near_duplicate",
+                            "danlu data clean removes it (raise --near-dup-threshold to keep closer variants)"),
                         kind="near_duplicate", action=action, duplicate_of=a.lines[earlier][1],
                         similarity=round(sim, 3)))
     if report is not None:

@@ -33,6 +33,7 @@ import unicodedata
 from dataclasses import dataclass, field
 
 from ..errors import DanluError
+from ..texts import msg
 from .model import ROLES
 
 FORMATS = ("alpaca", "sharegpt", "messages", "prompt_completion", "text")
@@ -130,12 +131,12 @@ def row_format(row) -> str | None:
 def _spec_for(fmt: str, sample: list) -> tuple[Spec, str]:
     if fmt == "alpaca":
         cols = {k: k for k in ALPACA_KEYS}
-        return Spec("alpaca", cols), "instruction/output fields (Alpaca)"
+        return Spec("alpaca", cols), msg("ev_alpaca", "instruction/output fields (Alpaca)")
     if fmt == "prompt_completion":
         return Spec("prompt_completion", {"prompt": "prompt", "completion": "completion"}), \
-            "prompt/completion fields"
+            msg("ev_prompt_completion", "prompt/completion fields")
     if fmt == "text":
-        return Spec("text", {"text": "text"}), "a single text field (plain text, no turns)"
+        return Spec("text", {"text": "text"}), msg("ev_text", "a single text field (plain text, no turns)")
     # conversations: find the container key and the turn keys
     counts: dict[tuple, int] = {}
     for row in sample:
@@ -153,9 +154,12 @@ def _spec_for(fmt: str, sample: list) -> tuple[Spec, str]:
     cols = {"messages": key, "system": "system", "tools": "tools"}
     if fmt == "messages":
         return Spec("messages", cols, {"role_tag": "role", "content_tag": "content"}), \
-            f"'{key}' lists of role/content turns (OpenAI/TRL messages)"
+            msg("ev_messages", "'{column}' lists of role/content turns (OpenAI/TRL messages)", column=key)
+    if keys == "from/value":
+        return Spec("sharegpt", cols, {"role_tag": role_tag, "content_tag": content_tag}), \
+            msg("ev_sharegpt", "'{column}' lists of {keys} turns (ShareGPT)", column=key, keys=keys)
     return Spec("sharegpt", cols, {"role_tag": role_tag, "content_tag": content_tag}), \
-        f"'{key}' lists of {keys} turns (ShareGPT{'' if keys == 'from/value' else ', role/content variant'})"
+        msg("ev_sharegpt_variant", "'{column}' lists of {keys} turns (ShareGPT, role/content variant)", column=key, keys=keys)
 
 
 def detect(sample: list) -> tuple[Spec | None, float, str]:
@@ -172,7 +176,11 @@ def detect(sample: list) -> tuple[Spec | None, float, str]:
     spec, what = _spec_for(fmt, sample)
     n = len(sample)
     others = ", ".join(f"{v} look like {k}" for k, v in votes.items() if k != fmt)
-    evidence = f"{votes[fmt]} of the first {n} records have {what}" + (f"; {others}" if others else "")
+    if others:
+        evidence = msg("ev_detected_others", "{votes} of the first {n} records have {what}; {others}", votes=votes[fmt],
+                       n=n, what=what, others=others)
+    else:
+        evidence = msg("ev_detected", "{votes} of the first {n} records have {what}", votes=votes[fmt], n=n, what=what)
     return spec, round(votes[fmt] / max(1, n), 3), evidence
 
 

@@ -9,7 +9,6 @@ model's tokenizer loads in another worker (transformers is slow to import) while
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from rich.text import Text
@@ -18,21 +17,17 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
-from textual.widgets import Button, DataTable, Footer, Header, Input, Label, Select, Static
+from textual.widgets import Button, Footer, Header, Input, Label, Static
 from textual.worker import get_current_worker
 
 from engine import prepare
 
 from .. import dataview
-from ..strings import t
+from ..strings import say, t
 from .base import StepScreen
-from .data_parts import CleaningChoices, MappingBox, ProblemsPanel, short
+from .data_parts import CleaningChoices, MappingBox, PreviewPanel, ProblemsPanel, SplitAndFormat
 
-PREVIEW_ROWS = 1000  # rows in the preview table (the histogram and the counts cover every row)
-RENDER_LINES = 10
-RENDER_CHARS = 900
 _TOKENIZERS: dict = {}  # (model, trust_remote_code) -> tokenizer, kept while the app runs
-_SPECIAL = re.compile(r"<\|[^|>\s]{1,40}\|>|</?s>|\[/?INST\]")
 
 
 class DataRead(Message):
@@ -57,38 +52,6 @@ class CopySaved(Message):
     def __init__(self, result: dict | None, error: str | None = None):
         super().__init__()
         self.result, self.error = result, error
-
-
-def first(conv, role: str) -> str:
-    return next((m.get("content", "") for m in conv if m.get("role") == role), "")
-
-
-def plain_turns(msgs) -> Text:
-    """A conversation without a template (no tokenizer yet): role and content per turn."""
-    out = Text()
-    for m in msgs:
-        out.append(f"{m.get('role')}: ", style="bold")
-        out.append(f"{m.get('content')}\n", style="green" if m.get("role") == "assistant" else "")
-    return out
-
-
-def rendered_text(text: str, spans: list, specials=()) -> Text:
-    """The templated conversation: trained spans in green, special tokens dim, shortened to fit."""
-    cut = len(text)
-    lines = text.split("\n")
-    if len(lines) > RENDER_LINES:
-        cut = len("\n".join(lines[:RENDER_LINES]))
-    cut = min(cut, RENDER_CHARS)
-    out = Text(text[:cut])
-    for s, e in spans:
-        if s < cut:
-            out.stylize("bold green", s, min(e, cut))
-    pattern = re.compile("|".join(map(re.escape, sorted(specials, key=len, reverse=True)))) if specials else _SPECIAL
-    for m in pattern.finditer(text[:cut]):
-        out.stylize("dim", m.start(), m.end())
-    if text[cut:].strip():
-        out.append("\n" + t("render_more", n=len(text) - cut), style="italic dim")
-    return out
 
 
 def bars(value: int, peak: int, width: int) -> str:
@@ -134,7 +97,6 @@ class DataScreen(StepScreen):
         self.kept: list[int] = []
         self.seq = 1024
         self._gen = 0
-        self._row_of: dict[int, int] = {}  # conversation index -> preview row
 
     @property
     def choices(self) -> dict:
@@ -152,6 +114,14 @@ class DataScreen(StepScreen):
     def problems(self) -> ProblemsPanel:
         return self.query_one(ProblemsPanel)
 
+    @property
+    def preview(self) -> PreviewPanel:
+        return self.query_one(PreviewPanel)
+
+    @property
+    def split_format(self) -> SplitAndFormat:
+        return self.query_one(SplitAndFormat)
+
     def compose(self) -> ComposeResult:
         choices = self.choices
         yield Header()
@@ -163,9 +133,7 @@ class DataScreen(StepScreen):
             yield Static("", id="data-format", markup=False)
             yield MappingBox(id="mapping-box")
             yield Static(t("preview"), classes="section")
-            yield Static("", id="tok-status", classes="hint", markup=False)
-            yield DataTable(id="preview", cursor_type="row", zebra_stripes=True)
-            yield Static("", id="rendered", markup=False)
+            yield PreviewPanel(id="preview-panel")
             yield Static(t("problems"), classes="section")
             yield ProblemsPanel(lambda p: self._jump_line(p) is not None, id="problems-panel")
             yield Static(t("cleaning"), classes="section")
@@ -177,34 +145,17 @@ class DataScreen(StepScreen):
                 yield Static(t("seq_hint"), classes="hint")
             yield Static("", id="hist", markup=False)
             yield Static(t("split_and_format"), classes="section")
-            with Horizontal(classes="row"):
-                yield Label(t("eval_ratio"), classes="clabel")
-                yield Input(id="ratio", type="number", compact=True)
-                yield Static("", id="split-info", classes="hint")
-            with Horizontal(classes="row"):
-                yield Label(t("target"), classes="clabel")
-                yield Select([(t(f"target_{x}"), x) for x in dataview.TARGETS], id="target", allow_blank=False,
-                             value=self.wizard.data_target if self.wizard.data_target in dataview.TARGETS
-                             else "messages", compact=True)
-            yield Static("", id="target-notes", classes="hint", markup=False)
-            with Horizontal(classes="row"):
-                yield Input(id="save-path", compact=True)
-                yield Button(t("btn_save_copy"), id="save-copy", compact=True)
-            yield Static("", id="save-result", markup=False)
+            yield SplitAndFormat(self.wizard.eval_ratio, self.wizard.data_target, id="split-format")
         with Horizontal(classes="nav"):
             yield Button(t("btn_back"), id="back", compact=True)
             yield Button(t("btn_next"), id="next", variant="primary", compact=True)
         yield Footer()
 
     def on_mount(self) -> None:
-        preview = self.query_one("#preview", DataTable)
-        for key in ("line", "turns", "tokens", "user", "assistant"):
-            preview.add_column(t(f"col_{key}"), key=key)
-        self.query_one("#rendered", Static).border_title = t("rendered_title")
         w = self.wizard
+        w.plan = None  # the data, its cleaning and its split may change here: the Plan step plans again
         self.seq = prepare.default_seq_len(w.model, w.overrides)
         self.query_one("#seq", Input).value = str(self.seq)
-        self.query_one("#ratio", Input).value = f"{w.eval_ratio:g}"
         path = w.data_file
         if not path:
             from ..state import sample_data_file
@@ -262,11 +213,11 @@ class DataScreen(StepScreen):
             status.update(f"✗ {msg.error}")
             status.set_classes("error")
             self.query_one("#data-format", Static).update("")
-            self.query_one("#preview", DataTable).clear()  # nothing of the previous file stays on screen
+            self.preview.clear()  # nothing of the previous file stays on screen
             self.problems.clear()
             self.cleaning.clear()
-            for wid in ("#rendered", "#hist", "#split-info"):
-                self.query_one(wid, Static).update("")
+            self.split_format.clear()
+            self.query_one("#hist", Static).update("")
             w.conversations, w.data_report, w.token_lengths = [], None, []
             self.mapping_box.show(msg.columns, None, unsure=bool(msg.columns))
             return
@@ -277,14 +228,14 @@ class DataScreen(StepScreen):
         w.data_file, w.data_report = loaded.path, r
         w.data_mapping = loaded.mapping
         conf = r.get("confidence")
-        text = t("data_format", format=r.get("format"), evidence=r.get("evidence"),
+        text = t("data_format", format=r.get("format"), evidence=say(r.get("evidence") or ""),
                  confidence=f"{conf:.0%}" if isinstance(conf, (int, float)) else "?")
         if r.get("mapping"):
             text += "\n" + t("mapping_line", mapping=", ".join(f"{k}={v}" for k, v in r["mapping"].items()))
         self.query_one("#data-format", Static).update(text)
         unsure = r.get("mapping_source") in ("proposed", "given") or (isinstance(conf, (int, float)) and conf < 0.9)
         self.mapping_box.show(loaded.columns, r.get("mapping"), unsure)
-        self.query_one("#save-path", Input).value = dataview.copy_path(loaded.path, self._target())
+        self.split_format.save_path = dataview.copy_path(loaded.path, self.split_format.target)
         self.problems.show(r.get("problems", []), self.choices)
         self._apply()
         if self.tokenizer is not None:
@@ -298,7 +249,7 @@ class DataScreen(StepScreen):
     # -- the model's view ---------------------------------------------------------------------------------------
     def _ensure_tokenizer(self) -> None:
         w = self.wizard
-        status = self.query_one("#tok-status", Static)
+        status = self.preview.status
         if not w.model:
             status.update(t("tok_no_model"))
             status.set_classes("hint")
@@ -329,7 +280,7 @@ class DataScreen(StepScreen):
     @on(TokenizerLoaded)
     def _tokenizer_loaded(self, msg: TokenizerLoaded) -> None:
         self._tok_loading = False
-        status = self.query_one("#tok-status", Static)
+        status = self.preview.status
         if msg.error:
             status.update(t("tok_failed", model=msg.key[0], error=msg.error))
             status.set_classes("warn")
@@ -340,12 +291,12 @@ class DataScreen(StepScreen):
         status.set_classes("hint")
         if self.loaded is not None:
             self._start_count()
-        self._show_rendered()
+        self.preview.render_current(self.tokenizer)
 
     def _start_count(self) -> None:
         if self.loaded is None or self.tokenizer is None:
             return
-        status = self.query_one("#tok-status", Static)
+        status = self.preview.status
         status.update(t("tok_counting", model=self.wizard.model))
         status.set_classes("loading")
         self._count(self._gen, self.tokenizer, self.loaded.convs)
@@ -366,7 +317,7 @@ class DataScreen(StepScreen):
             return
         self.tokens = msg.tokens
         self.wizard.token_lengths = list(msg.tokens)
-        status = self.query_one("#tok-status", Static)
+        status = self.preview.status
         note = ""
         if msg.error:
             note = " " + t("tok_count_failed", error=msg.error)
@@ -400,57 +351,11 @@ class DataScreen(StepScreen):
                       + (f"\n{select_note}" if select_note else ""))
         status.set_classes("ok" if self.kept else "error")
         self.cleaning.show(counts, tokens_known=self.tokens is not None, seq=self.seq, kept=len(self.kept))
-        self._fill_preview()
+        self.preview.show(loaded.convs, self.kept, self.tokens, self.tokenizer)
         self.problems.set_choices(choices)
         self._update_hist()
         self._update_split()
         self._update_target()
-
-    def _fill_preview(self) -> None:
-        table = self.query_one("#preview", DataTable)
-        current = self._current_index()
-        table.clear()
-        self._row_of = {}
-        tokens = self.tokens or []
-        width = max(24, min(60, (self.app.size.width - 32) // 2))
-        for row, i in enumerate(self.kept[:PREVIEW_ROWS]):
-            conv = self.loaded.convs[i]
-            n = tokens[i] if i < len(tokens) and tokens[i] is not None else "…" if self.tokens is None else "?"
-            table.add_row(str(conv.line), str(len(conv)), str(n), short(first(conv, "user"), width),
-                          short(first(conv, "assistant"), width), key=str(i))
-            self._row_of[i] = row
-        if current in self._row_of:
-            table.move_cursor(row=self._row_of[current])
-        self._show_rendered()
-
-    def _current_index(self) -> int | None:
-        table = self.query_one("#preview", DataTable)
-        if not table.row_count:
-            return None
-        try:
-            return int(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
-        except Exception:  # noqa: BLE001 - an empty or refilled table
-            return None
-
-    def _show_rendered(self) -> None:
-        box = self.query_one("#rendered", Static)
-        i = self._current_index()
-        if i is None or self.loaded is None:
-            box.update("")
-            return
-        conv = self.loaded.convs[i]
-        tokens = self.tokens[i] if self.tokens and i < len(self.tokens) else None
-        box.border_title = (t("rendered_title_line", line=conv.line)
-                            + (" · " + t("n_tokens", n=tokens) if tokens else ""))
-        if self.tokenizer is None:
-            box.update(plain_turns(conv))
-            return
-        try:
-            text, spans = dataview.render(self.tokenizer, conv)
-        except Exception as exc:  # noqa: BLE001 - a template that rejects this conversation says why
-            box.update(Text(t("template_rejects", error=str(exc)[:200]), style="red"))
-            return
-        box.update(rendered_text(text, spans, getattr(self.tokenizer, "all_special_tokens", ())))
 
     def _update_hist(self) -> None:
         hist = self.query_one("#hist", Static)
@@ -462,29 +367,20 @@ class DataScreen(StepScreen):
     def _update_split(self) -> None:
         from engine.data import split_counts
 
-        train, n_eval = split_counts(len(self.wizard.conversations), self.wizard.eval_ratio)
-        self.query_one("#split-info", Static).update(t("split_info", train=train, eval=n_eval))
-
-    def _target(self) -> str:
-        value = self.query_one("#target", Select).value
-        return str(value) if value in dataview.TARGETS else "messages"
+        self.split_format.show_split(*split_counts(len(self.wizard.conversations), self.wizard.eval_ratio))
 
     def _update_target(self) -> None:
-        target = self._target()
+        target = self.split_format.target
         note = t(f"target_note_{target}")
         if target == "alpaca":
             _, lost = dataview.convertible(self.wizard.conversations, target)
             note += " " + t("target_cannot", n=lost)
-        self.query_one("#target-notes", Static).update(note)
+        self.split_format.show_note(note)
 
     @on(CleaningChoices.Changed)
     def _choice(self, msg: CleaningChoices.Changed) -> None:
         self.wizard.data_choices = {**self.choices, **msg.values}
         self._apply()
-
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.data_table.id == "preview":
-            self._show_rendered()
 
     def _jump_line(self, p: dict) -> int | None:
         """The conversation index a problem points at in the preview (the original, for a removed duplicate)."""
@@ -494,7 +390,7 @@ class DataScreen(StepScreen):
         if p.get("kind") in dataview.RULES and self.choices.get(p["kind"]) and p.get("duplicate_of"):
             line = p["duplicate_of"]
         for i, conv in enumerate(self.loaded.convs):
-            if conv.line == line and conv.file == p.get("file") and i in self._row_of:
+            if conv.line == line and conv.file == p.get("file") and self.preview.has_row(i):
                 return i
         return None
 
@@ -505,10 +401,7 @@ class DataScreen(StepScreen):
         if i is None:
             self.notify(t("not_in_training", line=p.get("line")), severity="warning")
             return
-        preview = self.query_one("#preview", DataTable)
-        preview.move_cursor(row=self._row_of[i])
-        preview.focus()
-        self._show_rendered()
+        self.preview.move_to(i)
 
     @on(Input.Changed, "#seq")
     def _seq(self, event: Input.Changed) -> None:
@@ -523,35 +416,29 @@ class DataScreen(StepScreen):
         self.wizard.plan = None
         self._apply()
 
-    @on(Input.Changed, "#ratio")
-    def _ratio(self, event: Input.Changed) -> None:
-        try:
-            value = float(event.value)
-        except ValueError:
-            return
-        if 0 <= value < 0.9:
-            self.wizard.eval_ratio = value
-            self.wizard.plan = None
-            self._update_split()
+    @on(SplitAndFormat.RatioChanged)
+    def _ratio(self, msg: SplitAndFormat.RatioChanged) -> None:
+        self.wizard.eval_ratio = msg.ratio
+        self.wizard.plan = None
+        self._update_split()
 
-    @on(Select.Changed, "#target")
-    def _target_changed(self, event: Select.Changed) -> None:
-        if event.value not in dataview.TARGETS:
-            return
-        self.wizard.data_target = str(event.value)
+    @on(SplitAndFormat.TargetChanged)
+    def _target_changed(self, msg: SplitAndFormat.TargetChanged) -> None:
+        self.wizard.data_target = msg.target
         if self.loaded is not None:
-            self.query_one("#save-path", Input).value = dataview.copy_path(self.loaded.path, str(event.value))
+            self.split_format.save_path = dataview.copy_path(self.loaded.path, msg.target)
         self._update_target()
 
     # -- saving a cleaned copy --------------------------------------------------------------------------------------
+    @on(SplitAndFormat.SaveRequested)
     def action_save_copy(self) -> None:
         if not self.wizard.conversations:
             self.notify(t("no_data_yet"), severity="warning")
             return
-        path = self.query_one("#save-path", Input).value.strip() or dataview.copy_path(self.wizard.data_file,
-                                                                                      self._target())
-        self.query_one("#save-result", Static).update(t("saving_copy", path=path))
-        self._save(list(self.wizard.conversations), self._target(), path)
+        part = self.split_format
+        path = part.save_path or dataview.copy_path(self.wizard.data_file, part.target)
+        part.show_saving(path)
+        self._save(list(self.wizard.conversations), part.target, path)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="save")
     def _save(self, convs: list, target: str, path: str) -> None:
@@ -566,17 +453,7 @@ class DataScreen(StepScreen):
 
     @on(CopySaved)
     def _saved(self, msg: CopySaved) -> None:
-        out = self.query_one("#save-result", Static)
-        if msg.error:
-            out.update(Text(f"✗ {msg.error}", style="red"))
-            return
-        r = msg.result
-        out.update(Text(t("copy_saved", n=r["records"], path=r["path"])
-                        + (" " + t("target_cannot", n=r["dropped"]) if r["dropped"] else ""), style="green"))
-
-    @on(Button.Pressed, "#save-copy")
-    def _save_button(self) -> None:
-        self.action_save_copy()
+        self.split_format.show_saved(msg.result, msg.error)
 
     # -- navigation -------------------------------------------------------------------------------------------------
     def action_next(self) -> None:
