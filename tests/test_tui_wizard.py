@@ -540,3 +540,25 @@ def test_the_data_doctors_evidence_and_cleaning_findings_in_chinese():
         assert strings.say(found["overlong"].fix).startswith("缩短或删除它")
     finally:
         strings.set_lang("en")
+
+
+def test_the_data_doctors_validation_problems_in_chinese():
+    """The sample's planted problems (empty answers, role order, ...) are said in Chinese, with the same values."""
+    from engine import data
+    from tui import strings
+
+    _, report = data.load_conversations(DIRTY, on_error="skip")
+    by_kind = {}
+    for p in report.problems:
+        by_kind.setdefault(p.kind, p)
+    assert {"empty_answer", "role_order"} <= set(by_kind)
+    strings.set_lang("zh")
+    try:
+        said = {k: (strings.say(p.what), strings.say(p.fix)) for k, p in by_kind.items()}
+        assert said["empty_answer"][0].startswith("助手回答为空") and said["empty_answer"][1] == "写上回答，或删除这条记录"
+        role = by_kind["role_order"]
+        assert said["role_order"][0] != str(role.what) and any(ch > "\u4e00" for ch in said["role_order"][0])
+        if role.what.args.get("role"):
+            assert role.what.args["role"] in said["role_order"][0]
+    finally:
+        strings.set_lang("en")

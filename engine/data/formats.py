@@ -322,15 +322,15 @@ def _as_text(value, fld: str, issues: list, *, allow_none: bool = False) -> str 
     if value is None:
         if allow_none:
             return None
-        issues.append(Issue("non_string", fld, "is null, expected text", "write the text, or drop the record",
-                            False))
+        issues.append(Issue("non_string", fld, msg("is_null", "is null, expected text"),
+                            msg("fix_is_null", "write the text, or drop the record"), False))
         return None
     if isinstance(value, bool):
         issues.append(Issue("non_string", fld, f"is {str(value).lower()}, expected text", "quote it as text", True))
         return str(value).lower()
     if isinstance(value, (int, float)):
-        issues.append(Issue("non_string", fld, f"is a number ({value!r}), expected text",
-                            "quote the number as text", True))
+        issues.append(Issue("non_string", fld, msg("is_number", "is a number ({value}), expected text", value=repr(value)),
+                            msg("fix_is_number", "quote the number as text"), True))
         return str(value)
     if isinstance(value, list) and all(isinstance(x, str) for x in value):
         issues.append(Issue("non_string", fld, f"is a list of {len(value)} strings, expected text",
@@ -414,7 +414,8 @@ def _alpaca(row: dict, spec: Spec, issues: list) -> tuple[list[dict], dict]:
     for role in ("instruction", "output"):
         col = c.get(role)
         if col is None or col not in row:
-            raise RecordError("missing_field", col or role, "missing", f"give every record a {col or role!r} field")
+            raise RecordError("missing_field", col or role, msg("missing", "missing"),
+                              msg("fix_missing", "give every record a {name} field", name=repr(col or role)))
     sys_val = row.get(c["system"]) if c.get("system") in row else None
     if sys_val not in (None, ""):
         out.append({"role": "system", "content": _as_text(sys_val, c["system"], issues)})
@@ -532,16 +533,17 @@ def check(msgs: list[dict], issues: list, container: str = "messages") -> list[d
     """Validate a conversation; add issues; return the repaired conversation (used when fixing is allowed)."""
     for i, m in enumerate(msgs):
         if m["role"] == "system" and i > 0:
-            issues.append(Issue("role_order", f"{container}[{i}]", "a system message may only come first",
-                                "move the system prompt to the start", False))
+            issues.append(Issue("role_order", f"{container}[{i}]", msg("system_not_first", "a system message may only come first"),
+                                msg("fix_system_not_first", "move the system prompt to the start"), False))
     body = [m for m in msgs if m["role"] != "system"]
     head = msgs[:1] if msgs and msgs[0]["role"] == "system" else []
     if not any(m["role"] == "assistant" for m in body):
-        issues.append(Issue("no_assistant", container, "no assistant answer",
-                            "add the answer turn (gpt/assistant), or drop the record", False))
+        issues.append(Issue("no_assistant", container, msg("no_assistant", "no assistant answer"),
+                            msg("fix_no_assistant", "add the answer turn (gpt/assistant), or drop the record"), False))
         return msgs
     if not any(m["role"] == "user" for m in body):
-        issues.append(Issue("role_order", container, "no user turn", "add the question turn first", False))
+        issues.append(Issue("role_order", container, msg("no_user", "no user turn"),
+                            msg("fix_no_user", "add the question turn first"), False))
         return msgs
     # leading non-user turns
     lead = 0
@@ -549,8 +551,10 @@ def check(msgs: list[dict], issues: list, container: str = "messages") -> list[d
         lead += 1
     if lead:
         issues.append(Issue("role_order", f"{container}[{len(head)}]",
-                            f"the conversation starts with {body[0]['role']}, not the user",
-                            "put the user's question first (fix drops the turns before it)", True))
+                            msg("starts_with", "the conversation starts with {role}, not the user",
+                                role=body[0]["role"]),
+                            msg("fix_starts_with", "put the user's question first (fix drops the turns before it)"),
+                            True))
         body = body[lead:]
     # consecutive turns of the same speaker
     merged: list[dict] = []
@@ -559,14 +563,15 @@ def check(msgs: list[dict], issues: list, container: str = "messages") -> list[d
         if prev and m["role"] == prev["role"] and m["role"] in ("user", "assistant") \
                 and not prev.get("tool_calls") and not m.get("tool_calls"):
             issues.append(Issue("role_order", f"{container}[{len(head) + lead + j}]",
-                                f"two {m['role']} turns in a row",
-                                "make user and assistant alternate (fix joins the two turns)", True))
+                                msg("two_in_a_row", "two {role} turns in a row", role=m["role"]),
+                                msg("fix_two_in_a_row", "make user and assistant alternate (fix joins the two turns)"),
+                                True))
             merged[-1] = dict(prev, content=f"{prev['content']}\n\n{m['content']}")
             continue
         if m["role"] == "tool" and not (prev and (prev.get("tool_calls") or prev["role"] == "tool")):
             issues.append(Issue("role_order", f"{container}[{len(head) + lead + j}]",
-                                "a tool result that follows no tool call", "put it after the assistant's tool call",
-                                False))
+                                msg("orphan_tool", "a tool result that follows no tool call"),
+                                msg("fix_orphan_tool", "put it after the assistant's tool call"), False))
         merged.append(m)
     body = merged
     if body and body[-1]["role"] != "assistant" or (body and body[-1].get("tool_calls")):
@@ -574,20 +579,24 @@ def check(msgs: list[dict], issues: list, container: str = "messages") -> list[d
         while k and (body[k - 1]["role"] != "assistant" or body[k - 1].get("tool_calls")):
             k -= 1
         issues.append(Issue("not_ending_with_assistant", container,
-                            f"the conversation ends with {body[-1]['role']}, not an assistant answer",
-                            "add the final answer (fix drops the unanswered turns at the end)", k > 0))
+                            msg("ends_with", "the conversation ends with {role}, not an assistant answer",
+                                role=body[-1]["role"]),
+                            msg("fix_ends_with", "add the final answer (fix drops the unanswered turns at the end)"),
+                            k > 0))
         body = body[:k] if k else body
     for j, m in enumerate(body):
         content = m.get("content")
         if isinstance(content, str) and not content.strip():
             if m["role"] == "assistant" and not m.get("tool_calls"):
-                issues.append(Issue("empty_answer", f"{container}[{j}]", "empty assistant answer"
-                                    + (" (whitespace only)" if content else ""), "write the answer, or drop the record",
-                                    False))
+                issues.append(Issue("empty_answer", f"{container}[{j}]",
+                                    msg("empty_answer_ws", "empty assistant answer (whitespace only)") if content
+                                    else msg("empty_answer", "empty assistant answer"),
+                                    msg("fix_empty_answer", "write the answer, or drop the record"), False))
             elif m["role"] == "user":
-                issues.append(Issue("empty_turn", f"{container}[{j}]", "empty user turn"
-                                    + (" (whitespace only)" if content else ""), "write the question, or drop the record",
-                                    False))
+                issues.append(Issue("empty_turn", f"{container}[{j}]",
+                                    msg("empty_turn_ws", "empty user turn (whitespace only)") if content
+                                    else msg("empty_turn", "empty user turn"),
+                                    msg("fix_empty_turn", "write the question, or drop the record"), False))
     return head + body
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..errors import DanluError
+from ..texts import msg
 from . import formats
 from .formats import Issue, RecordError, Spec
 from .model import SEVERITY, Conversation, DataReport, Problem
@@ -194,7 +195,8 @@ def stream(records, spec: Spec, sink, report: DataReport, on_error: str) -> Iter
         if issues:
             keep = on_error == "fix" and msgs is not None and all(i.fixable for i in issues)
             for i in issues:
-                fix = i.fix if keep or not i.fixable or on_error == "fix" else f"{i.fix}, or use --on-error fix"
+                fix = i.fix if keep or not i.fixable or on_error == "fix" else \
+                    msg("fix_or_on_error", "{fix}, or use --on-error fix", fix=i.fix)
                 sink(Problem(r.file, r.line, i.field, i.what, fix, kind=i.kind,
                              action="fixed" if keep else "skipped", record=r.record), now=True)
             if not keep:
