@@ -25,7 +25,6 @@ from . import atomic, events, paths
 from .errors import DanluError
 from .events import Event
 
-EVENT_TYPES = tuple(events.TYPES)
 STATES = ("pending", "running", "done", "failed", "stopped")
 DAMAGED = "damaged"  # status.json unreadable: listed with why, never hides the other runs
 

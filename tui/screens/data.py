@@ -5,6 +5,8 @@ histogram against max_seq_len; the train/eval split; and the format the training
 
 The file is read once (:func:`tui.dataview.read`, in a worker); the cleaning toggles only re-select rows.  The
 model's tokenizer loads in another worker (transformers is slow to import) while the screen shows a loading state.
+The screen composes its parts (:mod:`.data_parts`: mapping editor, preview, problems, cleaning toggles, split and
+format) and reacts to their messages; what the rules, counts and split are comes from the engine.
 """
 
 from __future__ import annotations
