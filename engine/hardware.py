@@ -29,15 +29,16 @@ def _nvml():
     try:
         import pynvml
     except ImportError:
-        return None, "nvidia-ml-py is not installed (pip install nvidia-ml-py)"
+        return None, msg("no_pynvml", "nvidia-ml-py is not installed (pip install nvidia-ml-py)")
     try:
         pynvml.nvmlInit()
     except Exception as exc:  # NVMLError_LibraryNotFound, DriverNotLoaded, ...
         name = type(exc).__name__
         if "LibraryNotFound" in name or "DriverNotLoaded" in name:
-            return None, "no NVIDIA driver found (no NVIDIA GPU visible)"
+            return None, msg("no_driver", "no NVIDIA driver found (no NVIDIA GPU visible)")
         if "LibRmVersionMismatch" in name:
-            return None, "the NVIDIA driver and its library disagree (a driver update without a reboot?): reboot"
+            return None, msg("driver_mismatch",
+                             "the NVIDIA driver and its library disagree (a driver update without a reboot?): reboot")
         return None, f"NVML could not start ({exc})"
     return pynvml, "ok"
 
@@ -227,8 +228,8 @@ def probe(gpu: int | None = None) -> dict:
             except Exception:  # noqa: BLE001
                 pass
         if status == "ok" and not gpus:
-            status = ("the NVIDIA driver sees no GPU that CUDA_VISIBLE_DEVICES allows"
-                      if "CUDA_VISIBLE_DEVICES" in os.environ else "the NVIDIA driver sees no GPU")
+            status = (msg("no_gpu_visible", "the NVIDIA driver sees no GPU that CUDA_VISIBLE_DEVICES allows")
+                      if "CUDA_VISIBLE_DEVICES" in os.environ else msg("no_gpu", "the NVIDIA driver sees no GPU"))
     tb = torch_build()
     accelerator = "cuda" if gpus else "cpu"
     if not gpus:

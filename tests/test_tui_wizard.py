@@ -512,9 +512,15 @@ def test_the_planners_reasons_and_the_probes_warnings_in_chinese(monkeypatch):
         shared = [strings.say(w) for w in probe["warnings"] if w.code == "shared_gpu"]
         assert shared and shared[0].startswith("GPU 0 被共用") and "pid 4242" in shared[0]
         assert strings.say("plain text") == "plain text"
+        install(monkeypatch, None, missing_library=True)
+        cpu = hardware.probe()
+        assert strings.say(cpu["warnings"][0]) == "没有找到 NVIDIA 驱动（看不到 NVIDIA GPU）：danlu 按 CPU 规划（较慢；演示模型足够）"
+        said = strings.say(planner.plan("demo:tiny", probe=cpu).reasons[1])
+        assert said.startswith("内存预算：CPU（可用内存 ") and "按其中 80% 规划）" in said
     finally:
         strings.set_lang("en")
     assert strings.say(p.reasons[3]) == str(p.reasons[3])
+    assert str(cpu["warnings"][0]).startswith("no NVIDIA driver found")
 
 
 def test_the_data_doctors_evidence_and_cleaning_findings_in_chinese():
@@ -548,6 +554,7 @@ def test_the_data_doctors_validation_problems_in_chinese():
     from tui import strings
 
     _, report = data.load_conversations(DIRTY, on_error="skip")
+    broken = next(p for p in report.problems if p.kind == "malformed_json")
     by_kind = {}
     for p in report.problems:
         by_kind.setdefault(p.kind, p)
@@ -556,6 +563,8 @@ def test_the_data_doctors_validation_problems_in_chinese():
     try:
         said = {k: (strings.say(p.what), strings.say(p.fix)) for k, p in by_kind.items()}
         assert said["empty_answer"][0].startswith("助手回答为空") and said["empty_answer"][1] == "写上回答，或删除这条记录"
+        assert strings.say(broken.what).startswith("损坏的 JSON 行（") and str(broken.what.args["detail"]) in \
+            strings.say(broken.what)
         role = by_kind["role_order"]
         assert said["role_order"][0] != str(role.what) and any(ch > "\u4e00" for ch in said["role_order"][0])
         if role.what.args.get("role"):

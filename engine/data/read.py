@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from ..errors import DanluError
+from .. import texts
 from . import jsonio
 from .model import Problem
 
@@ -181,7 +182,8 @@ def iter_jsonl(path: Path, encoding: str, bom: int, sink: Sink, repair: bool = F
             fh.read(bom)
         for n, raw in enumerate(fh, start=1):
             if not raw.strip():
-                sink(Problem(file, n, "-", "blank line", "nothing to do (blank lines are ignored)",
+                sink(Problem(file, n, "-", texts.msg("blank_line", "blank line"),
+                             texts.msg("fix_blank_line", "nothing to do (blank lines are ignored)"),
                              kind="blank_line", severity="info", action="kept"))
                 continue
             try:
@@ -205,7 +207,8 @@ def jsonl_records(lines, path: str, sink: Sink, repair: bool = False, start_rec:
             n_rec += 1
             continue
         if not line.strip():
-            sink(Problem(str(path), n, "-", "blank line", "nothing to do (blank lines are ignored)",
+            sink(Problem(str(path), n, "-", texts.msg("blank_line", "blank line"),
+                         texts.msg("fix_blank_line", "nothing to do (blank lines are ignored)"),
                          kind="blank_line", severity="info", action="kept"))
             continue
         n_rec += 1
@@ -221,8 +224,10 @@ def jsonl_records(lines, path: str, sink: Sink, repair: bool = False, start_rec:
                 if how:
                     yield Record(value, n, str(path), n_rec, repaired=how)
                     continue
-            sink(Problem(str(path), n, "-", f"broken JSON line ({_json_error(exc, line)})",
-                         "fix the JSON on this line (one object per line) or delete it", kind="malformed_json"))
+            sink(Problem(str(path), n, "-", texts.msg("broken_json_line", "broken JSON line ({detail})",
+                                                      detail=_json_error(exc, line)),
+                         texts.msg("fix_broken_json_line", "fix the JSON on this line (one object per line) or delete it"),
+                         kind="malformed_json"))
 
 
 def iter_json(path: Path, encoding: str, bom: int, sink: Sink, src: Source) -> Iterator[Record]:
