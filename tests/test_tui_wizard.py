@@ -544,6 +544,9 @@ def test_the_data_doctors_evidence_and_cleaning_findings_in_chinese():
             found["near_duplicate"].what)
         assert strings.say(found["overlong"].what).startswith("过长：") and "上限 2,000" in strings.say(found["overlong"].what)
         assert strings.say(found["overlong"].fix).startswith("缩短或删除它")
+        _, proposed = data.load_conversations(ROOT / "sample_data" / "lab_consultant_zh_headers.csv")
+        assert strings.say(proposed.evidence) == ("按列名映射列 '问题', '回答'；建议的映射 instruction=问题,output=回答 "
+                                                  "—— 用 --mapping 'instruction=问题,output=回答' 确认或修改")
     finally:
         strings.set_lang("en")
 

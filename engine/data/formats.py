@@ -202,7 +202,8 @@ def propose_mapping(sample: list) -> tuple[dict, float, str]:
     for c in columns:
         vals = [r.get(c) for r in objects if isinstance(r.get(c), list) and r.get(c)]
         if len(vals) >= max(1, len(objects) // 2) and _turn_keys(vals[0]):
-            return {"messages": c}, 0.9, f"column {c!r} holds lists of {_turn_keys(vals[0])} turns"
+            return {"messages": c}, 0.9, msg("ev_turns_column", "column {column} holds lists of {keys} turns",
+                                              column=repr(c), keys=_turn_keys(vals[0]))
     texty = [c for c in columns if sum(isinstance(r.get(c), str) for r in objects) >= max(1, len(objects) // 2)]
     mapping: dict[str, str] = {}
     for role in ("instruction", "output", "input", "system", "history"):
@@ -211,7 +212,7 @@ def propose_mapping(sample: list) -> tuple[dict, float, str]:
                 if role == "history" or c in texty:
                     mapping[role] = c
                     break
-    how = "by name"
+    how = "name"
     if "instruction" not in mapping or "output" not in mapping:
         rest = [c for c in texty if c not in mapping.values() and not _id_like(c, objects)]
         avg = {c: sum(len(r.get(c) or "") for r in objects if isinstance(r.get(c), str)) / max(1, len(objects))
@@ -219,14 +220,17 @@ def propose_mapping(sample: list) -> tuple[dict, float, str]:
         rest.sort(key=lambda c: -avg[c])
         if "output" not in mapping and rest:
             mapping["output"] = rest.pop(0)  # the longest text is most likely the answer
-            how = "by content (the longest text column is taken as the answer)"
+            how = "longest"
         if "instruction" not in mapping and rest:
             mapping["instruction"] = rest.pop(0)
-            how = "by content (the two longest text columns)" if how != "by name" else how
+            how = "two_longest" if how != "name" else how
     if "instruction" not in mapping or "output" not in mapping:
         return mapping, 0.0, f"columns {', '.join(map(repr, columns))}: no question/answer pair found"
-    confidence = 0.9 if how == "by name" else 0.5
-    return mapping, confidence, f"columns {', '.join(map(repr, columns))} mapped {how}"
+    confidence = 0.9 if how == "name" else 0.5
+    words = {"name": "by name", "longest": "by content (the longest text column is taken as the answer)",
+             "two_longest": "by content (the two longest text columns)"}
+    return mapping, confidence, msg(f"ev_mapped_{how}", "columns {columns} mapped " + words[how],
+                                    columns=", ".join(map(repr, columns)))
 
 
 def _id_like(col: str, objects: list) -> bool:

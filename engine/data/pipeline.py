@@ -56,7 +56,8 @@ def _resolve_spec(src, sample: list, mapping, confirm_mapping: bool, report: Dat
         mapping = formats.parse_mapping(mapping)
     if isinstance(mapping, dict):
         report.mapping, report.mapping_source = dict(mapping), "given"
-        report.evidence = "columns mapped as given: " + ", ".join(f"{k}={v}" for k, v in mapping.items())
+        report.evidence = msg("ev_given", "columns mapped as given: {mapping}",
+                              mapping=", ".join(f"{k}={v}" for k, v in mapping.items()))
         _check_columns(mapping, sample, src.path)
         spec = formats.spec_from_mapping(mapping, "given")
         report.format = spec.format if spec.format != "alpaca" else "alpaca (mapped columns)"
@@ -84,7 +85,8 @@ def _resolve_spec(src, sample: list, mapping, confirm_mapping: bool, report: Dat
             fix="use Alpaca (instruction/input/output), ShareGPT (conversations), messages, prompt/completion, "
                 "or name the columns with --mapping instruction=COLUMN,output=COLUMN")
     report.mapping, report.mapping_source, report.confidence = proposal, "proposed", confidence
-    report.evidence = f"{evidence}; proposed mapping {flag} — confirm or edit it with --mapping '{flag}'"
+    report.evidence = msg("ev_proposed", "{evidence}; proposed mapping {flag} — confirm or edit it with --mapping '{flag}'",
+                          evidence=evidence, flag=flag)
     if "messages" in proposal:
         report.format = "sharegpt (mapped column)"
     else:
