@@ -574,3 +574,33 @@ def test_the_data_doctors_validation_problems_in_chinese():
             assert role.what.args["role"] in said["role_order"][0]
     finally:
         strings.set_lang("en")
+
+
+def test_every_engine_text_code_has_chinese_words_and_every_entry_a_code():
+    """Each msg("code", …) the engine writes has a zh entry (msg_<code>), the zh table names no code the engine no
+    longer writes, and a zh template uses only the values its call passes."""
+    import ast
+    import string
+
+    from tui import strings
+
+    codes: dict[str, set] = {}
+    for path in (ROOT / "engine").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and node.args and getattr(node.func, "id", getattr(node.func, "attr", None))
+                    == "msg"):
+                continue
+            names = {k.arg for k in node.keywords}
+            first = node.args[0]
+            if isinstance(first, ast.Constant):
+                codes[first.value] = names
+            else:  # msg(f"ev_mapped_{how}", …): one code per way of mapping
+                for how in ("name", "longest", "two_longest"):
+                    codes[f"ev_mapped_{how}"] = names
+    zh = {k[len("msg_"):]: v for k, v in strings.STRINGS["zh"].items() if k.startswith("msg_")}
+    assert len(codes) > 60
+    assert sorted(set(codes) - set(zh)) == [], "engine texts without Chinese words"
+    assert sorted(set(zh) - set(codes)) == [], "Chinese words for texts the engine no longer writes"
+    for code, names in codes.items():
+        used = {f.split(":")[0].split("!")[0] for _, f, _, _ in string.Formatter().parse(zh[code]) if f}
+        assert used <= names, (code, used, names)

@@ -330,23 +330,25 @@ def _as_text(value, fld: str, issues: list, *, allow_none: bool = False) -> str 
                             msg("fix_is_null", "write the text, or drop the record"), False))
         return None
     if isinstance(value, bool):
-        issues.append(Issue("non_string", fld, f"is {str(value).lower()}, expected text", "quote it as text", True))
+        issues.append(Issue("non_string", fld, msg("is_bool", "is {value}, expected text", value=str(value).lower()),
+                            msg("fix_is_bool", "quote it as text"), True))
         return str(value).lower()
     if isinstance(value, (int, float)):
         issues.append(Issue("non_string", fld, msg("is_number", "is a number ({value}), expected text", value=repr(value)),
                             msg("fix_is_number", "quote the number as text"), True))
         return str(value)
     if isinstance(value, list) and all(isinstance(x, str) for x in value):
-        issues.append(Issue("non_string", fld, f"is a list of {len(value)} strings, expected text",
-                            "join the pieces into one string", True))
+        issues.append(Issue("non_string", fld, msg("is_strings", "is a list of {n} strings, expected text", n=len(value)),
+                            msg("fix_is_strings", "join the pieces into one string"), True))
         return "\n".join(value)
     if isinstance(value, list) and all(isinstance(x, dict) and x.get("type") == "text" and isinstance(x.get("text"), str)
                                        for x in value) and value:
-        issues.append(Issue("non_string", fld, "is a list of text parts, expected text",
-                            "join the text parts into one string", True))
+        issues.append(Issue("non_string", fld, msg("is_parts", "is a list of text parts, expected text"),
+                            msg("fix_is_parts", "join the text parts into one string"), True))
         return "\n".join(x["text"] for x in value)
-    issues.append(Issue("non_string", fld, f"is {type(value).__name__ if not isinstance(value, dict) else 'an object'}, "
-                        "expected text", "write the content as a string", False))
+    issues.append(Issue("non_string", fld, msg("is_other", "is {kind}, expected text",
+                                               kind=type(value).__name__ if not isinstance(value, dict) else "an object"),
+                        msg("fix_is_other", "write the content as a string"), False))
     return None
 
 
@@ -354,8 +356,8 @@ def _turns(row: dict, spec: Spec, issues: list) -> list[dict]:
     key = spec.columns.get("messages", "messages")
     turns = row.get(key)
     if not isinstance(turns, list):
-        raise RecordError("missing_field", key, "missing or not a list of turns",
-                          f"give each record a '{key}' list of turns")
+        raise RecordError("missing_field", key, msg("no_turns", "missing or not a list of turns"),
+                          msg("fix_no_turns", "give each record a '{column}' list of turns", column=key))
     role_tag = spec.tags.get("role_tag") or "role"
     content_tag = spec.tags.get("content_tag") or "content"
     native = spec.format == "messages"
@@ -363,8 +365,11 @@ def _turns(row: dict, spec: Spec, issues: list) -> list[dict]:
     for i, t in enumerate(turns):
         where = f"{key}[{i}]"
         if not isinstance(t, dict):
-            raise RecordError("non_string", where, f"a turn must be an object with {role_tag} and {content_tag}, "
-                              f"got {type(t).__name__}", f"write the turn as {{\"{role_tag}\": …, \"{content_tag}\": …}}")
+            raise RecordError("non_string", where,
+                              msg("turn_not_object", "a turn must be an object with {role_tag} and {content_tag}, got {kind}",
+                                  role_tag=role_tag, content_tag=content_tag, kind=type(t).__name__),
+                              msg("fix_turn_not_object", "write the turn as {shape}",
+                                  shape=f"{{\"{role_tag}\": …, \"{content_tag}\": …}}"))
         rt, ct = role_tag, content_tag
         if rt not in t and ("role" in t or "from" in t):  # mixed files: accept either spelling per turn
             rt, ct = ("role", "content") if "role" in t else ("from", "value")
@@ -375,15 +380,15 @@ def _turns(row: dict, spec: Spec, issues: list) -> list[dict]:
             role = spec.tags.get(tag) if isinstance(tag, str) and tag in spec.tags else SHAREGPT_ROLES.get(tag) \
                 if isinstance(tag, str) else None
         if role is None:
-            raise RecordError("unknown_role", f"{where}.{rt}", f"unknown role {tag!r}",
-                              "use human/gpt/system/observation/function_call (ShareGPT) or "
-                              "user/assistant/system/tool (messages)")
-        msg = {"role": role}
+            raise RecordError("unknown_role", f"{where}.{rt}", msg("unknown_role", "unknown role {role}", role=repr(tag)),
+                              msg("fix_unknown_role", "use human/gpt/system/observation/function_call (ShareGPT) or "
+                                                      "user/assistant/system/tool (messages)"))
+        turn = {"role": role}
         extras = {k: v for k, v in t.items() if k not in (rt, ct)}
         if native:
             has_calls = role == "assistant" and bool(t.get("tool_calls"))
-            msg["content"] = _as_text(t.get(ct), f"{where}.{ct}", issues, allow_none=has_calls)
-            msg.update(extras)
+            turn["content"] = _as_text(t.get(ct), f"{where}.{ct}", issues, allow_none=has_calls)
+            turn.update(extras)
         elif tag == "function_call":
             value = _as_text(t.get(ct), f"{where}.{ct}", issues)
             calls = extras.pop("tool_calls", None)
@@ -391,17 +396,18 @@ def _turns(row: dict, spec: Spec, issues: list) -> list[dict]:
                 try:
                     parsed = json.loads(value)
                 except ValueError:
-                    raise RecordError("non_string", f"{where}.{ct}", "function_call value is not JSON",
-                                      'write the call as JSON: {"name": …, "arguments": …}') from None
+                    raise RecordError("non_string", f"{where}.{ct}", msg("call_not_json", "function_call value is not JSON"),
+                                      msg("fix_call_not_json", 'write the call as JSON: {shape}',
+                                          shape='{"name": …, "arguments": …}')) from None
                 parsed = parsed if isinstance(parsed, list) else [parsed]
                 calls = [{"type": "function", "function": c} for c in parsed]
-            msg["content"] = extras.pop("content", "")
-            msg["tool_calls"] = calls
-            msg.update(extras)
+            turn["content"] = extras.pop("content", "")
+            turn["tool_calls"] = calls
+            turn.update(extras)
         else:
-            msg["content"] = _as_text(t.get(ct), f"{where}.{ct}", issues)
-            msg.update(extras)
-        out.append(msg)
+            turn["content"] = _as_text(t.get(ct), f"{where}.{ct}", issues)
+            turn.update(extras)
+        out.append(turn)
     return _with_system(out, row, spec)
 
 
@@ -432,12 +438,12 @@ def _alpaca(row: dict, spec: Spec, issues: list) -> tuple[list[dict], dict]:
             except ValueError:
                 hist = None
         if not isinstance(hist, list):
-            raise RecordError("non_string", hist_col, "history must be a list of [question, answer] pairs",
-                              'write "history": [["question", "answer"], …]')
+            raise RecordError("non_string", hist_col, msg("history_not_list", "history must be a list of [question, answer] pairs"),
+                              msg("fix_history_not_list", 'write {shape}', shape='"history": [["question", "answer"], …]'))
         for i, pair in enumerate(hist):
             if not (isinstance(pair, (list, tuple)) and len(pair) == 2):
-                raise RecordError("non_string", f"{hist_col}[{i}]", "must be a [question, answer] pair",
-                                  "write each history item as [question, answer]")
+                raise RecordError("non_string", f"{hist_col}[{i}]", msg("history_not_pair", "must be a [question, answer] pair"),
+                                  msg("fix_history_not_pair", "write each history item as [question, answer]"))
             out.append({"role": "user", "content": _as_text(pair[0], f"{hist_col}[{i}][0]", issues)})
             out.append({"role": "assistant", "content": _as_text(pair[1], f"{hist_col}[{i}][1]", issues)})
     query = _as_text(row.get(c["instruction"]), c["instruction"], issues)
@@ -502,8 +508,10 @@ def to_conversation(row, spec: Spec, issues: list) -> tuple[list[dict], dict]:
             return msgs, ({} if len(row) == 1 else {k: v for k, v in row.items() if k not in spec.consumed})
     if not isinstance(row, dict):
         kind = type(row).__name__
-        raise RecordError("malformed_json", "-", f"the record is a JSON {'string' if kind == 'str' else kind}, "
-                          "not an object", "make each record a JSON object such as {\"conversations\": […]}")
+        raise RecordError("malformed_json", "-", msg("not_object", "the record is a JSON {kind}, not an object",
+                                                     kind="string" if kind == "str" else kind),
+                          msg("fix_not_object", "make each record a JSON object such as {shape}",
+                              shape='{"conversations": […]}'))
     meta: dict = {}
     if spec.format in ("messages", "sharegpt"):
         msgs = _turns(row, spec, issues)
@@ -520,8 +528,8 @@ def to_conversation(row, spec: Spec, issues: list) -> tuple[list[dict], dict]:
                     {"role": "assistant", "content": _as_text(comp, "completion", issues)}]
     else:
         raise RecordError("unconvertible", spec.columns.get("text", "text"),
-                          "plain text has no user/assistant turns to train a chat model on",
-                          "map question and answer columns with --mapping instruction=COL,output=COL")
+                          msg("plain_text", "plain text has no user/assistant turns to train a chat model on"),
+                          msg("fix_plain_text", "map question and answer columns with --mapping instruction=COL,output=COL"))
     used = spec.consumed | ({"prompt", "completion"} if spec.format == "prompt_completion" else set())
     for k, v in row.items():
         if k not in used and k not in meta:

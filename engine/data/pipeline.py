@@ -186,7 +186,8 @@ def stream(records, spec: Spec, sink, report: DataReport, on_error: str) -> Iter
         issues: list[Issue] = []
         if r.repaired:
             issues.append(Issue("malformed_json" if "comma" in r.repaired or "Python" in r.repaired else "csv_shape",
-                                "-", f"broken line, repaired: {r.repaired}", "fix the line in the file", True))
+                                "-", msg("repaired", "broken line, repaired: {how}", how=r.repaired),
+                                msg("fix_repaired", "fix the line in the file"), True))
         try:
             msgs, meta = formats.to_conversation(r.data, spec, issues)
             if issues or not formats.fast_ok(msgs):

@@ -104,8 +104,10 @@ def decode_lines(raw_lines, file: str, encoding: str, sink: Sink, repair: bool) 
             yield n, raw.decode(encoding)
         except UnicodeDecodeError as exc:
             name = "UTF-8" if encoding == "utf-8" else encoding.upper()
-            sink(Problem(file, n, "-", f"invalid {name} at byte {exc.start + 1} of the line",
-                         "re-save the file as UTF-8 (or use --on-error fix to replace the bad bytes)",
+            sink(Problem(file, n, "-", texts.msg("bad_bytes", "invalid {encoding} at byte {byte} of the line",
+                                                 encoding=name, byte=exc.start + 1),
+                         texts.msg("fix_bad_bytes", "re-save the file as UTF-8 (or use --on-error fix to replace the "
+                                                    "bad bytes)"),
                          kind="invalid_utf8", action="fixed" if repair else "skipped"))
             yield n, (raw.decode(encoding, errors="replace") if repair else None)
 
@@ -271,16 +273,18 @@ def iter_json(path: Path, encoding: str, bom: int, sink: Sink, src: Source) -> I
     while True:
         skip_ws()
         if pos >= len(buf):
-            sink(Problem(str(path), line, "-", "the JSON array is cut off (no closing ']')",
-                         "the file looks truncated: re-export it; the records before this line were read",
+            sink(Problem(str(path), line, "-", texts.msg("array_cut", "the JSON array is cut off (no closing ']')"),
+                         texts.msg("fix_array_cut", "the file looks truncated: re-export it; the records before this "
+                                                    "line were read"),
                          kind="malformed_json"))
             return
         if buf[pos] == "]":
             pos += 1
             skip_ws()
             if pos < len(buf):
-                sink(Problem(str(path), line, "-", "extra text after the end of the JSON array",
-                             "delete everything after the closing ']'", kind="malformed_json"))
+                sink(Problem(str(path), line, "-", texts.msg("after_array", "extra text after the end of the JSON array"),
+                             texts.msg("fix_after_array", "delete everything after the closing ']'"),
+                             kind="malformed_json"))
             return
         start_line = line
         while True:
@@ -291,13 +295,17 @@ def iter_json(path: Path, encoding: str, bom: int, sink: Sink, src: Source) -> I
             except json.JSONDecodeError as exc:
                 if eof:
                     err_line = start_line + buf.count("\n", pos, exc.pos)
-                    sink(Problem(str(path), err_line, "-", f"broken JSON in record {index + 1} ({_json_error(exc)})",
-                                 "fix the JSON there (the records before it were read; the rest of the file "
-                                 "cannot be read past this point)", kind="malformed_json", record=index + 1))
+                    sink(Problem(str(path), err_line, "-",
+                                 texts.msg("broken_record", "broken JSON in record {n} ({detail})", n=index + 1,
+                                           detail=_json_error(exc)),
+                                 texts.msg("fix_broken_record", "fix the JSON there (the records before it were read; "
+                                                                "the rest of the file cannot be read past this point)"),
+                                 kind="malformed_json", record=index + 1))
                     return
             except RecursionError:
-                sink(Problem(str(path), start_line, "-", f"record {index + 1} is nested too deeply to read",
-                             "flatten the record", kind="malformed_json", record=index + 1))
+                sink(Problem(str(path), start_line, "-",
+                             texts.msg("too_deep", "record {n} is nested too deeply to read", n=index + 1),
+                             texts.msg("fix_too_deep", "flatten the record"), kind="malformed_json", record=index + 1))
                 return
             if not more():
                 continue
@@ -309,8 +317,10 @@ def iter_json(path: Path, encoding: str, bom: int, sink: Sink, src: Source) -> I
         if pos < len(buf) and buf[pos] == ",":
             pos += 1
         elif pos < len(buf) and buf[pos] != "]":
-            sink(Problem(str(path), line, "-", f"expected ',' or ']' after record {index}, found {buf[pos]!r}",
-                         "add the missing comma between records (the rest of the file was not read)",
+            sink(Problem(str(path), line, "-", texts.msg("no_comma", "expected ',' or ']' after record {n}, found {found}",
+                                                      n=index, found=repr(buf[pos])),
+                         texts.msg("fix_no_comma", "add the missing comma between records (the rest of the file was "
+                                                   "not read)"),
                          kind="malformed_json"))
             return
 
@@ -439,13 +449,15 @@ def iter_csv(path: Path, encoding: str, bom: int, sink: Sink, src: Source, repai
             return
         except csv.Error as exc:
             n_rec += 1
-            sink(Problem(str(path), start, "-", f"this CSV row cannot be read ({exc})",
-                         "check the quotes on this row", kind="csv_shape", record=n_rec))
+            sink(Problem(str(path), start, "-", texts.msg("csv_row", "this CSV row cannot be read ({detail})",
+                                                       detail=str(exc)),
+                         texts.msg("fix_csv_row", "check the quotes on this row"), kind="csv_shape", record=n_rec))
             start = state["line"] + 1
             continue
         line, start = start, state["line"] + 1
         if not row or not any(c.strip() for c in row):
-            sink(Problem(str(path), line, "-", "blank row", "nothing to do (blank rows are ignored)",
+            sink(Problem(str(path), line, "-", texts.msg("blank_row", "blank row"),
+                         texts.msg("fix_blank_row", "nothing to do (blank rows are ignored)"),
                          kind="blank_line", severity="info", action="kept"))
             continue
         n_rec += 1
@@ -454,10 +466,15 @@ def iter_csv(path: Path, encoding: str, bom: int, sink: Sink, src: Source, repai
             if len(row) > len(header) and not any(c.strip() for c in extra):
                 row = row[: len(header)]
             else:
-                what = (f"row has {len(row)} cells but the header has {len(header)}"
-                        + (" (an unquoted delimiter or line break in a cell?)" if len(row) > len(header) else ""))
+                if len(row) > len(header):
+                    what = texts.msg("csv_cells_more", "row has {n} cells but the header has {header} (an unquoted "
+                                                       "delimiter or line break in a cell?)", n=len(row), header=len(header))
+                else:
+                    what = texts.msg("csv_cells", "row has {n} cells but the header has {header}", n=len(row),
+                                     header=len(header))
                 if not repair or len(row) > len(header):
-                    sink(Problem(str(path), line, "-", what, "quote cells that contain the delimiter or line breaks",
+                    sink(Problem(str(path), line, "-", what,
+                                 texts.msg("fix_csv_cells", "quote cells that contain the delimiter or line breaks"),
                                  kind="csv_shape", record=n_rec))
                     continue
                 row = row + [""] * (len(header) - len(row))
