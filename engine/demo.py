@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import models, paths, presets
+from .texts import Msg
 
 
 def default_model() -> str:
@@ -57,7 +58,11 @@ def select(model_ref: str, convs: list, source=None) -> tuple[list, str | None]:
     if not dropped:
         return kept, None
     left = ", ".join(f"{n} {lang}" for lang, n in sorted(dropped.items()))
-    return kept, f"{s.get('language_note') or 'language filter'} ({len(kept)} kept, {left} left out)"
+    note = s.get("language_note") or "language filter"
+    english = note.get("en", "language filter") if isinstance(note, dict) else str(note)
+    # the note is a {language: text} value: a viewer says it in its own language (tui.strings.say)
+    return kept, Msg(f"{english} ({len(kept)} kept, {left} left out)", "demo_languages", note=note, kept=len(kept),
+                     left=left)
 
 
 def split(model_ref: str, convs: list, seed: int | None = None) -> tuple[list, list]:

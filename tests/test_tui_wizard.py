@@ -587,11 +587,11 @@ def test_every_engine_text_code_has_chinese_words_and_every_entry_a_code():
     codes: dict[str, set] = {}
     for path in (ROOT / "engine").rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if not (isinstance(node, ast.Call) and node.args and getattr(node.func, "id", getattr(node.func, "attr", None))
-                    == "msg"):
+            name = getattr(node, "func", None) and getattr(node.func, "id", getattr(node.func, "attr", None))
+            if not (isinstance(node, ast.Call) and name in ("msg", "Msg") and len(node.args) >= (2 if name == "Msg" else 1)):
                 continue
             names = {k.arg for k in node.keywords}
-            first = node.args[0]
+            first = node.args[1] if name == "Msg" else node.args[0]
             if isinstance(first, ast.Constant):
                 codes[first.value] = names
             else:  # msg(f"ev_mapped_{how}", …): one code per way of mapping
@@ -604,3 +604,17 @@ def test_every_engine_text_code_has_chinese_words_and_every_entry_a_code():
     for code, names in codes.items():
         used = {f.split(":")[0].split("!")[0] for _, f, _, _ in string.Formatter().parse(zh[code]) if f}
         assert used <= names, (code, used, names)
+
+
+def test_the_demo_language_note_in_both_languages():
+    from engine import data, demo
+    from tui import strings
+
+    convs, _ = data.load_conversations(ROOT / "sample_data" / "lab_consultant.sharegpt.jsonl")
+    kept, note = demo.select("demo:smollm2", convs, ROOT / "sample_data" / "lab_consultant.sharegpt.jsonl")
+    assert str(note).startswith("SmolLM2 is English-centric") and f"({len(kept)} kept, " in str(note)
+    strings.set_lang("zh")
+    try:
+        assert strings.say(note).startswith(f"SmolLM2 以英文为主：演示只用双语示例数据中的英文部分（保留 {len(kept)} 条；未用：")
+    finally:
+        strings.set_lang("en")

@@ -441,6 +441,7 @@ STRINGS = {
         "msg_no_comma": "第 {n} 条记录后应为 ',' 或 ']'，实际是 {found}",
         "msg_fix_no_comma": "在记录之间补上缺少的逗号（文件其余部分未读取）",
         "msg_csv_row": "这一 CSV 行无法读取（{detail}）", "msg_fix_csv_row": "检查这一行的引号",
+        "msg_demo_languages": "{note}（保留 {kept} 条；未用：{left}）",
         "msg_repaired": "损坏的行，已修复：{how}", "msg_fix_repaired": "在文件中修正这一行",
         "msg_blank_row": "空行", "msg_fix_blank_row": "无需处理（空行会被忽略）",
         "msg_csv_cells": "这一行有 {n} 个单元格，表头有 {header} 个",
@@ -587,8 +588,8 @@ def has(key: str) -> bool:
 
 def say(text) -> str:
     """An engine text in the current language: a :class:`engine.texts.Msg` whose code has a ``msg_<code>`` entry
-    here is said in these words (its string arguments said the same way, a true flag as ``msgpart_<code>_<name>``);
-    anything else is the engine's English."""
+    here is said in these words (its string arguments said the same way, a true flag as ``msgpart_<code>_<name>``,
+    a ``{"en": …, "zh": …}`` value in this language); anything else is the engine's English."""
     code = getattr(text, "code", None)
     if not code or not has(f"msg_{code}"):
         return str(text)
@@ -596,6 +597,8 @@ def say(text) -> str:
     for name, value in text.args.items():
         if isinstance(value, bool):
             args[name] = t(f"msgpart_{code}_{name}") if value else ""
+        elif isinstance(value, dict) and "en" in value:  # a value given in several languages (presets)
+            args[name] = value.get(current_lang()) or value["en"]
         else:
             args[name] = say(value) if isinstance(value, str) else value
     try:

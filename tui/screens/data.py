@@ -350,7 +350,7 @@ class DataScreen(StepScreen):
         status = self.query_one("#data-status", Static)
         status.update(t("data_summary", records=r.get("records", 0), kept=len(self.kept),
                         problems=len(r.get("problems", [])), removed=sum(dropped.values()))
-                      + (f"\n{select_note}" if select_note else ""))
+                      + (f"\n{say(select_note)}" if select_note else ""))
         status.set_classes("ok" if self.kept else "error")
         self.cleaning.show(counts, tokens_known=self.tokens is not None, seq=self.seq, kept=len(self.kept))
         self.preview.show(loaded.convs, self.kept, self.tokens, self.tokenizer)
