@@ -340,3 +340,17 @@ def test_the_split_counts_the_wizard_shows_are_the_split_that_runs(n, ratio):
              for i in range(n)]
     train, held = data.split(convs, ratio, seed=3)
     assert data.split_counts(n, ratio) == (len(train), len(held))
+
+
+def test_integers_beyond_64_bits_survive_a_conversion(tmp_path):
+    """Found by the round-trip property test: orjson read -2**63-1 as a float; the value must come back exact."""
+    from engine.data import jsonio
+
+    big = -(2**63) - 1
+    assert jsonio.loads(b'{"id": %d}' % big) == {"id": big} and jsonio.loads('{"id": %d}' % (2**70)) == {"id": 2**70}
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}],
+                               "id": big}) + "\n")
+    proc = run_cli("data", "convert", src, "--to", "sharegpt", "-o", tmp_path / "out.jsonl")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "out.jsonl").read_text())["id"] == big

@@ -7,6 +7,7 @@ lone surrogate escapes, integers beyond 64 bits) is handed to :mod:`json`, and i
 from __future__ import annotations
 
 import json
+import re
 
 try:
     import orjson
@@ -14,8 +15,14 @@ except ImportError:  # pragma: no cover - orjson is a dependency, but the data s
     orjson = None
 
 
+# orjson reads an integer below -2**63 as a float (no error), losing digits: text with a minus and 19 digits
+# goes to the standard library, which keeps every integer exact
+_LONG_DIGITS = re.compile(r"-[0-9]{19}")
+_LONG_DIGITS_B = re.compile(rb"-[0-9]{19}")
+
+
 def loads(text: str | bytes):
-    if orjson is not None:
+    if orjson is not None and (_LONG_DIGITS_B if isinstance(text, (bytes, bytearray)) else _LONG_DIGITS).search(text) is None:
         try:
             return orjson.loads(text)
         except (orjson.JSONDecodeError, TypeError):
