@@ -40,7 +40,9 @@ def quickstart(*, method: str = "lora", model: str | None = None, size: str | No
 
     if models.is_random_init(model_ref):
         progress("model", f"building the random-init demo model {model_ref} (cached after the first time)")
-    models.resolve_model(model_ref, progress=progress)
+    # a first run imports the real demo model: its steps (read, load, write, verify) are the model stage's
+    models.resolve_model(model_ref, progress=lambda step, text: progress("model", text if step == "model" else
+                                                                        f"{step}: {text}"))
     progress("model", f"{model_ref}: {_describe(model_ref)}")
 
     progress("data", f"reading {source}")
