@@ -586,6 +586,13 @@ def has(key: str) -> bool:
     return key in STRINGS[current_lang()]
 
 
+def localised(value) -> str:
+    """A preset's text: a ``{"en": …, "zh": …}`` value in the current language (English when it has none)."""
+    if isinstance(value, dict):
+        return value.get(current_lang()) or value.get("en", "")
+    return str(value)
+
+
 def say(text) -> str:
     """An engine text in the current language: a :class:`engine.texts.Msg` whose code has a ``msg_<code>`` entry
     here is said in these words (its string arguments said the same way, a true flag as ``msgpart_<code>_<name>``,
@@ -597,8 +604,8 @@ def say(text) -> str:
     for name, value in text.args.items():
         if isinstance(value, bool):
             args[name] = t(f"msgpart_{code}_{name}") if value else ""
-        elif isinstance(value, dict) and "en" in value:  # a value given in several languages (presets)
-            args[name] = value.get(current_lang()) or value["en"]
+        elif isinstance(value, dict):  # a value given in several languages (presets)
+            args[name] = localised(value)
         else:
             args[name] = say(value) if isinstance(value, str) else value
     try:

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from engine.tasks import load, settings  # noqa: F401 - the engine decides; screens import them from here
 
-from .strings import current_lang
+from .strings import localised
 
 
 def text(entry: dict, key: str) -> str:
-    value = entry.get(key, "")
-    if isinstance(value, dict):
-        return value.get(current_lang()) or value.get("en", "")
-    return str(value)
+    return localised(entry.get(key, ""))
