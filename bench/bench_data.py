@@ -20,7 +20,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+from figures import Figure, add_args, at_least, at_most, report  # noqa: E402
 
 
 def make_file(path: Path, n: int, seed: int = 0) -> int:
@@ -55,7 +56,11 @@ def main() -> None:
     ap.add_argument("--records", type=int, default=100_000)
     ap.add_argument("--threads", type=int, default=2, help="threads for MinHash (default 2, the cores of the box)")
     ap.add_argument("--skip-datasets", action="store_true", help="do not time datasets.load_dataset")
+    add_args(ap)
     args = ap.parse_args()
+    if args.smoke:
+        args.records = 2000
+    figures: list[Figure] = []
 
     from engine.data import dedup, steps
     from engine.data.pipeline import iter_conversations
@@ -85,6 +90,7 @@ def main() -> None:
               f"{args.threads} threads): {len(texts):,} records in {minhash_s:.1f} s (signatures {t_sig:.1f} s), "
               f"{len(pairs):,} near duplicates  [target <= 60 s]")
 
+        hf_rate = None
         if not args.skip_datasets:
             import datasets
 
@@ -96,6 +102,16 @@ def main() -> None:
                   f"{len(ds):,} rows in {hf_s:.2f} s = {len(ds) / hf_s:,.0f} rows/s")
             print(f"ratio: danlu convert+validate takes {convert_s / hf_s:.2f}x the time of datasets.load_dataset "
                   f"({rate / (len(ds) / hf_s):.2f}x its rows/s)")
+            hf_rate = len(ds) / hf_s
+    figures.append(Figure("data.convert_records_per_s", f"data doctor convert + validate ({args.records:,} ShareGPT records)",
+                          rate, "records/s", hf_rate, "datasets.load_dataset('json'), parse only" if hf_rate else "",
+                          "≥ 50,000 records/s", at_least(rate, 50_000)))
+    figures.append(Figure("data.minhash_s", f"MinHash near-duplicates ({args.records:,} records, {args.threads} threads)",
+                          minhash_s, "s", goal="≤ 60 s at 100,000 records",
+                          met=at_most(minhash_s * 100_000 / args.records, 60)))
+    report("bench_data", figures, args.json, smoke=args.smoke,
+           detail={"records": args.records, "convert_s": convert_s, "minhash_s": minhash_s, "signatures_s": t_sig,
+                   "near_duplicates": len(pairs)})
 
 
 if __name__ == "__main__":

@@ -55,7 +55,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+from figures import Figure, add_args, report  # noqa: E402
 
 GOAL = 0.97
 SAMPLE = ROOT / "sample_data" / "lab_consultant.messages.jsonl"
@@ -106,7 +107,7 @@ def wait_quiet() -> dict:
 
 
 # -- the config --------------------------------------------------------------------------------------
-def write_config(workdir: Path, max_steps: int, eval_split: bool) -> Path:
+def write_config(workdir: Path, max_steps: int, eval_split: bool, size: str = "small") -> Path:
     """The run's config; with ``eval_split`` the sample data is split 90/10 as the wizard's plan step does, so
     the run has an eval loss (before and after training, outside the timed window) as a wizard run has."""
     import yaml
@@ -120,18 +121,18 @@ def write_config(workdir: Path, max_steps: int, eval_split: bool) -> Path:
         train_file = data.write_conversations(workdir / "train.jsonl", train_convs)
         eval_file = str(data.write_conversations(workdir / "eval.jsonl", eval_convs))
     cfg = dict(
-        model="demo:small", train_file=str(train_file), eval_file=eval_file, method="lora",
+        model=f"demo:{size}", train_file=str(train_file), eval_file=eval_file, method="lora",
         max_seq_len=512, micro_batch=2, grad_accum=4,  # packed rows of 1 k tokens, 2 rows per optimizer step
         max_steps=max_steps, save_steps=100_000,  # no checkpoint inside the timed window (the final save is outside)
         logging_steps=1, seed=42,
     )
-    path = workdir / "lora-demo-small.yaml"
+    path = workdir / f"lora-demo-{size}.yaml"
     path.write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
     return path
 
 
-def build_demo_model(env: dict) -> None:
-    code = "from engine.models import build_demo_model; print(build_demo_model('small'))"
+def build_demo_model(env: dict, size: str = "small") -> None:
+    code = f"from engine.models import build_demo_model; print(build_demo_model({size!r}))"
     subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
 
 
@@ -176,15 +177,15 @@ def done_event(run_dir: Path) -> dict:
     from engine import runs
 
     run = runs.RunDir(run_dir)
-    done = [e for e in run.events() if e.get("type") == "done"]
+    done = [e for e in _rows(run.events()) if e.get("type") == "done"]
     if done and done[-1].get("state") == "stopped":
         raise SystemExit(f"run {run_dir.name} was stopped from outside after {done[-1].get('step')} steps "
                          "(a SIGTERM/SIGINT or a control.json stop request reached it); no figure from it")
     if not done or done[-1].get("state") != "done" or not done[-1].get("tokens_per_s"):
         tail = run.log_path.read_text(encoding="utf-8", errors="replace")[-2000:] if run.log_path.exists() else ""
         raise SystemExit(f"run {run_dir} did not finish cleanly: {done[-1:] or 'no done event'}\n{tail}")
-    steps = [e for e in run.events() if e.get("type") == "step"]
-    first_ts = next((e["ts"] for e in run.events() if e.get("type") == "status" and e.get("state") == "running"), None)
+    steps = [e for e in _rows(run.events()) if e.get("type") == "step"]
+    first_ts = next((e["ts"] for e in _rows(run.events()) if e.get("type") == "status" and e.get("state") == "running"), None)
     return {**done[-1], "n_step_events": len(steps), "train_started_ts": first_ts}
 
 
@@ -372,7 +373,7 @@ def interleaved(cfg: Path, env: dict, args) -> dict:
     windows: list[dict] = []
     wizard = None
     try:
-        while not any(e.get("type") == "step" for e in run.events()):
+        while not any(e.get("type") == "step" for e in _rows(run.events())):
             if run.effective_state() not in ("pending", "running"):
                 raise SystemExit(f"run {run_dir} ended before its first step")
             time.sleep(0.5)
@@ -403,7 +404,7 @@ def interleaved(cfg: Path, env: dict, args) -> dict:
         if wizard is not None:
             wizard.close()
         stop_if_running(run_dir)
-    steps = [e for e in run.events() if e.get("type") == "step"]
+    steps = [e for e in _rows(run.events()) if e.get("type") == "step"]
     for w in windows:
         inside = [e for e in steps if w["from"] <= e["ts"] <= w["to"]]
         if len(inside) >= 3:
@@ -437,10 +438,15 @@ def interleaved(cfg: Path, env: dict, args) -> dict:
             "pass": verdict >= GOAL, "window_s": args.window_s, "settle_s": SETTLE_S}
 
 
+def _rows(records) -> list[dict]:
+    """A run's typed event records as the rows of events.jsonl (this script reads fields by name)."""
+    return [e.to_row() for e in records]
+
+
 def _events(run_dir: Path) -> list[dict]:
     from engine import runs
 
-    return runs.RunDir(run_dir).events()
+    return _rows(runs.RunDir(run_dir).events())
 
 
 def main() -> int:
@@ -459,9 +465,12 @@ def main() -> int:
                     help="one long run (--max-steps, e.g. 240) with the dashboard attached and closed in alternate "
                          "windows of --window-s seconds, compared pair by pair (cancels the machine's slow drift)")
     ap.add_argument("--window-s", type=float, default=40.0, help="--interleave: window length (default 40 s)")
-    ap.add_argument("--json", help="also write the results to this JSON file")
     ap.add_argument("--keep", action="store_true", help="keep the work directory (run folders) afterwards")
+    ap.add_argument("--size", default="small", choices=["tiny", "small"], help="random-init demo model (default small)")
+    add_args(ap, "also write the results (and the figures) to this JSON file")
     args = ap.parse_args()
+    if args.smoke:
+        args.pairs, args.max_steps, args.size, args.max_wait_min, args.interleave = 1, 3, "tiny", 0.0, False
 
     if not shutil.which("tmux"):
         raise SystemExit("tmux is needed to run the wizard in a terminal")
@@ -484,12 +493,13 @@ def main() -> int:
         log(f"work directory {workdir}; DANLU_HOME {env['DANLU_HOME']}")
         WAIT_BUDGET["left_s"] = args.max_wait_min * 60
         first_wait = wait_quiet()  # building the model would disturb another benchmark too
-        build_demo_model(env)
-        cfg = write_config(workdir, args.max_steps, not args.no_eval)
+        build_demo_model(env, args.size)
+        cfg = write_config(workdir, args.max_steps, not args.no_eval, args.size)
         if args.interleave:
             result = interleaved(cfg, env, args)
-            if args.json:
-                Path(args.json).write_text(json.dumps(result, indent=2), encoding="utf-8")
+            report("dashboard_overhead", [overhead(statistics.median(result["pair_ratios"]) if result["pair_ratios"]
+                                                   else result["ratio_of_medians"], None, None, "windows")],
+                   args.json, smoke=args.smoke, detail=result)
             return 0
         order = "".join("AB" if i % 2 == 0 else "BA" for i in range(args.pairs))
         log(f"order {' '.join(order)}; {args.max_steps} steps per run; {os.cpu_count()} CPUs")
@@ -538,15 +548,22 @@ def main() -> int:
               + (f"the undisturbed runs alone ({len(clean_a)} A, {len(clean_b)} B): medians "
                  f"{statistics.median(clean_a):,.1f} / {statistics.median(clean_b):,.1f} tokens/s, ratio B/A "
                  f"{clean_ratio:.4f}" if clean_ratio else "no undisturbed pair is left: measure again"))
-    if args.json:
-        Path(args.json).write_text(json.dumps({
+    report("dashboard_overhead", [overhead(ratio, med_b, med_a, "runs")], args.json, smoke=args.smoke, detail={
             "runs": rows, "median_headless": med_a, "median_dashboard": med_b, "ratio": ratio, "goal": GOAL,
             "pass": ratio >= GOAL, "undisturbed_ratio": clean_ratio, "load_at_start": load_start,
             "first_wait": first_wait,
             "max_steps": args.max_steps, "eval_split": not args.no_eval, "terminal": f"{args.width}x{args.height}",
-            "cpus": os.cpu_count(),
-        }, indent=2), encoding="utf-8")
+            "cpus": os.cpu_count()})
     return 0
+
+
+def overhead(ratio: float, dashboard: float | None, headless: float | None, how: str) -> Figure:
+    """The figure: tokens/s with the dashboard attached, against the same training headless."""
+    if dashboard is None:  # --interleave: only the ratio of neighbouring windows is meaningful
+        return Figure("dashboard.tokens_per_s_ratio", "training tokens/s with the dashboard attached (windows, "
+                      "dashboard / headless)", ratio, "×", goal=f"≥ {GOAL}", met=ratio >= GOAL)
+    return Figure("dashboard.tokens_per_s", f"training tokens/s with the wizard's dashboard attached ({how})",
+                  dashboard, "tok/s", headless, "the same run headless", f"≥ {GOAL}× headless", ratio >= GOAL)
 
 
 if __name__ == "__main__":

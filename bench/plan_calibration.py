@@ -27,7 +27,8 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
+from figures import Figure, add_args, report  # noqa: E402
 
 CONFIGS = [
     # (size, method, micro_batch, seq_len, grad_checkpointing, attention implementation)
@@ -99,8 +100,8 @@ cfg = TrainConfig(model=model, train_file=str(train_file), method=method, max_se
                   lr=1e-4, save_steps=100, precision="fp32")
 res = train.run(cfg, runs.create("calibration", tmp / "runs"))
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-geo = [e["message"] for e in runs.RunDir(Path(res.run_dir)).events() if "trainable" in e.get("message", "")][0]
-print(json.dumps({"base": base, "peak": peak, "geometry": geo.split("; ")[-1]}))
+geo = [e.args.get("geometry", "") for e in runs.RunDir(Path(res.run_dir)).events() if getattr(e, "code", None) == "parameters"][0]
+print(json.dumps({"base": base, "peak": peak, "geometry": geo}))
 """
 
 
@@ -122,20 +123,30 @@ def predict_runner(model, method, seq):
     return planner.metric_gb(terms, "reserved")
 
 
-def runner_main(model: str, env: dict) -> None:
+def runner_main(model: str, env: dict, args) -> None:
     from engine import models
 
     models.resolve_model(model)
     print(f"danlu's runner on {model}, 3 optimizer steps of one packed row (CPU, fp32)")
     print(f"{'config':<16} {'predicted GB':>12} {'measured GB':>12} {'ratio':>7}  geometry")
     ratios = []
-    for method, seq in RUNNER_CONFIGS:
+    rows = {}
+    for method, seq in (RUNNER_CONFIGS[:1] if args.smoke else RUNNER_CONFIGS):
         measured, geometry = measure_runner(model, method, seq, env)
         predicted = predict_runner(model, method, seq)
         ratios.append(predicted / measured)
+        rows[f"{method} row {seq}"] = {"predicted_gb": predicted, "measured_gb": measured, "geometry": geometry}
         print(f"{method + ' row ' + str(seq):<16} {predicted:>12.3f} {measured:>12.3f} {predicted / measured:>7.2f}  "
               f"{geometry}", flush=True)
     print(f"predicted/measured {min(ratios):.2f}–{max(ratios):.2f} (above 1: the planner budgets more than was used)")
+    # the planner must never budget less than is used (an OOM), nor waste much: every ratio within 1.0–1.5
+    report("plan_calibration", [
+        Figure("plan.runner_ratio_min", f"planner: predicted / measured peak memory of danlu's runner on {model} "
+               "(lowest of its configurations)", min(ratios), "×", goal="≥ 1.0 (never under-budgets)",
+               met=min(ratios) >= 1.0),
+        Figure("plan.runner_ratio_max", f"planner: predicted / measured peak memory of danlu's runner on {model} "
+               "(highest)", max(ratios), "×", goal="≤ 1.5", met=max(ratios) <= 1.5),
+    ], args.json, smoke=args.smoke, detail=rows)
 
 
 def measure(size, method, mb, seq, gc, attn, env):
@@ -166,18 +177,20 @@ def main(argv=None):
     ap.add_argument("--save", help="write the measurements to this JSON file")
     ap.add_argument("--measured", help="reuse measurements from a JSON file written by --save (no training)")
     ap.add_argument("--model", help="measure danlu's runner on this model (e.g. demo:smollm2) instead")
+    add_args(ap)
     args = ap.parse_args(argv)
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS=str(os.cpu_count() or 1))
     if args.model:
-        runner_main(args.model, env)
+        runner_main(args.model, env, args)
         return
+    configs = CONFIGS[-1:] if args.smoke else CONFIGS
     cached = json.loads(Path(args.measured).read_text()) if args.measured else {}
     if not cached:
-        for size in {c[0] for c in CONFIGS}:
+        for size in {c[0] for c in configs}:
             models.build_demo_model(size)
     rows, saved = [], {}
     print(f"{'config':<40} {'predicted GB':>12} {'measured GB':>12} {'ratio':>7}")
-    for cfg in CONFIGS:
+    for cfg in configs:
         size, method, mb, seq, gc, attn = cfg
         name = f"{size} {method} mb{mb} seq{seq}{' ckpt' if gc else ''} {attn}"
         measured = cached[name] if name in cached else measure(*cfg, env)
@@ -191,6 +204,13 @@ def main(argv=None):
     errors = [abs(r - 1) for r in rows]
     print(f"median |predicted/measured - 1| = {statistics.median(errors):.1%} over {len(rows)} configurations; "
           f"ratios {min(rows):.2f}–{max(rows):.2f}")
+    report("plan_calibration", [
+        Figure("plan.memory_error", f"planner: median |predicted / measured − 1| of peak memory ({len(rows)} "
+               "demo-model configurations, CPU)", statistics.median(errors), "", goal="≤ 0.15",
+               met=statistics.median(errors) <= 0.15),
+        Figure("plan.memory_ratio_min", "planner: lowest predicted / measured peak memory (demo-model "
+               "configurations)", min(rows), "×", goal="≥ 0.9", met=min(rows) >= 0.9),
+    ], args.json, smoke=args.smoke, detail=saved)
 
 
 if __name__ == "__main__":
