@@ -76,9 +76,11 @@ def locate(ref: str, checkpoint: str | int | None = None) -> Target:
     folder = Path(ref).expanduser()
     if (folder / "adapter_config.json").exists() or (folder / "config.json").exists():
         final = folder
-        if (folder.parent / "config.yaml").exists():
+        # a run's final model or checkpoint reads its run's config; any other folder is a model on its own (a
+        # project's unrelated config.yaml beside it is not danlu's)
+        if folder.name == "final" and runs.is_run(folder.parent):
             run = runs.RunDir(folder.parent)
-        elif (folder.parent.parent / "config.yaml").exists() and folder.parent.name == "checkpoints":
+        elif folder.parent.name == "checkpoints" and runs.is_run(folder.parent.parent):
             run = runs.RunDir(folder.parent.parent)
     elif ref.startswith("demo:"):
         final = None
@@ -253,6 +255,42 @@ class Reply:
         return self.tokens / self.seconds if self.seconds > 0 else 0.0
 
 
+MAX_CHAR_TOKENS = 8  # tokens one character may take (byte-level BPE: at most 4 bytes, a byte a token)
+
+
+def whole_characters_streamer(tokenizer):
+    """transformers' TextIteratorStreamer that never hands out part of a character: a multi-byte character (CJK,
+    emoji) split across tokens decodes as U+FFFD until its last byte arrives, so tokens whose text ends that way
+    wait for the ones that complete it.  A stop in the middle of a character drops the incomplete bytes; bytes
+    that never form a character (more than MAX_CHAR_TOKENS tokens) are let through without the U+FFFD."""
+    import torch
+    from transformers import TextIteratorStreamer
+
+    class WholeCharacters(TextIteratorStreamer):
+        def __init__(self):
+            super().__init__(tokenizer, skip_prompt=True, skip_special_tokens=True)
+            self.pending: list[int] = []
+
+        def put(self, value):
+            if self.skip_prompt and self.next_tokens_are_prompt:
+                return super().put(value)
+            self.pending.extend((value[0] if len(value.shape) > 1 else value).tolist())
+            text = self.tokenizer.decode(self.token_cache + self.pending, **self.decode_kwargs)
+            if text.endswith("\ufffd") and len(self.pending) < MAX_CHAR_TOKENS:
+                return  # the rest of the character is in the next token(s)
+            ids, self.pending = self.pending, []
+            super().put(torch.tensor(ids))
+
+        def end(self):
+            self.pending = []  # stopped inside a character: its first bytes are not text
+            super().end()
+
+        def on_finalized_text(self, text: str, stream_end: bool = False):
+            super().on_finalized_text(text.replace("\ufffd", ""), stream_end)
+
+    return WholeCharacters()
+
+
 def stream(model, tokenizer, messages: list[dict], sampling: Sampling | None = None, *,
            stop: threading.Event | None = None, base: bool = False, reply: Reply | None = None) -> Iterator[str]:
     """Yield the assistant's reply to ``messages`` piece by piece (fills ``reply`` as it goes).
@@ -260,7 +298,7 @@ def stream(model, tokenizer, messages: list[dict], sampling: Sampling | None = N
     Stops at the chat template's end-of-turn token, at ``max_new_tokens``, or within one token of ``stop``
     being set.  ``base=True`` answers with the adapter switched off (the base model, same weights in memory)."""
     import torch
-    from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+    from transformers import StoppingCriteria, StoppingCriteriaList
 
     from . import template
 
@@ -271,7 +309,7 @@ def stream(model, tokenizer, messages: list[dict], sampling: Sampling | None = N
     device = next(model.parameters()).device
     enc = {k: v.to(device) for k, v in enc.items()}
     prompt_len = enc["input_ids"].shape[1]
-    streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
+    streamer = whole_characters_streamer(tokenizer)
     eot = template.end_of_turn_ids(tokenizer) or [tokenizer.eos_token_id]
 
     class _Watch(StoppingCriteria):
@@ -453,10 +491,23 @@ class ChatSession:
 
         if not any(m["role"] == "assistant" for m in self.turns):
             raise DanluError("nothing to save yet", fix="have at least one exchange first")
+        from . import guard
+
         path = Path(path).expanduser()
         if path.is_dir() or str(path).endswith("/"):
             raise DanluError("the transcript path is a folder", where=str(path), fix="give a file name such as fixes.jsonl")
-        old = path.read_text(encoding="utf-8") if path.is_file() else ""
+        t = self.target
+        inputs = guard.inputs_of((t.run if t else None, "the run being chatted with"),
+                                 (t.base if t and Path(t.base).is_dir() else None, "the model's folder"))
+        guard.check_destination(path, inputs, what="the transcript")
+        if path.exists() and not path.is_file():
+            raise DanluError("the transcript path is not a regular file", where=str(path),
+                             fix="give a file name such as fixes.jsonl")
+        try:
+            old = path.read_bytes().decode("utf-8") if path.is_file() else ""
+        except UnicodeDecodeError as exc:
+            raise DanluError(f"the file is not UTF-8 text (byte {exc.start}), so a conversation cannot be appended",
+                             where=str(path), fix="/save to another file; this one is left as it is") from None
         if old and not old.endswith("\n"):
             old += "\n"
         line = json.dumps({"messages": self.messages()}, ensure_ascii=False) + "\n"
