@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
@@ -69,20 +70,75 @@ def normal_mode(path: str | os.PathLike) -> None:
             os.chmod(p, (0o777 if executable else 0o666) & ~mask)
 
 
+# -- temporary files: one naming scheme, swept when their owner is gone ------------------------------------
+# ".<final name>.danlu-<pid>-<start>.<random>.tmp" (files) or ".partial" (folders): the owner process is in the
+# name, so a later command can tell a temporary of a killed process (kill -9, a crash) from one being written now
+_TEMP = re.compile(r"^\..+\.danlu-(?P<pid>\d+)-(?P<start>\d+|x)\.[^./]+\.(?:tmp|partial)$")
+
+
+def temp_prefix(final) -> str:
+    pid = os.getpid()
+    return f".{Path(final).name}.danlu-{pid}-{proc_start(pid) or 'x'}."
+
+
+def stale_temporaries(folder) -> list[Path]:
+    """danlu's temporaries in ``folder`` whose owner process is gone."""
+    found = []
+    try:
+        entries = list(Path(folder).iterdir())
+    except OSError:
+        return found
+    for p in entries:
+        m = _TEMP.match(p.name)
+        if m and not owner_alive({"pid": int(m["pid"]), "start": None if m["start"] == "x" else m["start"]}):
+            found.append(p)
+    return found
+
+
+def sweep(folder) -> int:
+    """Remove the temporaries a dead process left in ``folder``; return the bytes freed."""
+    freed = 0
+    for p in stale_temporaries(folder):
+        try:
+            freed += sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) if p.is_dir() else p.stat().st_size
+        except OSError:
+            pass
+        if p.is_dir() and not p.is_symlink():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                p.unlink()
+    return freed
+
+
+def finished_mode(tmp: str | os.PathLike, final: str | os.PathLike) -> None:
+    """The permissions a finished temporary file gets before it is renamed over ``final``: those of the file it
+    replaces (a private 0600 file stays private), else the umask's."""
+    try:
+        st = os.stat(final)
+    except OSError:
+        st = None
+    if st is not None and not os.path.isdir(final):
+        os.chmod(tmp, st.st_mode & 0o7777)
+    else:
+        normal_mode(tmp)
+
+
 def write_text(path: str | os.PathLike, text: str, *, private: bool = False) -> Path:
     """Write ``text`` to a temporary file beside ``path`` and rename it over ``path``.
 
-    The file gets the umask's permissions, or 0600 with ``private`` (e.g. for a token)."""
+    The file keeps the permissions of the file it replaces, else gets the umask's; 0600 with ``private`` (e.g.
+    for a token)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=temp_prefix(path), suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
         if not private:
-            os.chmod(tmp, 0o666 & ~_umask())
+            finished_mode(tmp, path)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -105,17 +161,23 @@ def staged_dir(final: str | os.PathLike, *, overwrite: bool = False) -> Iterator
     """
     final = Path(final)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent))
+    sweep(final.parent)
+    tmp = Path(tempfile.mkdtemp(prefix=temp_prefix(final), suffix=".partial", dir=final.parent))
     try:
         yield tmp
         normal_mode(tmp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    if final.is_dir() and not overwrite and not any(final.iterdir()):
+        final.rmdir()  # an empty folder is taken, as the checks before the work promised
     if final.exists():
         if not overwrite:
             shutil.rmtree(tmp, ignore_errors=True)
-            raise FileExistsError(final)
+            from .errors import DanluError
+
+            raise DanluError("something appeared at the destination while writing; it was left as it is",
+                             where=str(final), fix="choose another destination, or pass --overwrite to replace it")
         old = final.with_name(f".{final.name}.old")
         shutil.rmtree(old, ignore_errors=True)
         os.replace(final, old)
@@ -123,3 +185,67 @@ def staged_dir(final: str | os.PathLike, *, overwrite: bool = False) -> Iterator
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(tmp, final)
+
+
+# -- reservations: one writer per destination ---------------------------------------------------------------
+def proc_start(pid: int) -> str | None:
+    """The process's start time (clock ticks since boot), which tells a live owner from a reused pid."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+def owner_alive(info: dict) -> bool:
+    """Whether the process recorded as ``{"pid", "start"}`` still runs (the same process, not a reused pid)."""
+    pid = info.get("pid") if isinstance(info, dict) else None
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 1:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    start = proc_start(pid)
+    return start is None or info.get("start") in (None, start)
+
+
+def me() -> dict:
+    return {"pid": os.getpid(), "start": proc_start(os.getpid())}
+
+
+@contextlib.contextmanager
+def reserved(final: str | os.PathLike, what: str) -> Iterator[Path]:
+    """Hold ``final`` for this process: a lock file beside it, created with O_EXCL, removed at the end.  A second
+    writer to the same destination is refused at once; a lock whose owner is gone (kill -9) is taken over."""
+    from .errors import DanluError
+
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    lock = final.parent / f".{final.name}.{what}.lock"
+    for _ in range(2):
+        try:
+            fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        except FileExistsError:
+            try:
+                owner = json.loads(lock.read_text(encoding="utf-8") or "{}")
+            except (OSError, ValueError):
+                owner = {}
+            if owner_alive(owner):
+                raise DanluError(f"another {what} is writing to this destination (pid {owner.get('pid')})",
+                                 where=str(final), fix=f"wait for it to finish, or choose another destination")
+            with contextlib.suppress(FileNotFoundError):
+                lock.unlink()  # its owner is gone
+            continue
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(me(), fh)
+        break
+    else:
+        raise DanluError(f"could not reserve the destination for the {what}", where=str(final),
+                         fix="try again")
+    try:
+        yield final
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            lock.unlink()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 
 from .errors import DanluError
@@ -19,14 +20,59 @@ EPILOG = "Run `danlu` with no arguments to open the wizard. Docs: README.md."
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message):  # one line, exit 2, and where to look
+        # argparse lists an optional KEY=VALUE list among the "required" ones when the argument before it is
+        # missing: name only what is really missing
+        message = re.sub(r"(the following arguments are required: .*?)(, KEY=VALUE)+$", r"\1", message)
         raise DanluError(f"{message}", where=self.prog, fix=f"see `{self.prog} --help`")
+
+
+# --json: a command's result and its error are printed by main() at the very end, as ONE document (a result that
+# ends in an error, e.g. a data report with no usable record, is that result with an "error" key)
+_RESULT: list = []
+_ERROR: list = []
 
 
 def _out(args, obj, text: str | None = None):
     if getattr(args, "json", False):
-        print(json.dumps(obj, ensure_ascii=False, indent=2, default=str))
+        _RESULT[:] = [obj]
     elif text is not None:
         print(text)
+
+
+def _json_error(what, where, fix, exit_code: int) -> None:
+    _ERROR[:] = [{"what": what, "where": where, "fix": fix, "exit_code": exit_code}]
+
+
+def _emit(status: int) -> int:
+    """Print the --json document (if any) and flush stdout.  A reader that went away (``| head -1``) is not an
+    error of danlu's: the command's own status stands, and nothing more is written to the closed pipe."""
+    doc = _RESULT[0] if _RESULT else None
+    if _ERROR:
+        doc = {**doc, "error": _ERROR[0]} if isinstance(doc, dict) else {"error": _ERROR[0]}
+    try:
+        if doc is not None:
+            print(json.dumps(doc, ensure_ascii=False, indent=2, default=str))
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+    return status
+
+
+def _silence_stdout() -> None:
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+
+
+def _tolerant_streams() -> None:
+    """Print whatever the terminal or pipe accepts: a character its encoding lacks (danlu's own "—", a Chinese
+    sample under PYTHONIOENCODING=latin-1) becomes a replacement character, never a UnicodeEncodeError."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="replace")
+        except (AttributeError, ValueError):
+            pass
 
 
 def _stderr():
@@ -120,9 +166,13 @@ def _save_plan(args, p, overrides: dict, lora_r: int, d: dict) -> None:
     if not p.fits:
         raise DanluError(f"the plan does not fit ({p.predicted_peak_gb:.2f} GB of {p.budget_gb:.2f} GB)",
                          fix="; ".join(p.remedies) or "pick a smaller model or a shorter --seq-len")
+    from . import guard
+
     out = Path(args.save)
     if str(args.save).endswith("/") or out.is_dir():
         out = out / "config.yaml"
+    guard.check_destination(out, guard.inputs_of((args.data, "the dataset (--data)"),
+                                                 (args.eval_data, "the eval data (--eval-data)")), what="--save")
     overrides = {"lora_r": lora_r, **overrides}
     train_file = str(Path(args.data).resolve()) if args.data else ""
     cfg = prepare.config_from_plan(p, model=args.model, task=args.task, overrides=overrides,
@@ -377,7 +427,7 @@ def cmd_train(args):
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world > 1:
         # torchrun / accelerate: every rank runs this command; they share one run directory, rank 0 writes it
-        name = args.run_name or _launcher_run_name(cfg)
+        name = runs.clean_name(args.run_name) if args.run_name else _launcher_run_name(cfg)
         run = runs.RunDir(paths.runs_root() / name)
         if train.rank() == 0:
             if run.events_path.exists():
@@ -402,6 +452,10 @@ def cmd_resume(args):
     from .config import TrainConfig
 
     run = runs.resolve(args.run)
+    if run.is_training():  # the run's lock decides, whatever status.json says
+        holder = run.lock_holder() or run.status()
+        raise DanluError(f"run {run.id} is already being trained by another process (pid {holder.get('pid', '?')})",
+                         fix=f"follow it with `danlu attach {run.id}`, or stop it with `danlu stop {run.id}`")
     state = run.effective_state()
     if state == "damaged":
         import time
@@ -446,6 +500,7 @@ def cmd_resume(args):
                              f"{'; '.join(changed)}",
                              where=str(run.config_path),
                              fix="undo those changes, or start a new run with `danlu train` on the edited config")
+    _same_data_or_allowed(run, cfg, TrainConfig.load(saved) if saved.exists() else None, args.allow_data_change)
     if args.epochs is not None:
         cfg.epochs = args.epochs
         cfg.max_steps = -1 if args.max_steps is None else cfg.max_steps  # --epochs alone: epochs decide the total
@@ -458,6 +513,28 @@ def cmd_resume(args):
         return
     args.in_run = None
     _train_in(cfg, run, args, resume=True)
+
+
+def _same_data_or_allowed(run, cfg, saved_cfg, allowed: bool) -> None:
+    """A resume trains on the data the run started with: the training file's content hash is compared with the
+    one recorded when the run started (a changed path or edited contents are refused unless allowed)."""
+    from pathlib import Path
+
+    from . import data
+
+    recorded = (saved_cfg.dataset_hash if saved_cfg is not None else "") or cfg.dataset_hash
+    path = Path(cfg.train_file)
+    now = data.file_hash(path) if path.is_file() else None
+    if not recorded or now == recorded:
+        return
+    if not allowed:
+        raise DanluError("the training data changed since the run started (its content hash differs"
+                         + (f"; train_file is now {path}" if saved_cfg is not None and saved_cfg.train_file !=
+                            cfg.train_file else "") + ")",
+                         where=str(run.config_path),
+                         fix=f"restore the data, start a new run with `danlu train`, or pass --allow-data-change "
+                             f"to continue {run.id} on the new data")
+    cfg.dataset_hash = now or ""
 
 
 def cmd_runs(args):
@@ -611,7 +688,8 @@ def cmd_export(args):
     res = export.export(args.run, args.out, targets=args.to or args.target or export.DEFAULT_TARGETS,
                         gguf_types=args.gguf, dtype=args.dtype, overwrite=args.overwrite,
                         llama_quantize=args.llama_quantize, llama_cpp=args.llama_cpp, hub_repo=args.hub_repo,
-                        hub_private=not args.public, name=args.name, progress=progress)
+                        hub_private=not args.public, name=args.name, system=args.system,
+                        checkpoint=args.from_checkpoint, progress=progress)
     if args.json:
         _out(args, res)
         return
@@ -869,6 +947,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--epochs", type=float, help="train to this many epochs in total (extends a finished run)")
     sp.add_argument("--max-steps", type=int, help="train to this many optimizer steps in total")
     sp.add_argument("--detach", action="store_true", help="resume in the background")
+    sp.add_argument("--allow-data-change", action="store_true",
+                    help="resume even though the training data changed since the run started (its content hash)")
     json_flag(sp)
 
     sp = add("runs", cmd_runs, "list runs with their state, step and loss")
@@ -964,6 +1044,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--llama-cpp", help="a llama.cpp checkout: convert with its convert_hf_to_gguf.py instead")
     sp.add_argument("--hub-repo", help="Hub repository for the hub target, e.g. you/my-model")
     sp.add_argument("--public", action="store_true", help="create the Hub repository public (default private)")
+    sp.add_argument("--from-checkpoint", metavar="N", help="export checkpoint N of the run instead of its final model "
+                                                         "(a run that is still training exports only this way)")
+    sp.add_argument("--system", help="the Ollama Modelfile's SYSTEM prompt (default: the one most of the run's training "
+                                     "conversations share; \"\" for none)")
     sp.add_argument("--overwrite", action="store_true", help="replace an existing export folder (kept until the new "
                                                              "one is complete)")
     json_flag(sp)
@@ -1027,6 +1111,13 @@ def main(argv=None, open_wizard=None) -> int:
     """Run the CLI.  With no subcommand, ``open_wizard(demo=…, lang=…)`` opens the wizard; the
     ``danlu`` command (tui/entry.py) passes it, so the engine itself never imports the TUI."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    _RESULT.clear()
+    _ERROR.clear()
+    _tolerant_streams()
+    return _emit(_main(argv, open_wizard))
+
+
+def _main(argv: list, open_wizard) -> int:
     debug = "--debug" in argv
     as_json = "--json" in argv
     if debug:
@@ -1051,14 +1142,14 @@ def main(argv=None, open_wizard=None) -> int:
             traceback.print_exc()
         print(f"danlu: error: {exc.one_line()}", file=sys.stderr)
         if as_json:  # a script reading stdout gets an answer too
-            print(json.dumps({"error": {"what": exc.what, "where": exc.where, "fix": exc.fix,
-                                        "exit_code": exc.exit_code}}, ensure_ascii=False))
+            _json_error(exc.what, exc.where, exc.fix, exc.exit_code)
         return exc.exit_code
     except KeyboardInterrupt:
         print("danlu: interrupted", file=sys.stderr)
         return 130
-    except BrokenPipeError:
-        return 0
+    except BrokenPipeError:  # the reader went away mid-output: the command did not finish (as if killed by SIGPIPE)
+        _silence_stdout()
+        return 141
     except Exception as exc:  # noqa: BLE001 - last resort: one line unless --debug
         if debug:
             raise
@@ -1068,14 +1159,13 @@ def main(argv=None, open_wizard=None) -> int:
             err = atomic.disk_full_error(exc, getattr(exc, "filename", None) or ".")
             print(f"danlu: error: {err.one_line()}", file=sys.stderr)
             if as_json:
-                print(json.dumps({"error": {"what": err.what, "where": err.where, "fix": err.fix, "exit_code": 2}}))
+                _json_error(err.what, err.where, err.fix, 2)
             return 2
         first = (str(exc).strip().splitlines() or [""])[0][:300]
         print(f"danlu: internal error: {type(exc).__name__}: {first} (rerun with --debug for the traceback)",
               file=sys.stderr)
         if as_json:
-            print(json.dumps({"error": {"what": f"internal error: {type(exc).__name__}: {first}", "where": None,
-                                        "fix": "rerun with --debug for the traceback", "exit_code": 1}}))
+            _json_error(f"internal error: {type(exc).__name__}: {first}", None, "rerun with --debug for the traceback", 1)
         return 1
 
 

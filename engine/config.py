@@ -92,16 +92,17 @@ class TrainConfig:
             _range(name, getattr(self, name), 1, None, "1 or more")
         for name in ("max_seq_len", "pack_len"):
             _range(name, getattr(self, name), 1, MAX_TOKENS, f"at most {MAX_TOKENS:,}")
-        for name in ("save_steps", "eval_steps", "early_stopping_patience", "seed"):
+        for name in ("save_steps", "eval_steps", "early_stopping_patience"):
             _range(name, getattr(self, name), 0, None, "0 or more")
+        _range("seed", self.seed, 0, 2**32 - 1, "a whole number from 0 to 4294967295 (the seeds numpy and torch take)")
         if self.max_steps != -1 and self.max_steps < 1:
-            raise DanluError(f"max_steps must be -1 (use epochs) or a whole number ≥ 1, got {self.max_steps!r}",
+            raise DanluError(f"max_steps must be -1 (use epochs) or a whole number ≥ 1, got {_short(self.max_steps)}",
                              where="max_steps", fix="set max_steps: -1, or the number of optimizer steps")
         if self.max_steps == -1 and not self.epochs > 0:
-            raise DanluError(f"epochs must be more than 0, got {self.epochs!r}", where="epochs",
+            raise DanluError(f"epochs must be more than 0, got {_short(self.epochs)}", where="epochs",
                              fix="set epochs: 1 (or a fraction such as 0.5), or a max_steps")
         if not 0 < self.lr < 1:
-            raise DanluError(f"lr must be between 0 and 1, got {self.lr!r}", where="lr", fix="e.g. lr: 2.0e-4")
+            raise DanluError(f"lr must be between 0 and 1, got {_short(self.lr)}", where="lr", fix="e.g. lr: 2.0e-4")
         _range("warmup_ratio", self.warmup_ratio, 0, 1, "a fraction from 0 to 1 (e.g. 0.05)", high_open=True)
         _range("lora_dropout", self.lora_dropout, 0, 1, "a fraction from 0 to 1 (e.g. 0.05)", high_open=True)
         _range("weight_decay", self.weight_decay, 0, None, "0 or more (e.g. 0.01)")
@@ -125,6 +126,10 @@ class TrainConfig:
         if not isinstance(data, dict):
             raise DanluError("the config is not a mapping of settings", where=source, fix="see `danlu train --help`")
         known = {f.name: f for f in dataclasses.fields(cls)}
+        keys = [k for k in data if not isinstance(k, str)]
+        if keys:
+            raise DanluError(f"a setting's name must be a word, not {_short(keys[0])}", where=source,
+                             fix=f"write settings as name: value; known settings are: {', '.join(known)}")
         unknown = sorted(set(data) - set(known))
         if unknown:
             import difflib
@@ -148,10 +153,10 @@ class TrainConfig:
         for item in items or []:
             key, sep, value = str(item).partition("=")
             if not sep or not key.strip():
-                raise DanluError(f"not a key=value override: {item!r}", fix="write e.g. lr=1e-4 max_steps=100")
+                raise DanluError(f"not a key=value override: {_short(item)}", fix="write e.g. lr=1e-4 max_steps=100")
             try:
-                out[key.strip()] = yaml.safe_load(value) if value.strip() else ""
-            except yaml.YAMLError:
+                out[key.strip()] = load_yaml(value, where=f"override {key.strip()}") if value.strip() else ""
+            except (yaml.YAMLError, DanluError):
                 out[key.strip()] = value
         return out
 
@@ -165,11 +170,10 @@ class TrainConfig:
         if path.is_dir():
             raise DanluError("this is a folder without a config.yaml", where=str(path),
                              fix="pass a config file, or a run directory (runs/<id>)")
-        if not path.is_file():
-            raise DanluError(
-                f"config file not found: {path}",
-                fix="write one with `danlu plan --model M --data FILE --save config.yaml`, or pass a run's config.yaml",
-            )
+        from . import guard
+
+        guard.regular_file(path, "config file", missing_fix="write one with `danlu plan --model M --data FILE "
+                                                               "--save config.yaml`, or pass a run's config.yaml")
         try:
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError:
@@ -180,7 +184,7 @@ class TrainConfig:
                              fix="write one with `danlu plan --model M --data FILE --save config.yaml`, or pass a "
                                  "run's config.yaml")
         try:
-            data = yaml.safe_load(text)
+            data = load_yaml(text, where=str(path))
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f"{path}:{mark.line + 1}" if mark else str(path)
@@ -200,6 +204,61 @@ class TrainConfig:
             if exc.where and not exc.where.startswith(str(path)):
                 exc.where = f"{path}: {exc.where}"
             raise DanluError(exc.what, where=exc.where, fix=exc.fix) from None
+
+
+MAX_YAML_BYTES = 1 << 20  # a config is a few hundred bytes; a megabyte is not a config
+MAX_YAML_ALIASES = 100  # anchors and aliases are fine in a config, an alias bomb is not
+
+
+def _short(value, limit: int = 80) -> str:
+    """A value for an error message: never the whole of a huge one (nor its full repr: an alias bomb's value is
+    gigabytes when spelt out)."""
+    import reprlib
+
+    r = reprlib.Repr()
+    r.maxlevel, r.maxlist, r.maxdict, r.maxtuple, r.maxset, r.maxstring, r.maxother = 2, 4, 4, 4, 4, limit, limit
+    text = r.repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}…"
+
+
+def load_yaml(text: str, where: str = "config"):
+    """YAML as plain data, safely: no tags (SafeLoader), at most MAX_YAML_ALIASES aliases (a few hundred bytes of
+    nested aliases expand into gigabytes), no duplicate keys (the second would silently win), bounded size."""
+    import yaml
+
+    if len(text) > MAX_YAML_BYTES:
+        raise DanluError(f"the YAML is {len(text):,} characters long; a config is a few hundred", where=where,
+                         fix="pass a config.yaml written by `danlu plan --save` or a run's config.yaml")
+
+    class Loader(yaml.SafeLoader):
+        aliases = 0
+
+        def compose_node(self, parent, index):
+            if self.check_event(yaml.AliasEvent):
+                Loader.aliases += 1
+                if Loader.aliases > MAX_YAML_ALIASES:
+                    mark = self.peek_event().start_mark
+                    raise DanluError(f"the YAML uses more than {MAX_YAML_ALIASES} aliases (*name)",
+                                     where=f"{where}:{mark.line + 1}",
+                                     fix="write the values out; a config needs no aliases")
+            return super().compose_node(parent, index)
+
+        def construct_mapping(self, node, deep=False):
+            seen = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    hash(key)
+                except TypeError:
+                    continue  # SafeLoader reports an unhashable key itself
+                if key in seen:
+                    raise DanluError(f"the setting {_short(key)} is given twice (lines {seen[key]} and "
+                                     f"{key_node.start_mark.line + 1})", where=f"{where}:{key_node.start_mark.line + 1}",
+                                     fix="keep one of them")
+                seen[key] = key_node.start_mark.line + 1
+            return super().construct_mapping(node, deep=deep)
+
+    return yaml.load(text, Loader=Loader)  # noqa: S506 - Loader is a SafeLoader
 
 
 def _kind(f) -> type:
@@ -223,7 +282,7 @@ def _coerce(name: str, value, f, source: str | None = None):
             return value
         if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
             return value.strip().lower() in _TRUE
-        raise DanluError(f"{name} must be true or false, got {value!r}", where=where, fix=f"write {name}: true or false")
+        raise DanluError(f"{name} must be true or false, got {_short(value)}", where=where, fix=f"write {name}: true or false")
     if kind in (int, float):
         number = value
         if isinstance(value, str):
@@ -233,25 +292,25 @@ def _coerce(name: str, value, f, source: str | None = None):
                 number = None
         if isinstance(number, bool) or not isinstance(number, (int, float)) or number != number or \
                 number in (float("inf"), float("-inf")):
-            raise DanluError(f"{name} must be a number, got {value!r}", where=where,
+            raise DanluError(f"{name} must be a number, got {_short(value)}", where=where,
                              fix=f"write {name} as a plain number, e.g. {name}: {f.default}")
         if kind is int:
             if float(number) != int(number):
-                raise DanluError(f"{name} must be a whole number, got {value!r}", where=where,
+                raise DanluError(f"{name} must be a whole number, got {_short(value)}", where=where,
                                  fix=f"e.g. {name}: {f.default}")
             return int(number)
         return float(number)
     if not isinstance(value, str):
-        raise DanluError(f"{name} must be text, got {value!r}", where=where, fix=f"write {name}: \"...\" (quoted)")
+        raise DanluError(f"{name} must be text, got {_short(value)}", where=where, fix=f"write {name}: \"...\" (quoted)")
     return value
 
 
 def _choice(name: str, value: str, allowed) -> None:
     if value not in allowed:
-        raise DanluError(f"unknown {name} {value!r}", where=name, fix=f"use one of {', '.join(allowed)}")
+        raise DanluError(f"unknown {name} {_short(value)}", where=name, fix=f"use one of {', '.join(allowed)}")
 
 
 def _range(name: str, value, low, high, want: str, *, high_open: bool = False) -> None:
     bad = value < low or (high is not None and (value >= high if high_open else value > high))
     if bad:
-        raise DanluError(f"{name} must be {want}, got {value!r}", where=name, fix=f"set {name}: {want}")
+        raise DanluError(f"{name} must be {want}, got {_short(value)}", where=name, fix=f"set {name}: {want}")

@@ -143,16 +143,22 @@ class Source:
     notes: list = field(default_factory=list)
 
 
-def locate(run_ref: str) -> Source:
-    """The run's final model as files; raises DanluError before anything is loaded."""
+def locate(run_ref: str, checkpoint: int | str | None = None) -> Source:
+    """The run's final model (or one checkpoint's) as files; raises DanluError before anything is loaded."""
     from . import chat, runs
     from .config import TrainConfig
 
     run = runs.resolve(run_ref)
-    if not run.final_dir.exists():
+    if checkpoint is None and run.is_training():
+        # its final/ (if any) is an earlier round's, while events and status already tell of the running one
+        have = chat._checkpoints(run)
+        raise DanluError(f"run {run.id} is still training", fix=(
+            f"export a saved checkpoint with --from-checkpoint {have[-1].name.split('-')[-1]}" if have else
+            "wait until it saves a checkpoint (danlu stop --checkpoint asks for one) or finishes"))
+    if checkpoint is None and not run.final_dir.exists():
         raise DanluError(f"run {run.id} has no final model yet (state: {run.effective_state()})",
                          fix="export after training finishes (danlu attach shows it), or resume it")
-    target = chat.locate(str(run.path))
+    target = chat.locate(str(run.path), checkpoint)
     cfg = TrainConfig.load(run.config_path) if run.config_path.exists() else None
     adapter = Path(target.adapter) if target.adapter else None
     kind = "lora"
@@ -241,7 +247,7 @@ def sizes(source: Source, targets: list[str], gguf_types: list[str], dtype: str)
 
 def preflight(run_ref: str, out: str | os.PathLike | None, *, targets, gguf_types=("f16",), dtype: str | None = None,
               overwrite: bool = False, llama_quantize: str | None = None, llama_cpp: str | None = None,
-              hub_repo: str | None = None) -> dict:
+              hub_repo: str | None = None, system: str | None = None, checkpoint: int | str | None = None) -> dict:
     """Every check that can fail, before anything heavy runs: folder, targets, tools, disk and memory."""
     import psutil
 
@@ -250,13 +256,19 @@ def preflight(run_ref: str, out: str | os.PathLike | None, *, targets, gguf_type
     defaulted = targets is None or tuple(targets) == DEFAULT_TARGETS
     targets = parse_targets(targets or DEFAULT_TARGETS)
     gguf_types = parse_gguf_types(gguf_types) if "gguf" in targets else []
-    source = locate(run_ref)
+    source = locate(run_ref, checkpoint)
     virtual = source.adapter_kind in ("prompt_tuning", "prefix_tuning")
     if virtual and defaulted:  # nothing to merge: the default becomes the adapter alone, said in the result
         targets = ["adapter"]
         source.notes.append(f"a {source.adapter_kind.replace('_', ' ')} adapter cannot be merged into the weights "
                             "(its virtual tokens are inputs, not weight changes): exported the adapter only")
     out = Path(out).expanduser() if out else source.run / "export"
+    from . import guard
+
+    inputs = [guard.Input(source.run, f"the run {source.run.name}", inside_ok=(source.run / "export",))]
+    if source.base_dir and not source.base_dir.resolve().is_relative_to(source.run.resolve()):
+        inputs.append(guard.Input(source.base_dir, "the base model's folder"))
+    guard.check_destination(out, inputs, replaces_folder=True, own_run=source.run, what="--out")
     if out.exists() and not out.is_dir():
         raise DanluError("the export destination is a file", where=str(out), fix="choose a folder for --out")
     if out.exists() and any(out.iterdir()) and not overwrite:
@@ -290,6 +302,12 @@ def preflight(run_ref: str, out: str | os.PathLike | None, *, targets, gguf_type
         from . import hub
 
         hub.check_repo(hub_repo)
+    ollama_system = None
+    if "ollama" in targets:  # the Modelfile's SYSTEM, checked before any weight is written
+        from . import ollama
+
+        ollama_system = ollama.check_system(system if system is not None else
+                                            ollama.default_system(_train_convs(source)), given=system is not None)
     need = sizes(source, targets, gguf_types, dtype)
     total = sum(need.values())
     probe = out.parent
@@ -306,6 +324,7 @@ def preflight(run_ref: str, out: str | os.PathLike | None, *, targets, gguf_type
     # verification holds the tuned model (fp32) and one reloaded artefact at a time
     verify_ram = source.params * 4 * 2
     return {"source": source, "out": out, "targets": targets, "gguf_types": gguf_types, "dtype": dtype,
+            "system": ollama_system,
             "sizes": need, "disk_free": free, "quantizer": quantizer, "ram_available": ram.available,
             "verify": verify_ram < ram.available * 0.9, "verify_ram": verify_ram,
             "largest_shard": min(source.params * per, 2 * 1024**3)}
@@ -364,11 +383,22 @@ def reference_model(source: Source):
 
 def export(run_ref: str, out=None, *, targets=DEFAULT_TARGETS, gguf_types=("f16",), dtype: str | None = None,
            overwrite: bool = False, llama_quantize: str | None = None, llama_cpp: str | None = None,
-           hub_repo: str | None = None, hub_private: bool = True, name: str | None = None,
-           reference=None, progress=lambda stage, text: None, cancelled=lambda: False) -> dict:
+           hub_repo: str | None = None, hub_private: bool = True, name: str | None = None, system: str | None = None,
+           checkpoint: int | str | None = None, reference=None, progress=lambda stage, text: None, cancelled=lambda: False) -> dict:
     """Export the run's tuned model; return what was written and how it was verified (see the module doc)."""
+    from . import guard
+
+    if name is not None:
+        name = guard.safe_name(name, "--name")  # a file name stem and a Modelfile line: never a path, one line
     plan = preflight(run_ref, out, targets=targets, gguf_types=gguf_types, dtype=dtype, overwrite=overwrite,
-                     llama_quantize=llama_quantize, llama_cpp=llama_cpp, hub_repo=hub_repo)
+                     llama_quantize=llama_quantize, llama_cpp=llama_cpp, hub_repo=hub_repo, system=system,
+                     checkpoint=checkpoint)
+    with atomic.reserved(plan["out"], "export"):  # one export per destination at a time
+        return _export(plan, overwrite=overwrite, hub_repo=hub_repo, hub_private=hub_private, name=name,
+                       llama_cpp=llama_cpp, reference=reference, progress=progress, cancelled=cancelled)
+
+
+def _export(plan: dict, *, overwrite, hub_repo, hub_private, name, llama_cpp, reference, progress, cancelled) -> dict:
     source, out, targets = plan["source"], plan["out"], plan["targets"]
 
     def step(stage, text):
@@ -395,7 +425,7 @@ def export(run_ref: str, out=None, *, targets=DEFAULT_TARGETS, gguf_types=("f16"
     stops = template.end_of_turn_tokens(tokenizer)
     try:
         _write_all(plan, source, out, targets, tokenizer, reference, ids, ref_logits, stops, result, name, llama_cpp,
-                   step)
+                   step, overwrite)
     except Exception as exc:  # noqa: BLE001 - a full disk, from Python or a library's own writer, in one line
         if not isinstance(exc, DanluError) and atomic.is_disk_full(exc):
             raise atomic.disk_full_error(exc, out, sum(plan["sizes"].values())) from None
@@ -412,10 +442,11 @@ def export(run_ref: str, out=None, *, targets=DEFAULT_TARGETS, gguf_types=("f16"
 
 
 def _write_all(plan, source, out, targets, tokenizer, reference, ids, ref_logits, stops, result, name, llama_cpp,
-               step) -> None:
-    """Everything written under the staging folder, renamed to ``out`` only when all of it is there."""
+               step, overwrite: bool = False) -> None:
+    """Everything written under the staging folder, renamed to ``out`` only when all of it is there (over an
+    existing folder only with --overwrite: a folder that appeared meanwhile is never replaced)."""
     t0 = time.time()
-    with atomic.staged_dir(out, overwrite=True) as tmp:
+    with atomic.staged_dir(out, overwrite=overwrite) as tmp:
         card = model_card(source, result, tokenizer)
         if "adapter" in targets and source.adapter is not None:
             step("adapter", "writing the adapter")
@@ -464,7 +495,7 @@ def _write_all(plan, source, out, targets, tokenizer, reference, ids, ref_logits
                                          "report this with the model's architecture")
             if "ollama" in targets:
                 step("ollama", "writing the Modelfile and checking its template with Go")
-                result["ollama"] = _write_ollama(gdir, result["gguf"], tokenizer, stops, source, out)
+                result["ollama"] = _write_ollama(gdir, result["gguf"], tokenizer, stops, source, out, plan["system"])
         if not result["merged_dir"] and (tmp / "merged").exists():
             shutil.rmtree(tmp / "merged")
         result["seconds"] = round(time.time() - t0, 1)
@@ -620,7 +651,8 @@ def _kquant(quantizer, src: Path, dst: Path, qtype: str) -> None:
         raise DanluError(f"llama.cpp's quantiser failed on {qtype} (code {rc})")
 
 
-def _write_ollama(gdir: Path, ggufs: list[dict], tokenizer, stops: list[str], source: Source, out: Path) -> dict:
+def _write_ollama(gdir: Path, ggufs: list[dict], tokenizer, stops: list[str], source: Source, out: Path,
+                  system: str | None) -> dict:
     from . import ollama
 
     chosen = next((g for g in ggufs if g["type"] == "q8_0"), ggufs[0])
@@ -636,7 +668,6 @@ def _write_ollama(gdir: Path, ggufs: list[dict], tokenizer, stops: list[str], so
             why = "Go is not installed, so the derived template could not be checked with text/template"
     except DanluError as exc:
         why = exc.what
-    system = ollama.default_system(_train_convs(source))
     use_template = derived["go"] if derived and not why else None
     text = ollama.modelfile(gguf_name, stops, use_template, system, {"temperature": 0.7, "top_p": 0.9})
     atomic.write_text(gdir / "Modelfile", text)

@@ -195,7 +195,38 @@ _COMMON = ("llama", "mistral", "qwen2", "qwen3", "gemma2", "gemma3", "phi3", "st
 
 
 def default_out(info: GGUFInfo, dtype: str) -> Path:
-    return paths.models_cache() / f"gguf-{Path(info.path).stem}-{dtype}"
+    """The cache folder of this file's import: named by the file's content (two files with the same name and size
+    but other weights never share one)."""
+    return paths.models_cache() / f"gguf-{Path(info.path).stem}-{source_hash(info.path)[:12]}-{dtype}"
+
+
+def source_hash(path) -> str:
+    """The file's sha256, streamed; remembered in the models cache by path, size, mtime and inode, so that an
+    unchanged file is hashed once and a changed one (same name and size, other contents) again."""
+    import hashlib
+
+    p = Path(path).resolve()
+    st = p.stat()
+    stamp = [st.st_size, st.st_mtime_ns, st.st_ino]
+    memo_path = paths.models_cache() / ".gguf-sha256.json"
+    try:
+        memo = json.loads(memo_path.read_text(encoding="utf-8"))
+        memo = memo if isinstance(memo, dict) else {}
+    except (OSError, ValueError):
+        memo = {}
+    entry = memo.get(str(p))
+    if isinstance(entry, dict) and entry.get("stamp") == stamp and isinstance(entry.get("sha256"), str):
+        return entry["sha256"]
+    digest = hashlib.sha256()
+    with open(p, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 22), b""):
+            digest.update(chunk)
+    memo[str(p)] = {"stamp": stamp, "sha256": digest.hexdigest()}
+    try:
+        atomic.write_json(memo_path, memo)
+    except OSError:
+        pass  # a read-only cache: hashed again next time
+    return digest.hexdigest()
 
 
 def is_imported(folder: Path, info: GGUFInfo | None = None, dtype: str | None = None) -> bool:
@@ -207,7 +238,7 @@ def is_imported(folder: Path, info: GGUFInfo | None = None, dtype: str | None = 
     if not isinstance(marker, dict) or marker.get("version") != IMPORT_VERSION:
         return False
     if info is not None and (marker.get("source_size") != info.size_bytes
-                             or Path(marker.get("source", "")).name != Path(info.path).name):
+                             or marker.get("source_sha256") != source_hash(info.path)):
         return False
     return dtype is None or marker.get("dtype") == dtype
 
@@ -312,6 +343,10 @@ def import_gguf(path: str | os.PathLike, out: str | os.PathLike | None = None, *
     out = Path(out).expanduser() if out is not None else default_out(info, dtype)
     if out.exists() and not out.is_dir():
         raise DanluError("the output path is a file", where=str(out), fix="choose a folder for --out")
+    from . import guard
+
+    guard.check_destination(out, [guard.Input(Path(path), "the GGUF file being imported")], replaces_folder=True,
+                            what="--out")
     if cached and is_imported(out, info, dtype):
         progress("done", f"already imported: {out}")
         marker = json.loads((out / MARKER).read_text())
@@ -391,7 +426,8 @@ def import_gguf(path: str | os.PathLike, out: str | os.PathLike | None = None, *
         bos_token_id=tokenizer.bos_token_id, eos_token_id=eos_ids if len(eos_ids) > 1 else (eos_ids or [None])[0],
         pad_token_id=tokenizer.pad_token_id)
     result: dict = {
-        "version": IMPORT_VERSION, "source": info.path, "source_size": info.size_bytes, "architecture":
+        "version": IMPORT_VERSION, "source": info.path, "source_size": info.size_bytes,
+        "source_sha256": source_hash(info.path), "architecture":
         info.architecture, "model_type": config.get("model_type"), "name": info.name, "params": info.params,
         "tensor_types": info.tensor_types, "quantised": info.quantised, "dtype": dtype,
         "eos_tokens": eos_tokens, "eos_token_ids": eos_ids, "has_chat_template": bool(tokenizer.chat_template),

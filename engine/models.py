@@ -149,6 +149,9 @@ def build_demo_model(size: str = "small", out: str | Path | None = None, *, forc
     out = Path(out) if out else demo_model_dir(size)
     if (out / "danlu_demo.json").exists() and not force:
         return out
+    from . import guard
+
+    guard.check_destination(out, replaces_folder=True, what="--out")
     import torch
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
 
@@ -267,6 +270,40 @@ def context_length(ref: str) -> int | None:
         return None
     value = cfg.get("max_position_embeddings") or (cfg.get("text_config") or {}).get("max_position_embeddings")
     return int(value) if isinstance(value, (int, float)) and value > 0 else None
+
+
+def module_names(ref: str, trust_remote_code: bool = False) -> list[str] | None:
+    """Every module name of the model (built on the meta device from its config: no weights, no memory), or None
+    when its config is not here (a Hub id offline)."""
+    ref = (ref or "").strip()
+    path = resolve_model(ref) if ref.startswith("demo:") or Path(ref).expanduser().exists() else None
+    if path is None or not (Path(path) / "config.json").is_file():
+        return None
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    quiet()
+    config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config, trust_remote_code=trust_remote_code)
+    return [name for name, _ in model.named_modules() if name]
+
+
+def check_lora_targets(ref: str, spec: str, trust_remote_code: bool = False) -> None:
+    """Each name in a lora_targets list must match a module of the model the way PEFT matches it (the whole name,
+    or its last parts after a dot); a name that matches nothing would fail only after the run folder exists."""
+    targets = lora_target_modules(spec)
+    if targets == "all-linear":
+        return
+    names = module_names(ref, trust_remote_code)
+    if names is None:
+        return
+    missing = [t for t in targets if not any(n == t or n.endswith("." + t) for n in names)]
+    if missing:
+        leaves = sorted({n.rsplit(".", 1)[-1] for n in names if not n.rsplit(".", 1)[-1].isdigit()})
+        raise DanluError(f"lora_targets names module(s) the model does not have: {', '.join(missing)}",
+                         where="lora_targets",
+                         fix=f"use all-linear, or names among: {', '.join(leaves[:24])}")
 
 
 def check_model_ref(ref: str) -> None:

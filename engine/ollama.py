@@ -213,6 +213,17 @@ def default_system(conversations: list) -> str | None:
     return top if prompts.count(top) * 2 >= len(conversations) else None
 
 
+def check_system(system: str | None, *, given: bool) -> str | None:
+    """A system prompt a Modelfile can hold: SYSTEM \"\"\"…\"\"\" ends at the first \"\"\", so a prompt containing one
+    would end early and the rest would be read as Modelfile lines.  Refused with the way out, before any work."""
+    if system and '"""' in system:
+        where = "--system" if given else "the training data's system prompt"
+        raise DanluError(f'{where} contains """, which ends a Modelfile\'s SYSTEM text early', where=where,
+                         fix='give another with --system "…" (or --system "" to leave SYSTEM out), or export '
+                             "without the ollama target")
+    return system or None
+
+
 def modelfile(gguf_name: str, stops: list[str], template: str | None, system: str | None,
               params: dict | None = None) -> str:
     """The Modelfile text: FROM, TEMPLATE (when derived and checked), a stop for every end-of-turn token, SYSTEM."""
@@ -227,7 +238,5 @@ def modelfile(gguf_name: str, stops: list[str], template: str | None, system: st
     for key, value in (params or {}).items():
         lines.append(f"PARAMETER {key} {value}")
     if system:
-        if '"""' in system:
-            raise DanluError("the system prompt contains \"\"\", which a Modelfile cannot hold")
-        lines.append(f'SYSTEM """{system}"""')
+        lines.append(f'SYSTEM """{check_system(system, given=True)}"""')
     return "\n".join(lines) + "\n"

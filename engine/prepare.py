@@ -90,6 +90,8 @@ def check_config(cfg: TrainConfig, where: str = "config") -> dict:
     one usable conversation).  Returns the conversations read, by field name, so they are read once."""
     cfg.validate()
     models.check_model_ref(cfg.model)
+    if cfg.method != "full" and cfg.adapter not in ("prompt", "prefix"):
+        models.check_lora_targets(cfg.model, cfg.lora_targets, cfg.trust_remote_code)
     limit = models.context_length(cfg.model)
     if limit:
         for name in ("max_seq_len", "pack_len"):
@@ -103,10 +105,10 @@ def check_config(cfg: TrainConfig, where: str = "config") -> dict:
         value = getattr(cfg, name)
         if not value:
             continue
-        path = Path(value)
-        if not path.is_file():
-            raise DanluError(f"{name} not found: {value}", where=where,
-                             fix="fix the path in the config (relative paths are read from the config's folder)")
+        from . import guard
+
+        path = guard.regular_file(value, name, missing_fix="fix the path in the config (relative paths are read "
+                                                           "from the config's folder)")
         if path.stat().st_size == 0:
             raise DanluError(f"{name} is empty", where=str(path), fix="point it at a JSONL file of conversations")
         convs, _ = data.load_conversations(str(path))

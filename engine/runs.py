@@ -29,6 +29,27 @@ STATES = ("pending", "running", "done", "failed", "stopped")
 DAMAGED = "damaged"  # status.json unreadable: listed with why, never hides the other runs
 
 
+class NotRegular(OSError):
+    """A run file that is a FIFO, a device or a folder: never read (a FIFO would block forever)."""
+
+
+def _read_regular(path, offset: int = 0) -> bytes:
+    """A run file's bytes from ``offset``; opened without blocking and refused unless it is a regular file."""
+    import stat
+
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NotRegular(f"{Path(path).name} is not a regular file")
+        os.lseek(fd, offset, os.SEEK_SET)
+        chunks = []
+        while chunk := os.read(fd, 1 << 20):
+            chunks.append(chunk)
+        return b"".join(chunks)
+    finally:
+        os.close(fd)
+
+
 def read_jsonl_tolerant(path: Path, offset: int = 0) -> tuple[list[dict], int]:
     """Read complete JSON lines from ``offset``; return them and the offset after the last one.
 
@@ -36,10 +57,8 @@ def read_jsonl_tolerant(path: Path, offset: int = 0) -> tuple[list[dict], int]:
     """
     rows: list[dict] = []
     try:
-        with open(path, "rb") as fh:
-            fh.seek(offset)
-            data = fh.read()
-    except FileNotFoundError:
+        data = _read_regular(path, offset)
+    except (FileNotFoundError, NotRegular, IsADirectoryError):
         return rows, offset
     end = data.rfind(b"\n")
     if end < 0:
@@ -62,13 +81,13 @@ def read_json(path: Path, what: str | None = None) -> dict:
     path = Path(path)
     what = what or path.name
     try:
-        obj = json.loads(path.read_bytes().decode("utf-8"))
+        obj = json.loads(_read_regular(path).decode("utf-8"))
     except FileNotFoundError:
         raise DanluError(f"{what} is missing", where=str(path),
                          fix="the run folder is incomplete; train again with `danlu train` on its config.yaml") from None
     except (ValueError, UnicodeDecodeError, OSError) as exc:
-        why = "empty" if path.exists() and path.stat().st_size == 0 else "not valid JSON" if isinstance(
-            exc, ValueError) else str(exc)
+        why = ("not a regular file" if isinstance(exc, NotRegular) else "empty" if path.is_file() and
+               path.stat().st_size == 0 else "not valid JSON" if isinstance(exc, ValueError) else str(exc))
         raise DanluError(f"{what} is damaged ({why})", where=str(path),
                          fix="restore it from a checkpoint (checkpoints/checkpoint-N has a copy), or train again") from None
     if not isinstance(obj, dict):
@@ -137,6 +156,66 @@ class RunDir:
     def final_dir(self) -> Path:
         return self.path / "final"
 
+    @property
+    def lock_path(self) -> Path:
+        return self.path / "trainer.lock"
+
+    # -- ownership: the trainer holds an flock on trainer.lock for its whole life ------------------
+    def take_lock(self) -> int:
+        """Become the run's one trainer: an exclusive flock on trainer.lock (released by the kernel when this
+        process ends, even by kill -9), with this process's pid, start time and command line written in it.
+        Raises :class:`RunBusy` when another process holds it (two resumes cannot both win)."""
+        import fcntl
+        import sys
+
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            holder = self.lock_holder() or {}
+            raise RunBusy(f"run {self.id} is already being trained by another process (pid {holder.get('pid', '?')})",
+                          where=str(self.path), fix=f"follow it with `danlu attach {self.id}`, or stop it with "
+                                                    f"`danlu stop {self.id}`") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps({**atomic.me(), "argv": sys.argv[:8]}).encode())
+        return fd
+
+    def lock_holder(self) -> dict | None:
+        """The process that holds the run's lock now ({pid, start, argv}), or None when none does."""
+        import fcntl
+
+        try:
+            fd = os.open(self.lock_path, os.O_RDONLY | os.O_NONBLOCK)
+        except OSError:
+            return None
+        try:
+            import stat
+
+            if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO or device put there is no lock (and no hang)
+                return None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            except BlockingIOError:
+                try:
+                    info = json.loads(os.read(fd, 4096) or b"{}")
+                except ValueError:
+                    info = {}
+                return info if isinstance(info, dict) else {}
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            return None
+        finally:
+            os.close(fd)
+
+    def trainer_pid(self) -> int | None:
+        """The pid of the process training this run, only when it provably is that process: it holds the lock,
+        its pid is above 1, and its start time is the one it recorded (a reused pid is not it)."""
+        holder = self.lock_holder()
+        if not holder:
+            return None
+        pid = signallable_pid(holder.get("pid"))
+        return pid if pid is not None and atomic.owner_alive(holder) else None
+
     # -- writing (the training process, rank 0 only) -------------------------------------
     def event(self, ev: Event) -> Event:
         """Append one event (stamped with the time now if it has none) and return it."""
@@ -164,9 +243,11 @@ class RunDir:
 
     def _read_status(self) -> tuple[dict, str | None]:
         try:
-            raw = self.status_path.read_bytes()
+            raw = _read_regular(self.status_path)
         except FileNotFoundError:
             return {}, None
+        except NotRegular:
+            return {}, "status.json is not a regular file"
         except OSError as exc:
             return {}, f"status.json cannot be read ({exc.strerror or exc})"
         if not raw.strip():
@@ -223,20 +304,28 @@ class RunDir:
         """Yield every event from the start, then new ones as they are written.
 
         If the file is replaced by a shorter one (a resume keeps a prefix of it and drops the steps
-        after its checkpoint), reading goes on after that prefix: nothing is yielded twice."""
-        reader, seen = EventReader(self.events_path), 0
-        while True:
+        after its checkpoint), reading goes on after that prefix: nothing is yielded twice, and nothing the
+        resume wrote (its status and log lines, the steps it trains again) is skipped."""
+        reader, seen = EventReader(self.events_path), []  # (ts, type) of every event yielded, in order
+
+        def new_rows() -> list[Event]:
             rows, replaced = reader.read()
-            if replaced:  # the kept prefix was yielded already
-                skip = min(seen, len(rows))
-                seen = len(rows)
-                yield from rows[skip:]
-            else:
-                seen += len(rows)
-                yield from rows
+            if replaced:
+                # the new file starts with the kept prefix of what was yielded; everything after the first row
+                # that differs is new (the resume's status and log lines, then its steps), however much was
+                # written before this read
+                common = 0
+                while common < min(len(seen), len(rows)) and seen[common] == (rows[common].ts, rows[common].type):
+                    common += 1
+                del seen[common:]
+                rows = rows[common:]
+            seen.extend((ev.ts, ev.type) for ev in rows)
+            return rows
+
+        while True:
+            yield from new_rows()
             if stop_when_finished and self.effective_state() not in ("pending", "running"):
-                rows, _ = reader.read()
-                yield from rows
+                yield from new_rows()
                 return
             time.sleep(poll)
 
@@ -249,10 +338,20 @@ class RunDir:
         state = st.get("state", "pending")
         if state not in STATES:
             return "damaged"
-        pid = st.get("pid")
-        if state == "running" and isinstance(pid, int) and not isinstance(pid, bool) and not _pid_alive(pid):
+        if state == "running" and not self.is_training(st):
             return "crashed"
         return state
+
+    def is_training(self, st: dict | None = None) -> bool:
+        """A process trains this run now: it holds the run's lock, or it is the process that was just started
+        for it and has not taken the lock yet (the pid and start time status.json names, still alive)."""
+        if self.lock_holder() is not None:
+            return True
+        st = self.status() if st is None else st
+        if st.get("state") not in ("pending", "running"):  # a finished run's pid may be its (live) caller's
+            return False
+        pid = signallable_pid(st.get("pid"))
+        return pid is not None and _pid_alive(pid) and atomic.owner_alive({"pid": pid, "start": st.get("pid_start")})
 
     def summary(self) -> dict:
         st = self.status()
@@ -286,7 +385,18 @@ def _json_default(obj):
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
+def signallable_pid(pid) -> int | None:
+    """``pid`` if it can name one other process: an int above 1.  0 and negative numbers address process groups
+    (-1: every process the user may signal) and 1 is init; a hand-edited or damaged status.json must never make
+    danlu signal those."""
+    if isinstance(pid, int) and not isinstance(pid, bool) and pid > 1:
+        return pid
+    return None
+
+
 def _pid_alive(pid: int) -> bool:
+    if signallable_pid(pid) is None:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -299,6 +409,21 @@ def _pid_alive(pid: int) -> bool:
         return stat.rsplit(")", 1)[1].split()[0] != "Z"
     except (OSError, IndexError):
         return True
+
+
+class RunBusy(DanluError):
+    """Another process holds the run's lock."""
+
+
+def is_run(path) -> bool:
+    """Whether ``path`` is a danlu run directory (its config.yaml beside its status.json or events.jsonl)."""
+    path = Path(path)
+    return (path / "config.yaml").is_file() and ((path / "status.json").is_file() or (path / "events.jsonl").is_file())
+
+
+def clean_name(text: str) -> str:
+    """A run name as one folder name: letters of any script, digits, '.', '_' and '-' (never a path)."""
+    return _slug(text)
 
 
 def _slug(text: str) -> str:

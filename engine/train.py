@@ -27,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import atomic, data, encode, evaluate, events, hardware, models, prepare
+from . import atomic, data, encode, evaluate, events, hardware, models, prepare, runs
 from .prepare import Geometry
 from .config import TrainConfig
 from .errors import DanluError, debug_hint
@@ -85,20 +85,40 @@ class Control:
         self.run = run
         self.stop = False
         self.checkpoint = False
+        self.requests = 0  # stop requests (signals) so far
         self.previous = {}
         self.path = run.path / "control.json"
 
     def install(self, detached: bool = False):
+        self._drop_stale()
         if threading.current_thread() is not threading.main_thread():
             return
         for sig in (signal.SIGINT, signal.SIGTERM):
             self.previous[sig] = signal.signal(sig, self._stop)
         self.previous[signal.SIGUSR1] = signal.signal(signal.SIGUSR1, self._checkpoint)
-        if detached:
-            self.previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+        # a closed terminal: a detached run goes on; a foreground one stops as on SIGTERM (checkpoint, `stopped`)
+        self.previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, signal.SIG_IGN if detached else self._stop)
+
+    def _drop_stale(self) -> None:
+        """A control.json older than this process was meant for an earlier one (it never acted on it): drop it,
+        or a stale "stop" would end this run after one step."""
+        try:
+            import psutil
+
+            started = psutil.Process().create_time()
+            ts = json.loads(self.path.read_text()).get("ts")
+        except (OSError, ValueError, AttributeError, ImportError):
+            return
+        if not isinstance(ts, (int, float)) or ts < started - 1:
+            self.path.unlink(missing_ok=True)
 
     def _stop(self, signum, frame):
-        if self.stop:  # second Ctrl-C: stop now
+        self.requests += 1
+        if self.requests == 2:  # already stopping: a second request is not a reason to lose the checkpoint
+            print("danlu: already stopping — finishing the step and saving a checkpoint; send it once more to stop "
+                  "at once without one", file=sys.stderr, flush=True)
+            return
+        if self.requests > 2:  # a third: the user insists
             raise KeyboardInterrupt
         self.stop = True
 
@@ -126,12 +146,14 @@ def request(run: RunDir, action: str) -> bool:
     """Ask a running trainer to ``stop`` or ``checkpoint``: control file + signal. True if it was running."""
     if action not in ("stop", "checkpoint"):
         raise ValueError(action)
-    atomic.write_json(run.path / "control.json", {"action": action, "ts": time.time()})
-    pid = run.status().get("pid")
-    if run.effective_state() != "running" or not pid:
+    if run.effective_state() != "running":
         return False
+    atomic.write_json(run.path / "control.json", {"action": action, "ts": time.time()})
+    pid = run.trainer_pid()  # only the process that holds the run's lock, never a pid status.json merely names
+    if pid is None:  # started but not holding the lock yet: it reads control.json when it starts
+        return True
     try:
-        os.kill(int(pid), signal.SIGTERM if action == "stop" else signal.SIGUSR1)
+        os.kill(pid, signal.SIGTERM if action == "stop" else signal.SIGUSR1)
     except ProcessLookupError:
         return False
     return True
@@ -352,11 +374,23 @@ class Recipe:
         cfg.validate()
         self.cfg, self.run, self.listener = cfg, run, listener
         self.t_start = time.time()
-        self.ctl = Control(run)
-        self.ctl.install(detached=detached)
         self.main = rank() == 0
-        if self.main:
-            run.set_status(state="running", pid=os.getpid(), method=cfg.method, model=cfg.model)
+        self.lock = run.take_lock() if self.main else None  # RunBusy when another process trains this run
+        try:
+            if self.main:  # checkpoint saves a killed earlier trainer of this run left half-written: only ours now
+                import shutil
+
+                for stale in run.checkpoints_dir.glob(".checkpoint-*.partial"):
+                    shutil.rmtree(stale, ignore_errors=True)
+            self.ctl = Control(run)
+            self.ctl.install(detached=detached)
+            if self.main:
+                run.set_status(state="running", pid=os.getpid(), pid_start=atomic.proc_start(os.getpid()),
+                               method=cfg.method, model=cfg.model)
+        except BaseException:
+            if self.lock is not None:
+                os.close(self.lock)
+            raise
         self.sampler = hardware.SystemSampler(lambda sample: run.event(events.System(**sample)), interval=1.0)
         self.state: dict = {"losses": []}
         self.resume_from: Path | None = None
@@ -489,6 +523,9 @@ class Recipe:
     def cleanup(self) -> None:
         self.sampler.stop()
         self.ctl.restore()
+        if self.lock is not None:
+            os.close(self.lock)  # the run is free for the next resume
+            self.lock = None
 
 
 def _back_off(cfg: TrainConfig, geo: Geometry, trainer, run: RunDir, emit, exc) -> tuple[Geometry, Path | None]:
@@ -564,5 +601,5 @@ def detach(config_path: Path, run: RunDir, *, resume: bool = False) -> int:
         start_new_session=True, close_fds=True, env=env, cwd=os.getcwd(),
     )
     log.close()
-    run.set_status(state="running", pid=proc.pid)
+    run.set_status(state="running", pid=proc.pid, pid_start=atomic.proc_start(proc.pid))
     return proc.pid

@@ -27,6 +27,7 @@ from .model import Problem
 TEXT_SUFFIXES = (".json", ".jsonl", ".ndjson", ".csv", ".tsv", ".txt")
 READABLE = TEXT_SUFFIXES + (".parquet", ".arrow")
 CHUNK = 1 << 20
+MAX_RECORD_BYTES = 16 << 20  # one JSONL/CSV line: a conversation of 16 MB is millions of tokens, never a sample
 MAX_JSON_OBJECT = 512 << 20  # a JSON object (not an array) is parsed whole; beyond this, ask for JSONL
 _WS = re.compile(r"[ \t\n\r]*")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
@@ -95,7 +96,32 @@ def _lines(path: Path, encoding: str, bom: int, sink: Sink, repair: bool) -> Ite
     with open(path, "rb") as fh:
         if bom:
             fh.read(bom)
-        yield from decode_lines(enumerate(fh, start=1), str(path), encoding, sink, repair)
+        yield from decode_lines(bounded_lines(fh, str(path), sink), str(path), encoding, sink, repair)
+
+
+def bounded_lines(fh, file: str, sink: Sink) -> Iterator[tuple[int, bytes]]:
+    """(line number, bytes) for each line, reading at most MAX_RECORD_BYTES of a line into memory: a longer one
+    is skipped (read past in chunks) and reported with its line number, not read whole (a 100 MB line took
+    gigabytes on its way through the parser and the checks)."""
+    n = 0
+    while True:
+        raw = fh.readline(MAX_RECORD_BYTES + 1)
+        if not raw:
+            return
+        n += 1
+        if len(raw) > MAX_RECORD_BYTES and not raw.endswith(b"\n"):
+            size = len(raw)
+            while raw and not raw.endswith(b"\n"):
+                raw = fh.readline(CHUNK)
+                size += len(raw)
+            sink(Problem(file, n, "-", texts.msg("record_too_long", "the line is {mb:.0f} MB long, more than the "
+                                                 "{limit} MB one record may have; it was not read",
+                                                 mb=size / 2**20, limit=MAX_RECORD_BYTES >> 20),
+                         texts.msg("fix_record_too_long", "one conversation per line: split it into records of "
+                                                          "normal size"),
+                         kind="record_too_long", action="skipped"))
+            continue
+        yield n, raw
 
 
 def decode_lines(raw_lines, file: str, encoding: str, sink: Sink, repair: bool) -> Iterator[tuple[int, str | None]]:
@@ -182,7 +208,7 @@ def iter_jsonl(path: Path, encoding: str, bom: int, sink: Sink, repair: bool = F
     with open(path, "rb") as fh:
         if bom:
             fh.read(bom)
-        for n, raw in enumerate(fh, start=1):
+        for n, raw in bounded_lines(fh, file, sink):
             if not raw.strip():
                 sink(Problem(file, n, "-", texts.msg("blank_line", "blank line"),
                              texts.msg("fix_blank_line", "nothing to do (blank lines are ignored)"),
@@ -550,13 +576,16 @@ def open_source(ref: str | os.PathLike, sink: Sink, *, repair: bool = False) -> 
     ref = str(ref)
     raw, name = _split_ref(ref)
     path = Path(raw).expanduser()
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         if _HUB_ID.match(raw) and not raw.startswith((".", "/", "~")) and not raw.lower().endswith(READABLE):
             return _hub(raw, name)
         raise DanluError(f"dataset file not found: {path}",
                          fix="check the path (see sample_data/ for examples; a Hugging Face id looks like owner/name)")
     if path.is_dir():
         return _folder(path, name, sink, repair)
+    from .. import guard
+
+    guard.regular_file(path, "dataset file")  # a FIFO or a device: refused by name, never read (or waited on)
     if path.name == "dataset_info.json" or (name is not None and path.suffix.lower() == ".json"):
         info = _read_json_small(path)
         if _looks_like_dataset_info(info):

@@ -77,7 +77,7 @@ def convert(source, to: str, output, *, mapping=None, on_error: str = "skip", co
     if to not in formats.TARGETS:
         raise DanluError(f"unknown target format {to!r}", fix=f"use one of {', '.join(formats.TARGETS)}")
     output = output_file(output, source, to)
-    refuse_overwriting_input(source, [output])
+    refuse_overwriting_input([source], [output, output.parent / "dataset_info.json"])
     report = _new_report(source)
     with writers((output, to)) as (w,):
         for conv in iter_conversations(source, mapping=mapping, on_error=on_error, report=report,
@@ -99,7 +99,7 @@ def clean(source, output, *, to: str = "messages", mapping=None, on_error: str =
     if to not in formats.TARGETS:
         raise DanluError(f"unknown target format {to!r}", fix=f"use one of {', '.join(formats.TARGETS)}")
     output = output_file(output, source, to)
-    refuse_overwriting_input(source, [output] + ([Path(mix)] if mix else []))
+    refuse_overwriting_input([source, mix], [output, output.parent / "dataset_info.json"])
     report = _new_report(source)
     a = analyse(iter_conversations(source, mapping=mapping, on_error=on_error, report=report,
                                    confirm_mapping=confirm_mapping),
@@ -150,7 +150,7 @@ def split(source, out_dir, *, to: str = "messages", eval_ratio: float = 0.1, see
         raise DanluError("--out-dir is a file", where=str(out), fix="give a folder for train and eval files")
     ext = ".json" if to == "alpaca" else ".jsonl"
     train_path, eval_path = out / f"train{ext}", out / f"eval{ext}"
-    refuse_overwriting_input(source, [train_path, eval_path])
+    refuse_overwriting_input([source, mix], [train_path, eval_path, out / "dataset_info.json"])
     report = _new_report(source)
     a = analyse(iter_conversations(source, mapping=mapping, on_error=on_error, report=report,
                                    confirm_mapping=confirm_mapping),

@@ -26,7 +26,9 @@ class AtomicWriter:
         if self.path.exists() and self.path.is_dir():
             raise DanluError("the output path is a folder", where=str(self.path), fix="give a file name such as out.jsonl")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, self.tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=self.path.parent)
+        from ..atomic import temp_prefix
+
+        fd, self.tmp = tempfile.mkstemp(prefix=temp_prefix(self.path), suffix=".tmp", dir=self.path.parent)
         self.fh = os.fdopen(fd, "wb", buffering=1 << 20)
         self.array = self.path.suffix.lower() == ".json"
         self.count = 0
@@ -54,9 +56,9 @@ class AtomicWriter:
         self.fh.close()
 
     def commit(self) -> Path:
-        from ..atomic import normal_mode
+        from ..atomic import finished_mode
 
-        normal_mode(self.tmp)  # the user's umask, not the temporary file's 0600
+        finished_mode(self.tmp, self.path)  # the replaced file's permissions, or the umask's; not the temp's 0600
         os.replace(self.tmp, self.path)
         self.done = True
         return self.path
@@ -98,18 +100,14 @@ def output_file(output, source, target: str) -> Path:
     return path
 
 
-def refuse_overwriting_input(source, outputs) -> None:
-    """An output that is one of the input's files would destroy the data being read: refuse before reading."""
-    inputs = input_files(source)
+def refuse_overwriting_input(sources, outputs) -> None:
+    """Every output checked against every file the command reads (the data, a --mix file) and danlu's own
+    folders, before anything is read (engine.guard: one rule for every writer)."""
+    from .. import guard
+
+    inputs = [guard.Input(f, f"the input file {f.name}") for src in sources if src for f in sorted(input_files(src))]
     for out in outputs:
-        out = Path(out)
-        try:
-            same = out.resolve() in inputs or any(out.exists() and os.path.samefile(out, i) for i in inputs)
-        except OSError:
-            same = False
-        if same:
-            raise DanluError("the output would overwrite the input file", where=str(out),
-                             fix="write to another file (e.g. add .clean before the extension); the input is untouched")
+        guard.check_destination(out, inputs, what="the output")
 
 
 @contextlib.contextmanager
