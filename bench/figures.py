@@ -72,7 +72,8 @@ def report(bench: str, figures: list[Figure], json_path: Path | None, *, smoke: 
         base = f"  vs {fmt(f.baseline)} {f.baseline_name}" if f.baseline is not None else ""
         ratio = f" = {f.ratio:.2f}×" if f.ratio is not None else ""
         goal = f"  goal {f.goal}: {'met' if f.met else 'NOT met'}" if f.goal and f.met is not None else ""
-        print(f"  {f.what}: {fmt(f.value)} {f.unit}{base}{ratio}{goal}")
+        unit = f" {f.unit}" if f.unit not in ("", "×") else f.unit
+        print(f"  {f.what}: {fmt(f.value)}{unit}{base}{ratio}{goal}")
     if json_path:
         doc = {"bench": bench, "smoke": smoke, "figures": [f.as_dict() for f in figures], "detail": detail or {}}
         Path(json_path).write_text(json.dumps(doc, indent=2, default=str), encoding="utf-8")

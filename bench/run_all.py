@@ -99,7 +99,7 @@ def run_bench(b: Bench, smoke: bool, work: Path, extra: list[str], quiet: bool =
     seconds = time.time() - t
     if quiet:
         print(f"{head}\n{proc.stdout}", end="", flush=True)
-    when = dt.datetime.now().astimezone().isoformat(timespec="minutes")
+    when = dt.datetime.now().astimezone().isoformat(timespec="minutes")[:16]
     if proc.returncode != 0 or not out.exists():
         return {"bench": b.id, "ok": False, "exit": proc.returncode, "seconds": seconds, "figures": [], "date": when}
     doc = json.loads(out.read_text(encoding="utf-8"))
@@ -111,7 +111,9 @@ def table(results: list[dict], info: dict, smoke: bool) -> str:
     lines = [
         "# danlu performance figures" + (" (smoke run: the numbers mean nothing)" if smoke else ""),
         "",
-        f"Measured {info['date']} by `make bench` (bench/run_all.py) on {info['cpu']}, {info['cores']} cores, "
+        ("Measured (each bench's date at the end)" if any(r.get("rerun") for r in results) else
+         f"Measured {info['date'][:16].replace('T', ' ')}")
+        + f" by `make bench` (bench/run_all.py) on {info['cpu']}, {info['cores']} cores, "
         f"{info['ram_gb']:.0f} GB RAM, " + (f"GPU: {', '.join(info['gpus'])}" if info["gpus"] else "no GPU")
         + f"; Python {info['python']}, " + ", ".join(f"{k} {x}" for k, x in v.items() if x) + ".",
         "Every baseline was measured in the same run, except where its name says *recorded*. Ratio = danlu / "
@@ -126,7 +128,7 @@ def table(results: list[dict], info: dict, smoke: bool) -> str:
                          "| | | | | ✗ |")
             continue
         for f in r["figures"]:
-            unit = f" {f['unit']}" if f["unit"] else ""
+            unit = f" {f['unit']}" if f["unit"] not in ("", "×") else f["unit"]
             base = f"{fmt(f['baseline'])}{unit} ({f['baseline_name']})" if f["baseline"] is not None else ""
             ratio = f"{f['ratio']:.2f}×" if f["ratio"] is not None else ""
             met = {True: "✓", False: "✗", None: ""}[f["met"]]
