@@ -196,17 +196,37 @@ def proc_start(pid: int) -> str | None:
         return None
 
 
-def owner_alive(info: dict) -> bool:
-    """Whether the process recorded as ``{"pid", "start"}`` still runs (the same process, not a reused pid)."""
-    pid = info.get("pid") if isinstance(info, dict) else None
-    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 1:
+def signallable_pid(pid) -> int | None:
+    """``pid`` if it can name one other process: an int above 1.  0 and negative numbers address process groups
+    (-1: every process the user may signal) and 1 is init; a hand-edited or damaged file must never make danlu
+    signal those."""
+    if isinstance(pid, int) and not isinstance(pid, bool) and pid > 1:
+        return pid
+    return None
+
+
+def pid_alive(pid) -> bool:
+    """Whether ``pid`` names a live process (not a zombie); False for anything :func:`signallable_pid` refuses."""
+    if signallable_pid(pid) is None:
         return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        pass
+        return True
+    try:  # a zombie child still answers kill(0); look at its state where /proc exists
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def owner_alive(info: dict) -> bool:
+    """Whether the process recorded as ``{"pid", "start"}`` still runs (the same process, not a reused pid)."""
+    pid = info.get("pid") if isinstance(info, dict) else None
+    if not pid_alive(pid):
+        return False
     start = proc_start(pid)
     return start is None or info.get("start") in (None, start)
 

@@ -23,6 +23,7 @@ from typing import Iterator
 
 from . import atomic, events, paths
 from .errors import DanluError
+from .atomic import signallable_pid
 from .events import Event
 
 STATES = ("pending", "running", "done", "failed", "stopped")
@@ -350,8 +351,7 @@ class RunDir:
         st = self.status() if st is None else st
         if st.get("state") not in ("pending", "running"):  # a finished run's pid may be its (live) caller's
             return False
-        pid = signallable_pid(st.get("pid"))
-        return pid is not None and _pid_alive(pid) and atomic.owner_alive({"pid": pid, "start": st.get("pid_start")})
+        return atomic.owner_alive({"pid": st.get("pid"), "start": st.get("pid_start")})
 
     def summary(self) -> dict:
         st = self.status()
@@ -383,32 +383,6 @@ def _json_default(obj):
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
-
-
-def signallable_pid(pid) -> int | None:
-    """``pid`` if it can name one other process: an int above 1.  0 and negative numbers address process groups
-    (-1: every process the user may signal) and 1 is init; a hand-edited or damaged status.json must never make
-    danlu signal those."""
-    if isinstance(pid, int) and not isinstance(pid, bool) and pid > 1:
-        return pid
-    return None
-
-
-def _pid_alive(pid: int) -> bool:
-    if signallable_pid(pid) is None:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # a zombie child still answers kill(0); look at its state where /proc exists
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 class RunBusy(DanluError):
