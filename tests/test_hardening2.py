@@ -341,6 +341,17 @@ def test_14_a_line_longer_than_a_record_may_be_is_reported_and_skipped(tmp_path)
         (2, "record_too_long")]
 
 
+def test_14_the_wizard_shows_the_start_of_a_huge_line_and_the_lines_after_it(tmp_path):
+    from tui import dataview
+
+    rows = SAMPLE.read_text(encoding="utf-8").splitlines()[:3]
+    path = tmp_path / "huge.jsonl"
+    path.write_text(rows[0] + "\n" + '{"messages": "' + "x" * (20 << 20) + '"}\n' + rows[1] + "\n", encoding="utf-8")
+    shown = dataview.source_excerpt(str(path), 2, max_chars=240)
+    assert shown.startswith('{"messages": "xxx') and len(shown) == 240
+    assert dataview.source_excerpt(str(path), 3, max_chars=10_000) == rows[1]
+
+
 # -- 15 and 28. FIFOs and devices are refused by name, never read ----------------------------------------------------
 def test_15_runs_and_attach_do_not_hang_on_a_fifo(tmp_path, runs_root, capsys):
     fifo_run = runs_root / "20260101-000000-fifo"

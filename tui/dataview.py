@@ -173,12 +173,24 @@ def source_excerpt(file: str, line: int, max_lines: int = 4, max_chars: int = 40
         return None
     n = 1 if path.suffix.lower() == ".jsonl" else max_lines
     try:
-        with open(path, encoding="utf-8-sig", errors="replace") as fh:
-            lines = list(islice(fh, line - 1, line - 1 + n))
+        with open(path, "rb") as fh:
+            lines = list(islice(_bounded_lines(fh, max_chars * 4), line - 1, line - 1 + n))
     except OSError:
         return None
-    text = "".join(lines).rstrip("\n")
+    text = b"".join(lines).decode("utf-8", errors="replace").removeprefix("\ufeff").rstrip("\n")
     return text if len(text) <= max_chars else text[: max_chars - 1] + "…"
+
+
+def _bounded_lines(fh, keep: int):
+    """Each line's first ``keep`` bytes (the rest read past in chunks): a 100 MB line never sits in memory."""
+    while True:
+        head = fh.readline(keep)
+        if not head:
+            return
+        rest = head
+        while rest and not rest.endswith(b"\n"):
+            rest = fh.readline(1 << 20)
+        yield head
 
 
 # -- conversion -------------------------------------------------------------------------------------------------------
