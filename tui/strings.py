@@ -428,7 +428,7 @@ STRINGS = {
         "msg_ev_sharegpt": "'{column}' 字段为 {keys} 轮次列表（ShareGPT）",
         "msg_ev_sharegpt_variant": "'{column}' 字段为 {keys} 轮次列表（ShareGPT 的 role/content 变体）",
         "msg_blank_line": "空行", "msg_fix_blank_line": "无需处理（空行会被忽略）",
-        "msg_record_too_long": "该行长 {mb:.0f} MB，超过单条记录上限 {limit} MB；未读取",
+        "msg_record_too_long": "该行 {mb:.0f} MB，超过单条记录上限 {limit} MB；未读取",
         "msg_fix_record_too_long": "每行一条对话：把它拆成正常大小的记录",
         "msg_broken_json_line": "损坏的 JSON 行（{detail}）",
         "msg_fix_broken_json_line": "修正这一行的 JSON（每行一个对象），或删除它",

@@ -114,8 +114,8 @@ def bounded_lines(fh, file: str, sink: Sink) -> Iterator[tuple[int, bytes]]:
             while raw and not raw.endswith(b"\n"):
                 raw = fh.readline(CHUNK)
                 size += len(raw)
-            sink(Problem(file, n, "-", texts.msg("record_too_long", "the line is {mb:.0f} MB long, more than the "
-                                                 "{limit} MB one record may have; it was not read",
+            sink(Problem(file, n, "-", texts.msg("record_too_long", "{mb:.0f} MB line: over the {limit} MB limit, "
+                                                 "not read",
                                                  mb=size / 2**20, limit=MAX_RECORD_BYTES >> 20),
                          texts.msg("fix_record_too_long", "one conversation per line: split it into records of "
                                                           "normal size"),
