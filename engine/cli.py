@@ -109,104 +109,81 @@ def cmd_probe(args):
 
 # -- plan -------------------------------------------------------------------------------------
 def cmd_plan(args):
-    from . import hardware, planner, presets
+    from . import presets
 
     if args.list_models:
         _out(args, presets.model_ids(), "\n".join(presets.model_ids()))
         return
     if not args.model:
         raise DanluError("no model given", where="danlu plan", fix="pass --model, e.g. --model Qwen/Qwen2.5-7B-Instruct")
-    gc = {"on": True, "off": False, None: None}[args.grad_checkpointing]
+    p, convs = _plan_from_args(args)
+    if args.save:
+        _save_plan(args, p, convs)
+        return
+    _out(args, p.to_dict(), _plan_text(p))
+
+
+def _plan_from_args(args):
+    """The plan for `danlu plan`'s flags: the engine's one decider (engine.plan.make), flags as overrides."""
+    from . import config as config_mod, data, hardware, plan
+
     probe = None if args.gpu_mem is not None else hardware.probe(gpu=args.gpu)
     if probe and args.gpu is not None and probe["selected_gpu"] is None:
         raise DanluError(f"no GPU with index {args.gpu}",
                          fix=f"choose one of {[g['index'] for g in probe['gpus']] or 'none: this machine has no GPU'}")
-    from . import config as config_mod, demo, prepare, tasks
-
     overrides = config_mod.TrainConfig.parse_overrides(args.overrides)
-    if args.seq_len is not None:
-        overrides["max_seq_len"] = args.seq_len
-    seq_len = prepare.default_seq_len(args.model, overrides)
-    if args.data and args.seq_len is None and "max_seq_len" not in overrides and not args.model.startswith("demo:"):
-        seq_len = _seq_len_from_data(args.model, args.data, seq_len)
-    lora_r = args.lora_r or int(overrides.get("lora_r") or tasks.settings(args.task, args.model,
-                                                                          args.method or "lora").get("lora_r", 16))
-    target_batch = args.target_batch or int(demo.settings(args.model).get("target_batch") or 16)
-    p = planner.plan(args.model, gpu_mem_gb=args.gpu_mem, probe=probe, seq_len=seq_len, method=args.method,
-                     micro_batch=args.micro_batch, lora_r=lora_r, lora_targets=args.lora_targets,
-                     grad_checkpointing=gc, optimizer=args.optimizer, target_batch=target_batch)
-    d = p.to_dict()
-    if args.save:
-        _save_plan(args, p, overrides, lora_r, d)
-        return
+    flags = {"max_seq_len": args.seq_len, "micro_batch": args.micro_batch, "lora_r": args.lora_r,
+             "lora_targets": args.lora_targets, "optimizer": args.optimizer,
+             "grad_checkpointing": {"on": True, "off": False, None: None}[args.grad_checkpointing]}
+    overrides.update({k: v for k, v in flags.items() if v is not None})
+    convs, lengths = None, None
+    if args.data:
+        convs, _ = data.load_conversations(args.data)
+        lengths = plan.token_lengths(args.model, convs, trust_remote_code=args.trust_remote_code) if convs else []
+    p = plan.make(args.model, task=args.task, method=args.method, overrides=overrides, lengths=lengths, probe=probe,
+                  gpu_mem_gb=args.gpu_mem, target_batch=args.target_batch, trust_remote_code=args.trust_remote_code)
+    return p, convs
+
+
+def _plan_text(p) -> str:
     verdict = "fits" if p.fits else "DOES NOT FIT"
-    lines = [
-        f"{p.model} on {p.device}",
-        f"plan: {p.method}, micro-batch {p.micro_batch} × grad-accum {p.grad_accum}, seq len {p.max_seq_len}, "
-        f"{p.precision}, optimizer {p.optimizer}, gradient checkpointing {'on' if p.grad_checkpointing else 'off'}",
-        f"predicted peak {p.predicted_peak_gb:.2f} GB of {p.budget_gb:.2f} GB: {verdict}",
-        "why: " + "; ".join(p.reasons),
-    ]
+    lines = [f"{p.model} on {p.device}", f"plan: {p.summary()}",
+             f"predicted peak {p.predicted_peak_gb:.2f} GB of {p.budget_gb:.2f} GB: {verdict}", "why:"]
+    lines += [f"  • {text}" for _, text in p.reasons]
     if p.remedies:
         lines.append("to make it fit: " + "; ".join(p.remedies))
     lines.append("candidates:")
     for c in p.candidates:
         terms = ", ".join(f"{k} {v:.2f}" for k, v in c["terms"].items())
         lines.append(f"  {c['method']:<5} mb {c['micro_batch']:<2} {c['peak_gb']:>7.2f} GB  {c['reason']}  [{terms}]")
-    _out(args, d, "\n".join(lines))
+    return "\n".join(lines)
 
 
-def _save_plan(args, p, overrides: dict, lora_r: int, d: dict) -> None:
-    """``danlu plan --save CONFIG``: the config the wizard writes for the same choices (engine.prepare)."""
-    import dataclasses
+def _save_plan(args, p, convs) -> None:
+    """``danlu plan --save CONFIG``: the plan's config (the wizard's Plan screen writes the same for the same
+    choices: both are engine.plan.Plan.config)."""
     from pathlib import Path
 
-    from . import atomic, data, models, prepare
+    from . import atomic, data, guard
 
     if not p.fits:
         raise DanluError(f"the plan does not fit ({p.predicted_peak_gb:.2f} GB of {p.budget_gb:.2f} GB)",
                          fix="; ".join(p.remedies) or "pick a smaller model or a shorter --seq-len")
-    from . import guard
-
     out = Path(args.save)
     if str(args.save).endswith("/") or out.is_dir():
         out = out / "config.yaml"
     guard.check_destination(out, guard.inputs_of((args.data, "the dataset (--data)"),
                                                  (args.eval_data, "the eval data (--eval-data)")), what="--save")
-    overrides = {"lora_r": lora_r, **overrides}
-    train_file = str(Path(args.data).resolve()) if args.data else ""
-    cfg = prepare.config_from_plan(p, model=args.model, task=args.task, overrides=overrides,
-                                   trust_remote_code=args.trust_remote_code, train_file=train_file or "(set me)",
-                                   eval_file=str(Path(args.eval_data).resolve()) if args.eval_data else None)
-    if not args.data:
-        cfg.train_file = ""
-    lengths = []
-    if args.data:
-        convs, _ = data.load_conversations(args.data)
-        from . import encode
-
-        lengths = encode.token_lengths(models.load_tokenizer(args.model), convs) if convs else []
-        cfg.dataset_hash = data.file_hash(args.data)
-    geo = prepare.geometry(cfg, lengths)
-    shown = geo.describe() if geo else "packed rows sized from the data's token lengths when training starts"
+    cfg = p.config(train_file=str(Path(args.data).resolve()) if args.data else "",
+                   eval_file=str(Path(args.eval_data).resolve()) if args.eval_data else None,
+                   dataset_hash=data.file_hash(args.data) if args.data else "")
     atomic.write_text(out, cfg.to_yaml())
-    d.update(saved=str(out), config=dataclasses.asdict(cfg), geometry=shown)
+    import dataclasses
+
+    d = p.to_dict()
+    d.update(saved=str(out), config=dataclasses.asdict(cfg))
     next_step = f"danlu train {out}" if args.data else f"set train_file in {out}, then: danlu train {out}"
-    _out(args, d, f"plan: {cfg.method}, {shown}, seq len {cfg.max_seq_len}, lr {cfg.lr:g}, "
-                  f"{cfg.epochs:g} epoch(s) — predicted peak {p.predicted_peak_gb:.2f} GB of {p.budget_gb:.2f} GB\n"
-                  f"saved {out}\nnext: {next_step}")
-
-
-def _seq_len_from_data(model: str, data_file: str, fallback: int) -> int:
-    """The dataset's token-length p99 (with the model's tokenizer and chat template), rounded up to 64."""
-    from . import data, encode, models
-
-    convs, _ = data.load_conversations(data_file)
-    lengths = sorted(encode.token_lengths(models.load_tokenizer(model), convs))
-    if not lengths:
-        return fallback
-    p99 = lengths[min(len(lengths) - 1, int(0.99 * len(lengths)))]
-    return max(64, -(-p99 // 64) * 64)
+    _out(args, d, f"plan: {p.summary()}\nsaved {out}\nnext: {next_step}")
 
 
 # -- data -------------------------------------------------------------------------------------
@@ -448,93 +425,17 @@ def cmd_train(args):
 
 
 def cmd_resume(args):
-    from . import atomic, runs, train
-    from .config import TrainConfig
+    from . import resume
 
-    run = runs.resolve(args.run)
-    if run.is_training():  # the run's lock decides, whatever status.json says
-        holder = run.lock_holder() or run.status()
-        raise DanluError(f"run {run.id} is already being trained by another process (pid {holder.get('pid', '?')})",
-                         fix=f"follow it with `danlu attach {run.id}`, or stop it with `danlu stop {run.id}`")
-    state = run.effective_state()
-    if state == "damaged":
-        import time
-
-        rows = run.events()
-        age = time.time() - (rows[-1].ts or 0) if rows else None
-        if age is not None and age < 30 and not run.state_from_events():
-            raise DanluError(f"run {run.id} may still be running ({run.damage()}; it wrote an event "
-                             f"{age:.0f} s ago)",
-                             fix=f"wait, or stop it first with `danlu stop {run.id}`")
-        state = run.state_from_events() or "stopped"  # what its event log says, not a restart from scratch
-    if state == "running":
-        raise DanluError(f"run {run.id} is still running", fix=f"follow it with `danlu attach {run.id}`")
-    if args.max_steps is not None and args.max_steps < 1:
-        raise DanluError(f"--max-steps is the run's total number of optimizer steps, got {args.max_steps}",
-                         fix="pass a whole number above the steps already done (see `danlu runs`)")
-    if args.epochs is not None and not args.epochs > 0:
-        raise DanluError(f"--epochs is the run's total number of epochs, got {args.epochs:g}",
-                         fix="pass a number above 0, e.g. --epochs 2")
-    cfg = TrainConfig.load(run.config_path)
-    if state == "done" and args.epochs is None and args.max_steps is None:
-        longer = (f"--max-steps N` (now {cfg.max_steps})" if cfg.max_steps > 0 else
-                  f"--epochs N` (now {cfg.epochs:g})")
-        raise DanluError(f"run {run.id} is finished", fix=f"train it longer with `danlu resume {run.id} {longer}")
-    ckpt = train.latest_checkpoint(run)
-    if ckpt is None:
-        raise DanluError(f"run {run.id} has no readable checkpoint",
-                         fix=f"start it again with `danlu train {run.config_path}`")
-    done_steps = train.checkpoint_step(ckpt)
-    if args.max_steps is not None and args.max_steps <= done_steps:
-        raise DanluError(f"run {run.id} has already trained {done_steps} steps (its newest checkpoint); --max-steps "
-                         f"is the total, so {args.max_steps} adds nothing",
-                         fix=f"pass more than {done_steps}, e.g. `danlu resume {run.id} --max-steps {done_steps * 2}`")
-    if args.epochs is not None and state == "done" and cfg.max_steps < 0 and args.epochs <= cfg.epochs:
-        raise DanluError(f"run {run.id} already trained {cfg.epochs:g} epoch(s); --epochs is the total",
-                         fix=f"pass more than {cfg.epochs:g}, e.g. --epochs {cfg.epochs * 2:g}")
-    saved = ckpt / "danlu_config.yaml"
-    if saved.exists():
-        changed = train.config_diff(TrainConfig.load(saved), cfg)
-        if changed:
-            raise DanluError(f"the config changed since the checkpoint in a way that breaks resuming: "
-                             f"{'; '.join(changed)}",
-                             where=str(run.config_path),
-                             fix="undo those changes, or start a new run with `danlu train` on the edited config")
-    _same_data_or_allowed(run, cfg, TrainConfig.load(saved) if saved.exists() else None, args.allow_data_change)
-    if args.epochs is not None:
-        cfg.epochs = args.epochs
-        cfg.max_steps = -1 if args.max_steps is None else cfg.max_steps  # --epochs alone: epochs decide the total
-    if args.max_steps is not None:
-        cfg.max_steps = args.max_steps
-    _check_config(cfg, str(run.config_path))
-    atomic.write_text(run.config_path, cfg.to_yaml())
+    run, cfg = resume.prepare(args.run, epochs=args.epochs, max_steps=args.max_steps,
+                              allow_data_change=args.allow_data_change)
     if args.detach:
+        from . import train
+
         _started(args, run, train.detach(run.config_path, run, resume=True))
         return
     args.in_run = None
     _train_in(cfg, run, args, resume=True)
-
-
-def _same_data_or_allowed(run, cfg, saved_cfg, allowed: bool) -> None:
-    """A resume trains on the data the run started with: the training file's content hash is compared with the
-    one recorded when the run started (a changed path or edited contents are refused unless allowed)."""
-    from pathlib import Path
-
-    from . import data
-
-    recorded = (saved_cfg.dataset_hash if saved_cfg is not None else "") or cfg.dataset_hash
-    path = Path(cfg.train_file)
-    now = data.file_hash(path) if path.is_file() else None
-    if not recorded or now == recorded:
-        return
-    if not allowed:
-        raise DanluError("the training data changed since the run started (its content hash differs"
-                         + (f"; train_file is now {path}" if saved_cfg is not None and saved_cfg.train_file !=
-                            cfg.train_file else "") + ")",
-                         where=str(run.config_path),
-                         fix=f"restore the data, start a new run with `danlu train`, or pass --allow-data-change "
-                             f"to continue {run.id} on the new data")
-    cfg.dataset_hash = now or ""
 
 
 def cmd_runs(args):
@@ -860,23 +761,25 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--model", help="Hugging Face id, local model folder or config.json, or demo:smollm2")
     sp.add_argument("--gpu-mem", type=POS_FLOAT, default=None, metavar="GB", help="plan for a GPU with this much memory")
     sp.add_argument("--seq-len", type=POS_INT, default=None,
-                    help="training sequence length (default: the demo model's own, else 1024, or the --data p99)")
+                    help="training sequence length (default: the --data token-length p99 rounded up to 64, at most 1024 "
+                         "or the demo model's own limit)")
     sp.add_argument("--data", help="dataset file: the sequence length becomes its token-length p99; with --save it is "
                                    "the config's train_file")
     sp.add_argument("--eval-data", help="with --save: held-out conversations (the config's eval_file)")
     sp.add_argument("--save", metavar="CONFIG", help="write the config.yaml `danlu train` runs (the wizard's Plan "
                                                       "screen writes the same for the same choices)")
-    sp.add_argument("--task", default="general", help="task preset for --save: learning rate, epochs, LoRA shape "
+    sp.add_argument("--task", default="general", help="task preset: learning rate, epochs, LoRA shape "
                                                       "(presets/tasks.yaml; default general)")
     sp.add_argument("--trust-remote-code", action="store_true", help="with --save: allow the model's own code")
-    sp.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="with --save: settings to set, e.g. lr=1e-4")
+    sp.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="settings to set, e.g. lr=1e-4 epochs=2 (any config.yaml key)")
     sp.add_argument("--gpu", type=NONNEG_INT, default=None, help="GPU index to plan for on a multi-GPU machine")
-    sp.add_argument("--method", choices=["full", "lora", "qlora"], help="force a method")
+    sp.add_argument("--method", choices=["auto", "full", "lora", "qlora"], default=None,
+                    help="force a method (default auto: the best one that fits)")
     sp.add_argument("--micro-batch", type=POS_INT, help="force the micro-batch size")
     sp.add_argument("--target-batch", type=POS_INT, default=None,
                     help="effective batch to reach (default 16, or the demo model's own)")
     sp.add_argument("--lora-r", type=POS_INT, default=None, help="LoRA rank (default: the task preset's, 16)")
-    sp.add_argument("--lora-targets", default="all-linear", help="all-linear or a list such as q_proj,v_proj")
+    sp.add_argument("--lora-targets", default=None, help="all-linear (default) or a list such as q_proj,v_proj")
     sp.add_argument("--grad-checkpointing", choices=["on", "off"], help="force gradient checkpointing")
     sp.add_argument("--optimizer", help="transformers optim name: adamw_torch, adamw_bnb_8bit, paged_adamw_8bit, …")
     sp.add_argument("--list-models", action="store_true", help="list the model presets known offline")
@@ -1095,7 +998,8 @@ def build_parser() -> argparse.ArgumentParser:
              "directory, compare eval loss before/after on held-out conversations, answer held-out questions with the "
              "base and the tuned model side by side, export the adapter and a merged model, and check the merged "
              "model's logits. About 6 minutes on a 2-core CPU; --model demo:tiny takes seconds.")
-    sp.add_argument("--method", default="lora", help="full, lora (default) or qlora")
+    sp.add_argument("--method", default=None, choices=["auto", "full", "lora", "qlora"],
+                    help="lora (default: the demo's choice), full, qlora, or auto (the planner picks)")
     sp.add_argument("--size", choices=["tiny", "small"], default=None,
                     help="use the random-init demo model of this size (same as --model demo:tiny|demo:small)")
     sp.add_argument("--model", help="model to fine-tune (default demo:smollm2, the real SmolLM2-135M-Instruct; "
@@ -1124,7 +1028,14 @@ def _main(argv: list, open_wizard) -> int:
         os.environ["DANLU_DEBUG"] = "1"  # hints then point at the traceback printed, not at --debug
     try:
         parser = build_parser()
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        # KEY=VALUE settings may sit between flags (`--seq-len 256 lr=1e-4 --method lora epochs=2`): argparse takes
+        # only the first run of them for the positional list, the others are the command's overrides too
+        if extra and isinstance(getattr(args, "overrides", None), list) and all(
+                "=" in x and not x.startswith("-") for x in extra):
+            args.overrides += extra
+        elif extra:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
         if not getattr(args, "func", None):
             if args.cmd is None and open_wizard is not None:
                 args.func = lambda a: open_wizard(demo=a.demo, lang=a.lang)

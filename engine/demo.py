@@ -11,7 +11,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from . import models, paths, presets
-from .texts import Msg
+from .texts import Msg, msg
+
+# why the offline demo (`danlu quickstart`, `danlu --demo`) trains LoRA unless told otherwise: the planner would
+# pick a full fine-tune wherever one fits
+DEMO_METHOD = msg("demo_method", "the offline demo's choice: an adapter of a few MB exports and merges in seconds "
+                                 "(method auto lets the planner pick)")
 
 
 def default_model() -> str:

@@ -61,7 +61,15 @@ def encode_all(tokenizer, convs: list[list[dict]], max_len: int) -> list[dict]:
     return out
 
 
-def token_lengths(tokenizer, convs: list[list[dict]]) -> list[int]:
-    """Tokens per conversation with the chat template applied."""
-    texts = [tokenizer.apply_chat_template(m, tokenize=False) for m in convs]
-    return [len(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]
+def token_lengths(tokenizer, convs: list) -> list:
+    """Tokens per conversation with the chat template applied; None for a conversation the template rejects (e.g.
+    a role it does not know).  The one token counter: the plan, the data doctor and the wizard's Data screen."""
+    texts: list = []
+    for msgs in convs:
+        try:
+            texts.append(tokenizer.apply_chat_template(list(msgs), tokenize=False))
+        except Exception:  # noqa: BLE001 - a template may reject roles it does not know (e.g. tool)
+            texts.append(None)
+    good = [x for x in texts if x is not None]
+    ids = iter(tokenizer(good, add_special_tokens=False)["input_ids"]) if good else iter(())
+    return [None if x is None else len(next(ids)) for x in texts]

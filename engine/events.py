@@ -135,6 +135,8 @@ TYPES: dict[str, type[Event]] = {c.TYPE: c for c in (Step, Eval, System, Checkpo
 # the log lines the trainer writes: code -> the English message, formatted from the line's args (a viewer in
 # another language formats its own text from the same args)
 LOG_MESSAGES = {
+    "plan": "plan: {summary}",
+    "plan_unknown": "plan: not computed ({reason})",
     "loading": "loading {model} for {method} training",
     "parameters": "{trainable:,} trainable of {total:,} parameters; {train} train / {eval} eval samples; {geometry}",
     "early_stopping": "early stopping: eval loss has not improved on {best:.4f} for {evals} evaluations",

@@ -399,13 +399,37 @@ def load_tokenizer(ref: str, *, trust_remote_code: bool = False):
     return tok
 
 
+_PREVIEW_TOKENIZERS: dict = {}
+
+
 def preview_tokenizer(ref: str, *, trust_remote_code: bool = False):
     """A model's tokenizer (with its chat template) without building or importing the model itself.
 
     For the random-init demo models the tokenizer alone is built in seconds; for a real demo model not imported
-    yet it is read from the GGUF file; anything else is :func:`load_tokenizer`.  The wizard's Data screen uses it
-    so that it never waits for a model build or import."""
+    yet it is read from the GGUF file; anything else is :func:`load_tokenizer`.  The wizard's Data screen and the
+    plan (token lengths) use it so that they never wait for a model build or import.  Kept for the process, per
+    model and the state of its folder (a rebuilt or newly imported model is read again)."""
     ref = (ref or "").strip()
+    key = (ref, trust_remote_code, _folder_state(ref))
+    if key not in _PREVIEW_TOKENIZERS:
+        while len(_PREVIEW_TOKENIZERS) >= 4:  # a few models (a wizard's user goes back and forth between some)
+            _PREVIEW_TOKENIZERS.pop(next(iter(_PREVIEW_TOKENIZERS)))
+        _PREVIEW_TOKENIZERS[key] = _preview_tokenizer(ref, trust_remote_code=trust_remote_code)
+    return _PREVIEW_TOKENIZERS[key]
+
+
+def _folder_state(ref: str):
+    """What a cached tokenizer of ``ref`` depends on: its folder's tokenizer files (None for a Hub id)."""
+    name = ref.split(":", 1)[1] if ref.startswith("demo:") else None
+    folder = (demo_model_dir(name) if name in DEMO_SIZES else real_demo_dir(name) if name in REAL_DEMOS
+              else Path(ref).expanduser())
+    try:
+        return tuple((f.name, f.stat().st_mtime_ns) for f in sorted(folder.glob("tokenizer*")))
+    except OSError:
+        return None
+
+
+def _preview_tokenizer(ref: str, *, trust_remote_code: bool = False):
     name = ref.split(":", 1)[1] if ref.startswith("demo:") else None
     if name in DEMO_SIZES:
         folder = demo_model_dir(name)

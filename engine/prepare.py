@@ -8,50 +8,12 @@ The CLI (``danlu train`` on a config), the quickstart and the wizard's Plan scre
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import atomic, data, models, runs
 from .config import VIRTUAL_TOKEN_ADAPTERS, TrainConfig
 from .errors import DanluError
-
-DEFAULT_SEQ_LEN = 1024
-
-
-def default_seq_len(model: str, overrides: dict | None = None) -> int:
-    """The max_seq_len every step starts from: the user's value, the demo's own, or 1024 (Model, Data, Plan and
-    ``danlu plan`` all use this)."""
-    try:
-        return int(float((overrides or {})["max_seq_len"]))
-    except (KeyError, TypeError, ValueError):
-        pass
-    from . import demo
-
-    return int(demo.settings(model).get("max_seq_len") or DEFAULT_SEQ_LEN)
-
-
-def config_from_plan(plan, *, model: str, task: str = "general", overrides: dict | None = None,
-                     trust_remote_code: bool = False, train_file: str = "(prepared)",
-                     eval_file: str | None = None) -> TrainConfig:
-    """The one plan → config step: the planner's choices, then the task preset's, then the user's overrides
-    (strings or values, coerced and checked by TrainConfig itself).  ``danlu plan --save`` and the wizard's
-    Plan screen both call this, so the same choices give the same config.yaml."""
-    from . import tasks
-
-    values = dataclasses.asdict(TrainConfig())
-    values.update(model=model, train_file=train_file, eval_file=eval_file, method=plan.method,
-                  max_seq_len=plan.max_seq_len, micro_batch=plan.micro_batch, grad_accum=plan.grad_accum,
-                  grad_checkpointing=plan.grad_checkpointing, optimizer=plan.optimizer, precision=plan.precision,
-                  trust_remote_code=trust_remote_code, plan_reason=" | ".join(plan.reasons))
-    values.update(tasks.settings(task, model, plan.method))
-    fixed = {"model", "method", "micro_batch", "grad_accum", "grad_checkpointing", "optimizer", "precision"}
-    for key, value in (overrides or {}).items():
-        if value in ("", None) or key in fixed:  # the planner decides these (replan to change them)
-            continue
-        values[key] = value
-    return TrainConfig.from_dict(values, source="plan").validate()
-
 
 @dataclass
 class Geometry:
@@ -87,8 +49,8 @@ def geometry(cfg: TrainConfig, lengths: list[int]) -> Geometry | None:
 def check_config(cfg: TrainConfig, where: str = "config") -> dict:
     """Everything about ``cfg`` that can be checked before a run directory exists: each field's type and
     range, the model (found, and its context long enough), the data files (there, readable, with at least
-    one usable conversation).  Returns the conversations read, by field name, so they are read once."""
-    cfg.validate()
+    one usable conversation).  Returns the conversations read, by field name, so they are read once.  ``cfg`` was
+    validated where it entered (TrainConfig.load or engine.plan.make)."""
     models.check_model_ref(cfg.model)
     if cfg.method != "full" and cfg.adapter not in ("prompt", "prefix"):
         models.check_lora_targets(cfg.model, cfg.lora_targets, cfg.trust_remote_code)
@@ -126,10 +88,8 @@ def run_name(cfg: TrainConfig, prefix: str = "") -> str:
 
 def prepare_run(cfg: TrainConfig, train_convs: list, eval_convs: list | None = None, *, name: str | None = None,
                 target: str = "messages", root: Path | None = None) -> runs.RunDir:
-    """Write ``train_convs``/``eval_convs`` and ``cfg`` into a new run directory; return it (state pending)."""
-    if not cfg.train_file:
-        cfg.train_file = "(prepared)"  # validated now, replaced below
-    cfg.validate()
+    """Write ``train_convs``/``eval_convs`` and ``cfg`` into a new run directory; return it (state pending).  Only
+    the data paths and the training file's hash are filled in here (``cfg`` was validated where it entered)."""
     if not train_convs:
         raise DanluError("no training conversations left to train on", fix="check the data with `danlu data inspect`")
     run = runs.create(name or run_name(cfg), root)
@@ -137,6 +97,5 @@ def prepare_run(cfg: TrainConfig, train_convs: list, eval_convs: list | None = N
     cfg.eval_file = (str(data.write_conversations(run.data_dir / "eval.jsonl", eval_convs, target))
                      if eval_convs else None)
     cfg.dataset_hash = data.file_hash(cfg.train_file)
-    cfg.validate()
     atomic.write_text(run.config_path, cfg.to_yaml())
     return run

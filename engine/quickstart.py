@@ -15,17 +15,18 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from . import data, demo, hardware, models, paths, planner
-from .config import TrainConfig
+from . import data, demo, hardware, models, paths, plan
+from .config import METHODS
 from .errors import DanluError
+from .demo import DEMO_METHOD
 
 
-def quickstart(*, method: str = "lora", model: str | None = None, size: str | None = None,
+def quickstart(*, method: str | None = None, model: str | None = None, size: str | None = None,
                data_file: str | None = None, epochs: float | None = None, max_steps: int = -1,
                runs_root: str | None = None, progress=lambda stage, text: None, listener=None) -> dict:
     t0 = time.time()
-    if method not in planner.METHODS:
-        raise DanluError(f"unknown method {method!r}", fix="use full, lora or qlora")
+    if method not in (*METHODS, "auto", None):
+        raise DanluError(f"unknown method {method!r}", fix="use auto, full, lora or qlora")
     model_ref = model or (f"demo:{size}" if size else demo.default_model())
     models.check_model_ref(model_ref)
     source = Path(data_file).expanduser() if data_file else demo.sample_data_file()
@@ -56,24 +57,16 @@ def quickstart(*, method: str = "lora", model: str | None = None, size: str | No
         progress("data", note)
     progress("data", f"{len(train_convs)} train / {len(eval_convs)} held-out conversations")
 
-    seq_len = s.get("max_seq_len") or _seq_len_for(model_ref, train_convs)
-    p = planner.plan(model_ref, probe=hw, seq_len=seq_len, method=method, target_batch=int(s.get("target_batch", 16)))
-    lr = demo.lr(model_ref, method)
-    cfg = TrainConfig(
-        model=model_ref, train_file="(prepared)", method=method,
-        max_seq_len=seq_len, micro_batch=p.micro_batch, grad_accum=p.grad_accum,
-        epochs=float(epochs if epochs is not None else s.get("epochs", 1)), max_steps=max_steps, lr=lr,
-        lora_r=int(s.get("lora_r", 16)), lora_alpha=int(s.get("lora_alpha", 32)),
-        lora_dropout=float(s.get("lora_dropout", 0.05)), grad_checkpointing=p.grad_checkpointing,
-        optimizer=p.optimizer, precision=p.precision, plan_reason=" | ".join(p.reasons),
-    )
+    p = demo_plan(model_ref, train_convs, method=method, epochs=epochs, max_steps=max_steps, probe=hw)
+    if not p.fits:
+        raise DanluError(f"the plan does not fit this machine ({p.predicted_peak_gb:.2f} GB of {p.budget_gb:.2f} GB)",
+                         fix="; ".join(p.remedies) or "use a smaller model (--model demo:tiny)")
+    cfg = p.config(train_file="(prepared)")
     from . import prepare, train
 
     run = prepare.prepare_run(cfg, train_convs, eval_convs, name=prepare.run_name(cfg, "quickstart-"),
                               root=Path(runs_root) if runs_root else None)
-    progress("plan", f"{method}" + (f" rank {cfg.lora_r} (alpha {cfg.lora_alpha})" if method != "full" else "")
-             + f", lr {cfg.lr:g}, {cfg.epochs:g} epoch(s), max_seq_len {seq_len}, {cfg.precision}, "
-             f"effective batch about {cfg.micro_batch * cfg.grad_accum} conversation(s) a step")
+    progress("plan", str(p.summary()))
 
     progress("train", f"training in {run.path}")
     result = train.run(cfg, run, listener=listener)
@@ -83,7 +76,7 @@ def quickstart(*, method: str = "lora", model: str | None = None, size: str | No
 
     questions = demo.questions(eval_convs, int(s.get("questions", 2)))
     progress("chat", f"{len(questions)} held-out question(s), answered greedily by the base and the tuned model")
-    answers = chat.compare(model_obj, tokenizer, questions, base_ref=model_ref if method == "full" else None,
+    answers = chat.compare(model_obj, tokenizer, questions, base_ref=model_ref if cfg.method == "full" else None,
                            max_new_tokens=int(s.get("answer_tokens", 64)),
                            repetition_penalty=float(s.get("repetition_penalty", 1.0)))
 
@@ -93,20 +86,20 @@ def quickstart(*, method: str = "lora", model: str | None = None, size: str | No
     # the tuned model in memory is the reference the merged model must match (QLoRA: the merge goes into the 16-bit
     # base, so its reference is loaded from disk)
     exported = export.export(str(run.path), run.path / "export", targets=("adapter", "merged"),
-                             reference=model_obj.eval() if method != "qlora" else None,
+                             reference=model_obj.eval() if cfg.method != "qlora" else None,
                              progress=lambda stage, text: progress("export", text))
     losses = result.losses
     return {
         "run_dir": str(run.path),
         "model": model_ref,
-        "method": method,
+        "method": cfg.method,
         "device": hw["accelerator"],
         "data_note": note,
         "train_conversations": len(train_convs),
         "eval_conversations": len(eval_convs),
-        "max_seq_len": seq_len,
+        "max_seq_len": cfg.max_seq_len,
         "lr": cfg.lr,
-        "lora_r": cfg.lora_r if method != "full" else None,
+        "lora_r": p.lora_r,
         "micro_batch": cfg.micro_batch,
         "grad_accum": cfg.grad_accum,
         "steps": result.steps,
@@ -122,8 +115,19 @@ def quickstart(*, method: str = "lora", model: str | None = None, size: str | No
         "adapter_dir": exported["adapter_dir"],
         "merged_dir": exported["merged_dir"],
         "merged_logits_max_abs_diff": exported["merged_logits_max_abs_diff"],
+        "plan": p.to_dict(),
         "seconds": round(time.time() - t0, 1),
     }
+
+
+def demo_plan(model_ref: str, train_convs: list, *, method: str | None = None, epochs: float | None = None,
+              max_steps: int = -1, probe: dict | None = None) -> plan.Plan:
+    """The quickstart's plan: engine.plan.make on the demo's training conversations, LoRA unless ``method`` says
+    otherwise (the plan says that this is the demo's choice)."""
+    overrides = {"epochs": epochs, "max_steps": max_steps if max_steps and max_steps > 0 else None}
+    return plan.make(model_ref, method=method or "lora", overrides=overrides,
+                     lengths=plan.token_lengths(model_ref, train_convs), probe=probe,
+                     demo=DEMO_METHOD if method is None else None)
 
 
 def _describe(model_ref: str) -> str:
@@ -134,14 +138,3 @@ def _describe(model_ref: str) -> str:
         spec = models.REAL_DEMOS[name]
         return f"{spec['title']} (pretrained, imported from {spec['file']} in {paths.models_cache()})"
     return "pretrained model"
-
-
-def _seq_len_for(model_ref: str, convs: list) -> int:
-    from . import encode
-
-    tok = models.load_tokenizer(model_ref)
-    lengths = sorted(encode.token_lengths(tok, convs))
-    if not lengths:
-        return 1024
-    p99 = lengths[min(len(lengths) - 1, int(0.99 * len(lengths)))]
-    return min(1024, max(64, -(-p99 // 64) * 64))

@@ -59,8 +59,8 @@ def rank() -> int:
     return int(os.environ.get("RANK", "0"))
 
 
-def prepare_rows(cfg: TrainConfig, tokenizer):
-    train_convs, _ = data.load_conversations(cfg.train_file)
+def prepare_rows(cfg: TrainConfig, tokenizer, convs: list | None = None):
+    train_convs = convs if convs is not None else data.load_conversations(cfg.train_file)[0]
     eval_convs = data.load_conversations(cfg.eval_file)[0] if cfg.eval_file else []
     train_rows = encode.encode_all(tokenizer, train_convs, cfg.max_seq_len)
     eval_rows = encode.encode_all(tokenizer, eval_convs, cfg.max_seq_len)
@@ -245,6 +245,18 @@ def _callback(run: RunDir, cfg: TrainConfig, ctl: Control, emit, eval_fn, state:
     return Events()
 
 
+def plan_event(cfg: TrainConfig, lengths: list) -> events.Log:
+    """The trainer's first log line: the plan this config runs (engine.plan.of_config, the function every other
+    surface renders), with the figures as values."""
+    from . import plan
+
+    try:
+        p = plan.of_config(cfg, lengths, probe=hardware.probe())
+    except DanluError as exc:  # a model the planner does not model: train anyway, say why there is no plan line
+        return events.log("plan_unknown", reason=exc.one_line())
+    return events.log("plan", summary=str(p.summary()), **p.comparable())
+
+
 def auto_save_steps(cfg: TrainConfig, total: int) -> int:
     """Checkpoint interval when the config leaves it to danlu: about 10 checkpoints a run (4 for a full
     fine-tune, whose checkpoints hold the whole model), never more often than every 10 steps (a checkpoint costs
@@ -371,7 +383,6 @@ class Recipe:
     :meth:`save` (eval after, final model, done event) and :meth:`cleanup`; :meth:`fail` records an error."""
 
     def __init__(self, cfg: TrainConfig, run: RunDir, *, listener=None, detached: bool = False):
-        cfg.validate()
         self.cfg, self.run, self.listener = cfg, run, listener
         self.t_start = time.time()
         self.main = rank() == 0
@@ -413,10 +424,13 @@ class Recipe:
         cfg, run = self.cfg, self.run
         if resume:
             self._resume_point()
-        self.emit(events.log("loading", model=cfg.model, method=cfg.method))
         torch.manual_seed(cfg.seed)
         self.tokenizer = models.load_tokenizer(cfg.model, trust_remote_code=cfg.trust_remote_code)
-        self.train_rows, self.eval_rows = prepare_rows(cfg, self.tokenizer)
+        train_convs, _ = data.load_conversations(cfg.train_file)
+        # the plan for these conversations' token lengths: what `danlu plan --data` and the wizard said
+        self.emit(plan_event(cfg, encode.token_lengths(self.tokenizer, train_convs)))
+        self.train_rows, self.eval_rows = prepare_rows(cfg, self.tokenizer, train_convs)
+        self.emit(events.log("loading", model=cfg.model, method=cfg.method))
         self.model = models.load_for_training(cfg)
         trainable, total = models.count_params(self.model)
         self.geo = geometry(cfg, self.train_rows)

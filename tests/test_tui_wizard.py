@@ -221,7 +221,12 @@ def test_data_screen_cleaning_choices_problems_and_token_lengths():
             # the model's view: chat template with the trained span, token counts against max_seq_len
             await wait_for(pilot, lambda: scr.tokens is not None, timeout=120, what="token counts")
             assert "<|im_start|>assistant" in str(scr.query_one("#rendered").render())
-            assert "> 640" in str(scr.query_one("#hist").render())
+            # max_seq_len is the plan's choice for the training split's token lengths (engine.plan.choose_seq_len)
+            from engine import plan
+
+            planned = plan.choose_seq_len(app.wizard.model, app.wizard.train_lengths())[0]
+            assert scr.seq == planned and f"> {planned}" in str(scr.query_one("#hist").render())
+            assert "max_seq_len" not in app.wizard.overrides  # the plan's value is not the user's override
             scr.query_one("#seq", Input).value = "120"
             await pilot.pause()
             assert app.wizard.overrides["max_seq_len"] == "120"
@@ -451,20 +456,21 @@ def test_the_plan_screen_shows_and_saves_what_danlu_plan_save_writes(tiny_model,
             await pilot.pause(0.3)
             shown = {n: app.screen.query_one(f"#k-{n}", Input).value for n in ("max_seq_len", "lr", "epochs")}
             pick = str(app.screen.query_one("#pick", Static).render())
-            geometry = str(app.screen.query_one("#geometry", Static).render())
+            reasons = str(app.screen.query_one("#reasons", Static).render())
+            hidden = not app.screen.query_one("#k-lora_r", Input).display
+            planned = app.wizard.plan
             await pilot.press("ctrl+s")
             await wait_for(pilot, lambda: app.wizard.run_path is not None, what="the run to be prepared")
-            return Path(app.wizard.run_path), shown, pick, geometry
+            return Path(app.wizard.run_path), shown, pick, reasons, hidden, planned
 
-    run, shown, pick, geometry = asyncio.run(go())
+    run, shown, pick, reasons, hidden, planned = asyncio.run(go())
     saved = yaml.safe_load((run / "config.yaml").read_text())
-    assert saved["method"] == method and pick.startswith(method)
-    assert f"micro-batch {saved['micro_batch']} × accumulation {saved['grad_accum']}" in pick
+    assert saved["method"] == method and pick.startswith(method) and pick == str(planned.summary())
+    assert hidden == (method == "full")  # no adapter fields for a full fine-tune
     assert f"seq len {saved['max_seq_len']}" in pick and str(saved["max_seq_len"]) == shown["max_seq_len"]
     assert float(shown["lr"]) == saved["lr"] and float(shown["epochs"]) == saved["epochs"]
-    from engine import config as cfgmod, prepare, runs as runs_mod  # noqa: F401
-
-    assert "runs as:" in geometry
+    assert all(str(text) in reasons for _, text in planned.reasons)
+    # `danlu plan --save` on the run's training split: the same plan and the same config
     out = tmp_path / "plan.yaml"
     cli = run_json("plan", "--model", "demo:tiny", "--method", method, "--save", out,
                    "--data", run / "data" / "train.jsonl")
@@ -477,14 +483,8 @@ def test_the_plan_screen_shows_and_saves_what_danlu_plan_save_writes(tiny_model,
         return {k: re.sub(r"[\d.]+ GB", "N GB", v) if k == "plan_reason" else v for k, v in cfg.items() if k not in paths}
 
     assert same(from_cli) == same(saved) and saved["plan_reason"]
-    assert cli["geometry"] in geometry, (cli["geometry"], geometry)
-    # and the trainer's log states that geometry for this data
-    from engine import data, encode, models
-
-    cfg = cfgmod.TrainConfig.from_dict(saved)
-    convs, _ = data.load_conversations(saved["train_file"])
-    lengths = encode.token_lengths(models.load_tokenizer("demo:tiny"), convs)
-    assert prepare.geometry(cfg, lengths).describe() == cli["geometry"]
+    assert {k: cli[k] for k in planned.comparable()} == planned.comparable()
+    assert cli["geometry"] in pick
 
 
 def test_the_planners_reasons_and_the_probes_warnings_in_chinese(monkeypatch):

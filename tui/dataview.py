@@ -13,13 +13,12 @@ from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 
-RULES = ("exact_duplicate", "near_duplicate", "overlong")  # the engine's cleaning rules, in the order it applies them
+from engine.data import CLEAN_RULES as RULES, DEFAULT_MAX_CHARS as MAX_CHARS  # the engine's cleaning rules
 CHOICES = ("fix", *RULES, "too_long")  # every toggle on the Data screen
 DEFAULT_CHOICES = {"fix": False, "exact_duplicate": True, "near_duplicate": True, "overlong": True, "too_long": False}
 TARGETS = ("messages", "sharegpt", "alpaca")
 MAX_TOKEN_ROWS = 20_000  # conversations counted for the histogram (a sample of bigger sets)
 BINARY = (".parquet", ".arrow")
-MAX_CHARS = 16000  # the engine's default (engine.data.DEFAULT_MAX_CHARS), used for the "overlong" rule
 
 
 @dataclass
@@ -126,15 +125,7 @@ def token_counts(tokenizer, convs: list, cancelled=lambda: False, batch: int = 2
     for start in range(0, min(len(convs), MAX_TOKEN_ROWS), batch):
         if cancelled():
             raise InterruptedError
-        chunk = [list(c) for c in convs[start:start + batch]]
-        try:
-            out += encode.token_lengths(tokenizer, chunk)
-        except Exception:  # noqa: BLE001 - one conversation the template rejects (e.g. tool turns): count one by one
-            for msgs in chunk:
-                try:
-                    out += encode.token_lengths(tokenizer, [msgs])
-                except Exception:  # noqa: BLE001
-                    out.append(None)
+        out += encode.token_lengths(tokenizer, [list(c) for c in convs[start:start + batch]])
     return out
 
 

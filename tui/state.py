@@ -30,12 +30,32 @@ class WizardState:
     data_mapping: dict | None = None  # a column mapping the user confirmed or edited
     data_target: str = "messages"  # format of the written training files: messages, sharegpt or alpaca
     eval_ratio: float = 0.1
-    token_lengths: list = field(default_factory=list)  # tokens per kept conversation (Data), for the batch geometry
+    token_lengths: list = field(default_factory=list)  # tokens per conversation of `conversations` (None: rejected)
     task: str = "general"
     method: str = "auto"  # auto (the planner's pick), full, lora or qlora
-    plan: object = None  # engine.planner.Plan
+    plan: object = None  # engine.plan.Plan: what Save / Start run
     overrides: dict = field(default_factory=dict)  # TrainConfig fields the user edited
     run_path: str | None = None  # the run directory prepared for this plan
+
+    def train_lengths(self) -> list | None:
+        """Token lengths of the conversations the training split will hold (None: not counted yet), for the plan."""
+        if not self.token_lengths:
+            return None
+        from engine import plan
+
+        try:
+            seed = int(float(self.overrides.get("seed", 42)))
+        except (TypeError, ValueError):
+            seed = 42  # the plan reports the bad seed itself
+        return plan.train_lengths(self.token_lengths, self.eval_ratio, seed)
+
+    def demo_reason(self):
+        """Why the plan's method is the demo's (None unless the wizard runs the demo with its LoRA default)."""
+        if not (self.demo and self.method == "lora"):
+            return None
+        from engine.demo import DEMO_METHOD
+
+        return DEMO_METHOD
 
     @classmethod
     def for_demo(cls, demo: bool) -> "WizardState":

@@ -55,7 +55,8 @@ STRINGS = {
         "wait_probe": "Wait for the probe to finish.",
         # model
         "step_model": "Step 2/4 · Model", "computing_fit": "Checking what fits this machine…",
-        "fit_for_machine": "Fit on this machine (planner, at each model's starting sequence length); Enter picks:",
+        "fit_for_machine": "Fit here for {task}, method {method}, before your data is read (the Plan step "
+                           "sizes the sequence from it). Enter picks:",
         "col_model": "Model", "col_family": "Family", "col_size": "Size", "col_fit": "Fit here",
         "does_not_fit": "does not fit",
         "model_custom_hint": "Or a Hugging Face id, a local folder, or a .gguf file to import (Enter checks it, offline "
@@ -288,7 +289,7 @@ STRINGS = {
         "col_what": "项目", "col_value": "值", "col_name": "名称", "col_free": "可用",
         "wait_probe": "请等待检测完成。",
         "step_model": "第 2/4 步 · 模型", "computing_fit": "正在估算本机能训练哪些模型…",
-        "fit_for_machine": "本机适配情况（规划器，按各模型的初始序列长度）；回车选择：",
+        "fit_for_machine": "本机适配（{task}，方法 {method}，尚未读取数据；方案步骤按数据确定序列长度）。回车选择：",
         "col_model": "模型", "col_family": "系列", "col_size": "规模", "col_fit": "本机适配",
         "does_not_fit": "放不下",
         "model_custom_hint": "或输入 Hugging Face 模型 id、本地目录，或要导入的 .gguf 文件（回车检查；无网络时离线检查）：",
@@ -405,6 +406,48 @@ STRINGS = {
         "msg_fits": "微批 {mb}{gc}{opt8} 时放得下：{gb:g} GB", "msgpart_fits_gc": "、开梯度检查点",
         "msgpart_fits_opt8": "、用 8 位优化器",
         "msg_no_fit": "放不下：微批 {mb} 需要 {need:.1f} GB，可用 {usable:.1f} GB",
+        # the plan's decisions (engine/plan.py)
+        "msg_summary": "{method}{shape} · {batch} · 序列长度 {seq} · 学习率 {lr:g} · {epochs:g} 轮，{steps} · {precision} · "
+                       "峰值 {peak:.2f} GB / {budget:.2f} GB",
+        "msg_sum_lora": " 秩 {r}（alpha {alpha}）", "msg_sum_steps": "{steps} 步", "msg_sum_steps_unknown": "步数由数据决定",
+        "msg_geo_packed": "{pack} token 的打包行 × 累积 {ga} ≈ 每步 {samples} 条对话（{tokens:,} token）",
+        "msg_geo_packed_unknown": "{pack} token 的打包行，每步约 {samples} 条对话",
+        "msg_geo_batch": "微批 {mb} × 累积 {ga} = 每步 {samples} 条对话",
+        "msg_cap_demo": "{model} 为快速运行设定的上限（presets/demo.yaml）",
+        "msg_cap_default": "danlu 的上限（注意力开销随长度增长）", "msg_cap_context": "模型的上下文长度（{n} token）",
+        "msg_seq_given": "max_seq_len {n}：你的设置",
+        "msg_seq_data": "max_seq_len {n}：{count} 条训练对话的 p99 为 {p} token，向上取整到 {step} 的倍数",
+        "msg_seq_data_capped": "max_seq_len {n}：{count} 条训练对话的 p99 为 {p} token，受限于 {why}",
+        "msg_seq_default": "max_seq_len {n}：尚无 token 长度，因此取 {why}",
+        "msg_seq_cut": "{reason}；{count} 条中有 {cut} 条（{pct:.0f}%）更长，将被截断",
+        "msg_lr_demo": "学习率 {lr:g}：{model} 的 {method} 学习率（presets/demo.yaml）",
+        "msg_lr_task": "学习率 {lr:g}：「{task}」预设的 {kind} 学习率", "msg_kind_full": "全参数微调",
+        "msg_kind_adapter": "LoRA 适配器", "msg_lr_given": "学习率 {lr:g}：你的设置",
+        "msg_method_demo": "方法 {method}：{why}", "msg_method_given": "方法 {method}：你的选择",
+        "msg_demo_method": "离线演示的选择：几 MB 的适配器，导出与合并只需几秒（方法选「自动」则由规划器决定）",
+        "msg_batch_you": "你的设置",
+        "msg_batch_target": "规划器选能放下的最大微批，累积到每步 {target} 条",
+        "msg_batch_packed": "微批 {mb} × 累积 {ga}（{why}），实际以 {pack} token 的打包行 × 累积 {rga} 运行：每步约 {samples} "
+                            "条对话、{tokens:,} token",
+        "msg_batch_plain": "微批 {mb} × 累积 {ga} = 每步 {samples} 条对话（{why}）",
+        "msg_schedule": "预热 {pct:g}% 后按 {sched} 调度（{src}）",
+        "msg_steps_max": "{steps} 个优化步：max_steps，你的设置",
+        "msg_steps_epochs": "{epochs:g} 轮（{src}）；步数由数据决定",
+        "msg_steps_data": "{epochs:g} 轮（{src}），{count} 条对话：{steps} 个优化步",
+        "msg_adapter": "{adapter} 秩 {r}、alpha {alpha}、dropout {d:g}，作用于 {targets}（{src}）",
+        "msg_memory": "梯度检查点 {gc}，优化器 {opt}：预测峰值 {peak:.2f} GB / {budget:.2f} GB",
+        "msg_on": "开", "msg_off": "关",
+        "msg_eval_every": "每 {n} 步评估一次", "msg_eval_ends": "训练前后在留出集上评估",
+        "msg_mix_advice": "未混入通用数据；「{task}」预设建议 {pct:.0f}%（`danlu data clean --mix 文件 --mix-ratio {r:g}`）",
+        "msg_mix_none": "未混入通用数据",
+        "msg_time": "训练约需 {t}（{how}）", "msg_speed_gpu": "按 GPU 16 位峰值算力的 {pct:.0f}% 估算",
+        "msg_speed_cpu": "按 danlu 在 {cores} 核 CPU 上实测的速度估算",
+        "msg_src_demo": "{model} 的设置", "msg_src_task": "「{task}」预设", "msg_src_you": "你的设置",
+        "msg_src_default": "danlu 的默认值", "msg_task_name": "{name}",
+        "msg_task_none": "「{task}」预设在此方案中不设任何值：使用 {model} 自己的设置（presets/demo.yaml）",
+        "msg_task_took": "「{task}」预设在此设定 {n} 项：{values}", "msg_join": "{parts}", "list_sep": "、",
+        "msg_took_lr": "学习率 {v:g}", "msg_took_epochs": "{v:g} 轮", "msg_took_warmup_ratio": "预热 {v:.0%}",
+        "msg_took_lora_r": "秩 {v}", "msg_took_lora_alpha": "alpha {v}", "msg_took_lora_dropout": "dropout {v:g}",
         "msg_largest_term": "最大的一项是 {term}（{gb:.1f} GB）",
         "msg_shorter_seq": "缩短序列（--seq-len {n}）", "msg_use_qlora": "改用 QLoRA（--method qlora）",
         "msg_use_8bit": "改用 8 位优化器（--optimizer paged_adamw_8bit）",
@@ -606,6 +649,8 @@ def say(text) -> str:
     for name, value in text.args.items():
         if isinstance(value, bool):
             args[name] = t(f"msgpart_{code}_{name}") if value else ""
+        elif isinstance(value, tuple):  # a list of texts, said one by one
+            args[name] = (t("list_sep") if has("list_sep") else ", ").join(say(v) for v in value)
         elif isinstance(value, dict):  # a value given in several languages (presets)
             args[name] = localised(value)
         else:

@@ -64,6 +64,7 @@ Checkbox.choice:focus { border: none; }
 
 /* plan */
 #plan-scroll { height: 1fr; }
+PlanView { height: auto; }
 #knobs { height: auto; grid-size: 4; grid-columns: auto 1fr auto 1fr; grid-gutter: 0 1; padding: 0 1; }
 #knobs Label { padding-top: 0; }
 

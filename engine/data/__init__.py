@@ -17,7 +17,7 @@ import hashlib
 from typing import Iterator
 
 from . import dedup, formats, steps
-from .analysis import DEFAULT_MAX_CHARS, analyse, length_stats
+from .analysis import CLEAN_RULES, DEFAULT_MAX_CHARS, analyse, length_stats
 from .pipeline import ON_ERROR, iter_conversations, load, no_usable
 from .textnorm import normalize, normalize_text
 from .transform import clean, leakage, mix_in, split, split_counts
@@ -27,7 +27,7 @@ from .model import Conversation, DataReport, Problem
 from .dedup import conversation_key
 
 __all__ = [
-    "FORMATS", "TARGETS", "SHAREGPT_ROLES", "TO_SHAREGPT", "ON_ERROR", "DEFAULT_MAX_CHARS", "Conversation",
+    "FORMATS", "TARGETS", "CLEAN_RULES", "SHAREGPT_ROLES", "TO_SHAREGPT", "ON_ERROR", "DEFAULT_MAX_CHARS", "Conversation",
     "DataReport", "Problem", "Spec", "AtomicWriter", "load_conversations", "load", "iter_conversations", "analyse",
     "clean", "split", "split_counts", "leakage", "mix_in", "no_usable", "normalize", "normalize_text", "length_stats", "write_conversations",
     "from_messages", "to_messages", "check_conversation", "detect_format", "conversation_key", "file_hash",

@@ -17,6 +17,7 @@ from .model import SEVERITY, DataReport, Problem
 from .textnorm import normalize
 
 DEFAULT_MAX_CHARS = 16000  # the overlong rule's default limit (characters of all turns together)
+CLEAN_RULES = ("exact_duplicate", "near_duplicate", "overlong")  # the cleaning rules, in the order they apply
 
 def _pct(sorted_vals: list[int], q: float) -> int:
     if not sorted_vals:
@@ -155,17 +156,12 @@ def analyse(convs: Iterable, report: DataReport | None = None, *, max_chars: int
 
 
 def token_lengths(tokenizer, convs: list) -> tuple[list[int], int]:
-    """Token counts with the model's chat template; conversations the template rejects are counted as errors."""
-    texts, errors = [], 0
-    for msgs in convs:
-        try:
-            texts.append(tokenizer.apply_chat_template(list(msgs), tokenize=False))
-        except Exception:  # noqa: BLE001 - a template may reject roles it does not know (e.g. tool)
-            errors += 1
-    if not texts:
-        return [], errors
-    ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
-    return [len(x) for x in ids], errors
+    """Token counts with the model's chat template (engine.encode.token_lengths); conversations the template
+    rejects are counted as errors."""
+    from ..encode import token_lengths as count
+
+    counted = count(tokenizer, convs)
+    return [n for n in counted if n is not None], sum(1 for n in counted if n is None)
 
 
 def token_report(a: Analysis, model: str, max_seq_len: int | None) -> dict:

@@ -15,10 +15,11 @@ except ImportError:  # pragma: no cover - orjson is a dependency, but the data s
     orjson = None
 
 
-# orjson reads an integer below -2**63 as a float (no error), losing digits: text with a minus and 19 digits
-# goes to the standard library, which keeps every integer exact
-_LONG_DIGITS = re.compile(r"-[0-9]{19}")
-_LONG_DIGITS_B = re.compile(rb"-[0-9]{19}")
+# orjson reads an integer below -2**63 or above 2**64 - 1 as a float (no error), losing digits: text with a run of 19
+# or more digits goes to the standard library, which keeps every integer exact (a long number inside a string only
+# costs the faster parser for that line)
+_LONG_DIGITS = re.compile(r"[0-9]{19}")
+_LONG_DIGITS_B = re.compile(rb"[0-9]{19}")
 
 
 def loads(text: str | bytes):

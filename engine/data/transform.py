@@ -6,14 +6,16 @@ import random
 
 from ..errors import DanluError
 from . import dedup
-from .analysis import preview, analyse
+from .analysis import CLEAN_RULES, DEFAULT_MAX_CHARS, preview, analyse  # noqa: F401
 from .model import DataReport
 from .pipeline import load
 from .textnorm import normalize
 
-def clean(convs: list, *, max_chars: int | None = None, near_dup_threshold: float | None = None,
-          normalize_mode: str | None = None, report: DataReport | None = None) -> tuple[list, dict]:
-    """Drop exact duplicates, overlong rows and (with a threshold) near duplicates; return counts per rule."""
+def clean(convs: list, *, max_chars: int | None = DEFAULT_MAX_CHARS,
+          near_dup_threshold: float | None = dedup.DEFAULT_THRESHOLD, normalize_mode: str | None = None,
+          report: DataReport | None = None) -> tuple[list, dict]:
+    """Drop exact duplicates, overlong rows and near duplicates (the same defaults as ``danlu data clean`` and the
+    wizard's Data screen; ``near_dup_threshold=None`` keeps near duplicates); return counts per rule."""
     if normalize_mode:
         convs = [normalize(m, normalize_mode) for m in convs]
     a = analyse(convs, report, max_chars=max_chars, near_dup_threshold=near_dup_threshold, action="removed")

@@ -22,7 +22,6 @@ from textual.message import Message
 from textual.widgets import Button, Footer, Header, Input, Label, Static
 from textual.worker import get_current_worker
 
-from engine import prepare
 
 from .. import dataview
 from ..strings import say, t
@@ -156,7 +155,7 @@ class DataScreen(StepScreen):
     def on_mount(self) -> None:
         w = self.wizard
         w.plan = None  # the data, its cleaning and its split may change here: the Plan step plans again
-        self.seq = prepare.default_seq_len(w.model, w.overrides)
+        self.seq = self._planned_seq()
         self.query_one("#seq", Input).value = str(self.seq)
         path = w.data_file
         if not path:
@@ -318,7 +317,6 @@ class DataScreen(StepScreen):
         if msg.gen != self._gen:
             return
         self.tokens = msg.tokens
-        self.wizard.token_lengths = list(msg.tokens)
         status = self.preview.status
         note = ""
         if msg.error:
@@ -328,6 +326,24 @@ class DataScreen(StepScreen):
         status.update(t("tok_ready", model=self.wizard.model) + note)
         status.set_classes("warn" if msg.error else "hint")
         self._apply()
+        seq = self._planned_seq()
+        if seq != self.seq:  # the plan's sequence length for these lengths (not an override: the user typed none)
+            self.seq = seq
+            with self.prevent(Input.Changed):
+                self.query_one("#seq", Input).value = str(seq)
+            self._apply()
+
+    def _planned_seq(self) -> int:
+        """max_seq_len as the plan will choose it: the user's value, else from the training split's token lengths
+        (engine.plan.choose_seq_len, the rule every surface uses)."""
+        from engine import plan
+
+        w = self.wizard
+        try:
+            given = int(float(w.overrides["max_seq_len"]))
+        except (KeyError, TypeError, ValueError):
+            given = None
+        return plan.choose_seq_len(w.model, w.train_lengths() or [], given)[0]
 
     # -- cleaning, preview, histogram, split ----------------------------------------------------------------------
     def _apply(self) -> None:
@@ -340,6 +356,11 @@ class DataScreen(StepScreen):
 
         # the demo on an English-centric model trains on the English half of the sample data (engine/demo.py)
         w.conversations, select_note = demo.select(w.model, [loaded.convs[i] for i in self.kept], loaded.path)
+        if self.tokens is not None:  # the token length of each conversation that will train, for the plan
+            counted = {id(loaded.convs[i]): self.tokens[i] for i in self.kept if i < len(self.tokens)}
+            w.token_lengths = [counted.get(id(c)) for c in w.conversations]
+        else:
+            w.token_lengths = []
         counts = loaded.counts(self.tokens, self.seq, choices)
         dropped = {name: counts[name] for name in dataview.CHOICES
                    if name != "fix" and choices.get(name) and counts[name]}

@@ -9,6 +9,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Checkbox, DataTable, Footer, Header, Input, Static
 
+from .. import tasks
 from ..strings import t
 from .base import StepScreen
 
@@ -25,9 +26,9 @@ def family(ref: str) -> str:
 
 
 def verdict(p) -> str:
-    """The planner's fit verdict in a few words."""
+    """The plan's fit verdict in a few words: method, effective batch, predicted peak."""
     if p.fits:
-        return f"✓ {p.method} ×{p.micro_batch} {p.predicted_peak_gb:.1f} GB"
+        return f"✓ {p.method} ×{p.effective_batch} {p.predicted_peak_gb:.1f} GB"
     return f"✗ {t('does_not_fit')} {p.predicted_peak_gb:.0f} GB"
 
 
@@ -90,15 +91,23 @@ class ModelScreen(StepScreen):
         table.focus()
         self._verdicts(self.wizard.probe)
 
+    def plan_for(self, ref: str, shape=None):
+        """The plan for ``ref`` at this screen's inputs: engine.plan.make, the call the Plan step makes, with the
+        task, method and settings chosen so far, before the data is read (the status line says so)."""
+        from engine import plan
+
+        w = self.wizard
+        return plan.make(ref, task=w.task, method=w.method, overrides=dict(w.overrides), lengths=None,
+                         probe=w.probe, trust_remote_code=w.trust_remote_code, shape=shape)
+
     @work(thread=True, exclusive=True, exit_on_error=False, group="verdicts")
     def _verdicts(self, probe) -> None:
-        from engine import planner, prepare, presets
+        from engine import presets
 
-        overrides = dict(self.wizard.overrides)
         rows = []
         for ref in dict.fromkeys([*DEMO_MODELS, *presets.model_ids()]):
             try:
-                p = planner.plan(ref, probe=probe, seq_len=prepare.default_seq_len(ref, overrides))
+                p = self.plan_for(ref)
                 rows.append((ref, family(ref), fmt_params(p.params), verdict(p)))
             except Exception as exc:  # noqa: BLE001 - one preset's trouble is shown in its row
                 rows.append((ref, family(ref), "?", f"? {exc}"[:40]))
@@ -106,7 +115,10 @@ class ModelScreen(StepScreen):
 
     @on(VerdictsComputed)
     def _show(self, msg: VerdictsComputed) -> None:
-        self.query_one("#fit-status", Static).update(t("fit_for_machine"))
+        w = self.wizard
+        self.query_one("#fit-status", Static).update(t(
+            "fit_for_machine", task=tasks.text(tasks.load().get(w.task, {}), "name") or w.task,
+            method=w.method or "auto"))
         self.query_one("#fit-status").set_classes("hint")
         table = self.query_one("#models", DataTable)
         table.clear()
@@ -139,10 +151,8 @@ class ModelScreen(StepScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="check")
     def _check(self, ref: str, probe, trust: bool) -> None:
-        from engine import models, planner, prepare
+        from engine import models, planner
         from engine.errors import DanluError
-
-        overrides = dict(self.wizard.overrides)
 
         try:
             if is_gguf(ref):
@@ -153,7 +163,7 @@ class ModelScreen(StepScreen):
                 return
             models.check_model_ref(ref)
             shape = planner.model_shape(ref, trust_remote_code=trust)
-            p = planner.plan(ref, probe=probe, seq_len=prepare.default_seq_len(ref, overrides), shape=shape)
+            p = self.plan_for(ref, shape)
             self.post_message(ModelChecked(ref, True, f"✓ {ref}: {fmt_params(p.params)} · {verdict(p)}"))
         except DanluError as exc:
             self.post_message(ModelChecked(ref, False, f"✗ {exc.one_line()}"))

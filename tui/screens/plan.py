@@ -1,4 +1,11 @@
-"""Plan: the planner's pick with its memory bar and reasons, task presets, editable settings; save and start."""
+"""Plan: the engine's plan (engine.plan.Plan) as it will run — header, memory bar, reasons, task, method, settings.
+
+The screen decides nothing.  Every change (task, method, a setting typed in the grid) goes back to the engine's
+``plan.make`` with the wizard's inputs, and the new plan value is shown whole: the header, the bullets, the bar and
+the fields all come from that one value, and Save / Start write ``plan.config()`` — what ``danlu plan --save``
+writes for the same inputs.  Widgets: :class:`PlanView` (a reactive ``plan``) and :class:`Knobs` (posts
+:class:`Knobs.Edited` for what the user types; shows the plan's values and hides what does not apply).
+"""
 
 from __future__ import annotations
 
@@ -8,11 +15,10 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid, Horizontal, VerticalScroll
+from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.message import Message
+from textual.reactive import reactive
 from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
-
-from engine.errors import DanluError
 
 from .. import tasks
 from ..strings import say, t
@@ -20,8 +26,10 @@ from .base import StepScreen
 
 KNOBS = ("max_seq_len", "lr", "epochs", "max_steps", "adapter", "lora_r", "lora_alpha", "lora_dropout", "lora_targets",
          "warmup_ratio", "lr_scheduler", "eval_steps", "early_stopping_patience", "save_steps", "seed")
+ADAPTER_KNOBS = ("adapter", "lora_r", "lora_alpha", "lora_dropout", "lora_targets")  # hidden for a full fine-tune
 TERM_COLORS = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f",
                "#bab0ac"]
+REPLAN_DELAY = 0.4  # seconds after the last keystroke before the engine plans again
 
 
 def memory_bar(terms: dict, budget_gb: float, width: int = 48) -> Text:
@@ -44,10 +52,21 @@ def memory_bar(terms: dict, budget_gb: float, width: int = 48) -> Text:
     return Text("\n").join([bar, legend])
 
 
+def shown(value) -> str:
+    """A setting as the grid shows it."""
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def methods() -> tuple:
+    from engine.config import METHODS
+
+    return ("auto", *METHODS)
+
+
 class PlanComputed(Message):
-    def __init__(self, plan, error: str | None = None):
+    def __init__(self, plan, error: str | None = None, gen: int = 0):
         super().__init__()
-        self.plan, self.error = plan, error
+        self.plan, self.error, self.gen = plan, error, gen
 
 
 class RunPrepared(Message):
@@ -56,25 +75,65 @@ class RunPrepared(Message):
         self.run_path, self.started, self.error, self.pid = run_path, started, error, pid
 
 
-def build_config(w, plan, values: dict):
-    """The TrainConfig for the wizard's choices: the engine's plan → config step (paths filled in when the run
-    is prepared)."""
-    from engine import prepare
+class PlanView(Vertical):
+    """The plan's header, memory bar, reasons and alternatives: all from one ``plan`` value."""
 
-    try:
-        return prepare.config_from_plan(plan, model=w.model, task=w.task, overrides=values,
-                                        trust_remote_code=w.trust_remote_code)
-    except DanluError as exc:
-        raise ValueError(exc.one_line()) from None
+    plan = reactive(None, always_update=True)
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="pick")
+        yield Static("", id="bar")
+        yield Static("", id="reasons", classes="hint")
+        yield Static("", id="alternatives", classes="hint")
+
+    def watch_plan(self, p) -> None:
+        if p is None:
+            return
+        self.query_one("#pick", Static).update(say(p.summary()))
+        self.query_one("#bar", Static).update(memory_bar(dict(p.terms), p.budget_gb))
+        lines = [f"• {say(text)}" for _, text in p.reasons] + [f"→ {say(r)}" for r in p.remedies]
+        self.query_one("#reasons", Static).update("\n".join(lines))
+        alts = [f"{c['method']} {c['peak_gb']:.2f} GB: {say(c['reason'])}" for c in p.candidates]
+        self.query_one("#alternatives", Static).update(t("alternatives") + "  " + " | ".join(alts))
 
 
-METHODS = ("auto", "full", "lora", "qlora")
+class Knobs(Grid):
+    """The plan's settings as editable fields.  Typing posts :class:`Knobs.Edited`; :meth:`show` fills the fields
+    from a plan without overwriting the one being typed in."""
 
+    class Edited(Message):
+        def __init__(self, name: str, value: str):
+            super().__init__()
+            self.name, self.value = name, value
 
-def _random_init(model: str) -> bool:
-    from engine import models
+    def compose(self) -> ComposeResult:
+        from engine.config import TrainConfig
 
-    return models.is_random_init(model)
+        helps = {f.name: f.metadata.get("help", "") for f in dataclasses.fields(TrainConfig)}
+        for name in KNOBS:
+            yield Label(name, id=f"l-{name}")
+            inp = Input(id=f"k-{name}", compact=True)
+            inp.tooltip = helps.get(name, "")
+            yield inp
+
+    def show(self, plan) -> None:
+        full = plan.method == "full"
+        for name in KNOBS:
+            inp = self.query_one(f"#k-{name}", Input)
+            for node in (inp, self.query_one(f"#l-{name}", Label)):
+                node.display = not (full and name in ADAPTER_KNOBS)  # no adapter in a full fine-tune
+            if inp.has_focus:
+                continue  # never under the cursor of the one typing
+            with self.prevent(Input.Changed):
+                inp.value = shown(plan.settings[name])
+
+    def values(self) -> dict:
+        return {n: self.query_one(f"#k-{n}", Input).value.strip() for n in KNOBS}
+
+    @on(Input.Changed)
+    def _changed(self, event: Input.Changed) -> None:
+        event.stop()
+        self.post_message(self.Edited(event.input.id[2:], event.value.strip()))
 
 
 class PlanScreen(StepScreen):
@@ -83,15 +142,19 @@ class PlanScreen(StepScreen):
                 Binding("ctrl+s", "save", "key_save"), Binding("ctrl+t", "start", "key_start")]
     PALETTE = [("replan", "key_replan"), ("save", "key_save"), ("start", "key_start")]
 
+    def __init__(self):
+        super().__init__()
+        self._gen = 0  # the newest plan asked for
+        self._shown_gen = -1  # the plan on the screen
+        self._timer = None  # a replan waiting for the typing to pause
+        self._after_plan: bool | None = None  # Save (False) or Start (True) asked for while a plan was on its way
+
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(t("step_plan"), classes="step-title")
         with VerticalScroll(id="plan-scroll", classes="body"):
             yield Static(t("planning"), id="plan-status", classes="loading")
-            yield Static("", id="pick")
-            yield Static("", id="bar")
-            yield Static("", id="reasons", classes="hint")
-            yield Static("", id="alternatives", classes="hint")
+            yield PlanView(id="plan-view")
             with Horizontal(classes="row"):
                 yield Label(t("task_preset"), classes="label")
                 yield Select([(tasks.text(v, "name"), k) for k, v in tasks.load().items()], id="task",
@@ -99,18 +162,9 @@ class PlanScreen(StepScreen):
             yield Static("", id="task-reason", classes="hint")
             with Horizontal(classes="row"):
                 yield Label(t("method_choice"), classes="label")
-                yield Select([(t(f"method_{m}"), m) for m in METHODS], id="method", allow_blank=False,
-                             value=self.wizard.method if self.wizard.method in METHODS else "auto")
-            yield Static("", id="geometry", classes="hint")
-            with Grid(id="knobs"):
-                from engine.config import TrainConfig
-
-                helps = {f.name: f.metadata.get("help", "") for f in dataclasses.fields(TrainConfig)}
-                for name in KNOBS:
-                    yield Label(name)
-                    inp = Input(id=f"k-{name}", compact=True)
-                    inp.tooltip = helps.get(name, "")
-                    yield inp
+                yield Select([(t(f"method_{m}"), m) for m in methods()], id="method", allow_blank=False,
+                             value=self.wizard.method if self.wizard.method in methods() else "auto")
+            yield Knobs(id="knobs")
             yield Static("", id="knob-hint", classes="hint")
             yield Static("", id="saved", classes="ok")
         with Horizontal(classes="nav"):
@@ -120,36 +174,29 @@ class PlanScreen(StepScreen):
         yield Footer()
 
     def on_mount(self) -> None:
-        w = self.wizard
-        from engine import prepare
-
-        seq = prepare.default_seq_len(w.model, w.overrides)
-        self.query_one("#k-max_seq_len", Input).value = str(seq)
-        self._fill_from_task(w.task if w.task in tasks.load() else "general", method="lora")
-        for name, value in w.overrides.items():
-            self.query_one(f"#k-{name}", Input).value = str(value)
+        if self.wizard.task not in tasks.load():
+            self.wizard.task = "general"
+        self._show_task()
         self.action_replan()
 
-    def _fill_from_task(self, task: str, method: str) -> None:
-        from engine.config import TrainConfig
+    def _show_task(self) -> None:
+        """The preset's reason (prose) and what it sets in the plan on the screen (from the plan's values)."""
+        entry = tasks.load().get(self.wizard.task, {})
+        p = self.wizard.plan
+        if p is None or p.task != self.wizard.task:
+            self.query_one("#task-reason", Static).update(tasks.text(entry, "reason"))
+            return
+        prose = tasks.text(entry, "reason") if p.method != "full" else ""  # its prose is about adapters
+        self.query_one("#task-reason", Static).update("  ".join(x for x in (prose, say(p.task_text())) if x))
 
-        base = TrainConfig()
-        values = {n: getattr(base, n) for n in KNOBS if n != "max_seq_len"}
-        values.update(tasks.settings(task, self.wizard.model, method))  # the engine's preset, shown as it will run
-        for name, value in values.items():
-            self.query_one(f"#k-{name}", Input).value = f"{value:g}" if isinstance(value, float) else str(value)
-        entry = tasks.load().get(task, {})
-        self.query_one("#task-reason", Static).update(f"{tasks.text(entry, 'reason')}"
-                                                      + (f"  {t('demo_lr_note')}" if _random_init(self.wizard.model) else
-                                                         f"  {t('demo_real_note')}" if self.wizard.model.startswith("demo:")
-                                                         else ""))
-
+    # -- inputs → the engine ---------------------------------------------------------------------------------------
     @on(Select.Changed, "#task")
     def _task(self, event: Select.Changed) -> None:
-        if event.select.is_blank() or event.value == self.wizard.task and self.wizard.plan is not None:
+        if event.select.is_blank() or str(event.value) == self.wizard.task:
             return
         self.wizard.task = str(event.value)
-        self._fill_from_task(self.wizard.task, self.wizard.plan.method if self.wizard.plan else "lora")
+        self._show_task()
+        self.action_replan()
 
     @on(Select.Changed, "#method")
     def _method(self, event: Select.Changed) -> None:
@@ -158,104 +205,87 @@ class PlanScreen(StepScreen):
         self.wizard.method = str(event.value)
         self.action_replan()
 
-    def on_input_changed(self, event: Input.Changed) -> None:
-        if event.input.id and event.input.id.startswith("k-"):
-            self.query_one("#knob-hint", Static).update(f"{event.input.id[2:]}: {event.input.tooltip or ''}")
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        if event.input.id in ("k-max_seq_len", "k-lora_r"):
-            self.action_replan()
-        elif self.wizard.plan is not None:
-            self._show_geometry()
-
-    def knob_values(self) -> dict:
-        return {n: self.query_one(f"#k-{n}", Input).value.strip() for n in KNOBS}
+    @on(Knobs.Edited)
+    def _edited(self, event: Knobs.Edited) -> None:
+        """A typed setting becomes an override when it differs from the plan's value; the engine plans again."""
+        w, name = self.wizard, event.name
+        self.query_one("#knob-hint", Static).update(
+            f"{name}: {self.query_one(f'#k-{name}', Input).tooltip or ''}")
+        current = shown(w.plan.settings[name]) if w.plan is not None else None
+        if event.value in ("", current):
+            w.overrides.pop(name, None)
+        else:
+            w.overrides[name] = event.value
+        if self._timer is not None:
+            self._timer.stop()
+        self._timer = self.set_timer(REPLAN_DELAY, self.action_replan)
 
     def action_replan(self) -> None:
-        v = self.knob_values()
-        try:
-            seq, rank = int(float(v["max_seq_len"])), int(float(v["lora_r"] or 16))
-        except ValueError:
-            self.notify(t("bad_number"), severity="error")
-            return
+        if self._timer is not None:
+            self._timer.stop()
+            self._timer = None
+        w = self.wizard
         status = self.query_one("#plan-status", Static)
         status.update(t("planning"))
         status.set_classes("loading")
-        method = None if self.wizard.method in ("", "auto") else self.wizard.method
-        self._plan(self.wizard.model, self.wizard.probe, seq, rank, v["lora_targets"] or "all-linear", method)
+        self._gen += 1
+        self._plan(self._gen, w.model, w.task, w.method, dict(w.overrides), w.train_lengths(), w.probe,
+                   w.trust_remote_code, w.demo_reason())
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="plan")
-    def _plan(self, model, probe, seq, rank, targets, method=None) -> None:
-        from engine import demo, planner
+    def _plan(self, gen, model, task, method, overrides, lengths, probe, trust, demo) -> None:
+        from engine import plan
         from engine.errors import DanluError
 
         try:
-            batch = int(demo.settings(model).get("target_batch") or 16)
-            self.post_message(PlanComputed(planner.plan(model, probe=probe, seq_len=seq, lora_r=rank, method=method,
-                                                        lora_targets=targets, target_batch=batch)))
+            p = plan.make(model, task=task, method=method, overrides=overrides, lengths=lengths, probe=probe,
+                          trust_remote_code=trust, demo=demo)
+            self.post_message(PlanComputed(p, gen=gen))
         except DanluError as exc:
-            self.post_message(PlanComputed(None, exc.one_line()))
-        except Exception as exc:  # noqa: BLE001
-            self.post_message(PlanComputed(None, f"{type(exc).__name__}: {exc}"))
+            self.post_message(PlanComputed(None, exc.one_line(), gen))
+        except Exception as exc:  # noqa: BLE001 - shown on the screen, never closes the wizard
+            self.post_message(PlanComputed(None, f"{type(exc).__name__}: {exc}", gen))
 
     @on(PlanComputed)
     def _planned(self, msg: PlanComputed) -> None:
+        if msg.gen != self._gen:
+            return  # an older plan, overtaken by a newer edit
+        self._shown_gen = msg.gen
         status = self.query_one("#plan-status", Static)
         if msg.plan is None:
+            self.wizard.plan = None  # nothing to save or start until the settings plan again
+            self._after_plan = None
             status.update(f"✗ {msg.error}")
             status.set_classes("error")
             return
         p = msg.plan
-        first = self.wizard.plan is None
         self.wizard.plan = p
         status.update(t("plan_fits") if p.fits else t("plan_no_fit"))
         status.set_classes("ok" if p.fits else "error")
-        self.query_one("#pick", Static).update(t(
-            "plan_pick", method=p.method, mb=p.micro_batch, ga=p.grad_accum, seq=p.max_seq_len, prec=p.precision,
-            gc=t("on") if p.grad_checkpointing else t("off"), opt=p.optimizer, peak=p.predicted_peak_gb,
-            trainable=f"{p.trainable_params:,}"))
-        self.query_one("#bar", Static).update(memory_bar(p.terms, p.budget_gb))
-        lines = [f"• {say(r)}" for r in p.reasons] + [f"→ {say(r)}" for r in p.remedies]
-        self.query_one("#reasons", Static).update("\n".join(lines))
-        alts = [f"{c['method']} {c['peak_gb']:.2f} GB: {say(c['reason'])}" for c in p.candidates]
-        self.query_one("#alternatives", Static).update(t("alternatives") + "  " + " | ".join(alts))
-        if first or p.method != getattr(self, "_filled_for", p.method):
-            self._fill_from_task(self.wizard.task, p.method)  # full fine-tuning has its own learning rate
-        self._filled_for = p.method
-        for name in ("adapter", "lora_r", "lora_alpha", "lora_dropout", "lora_targets"):
-            self.query_one(f"#k-{name}", Input).disabled = p.method == "full"  # no adapter in a full fine-tune
-        self._show_geometry()
+        self.query_one(PlanView).plan = p
+        self.query_one(Knobs).show(p)
+        self._show_task()
+        if self._after_plan is not None:  # Save or Start was pressed while this plan was being made: run it now
+            start, self._after_plan = self._after_plan, None
+            self._prepare(start)
 
-    def _show_geometry(self) -> None:
-        """What will run, from the same engine step the trainer uses (packed rows × accumulation)."""
-        w = self.wizard
-        geometry = self.query_one("#geometry", Static)
-        try:
-            cfg = build_config(w, w.plan, self.knob_values())
-        except (ValueError, TypeError) as exc:
-            geometry.update(f"✗ {exc}")
-            return
-        from engine import prepare
-
-        geo = prepare.geometry(cfg, [n for n in w.token_lengths if n])
-        geometry.update(t("runs_as", geometry=geo.describe()) if geo else t("runs_as_unknown"))
-
-    # -- save / start -------------------------------------------------------------------------
+    # -- save / start -------------------------------------------------------------------------------------------------
     def _prepare(self, start: bool) -> None:
         w = self.wizard
+        if self._timer is not None or self._shown_gen != self._gen:
+            self._after_plan = start  # what was typed last is planned first: Save / Start run that plan
+            if self._timer is not None:
+                self.action_replan()
+            return
         if w.plan is None:
             self.notify(t("wait_plan"), severity="warning")
             return
         if not w.plan.fits:
             self.notify(t("plan_no_fit"), severity="error")
             return
-        try:
-            cfg = build_config(w, w.plan, self.knob_values())
-        except (ValueError, TypeError) as exc:
-            self.notify(f"{t('bad_number')}: {exc}", severity="error")
-            return
         self.query_one("#saved", Static).update(t("starting") if start else t("saving"))
-        self._write(cfg, list(w.conversations), w.eval_ratio, start, w.data_target)
+        self._write(w.plan.config(train_file="(prepared)"), list(w.conversations), w.eval_ratio, start,
+                    w.data_target)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="prepare")
     def _write(self, cfg, convs, ratio, start, target: str = "messages") -> None:
@@ -293,10 +323,6 @@ class PlanScreen(StepScreen):
 
     def action_start(self) -> None:
         self._prepare(start=True)
-
-    def action_back(self) -> None:
-        self.wizard.overrides = {k: v for k, v in self.knob_values().items() if v}
-        self.app.pop_screen()
 
     @on(Button.Pressed, "#save")
     def _save(self) -> None:
