@@ -62,9 +62,9 @@ def main() -> None:
         args.records = 2000
     figures: list[Figure] = []
 
-    from engine.data import dedup, steps
-    from engine.data.pipeline import iter_conversations
-    from engine.data.model import DataReport
+    from danlu.engine.data import dedup, steps
+    from danlu.engine.data.pipeline import iter_conversations
+    from danlu.engine.data.model import DataReport
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)

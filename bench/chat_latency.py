@@ -31,7 +31,7 @@ from figures import Figure, add_args, at_most, report  # noqa: E402
 
 
 def make_run(model: str) -> str:
-    out = subprocess.run([sys.executable, "-m", "engine.cli", "quickstart", "--model", model, "--max-steps", "2", "--json"],
+    out = subprocess.run([sys.executable, "-m", "danlu.engine.cli", "quickstart", "--model", model, "--max-steps", "2", "--json"],
                          capture_output=True, text=True, cwd=ROOT, env=dict(os.environ, PYTHONPATH=str(ROOT)))
     if out.returncode != 0:
         sys.exit(out.stderr[-2000:])
@@ -42,7 +42,7 @@ async def measure(run: str, keys: int) -> dict:
     from textual import events
     from textual.widgets import Input
 
-    from tui.app import DanluApp
+    from danlu.tui.app import DanluApp
 
     app = DanluApp(lang="en")
     async with app.run_test(size=(120, 40)) as pilot:

@@ -6,7 +6,7 @@ Every run is the same LoRA config on the offline `demo:small` model and the samp
 does, so that the dashboard has an eval point to draw; --no-eval trains on the whole file), 40 steps,
 started the way a user starts a run in the background:
 
-    python -m engine.cli train CONFIG --detach --json
+    python -m danlu.engine.cli train CONFIG --detach --json
 
 * A (headless): nothing watches the run; this script only polls status.json once a second.
 * B (dashboard): the real wizard (`danlu --lang en`) runs in its own tmux server at a fixed terminal
@@ -112,7 +112,7 @@ def write_config(workdir: Path, max_steps: int, eval_split: bool, size: str = "s
     the run has an eval loss (before and after training, outside the timed window) as a wizard run has."""
     import yaml
 
-    from engine import data
+    from danlu.engine import data
 
     train_file, eval_file = SAMPLE, None
     if eval_split:
@@ -132,13 +132,13 @@ def write_config(workdir: Path, max_steps: int, eval_split: bool, size: str = "s
 
 
 def build_demo_model(env: dict, size: str = "small") -> None:
-    code = f"from engine.models import build_demo_model; print(build_demo_model({size!r}))"
+    code = f"from danlu.engine.models import build_demo_model; print(build_demo_model({size!r}))"
     subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
 
 
 # -- one training run ------------------------------------------------------------------------------
 def start_run(cfg: Path, env: dict) -> dict:
-    out = subprocess.run([sys.executable, "-m", "engine.cli", "train", str(cfg), "--detach", "--json"],
+    out = subprocess.run([sys.executable, "-m", "danlu.engine.cli", "train", str(cfg), "--detach", "--json"],
                          env=env, cwd=ROOT, capture_output=True, text=True)
     if out.returncode != 0:
         raise SystemExit(f"could not start the run:\n{out.stdout}\n{out.stderr}")
@@ -146,7 +146,7 @@ def start_run(cfg: Path, env: dict) -> dict:
 
 
 def wait_done(run_dir: Path, timeout_s: float, on_tick=None) -> str:
-    from engine import runs
+    from danlu.engine import runs
 
     run = runs.RunDir(run_dir)
     end = time.monotonic() + timeout_s
@@ -162,11 +162,11 @@ def wait_done(run_dir: Path, timeout_s: float, on_tick=None) -> str:
 
 def stop_if_running(run_dir: Path) -> None:
     """Leave no trainer behind (this script interrupted, or a run that timed out)."""
-    from engine import runs
+    from danlu.engine import runs
 
     run = runs.RunDir(run_dir)
     if run.effective_state() in ("pending", "running"):
-        subprocess.run([sys.executable, "-m", "engine.cli", "stop", str(run_dir)], cwd=ROOT, capture_output=True)
+        subprocess.run([sys.executable, "-m", "danlu.engine.cli", "stop", str(run_dir)], cwd=ROOT, capture_output=True)
         end = time.monotonic() + 120
         while run.effective_state() in ("pending", "running") and time.monotonic() < end:
             time.sleep(0.5)
@@ -174,7 +174,7 @@ def stop_if_running(run_dir: Path) -> None:
 
 
 def done_event(run_dir: Path) -> dict:
-    from engine import runs
+    from danlu.engine import runs
 
     run = runs.RunDir(run_dir)
     done = [e for e in _rows(run.events()) if e.get("type") == "done"]
@@ -363,7 +363,7 @@ def interleaved(cfg: Path, env: dict, args) -> dict:
     window are left out (the wizard starting or quitting), and a window's throughput is the step events'
     tokens over their timestamps inside the rest.  Neighbouring windows are seconds apart, so slow drift of
     the machine (the 2-run design above sees ±5 % from run to run) cancels in each H/D pair."""
-    from engine import runs
+    from danlu.engine import runs
 
     wait_quiet()
     started = start_run(cfg, env)
@@ -444,7 +444,7 @@ def _rows(records) -> list[dict]:
 
 
 def _events(run_dir: Path) -> list[dict]:
-    from engine import runs
+    from danlu.engine import runs
 
     return _rows(runs.RunDir(run_dir).events())
 

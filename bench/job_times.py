@@ -31,7 +31,7 @@ TARGETS = "adapter,merged,gguf,gguf:q8_0,ollama"
 def danlu(*argv: str, env: dict) -> tuple[float, dict]:
     """Run one danlu command with --json; its wall time and its JSON document."""
     t = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "engine.cli", *argv, "--json"], capture_output=True, text=True,
+    out = subprocess.run([sys.executable, "-m", "danlu.engine.cli", *argv, "--json"], capture_output=True, text=True,
                          env=env, cwd=ROOT)
     seconds = time.perf_counter() - t
     if out.returncode != 0:

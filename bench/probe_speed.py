@@ -27,7 +27,7 @@ COMMANDS = {
                                                                            "--gpu-mem", "24", "--json"],
     "danlu plan --model <local config.json>": ["plan", "--model", "{config}", "--json"],
 }
-CHECK_HEAVY = "import sys; from engine.cli import main; main({argv!r}); " \
+CHECK_HEAVY = "import sys; from danlu.engine.cli import main; main({argv!r}); " \
               "print('HEAVY', [m for m in ('torch', 'transformers') if m in sys.modules], file=sys.stderr)"
 
 
@@ -35,7 +35,7 @@ def main():
     import argparse
     import tempfile
 
-    from engine import hardware, presets
+    from danlu.engine import hardware, presets
     from figures import Figure, add_args, at_most, report
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -53,7 +53,7 @@ def main():
         times = []
         for _ in range(repeat):
             t = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "engine.cli", *argv], capture_output=True, env=env, check=True)
+            subprocess.run([sys.executable, "-m", "danlu.engine.cli", *argv], capture_output=True, env=env, check=True)
             times.append(time.perf_counter() - t)
         heavy = subprocess.run([sys.executable, "-c", CHECK_HEAVY.format(argv=argv)], capture_output=True,
                                text=True, env=env).stderr.strip().splitlines()[-1]

@@ -68,7 +68,7 @@ BENCHES = [
 
 
 def machine() -> dict:
-    from engine import hardware
+    from danlu.engine import hardware
 
     p = hardware.probe()
     versions = {}

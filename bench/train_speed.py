@@ -54,8 +54,8 @@ MAX_LEN = 1024  # TRL's default max_length; no sample of the demo data is longer
 
 
 def prepare(workdir: Path, model: str, samples: int | None) -> tuple[Path, Path]:
-    from engine import data, demo
-    from engine.data import select
+    from danlu.engine import data, demo
+    from danlu.engine.data import select
 
     convs, _ = data.load_conversations(demo.sample_data_file())
     cleaned, _ = data.clean(convs)
@@ -67,7 +67,7 @@ def prepare(workdir: Path, model: str, samples: int | None) -> tuple[Path, Path]
 
 
 def settings(model: str) -> dict:
-    from engine import demo
+    from danlu.engine import demo
 
     s = demo.settings(model)
     return dict(model=model, lr=demo.lr(model, "lora"), lora_r=int(s.get("lora_r", 16)),
@@ -91,8 +91,8 @@ def memory(side: dict) -> dict:
 
 
 def _config(workdir: Path, model: str, method: str):
-    from engine import hardware, planner
-    from engine.config import TrainConfig
+    from danlu.engine import hardware, planner
+    from danlu.engine.config import TrainConfig
 
     s = settings(model)
     p = planner.plan(s["model"], probe=hardware.probe(), seq_len=MAX_LEN, method=method, target_batch=EFFECTIVE_BATCH)
@@ -107,12 +107,12 @@ def _config(workdir: Path, model: str, method: str):
 
 
 def side_danlu(workdir: Path, model: str, method: str) -> dict:
-    from engine import runs, train
+    from danlu.engine import runs, train
 
     cfg = _config(workdir, model, method)
     run = runs.create("bench-danlu", workdir / "runs")
     result = train.run(cfg, run)
-    from engine import events
+    from danlu.engine import events
 
     records = list(run.events())
     done = [e for e in records if isinstance(e, events.Done)][-1]
@@ -129,7 +129,7 @@ def side_bare(workdir: Path, model: str, method: str) -> dict:
     from datasets import Dataset
     from trl.data_utils import pack_dataset
 
-    from engine import attention, encode, evaluate, models, train
+    from danlu.engine import attention, encode, evaluate, models, train
 
     cfg = _config(workdir, model, method)
     models.quiet()
@@ -182,7 +182,7 @@ def side_baseline(workdir: Path, model: str, method: str) -> dict:
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig, SFTTrainer
 
-    from engine import data, encode, evaluate, models
+    from danlu.engine import data, encode, evaluate, models
 
     s = settings(model)
     models.quiet()
@@ -295,7 +295,7 @@ def main() -> None:
     if args.side:
         print(json.dumps(memory(SIDES[args.side](args.workdir, model, args.method))))
         return
-    from engine import models
+    from danlu.engine import models
 
     samples = args.samples if args.samples is not None else (None if models.is_random_init(model) else 64)
     with tempfile.TemporaryDirectory(prefix="danlu-bench-") as tmp:

@@ -13,6 +13,7 @@ import os
 import re
 import sys
 
+from . import __version__
 from .errors import DanluError
 
 EPILOG = "Run `danlu` with no arguments to open the wizard. Docs: README.md."
@@ -737,7 +738,7 @@ POS_FLOAT, NONNEG_FLOAT = _number(float, 0, low_open=True), _number(float, 0)
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="danlu", description="danlu (丹炉): fine-tune a chat model on one GPU, from probe to export.",
                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--version", action="version", version=f"danlu {__import__('engine').__version__}")
+    p.add_argument("--version", action="version", version=f"danlu {__version__}")
     p.add_argument("--debug", action="store_true", help="show tracebacks on errors")
     p.add_argument("--demo", action="store_true", help="open the wizard with the offline demo model and sample data")
     p.add_argument("--lang", choices=["en", "zh"], default=None, help="wizard language (default: from the locale)")

@@ -70,6 +70,10 @@ def select(model_ref: str, convs: list, source=None) -> tuple[list, str | None]:
                      left=left)
 
 
+def eval_ratio() -> float:
+    return float(presets.demo().get("eval_ratio", 0.1))
+
+
 def split(model_ref: str, convs: list, seed: int | None = None) -> tuple[list, list]:
     """Train/eval split of the demo: eval_ratio held out, at most eval_samples of it (the rest goes to train)."""
     from . import data
@@ -78,7 +82,7 @@ def split(model_ref: str, convs: list, seed: int | None = None) -> tuple[list, l
     d = presets.demo()
     s = settings(model_ref)
     seed = d.get("seed", 42) if seed is None else seed
-    train, held = data.split(convs, d.get("eval_ratio", 0.1), seed=seed)
+    train, held = data.split(convs, eval_ratio(), seed=seed)
     if s.get("eval_samples") and len(held) > s["eval_samples"]:
         keep = sel.sample(held, s["eval_samples"], seed)
         ids = {id(c) for c in keep}

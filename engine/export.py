@@ -34,20 +34,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import atomic
+from . import atomic, checks
 from .errors import DanluError
 
 TARGETS = ("adapter", "merged", "gguf", "ollama", "hub")
 DEFAULT_TARGETS = ("adapter", "merged")
-# largest logit difference accepted against the merged model, per GGUF type (measured on SmolLM2-135M; logits
-# there span about ±25): quantisation changes logits, the bound catches a wrong conversion, not rounding
-GGUF_BOUNDS = {"f32": 1e-3, "f16": 0.25, "bf16": 1.0, "q8_0": 3.0, "q4_0": 8.0, "q4_1": 8.0}
-KQUANT_BOUND = 8.0
-TOP1_MIN = {"f32": 0.99, "f16": 0.95, "bf16": 0.9, "q8_0": 0.9}
-# a greedy answer may leave the merged model's where its two best tokens are closer than the type's rounding of
-# logits (a near tie the file's precision cannot decide); further apart, a different answer is a defect
-NEAR_TIE = {"f32": 1e-3, "f16": 0.1, "bf16": 0.5, "q8_0": 1.0, "q4_0": 3.0, "q4_1": 3.0}
-MERGED_BOUNDS = {"fp32": 1e-3, "fp16": 0.25, "bf16": 1.0}
 
 
 # -- in-memory merge (DoRA and other adapters the file merge does not handle) -----------------------------------
@@ -210,6 +201,38 @@ def parse_gguf_types(text) -> list[str]:
     return list(dict.fromkeys(items))
 
 
+@dataclass(frozen=True)
+class SourceInfo:
+    """What the wizard's Export screen needs to know about a run before exporting it."""
+
+    params: int
+    full: bool  # a full fine-tune: no adapter to export
+    dtype: str  # the base model's stored precision (fp32, bf16, fp16)
+    kquants: bool  # llama.cpp's quantizer is available for the K-quant GGUF types
+
+
+@dataclass(frozen=True)
+class GGUFChoice:
+    qtype: str
+    bytes: int  # the file's estimated size
+    native: bool  # written by danlu's own GGUF writer (the others need llama.cpp's quantizer)
+
+
+def source_info(run_ref: str) -> SourceInfo:
+    from . import merge
+
+    source = locate(run_ref)
+    return SourceInfo(source.params, source.adapter is None, merge.base_dtype(source.base_dir),
+                      llama_quantizer() is not None)
+
+
+def gguf_choices(params: int, types=None) -> list[GGUFChoice]:
+    from . import gguf_export
+
+    return [GGUFChoice(q, gguf_export.estimate_bytes(params, q), q in gguf_export.PYTHON_TYPES)
+            for q in (types or gguf_export.ALL_TYPES)]
+
+
 def llama_quantizer(path: str | None = None):
     """How K-quants are made here: ('binary', path) | ('python', None) | None."""
     path = path or os.environ.get("DANLU_LLAMA_QUANTIZE")
@@ -345,19 +368,6 @@ def _probe(tokenizer, rows=None):
     return torch.tensor([x[:width] for x in ids])
 
 
-def _logits(model, ids):
-    import torch
-
-    device = next(model.parameters()).device
-    with torch.no_grad():
-        return model(input_ids=ids.to(device)).logits.float().cpu()
-
-
-def _compare(a, b) -> dict:
-    return {"max_abs_diff": float((a - b).abs().max()), "top1_agreement": float((a.argmax(-1) == b.argmax(-1))
-                                                                                   .float().mean())}
-
-
 def _greedy(model, tokenizer, messages, n=24) -> list[int]:
     from . import chat
 
@@ -421,7 +431,7 @@ def _export(plan: dict, *, overwrite, hub_repo, hub_private, name, llama_cpp, re
                                f"{plan['ram_available'] / 1e9:.1f} GB are free")
         result["verified"] = False
     ids = _probe(tokenizer) if reference is not None else None
-    ref_logits = _logits(reference, ids) if reference is not None else None
+    ref_logits = checks.logits(reference, ids) if reference is not None else None
     stops = template.end_of_turn_tokens(tokenizer)
     try:
         _write_all(plan, source, out, targets, tokenizer, reference, ids, ref_logits, stops, result, name, llama_cpp,
@@ -570,9 +580,9 @@ def _check_merged(folder: Path, ids, ref_logits, dtype: str) -> dict:
     from transformers import AutoModelForCausalLM
 
     reloaded = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
-    got = _compare(_logits(reloaded, ids), ref_logits)
+    got = checks.compare(checks.logits(reloaded, ids), ref_logits)
     del reloaded
-    bound = MERGED_BOUNDS[dtype]
+    bound = checks.MERGED_BOUNDS[dtype]
     atomic.write_json(folder / "danlu_verify.json", {"max_abs_logit_diff": got["max_abs_diff"],
                                                       "top1_agreement": got["top1_agreement"], "bound": bound,
                                                       "probe_tokens": list(ids.shape)})

@@ -360,9 +360,9 @@ def import_gguf(path: str | os.PathLike, out: str | os.PathLike | None = None, *
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from . import models, template
+    from . import runtime, template
 
-    models.quiet()
+    runtime.quiet()
     folder, name = str(Path(info.path).parent), Path(info.path).name
     kwargs = {}
     try:
@@ -404,7 +404,7 @@ def import_gguf(path: str | os.PathLike, out: str | os.PathLike | None = None, *
     config["eos_token_id"] = eos_ids[0] if len(eos_ids) == 1 else eos_ids or config.get("eos_token_id")
     if tokenizer.pad_token_id is not None:
         config["pad_token_id"] = tokenizer.pad_token_id
-    target_dtype = models.torch_dtype(dtype)
+    target_dtype = runtime.torch_dtype(dtype)
 
     progress("write", f"writing {dtype} safetensors to {out}")
     state = {k: (v.detach().to(target_dtype) if v.is_floating_point() else v.detach())

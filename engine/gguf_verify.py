@@ -9,7 +9,7 @@
    included), and its greedy answer to a held-out prompt against the merged model's.
 
 Logits of a quantised file differ from the merged model's by design; the bounds per type
-(engine.export.GGUF_BOUNDS) catch a wrong conversion (a permutation, a tokenizer, a norm), not rounding.
+(engine.checks.GGUF_BOUNDS) catch a wrong conversion (a permutation, a tokenizer, a norm), not rounding.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def _transformers(path: Path, ids, ref_logits, tokenizer=None, messages=None, re
     import torch
     from transformers import AutoModelForCausalLM
 
-    from . import export, gguf_import, models
+    from . import checks, gguf_import, models
 
     models.quiet()
     import transformers.modeling_gguf_pytorch_utils as gguf_utils
@@ -68,7 +68,7 @@ def _transformers(path: Path, ids, ref_logits, tokenizer=None, messages=None, re
     finally:
         if shown is not None:
             gguf_utils.tqdm = shown
-    got = export._compare(export._logits(model, ids), ref_logits)
+    got = checks.compare(checks.logits(model, ids), ref_logits)
     if messages is not None and ref_answer is not None:
         got.update(_transformers_greedy(model, tokenizer, messages, ref_answer, ref_model, margin_bound))
     del model
@@ -151,11 +151,11 @@ def _transformers_greedy(model, tokenizer, messages, ref_answer, ref_model, marg
 
 def _llama_cpp(path: Path, tokenizer, ids, ref_logits, messages, ref_answer, ref_model=None,
                margin_bound: float = 0.5) -> dict:
-    from . import export, template
+    from . import checks, template
 
     llm = _llama(path)
     try:
-        got = export._compare(_llama_logits(llm, ids.tolist()), ref_logits)
+        got = checks.compare(_llama_logits(llm, ids.tolist()), ref_logits)
         same_tokens = []
         for text in TOKENIZER_TEXTS:
             want = tokenizer(text, add_special_tokens=False)["input_ids"]
@@ -177,12 +177,12 @@ def _llama_cpp(path: Path, tokenizer, ids, ref_logits, messages, ref_answer, ref
 def verify(path: Path, tokenizer, *, merged_dir: Path, ids, ref_logits, qtype: str, messages=None, ref_answer=None,
            ref_model=None, progress=lambda text: None) -> dict:
     """Every check of the GGUF that the runtimes here allow; ``ok`` False with ``problem`` saying what failed."""
-    from . import export, gguf_import
+    from . import checks, gguf_import
 
     path = Path(path)
-    bound = export.GGUF_BOUNDS.get(qtype, export.KQUANT_BOUND)
-    top1_min = export.TOP1_MIN.get(qtype, 0.6)
-    margin = export.NEAR_TIE.get(qtype, 2.0)
+    bound = checks.GGUF_BOUNDS.get(qtype, checks.KQUANT_BOUND)
+    top1_min = checks.TOP1_MIN.get(qtype, 0.6)
+    margin = checks.NEAR_TIE.get(qtype, 2.0)
     progress("reading it back with the gguf reader")
     res: dict = {"bound": bound, "top1_min": top1_min, "reader": read_back(path, tokenizer)}
     problems = []

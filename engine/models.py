@@ -21,6 +21,7 @@ from pathlib import Path
 
 from . import atomic, paths
 from .errors import DanluError, debug_hint
+from .runtime import quiet, torch_dtype  # noqa: F401 - models.quiet(), models.torch_dtype() for callers
 
 DEMO_VERSION = 1
 DEMO_VOCAB = 4096
@@ -89,29 +90,6 @@ def weights_hash(model_dir: str | Path) -> str:
                 digest.update(f"{name}|{t.dtype}|{tuple(t.shape)}|".encode())
                 digest.update(t.view(-1).view(dtype=__import__("torch").uint8).numpy().tobytes())
     return digest.hexdigest()
-
-
-def quiet() -> None:
-    """Silence transformers' progress bars and info logs (danlu shows its own progress)."""
-
-    import logging as std_logging
-    import warnings
-
-    # library deprecation notices are for danlu's developers, not its users
-    warnings.filterwarnings("ignore", category=FutureWarning)
-    # PEFT prompt/prefix tuning drops position ids on purpose (the virtual tokens shift them)
-    warnings.filterwarnings("ignore", message="Position ids are not supported for parameter efficient tuning")
-
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-    # bitsandbytes' CPU backend warns on import that an optional kernels package is missing
-    std_logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(std_logging.ERROR)
-    from transformers.utils import logging
-
-    logging.set_verbosity_error()
-    logging.disable_progress_bar()
-    import datasets
-
-    datasets.disable_progress_bars()  # "Packing train dataset" and friends: milliseconds here
 
 
 def build_demo_tokenizer():
@@ -244,6 +222,17 @@ def hub_reachable(timeout: float = 2.0) -> bool:
     return True
 
 
+def hf_cache_config(ref: str) -> dict | None:
+    """config.json of a model in the Hugging Face cache (HF_HUB_CACHE or HF_HOME), or None."""
+    import json
+
+    hub = Path(os.environ.get("HF_HUB_CACHE") or Path(os.environ.get("HF_HOME", "~/.cache/huggingface")) / "hub")
+    folder = hub.expanduser() / ("models--" + ref.replace("/", "--")) / "snapshots"
+    for cfg in sorted(folder.glob("*/config.json")) if folder.is_dir() else []:
+        return json.loads(cfg.read_text())
+    return None
+
+
 DEMO_CONTEXT = 2048  # max_position_embeddings of the random-init demo models
 
 
@@ -252,7 +241,6 @@ def context_length(ref: str) -> int | None:
     import json
 
     from . import presets
-    from .planner import _hf_cache_config
 
     ref = (ref or "").strip()
     cfg = None
@@ -263,7 +251,7 @@ def context_length(ref: str) -> int | None:
         if (path / "config.json").is_file():
             cfg = json.loads((path / "config.json").read_text(encoding="utf-8"))
         else:
-            cfg = presets.model_config(ref) or _hf_cache_config(ref)
+            cfg = presets.model_config(ref) or hf_cache_config(ref)
     except (OSError, ValueError):
         return None
     if not isinstance(cfg, dict):
@@ -321,9 +309,7 @@ def check_model_ref(ref: str) -> None:
         resolve_model(ref)
         return
     if os.environ.get("HF_HUB_OFFLINE") == "1" or not hub_reachable():
-        from .planner import _hf_cache_config
-
-        if _hf_cache_config(ref) is None:
+        if hf_cache_config(ref) is None:
             raise DanluError(f"model {ref!r} is not in the local Hugging Face cache and the Hub cannot be reached",
                              fix="connect to the network (or set HF_ENDPOINT to a mirror), download it with "
                                  "`hf download`, or pass a local model folder or demo:smollm2")
@@ -457,12 +443,6 @@ def device() -> str:
     if torch.cuda.is_available():
         return "cuda"
     return "cpu"
-
-
-def torch_dtype(precision: str):
-    import torch
-
-    return {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
 
 
 def load_base(ref: str, *, precision: str = "fp32", trust_remote_code: bool = False, quantize_4bit: bool = False):

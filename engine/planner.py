@@ -193,7 +193,7 @@ def model_shape(ref: str, *, trust_remote_code: bool = False) -> ModelShape:
     preset = presets.model_config(ref)
     if preset is not None:
         return ModelShape.from_config(preset, ref)
-    cached = _hf_cache_config(ref)
+    cached = models.hf_cache_config(ref)
     if cached is not None:
         return ModelShape.from_config(cached, ref)
     online = _hub_config(ref, trust_remote_code)
@@ -221,14 +221,6 @@ def _hub_config(ref: str, trust_remote_code: bool) -> dict | None:
     except Exception:  # noqa: BLE001 - unknown id or gated: the caller explains
         return None
     return json.loads(Path(path).read_text())
-
-
-def _hf_cache_config(ref: str) -> dict | None:
-    hub = Path(os.environ.get("HF_HUB_CACHE") or Path(os.environ.get("HF_HOME", "~/.cache/huggingface")) / "hub")
-    folder = hub.expanduser() / ("models--" + ref.replace("/", "--")) / "snapshots"
-    for cfg in sorted(folder.glob("*/config.json")) if folder.is_dir() else []:
-        return json.loads(cfg.read_text())
-    return None
 
 
 @dataclass

@@ -55,7 +55,10 @@ def quickstart(*, method: str | None = None, model: str | None = None, size: str
              f"{sum(removed.values())} duplicates removed")
     if note:
         progress("data", note)
-    progress("data", f"{len(train_convs)} train / {len(eval_convs)} held-out conversations")
+    held = demo.settings(model_ref).get("eval_samples")
+    progress("data", f"{len(train_convs)} train / {len(eval_convs)} held-out conversations"
+             + (f" (the demo holds out at most {held}, so that evaluating takes seconds; the rest of the "
+                f"{demo.eval_ratio():.0%} split trains)" if held and len(eval_convs) == held else ""))
 
     p = demo_plan(model_ref, train_convs, method=method, epochs=epochs, max_steps=max_steps, probe=hw)
     if not p.fits:

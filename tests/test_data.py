@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from conftest import ROOT, run_cli, run_json
-from engine import data
-from engine.data import steps
-from engine.errors import DanluError
+from danlu.engine import data
+from danlu.engine.data import steps
+from danlu.engine.errors import DanluError
 
 SAMPLES = ROOT / "sample_data"
 DIRTY = SAMPLES / "lab_consultant.dirty.jsonl"
@@ -304,7 +304,7 @@ def test_inspect_json_has_the_promised_keys():
 
 
 def test_inspect_without_model_does_not_import_transformers():
-    code = ("import contextlib, io, sys\nfrom engine.cli import main\n"
+    code = ("import contextlib, io, sys\nfrom danlu.engine.cli import main\n"
             "with contextlib.redirect_stdout(io.StringIO()):\n"
             f"    assert main(['data', 'inspect', {str(DIRTY)!r}]) == 0\n"
             "assert not {'torch', 'transformers', 'datasets'} & set(sys.modules), sorted(sys.modules)")
@@ -325,7 +325,7 @@ def test_token_statistics_with_the_models_chat_template(tiny_model):
 
 def test_one_set_of_cleaning_defaults(tmp_path):
     """The in-memory clean (quickstart), `danlu data clean` and the wizard's Data screen drop the same rows."""
-    from tui import dataview
+    from danlu.tui import dataview
 
     for name in ("lab_consultant.messages.jsonl", "lab_consultant.dirty.jsonl"):
         convs, _ = data.load_conversations(SAMPLES / name)
@@ -342,8 +342,8 @@ def test_one_set_of_cleaning_defaults(tmp_path):
 
 @pytest.mark.parametrize("n,ratio", [(0, 0.1), (1, 0.1), (2, 0.1), (7, 0.0), (10, 0.05), (23, 0.1), (100, 0.15), (5, 0.85)])
 def test_the_split_counts_the_wizard_shows_are_the_split_that_runs(n, ratio):
-    from engine import data
-    from engine.data import Conversation
+    from danlu.engine import data
+    from danlu.engine.data import Conversation
 
     convs = [Conversation([{"role": "user", "content": f"q{i}"}, {"role": "assistant", "content": "a"}], line=i + 1)
              for i in range(n)]
@@ -353,7 +353,7 @@ def test_the_split_counts_the_wizard_shows_are_the_split_that_runs(n, ratio):
 
 def test_integers_beyond_64_bits_survive_a_conversion(tmp_path):
     """Found by the round-trip property test: orjson read -2**63-1 as a float; the value must come back exact."""
-    from engine.data import jsonio
+    from danlu.engine.data import jsonio
 
     big = -(2**63) - 1
     assert jsonio.loads(b'{"id": %d}' % big) == {"id": big} and jsonio.loads('{"id": %d}' % (2**70)) == {"id": 2**70}

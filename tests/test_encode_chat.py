@@ -1,6 +1,6 @@
 """Loss masks cover exactly the assistant turns; chat streams and stops."""
 
-from engine import chat, encode, models
+from danlu.engine import chat, encode, models
 
 
 def test_labels_cover_only_assistant_text(tiny_model):

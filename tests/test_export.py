@@ -57,7 +57,7 @@ def test_adapter_and_merged_load_in_transformers_and_peft(exported):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from engine import models
+    from danlu.engine import models
 
     res, out = exported
     tok = AutoTokenizer.from_pretrained(out / "merged")
@@ -123,7 +123,7 @@ TEMPLATES = {
 def test_ollama_template_renders_byte_for_byte_in_go(name, smollm2):
     from transformers import AutoTokenizer
 
-    from engine import ollama
+    from danlu.engine import ollama
 
     if ollama.go_available() is None:
         pytest.fail("Go is needed for this test (make test installs golang-go; or apt-get install golang-go)")
@@ -153,7 +153,7 @@ def test_gguf_writer_gives_the_same_model_for_other_architectures(arch, smollm2,
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-    from engine import export, gguf_export, gguf_verify
+    from danlu.engine import checks, export, gguf_export, gguf_verify
 
     tok = AutoTokenizer.from_pretrained(smollm2)
     kw = dict(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
@@ -172,7 +172,7 @@ def test_gguf_writer_gives_the_same_model_for_other_architectures(arch, smollm2,
     out = tmp_path / f"{arch}-f16.gguf"
     info = gguf_export.write_gguf(folder, out, qtype="f16", pre="smollm")
     ids = export._probe(tok)
-    ref = export._logits(model, ids)
+    ref = checks.logits(model, ids)
     v = gguf_verify.verify(out, tok, merged_dir=folder, ids=ids, ref_logits=ref, qtype="f16")
     print(arch, info["architecture"], {k: v.get(k) for k in ("transformers", "llama_cpp")})
     assert v["ok"], v["problem"]
@@ -239,7 +239,7 @@ def test_a_write_failure_leaves_the_old_export_and_nothing_complete_looking(real
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the cap fails (EFBIG) instead of killing
         resource.setrlimit(resource.RLIMIT_FSIZE, (60 * 1024 * 1024, 60 * 1024 * 1024))
 
-    proc = subprocess.run([sys.executable, "-m", "engine.cli", "export", real_run["run_dir"], "--to", "merged",
+    proc = subprocess.run([sys.executable, "-m", "danlu.engine.cli", "export", real_run["run_dir"], "--to", "merged",
                            "--out", str(out), "--overwrite"], capture_output=True, text=True, cwd=ROOT,
                           env=dict(os.environ, PYTHONPATH=str(ROOT)), preexec_fn=capped, timeout=900)
     assert proc.returncode == 2, proc.stderr[-2000:]

@@ -96,7 +96,7 @@ def test_2_export_name_is_a_file_name_never_a_path(trained, runs_root, tmp_path,
 
 # -- 3. a torchrun run name is cleaned like any other ---------------------------------------------------------------
 def test_3_a_run_name_under_torchrun_stays_inside_the_runs_folder(tmp_path, runs_root, capsys, monkeypatch, tiny_model):
-    from engine import cli as cli_module
+    from danlu.engine import cli as cli_module
 
     victim = tmp_path / "victim"
     victim.mkdir()
@@ -163,7 +163,7 @@ def test_7_data_commands_never_write_onto_their_mix_file(tmp_path, capsys):
 
 # -- 8. one export per destination; nothing appears-and-vanishes -----------------------------------------------------
 def test_8_a_second_export_to_the_same_destination_is_refused(trained, runs_root, tmp_path, capsys):
-    from engine import atomic
+    from danlu.engine import atomic
 
     run = copy_run(trained, runs_root, "twice")
     out = tmp_path / "out"
@@ -179,8 +179,8 @@ def test_8_a_second_export_to_the_same_destination_is_refused(trained, runs_root
 
 
 def test_8_a_file_put_into_the_destination_meanwhile_is_kept(tmp_path):
-    from engine import atomic
-    from engine.errors import DanluError
+    from danlu.engine import atomic
+    from danlu.engine.errors import DanluError
 
     out = tmp_path / "out"
     with pytest.raises(DanluError, match="appeared at the destination"):
@@ -194,7 +194,7 @@ def test_8_a_file_put_into_the_destination_meanwhile_is_kept(tmp_path):
 
 # -- 9. a second stop does not lose the checkpoint; a stale request is not the next run's -----------------------
 def test_9_a_second_stop_is_ignored_a_third_forces_and_stale_requests_are_dropped(tmp_path, capsys):
-    from engine import runs, train
+    from danlu.engine import runs, train
 
     run = runs.create("ctl", tmp_path)
     (run.path / "control.json").write_text(json.dumps({"action": "stop", "ts": 1.0}))  # from an earlier process
@@ -220,7 +220,7 @@ def test_9_a_second_stop_is_ignored_a_third_forces_and_stale_requests_are_droppe
 
 # -- 10. the import cache is keyed by content -------------------------------------------------------------------------
 def test_10_two_gguf_files_with_one_name_and_size_get_two_cache_folders(tmp_path, danlu_home):
-    from engine import gguf_import
+    from danlu.engine import gguf_import
 
     a, b = tmp_path / "a" / "model.gguf", tmp_path / "b" / "model.gguf"
     for path, fill in ((a, b"A"), (b, b"B")):
@@ -242,8 +242,8 @@ def test_10_two_gguf_files_with_one_name_and_size_get_two_cache_folders(tmp_path
 
 # -- 11. one trainer per run ------------------------------------------------------------------------------------------
 def test_11_a_run_whose_lock_is_held_cannot_be_trained_by_a_second_process(trained, runs_root, capsys):
-    from engine import runs, train
-    from engine.config import TrainConfig
+    from danlu.engine import runs, train
+    from danlu.engine.config import TrainConfig
 
     run = runs.RunDir(copy_run(trained, runs_root, "busy"))
     fd = run.take_lock()  # another trainer (this process stands in for it)
@@ -264,7 +264,7 @@ def test_11_a_run_whose_lock_is_held_cannot_be_trained_by_a_second_process(train
 def test_11_two_detached_resumes_started_together_train_once(trained, runs_root):
     run = copy_run(trained, runs_root, "race")
     env = dict(os.environ, PYTHONPATH=str(ROOT), DANLU_RUNS=str(runs_root))
-    argv = [sys.executable, "-m", "engine.cli", "resume", run.name, "--max-steps", "6", "--detach", "--json"]
+    argv = [sys.executable, "-m", "danlu.engine.cli", "resume", run.name, "--max-steps", "6", "--detach", "--json"]
     procs = [subprocess.Popen(argv, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(2)]
     codes = [p.wait(timeout=120) for p in procs]
@@ -284,7 +284,7 @@ def test_11_two_detached_resumes_started_together_train_once(trained, runs_root)
 
 
 def _held(run: Path) -> str:
-    from engine import runs
+    from danlu.engine import runs
 
     return "trainer.lock" if runs.RunDir(run).lock_holder() is not None else ""
 
@@ -342,7 +342,7 @@ def test_14_a_line_longer_than_a_record_may_be_is_reported_and_skipped(tmp_path)
 
 
 def test_14_the_wizard_shows_the_start_of_a_huge_line_and_the_lines_after_it(tmp_path):
-    from tui import dataview
+    from danlu.tui import dataview
 
     rows = SAMPLE.read_text(encoding="utf-8").splitlines()[:3]
     path = tmp_path / "huge.jsonl"
@@ -375,7 +375,7 @@ def test_28_devices_and_fifos_are_not_datasets(tmp_path, kind):
         path = tmp_path / "zero.jsonl"
         path.symlink_to("/dev/zero")
     if kind == "process_substitution":
-        proc = subprocess.run(["bash", "-c", f"PYTHONPATH={ROOT} {sys.executable} -m engine.cli data inspect "
+        proc = subprocess.run(["bash", "-c", f"PYTHONPATH={ROOT} {sys.executable} -m danlu.engine.cli data inspect "
                                f"<(cat {SAMPLE})"], capture_output=True, text=True, timeout=30)
     else:
         proc = run_cli("data", "inspect", path, timeout=30)
@@ -389,7 +389,7 @@ def test_28_devices_and_fifos_are_not_datasets(tmp_path, kind):
 
 # -- 16. temporaries of a killed process are swept --------------------------------------------------------------------
 def test_16_temporaries_of_a_dead_process_are_swept_and_live_ones_kept(tmp_path, capsys):
-    from engine import atomic
+    from danlu.engine import atomic
 
     dead_file = tmp_path / ".out.jsonl.danlu-999999999-1.abc123.tmp"
     dead_dir = tmp_path / ".export.danlu-999999999-1.xyz.partial"
@@ -418,14 +418,14 @@ def test_22_a_closed_pipe_keeps_the_commands_status(tmp_path):
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"foo": 1}\n' * 5000)
     proc = subprocess.run(["bash", "-o", "pipefail", "-c",
-                           f"PYTHONPATH={ROOT} {sys.executable} -m engine.cli data inspect {bad} --json | head -1"],
+                           f"PYTHONPATH={ROOT} {sys.executable} -m danlu.engine.cli data inspect {bad} --json | head -1"],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and "BrokenPipe" not in proc.stderr
 
 
 # -- 18. chat /save: never loses the session, keeps the file's permissions ----------------------------------------
 def _session():
-    from engine.chat import ChatSession
+    from danlu.engine.chat import ChatSession
 
     s = ChatSession.__new__(ChatSession)
     s.system, s.target = None, None
@@ -434,7 +434,7 @@ def _session():
 
 
 def test_18_chat_save_onto_a_binary_file_is_an_error_and_a_private_file_stays_private(tmp_path):
-    from engine.errors import DanluError
+    from danlu.engine.errors import DanluError
 
     binary = tmp_path / "bin.jsonl"
     binary.write_bytes(b"\xff\xfe\x00junk")
@@ -503,7 +503,7 @@ def test_21_a_latin1_terminal_gets_replacement_characters_not_a_crash():
 
 # -- 23. attach during a resume shows what the resume wrote --------------------------------------------------------
 def test_23_follow_keeps_the_resumes_status_and_log_lines(tmp_path):
-    from engine import events, runs
+    from danlu.engine import events, runs
 
     run = runs.create("follow", tmp_path)
     run.set_status(state="running", pid=os.getpid())
@@ -529,7 +529,7 @@ def test_23_follow_keeps_the_resumes_status_and_log_lines(tmp_path):
 
 # -- 24. a model folder is not read as a run because of a config.yaml beside it ---------------------------------------
 def test_24_a_model_folder_beside_a_projects_config_yaml_is_a_model(tmp_path, tiny_model, capsys):
-    from engine import chat
+    from danlu.engine import chat
 
     project = tmp_path / "project"
     shutil.copytree(tiny_model, project / "model")
@@ -540,7 +540,7 @@ def test_24_a_model_folder_beside_a_projects_config_yaml_is_a_model(tmp_path, ti
 
 # -- 25. a run that is training is exported only from a checkpoint ----------------------------------------------------
 def test_25_export_of_a_training_run_is_refused_without_a_checkpoint(trained, runs_root, capsys):
-    from engine import export, runs
+    from danlu.engine import export, runs
 
     run = runs.RunDir(copy_run(trained, runs_root, "live"))
     fd = run.take_lock()
@@ -555,8 +555,8 @@ def test_25_export_of_a_training_run_is_refused_without_a_checkpoint(trained, ru
 
 # -- 26. a system prompt with \"\"\" is refused before the GGUF work, with a way out --------------------------------
 def test_26_a_system_prompt_a_modelfile_cannot_hold_is_refused_up_front(trained, runs_root, capsys, tmp_path):
-    from engine import ollama
-    from engine.errors import DanluError
+    from danlu.engine import ollama
+    from danlu.engine.errors import DanluError
 
     run = copy_run(trained, runs_root, "sys")
     rows = [json.loads(line) for line in (run / "data" / "train.jsonl").read_text().splitlines()]
@@ -576,7 +576,7 @@ def test_26_a_system_prompt_a_modelfile_cannot_hold_is_refused_up_front(trained,
 def test_29_sighup_stops_a_foreground_run_with_a_checkpoint(tmp_path, runs_root, tiny_model):
     cfg = config_file(tmp_path, max_steps=400, save_steps=1000)
     env = dict(os.environ, PYTHONPATH=str(ROOT), DANLU_RUNS=str(runs_root))
-    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "train", str(cfg), "--run-name", "hup"], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "danlu.engine.cli", "train", str(cfg), "--run-name", "hup"], env=env,
                             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     run = next(iter(runs_root.glob("*-hup")), None)
     deadline = time.time() + 120
@@ -624,7 +624,7 @@ def test_output_guard_table_over_every_writer(trained, runs_root, tmp_path, caps
     for name, args, says in _guard_cases(tmp_path, run, runs_root, danlu_home, smollm2_gguf):
         rc, _, err = cli(capsys, *args)
         assert rc == 2 and says in one_error(err), (name, err)
-    from engine.errors import DanluError
+    from danlu.engine.errors import DanluError
 
     session = _session()  # chat's /save: the transcript never goes into the run it chats with
     session.target = SimpleNamespace(run=str(run), base=str(tiny_model))
@@ -635,7 +635,7 @@ def test_output_guard_table_over_every_writer(trained, runs_root, tmp_path, caps
 
 
 def test_output_guard_lets_the_usual_destinations_through(trained, runs_root, tmp_path):
-    from engine import guard
+    from danlu.engine import guard
 
     run = runs_root / "20260101-000000-ok"
     shutil.copytree(trained, run)
@@ -653,7 +653,7 @@ def test_output_guard_lets_the_usual_destinations_through(trained, runs_root, tm
     (["runs", "--json"], None),
 ])
 def test_run_lock_table(trained, runs_root, capsys, no_signals, args, says):
-    from engine import runs
+    from danlu.engine import runs
 
     run = runs.RunDir(copy_run(trained, runs_root, "locked"))
     (run.path / "status.json").write_text(json.dumps({"state": "running", "pid": 999_999_999}))

@@ -2,7 +2,7 @@
 
 import pytest
 
-from engine import hardware, planner
+from danlu.engine import hardware, planner
 from fake_nvml import install, profiles
 
 ALL_CARDS = ["rtx3060", "rtx3090", "rtx4090", "rtx4060ti", "t4", "l4", "a10g", "a100_40", "a100_80", "h100"]
@@ -117,7 +117,7 @@ def test_sampler_reads_gpus_and_host(monkeypatch):
 
 def test_probe_cli_json(monkeypatch, capsys):
     install(monkeypatch, "rtx4090_shared")
-    from engine.cli import main
+    from danlu.engine.cli import main
 
     assert main(["probe", "--json"]) == 0
     import json

@@ -24,18 +24,19 @@ def _modules_after(code: str) -> set[str]:
 
 def test_engine_imports_without_textual():
     mods = _modules_after(
-        "import engine, engine.cli, engine.hardware, engine.planner, engine.models, engine.data, engine.train, "
-        "engine.runs, engine.chat, engine.evaluate, engine.export, engine.quickstart, engine.encode"
+        "import danlu.engine, danlu.engine.cli, danlu.engine.hardware, danlu.engine.planner, danlu.engine.plan, "
+        "danlu.engine.models, danlu.engine.data, danlu.engine.train, danlu.engine.runs, danlu.engine.chat, "
+        "danlu.engine.evaluate, danlu.engine.export, danlu.engine.quickstart, danlu.engine.encode"
     )
     assert not any(m == "textual" or m.startswith("textual.") for m in mods)
-    assert not any(m == "tui" or m.startswith("tui.") for m in mods)
+    assert not any(m == "danlu.tui" or m.startswith("danlu.tui.") for m in mods)
     assert not set(HEAVY) & mods, "engine modules must import heavy libraries lazily"
 
 
 @pytest.mark.parametrize("argv", [[]] + SUBCOMMANDS, ids=lambda a: " ".join(a) or "danlu")
 def test_help_loads_no_torch(argv):
     code = (
-        "import contextlib, io\nfrom engine.cli import main\n"
+        "import contextlib, io\nfrom danlu.engine.cli import main\n"
         f"with contextlib.redirect_stdout(io.StringIO()) as buf:\n"
         f"    try:\n        main({argv + ['--help']!r})\n    except SystemExit:\n        pass\n"
         "assert 'usage: danlu' in buf.getvalue(), buf.getvalue()"
@@ -45,11 +46,11 @@ def test_help_loads_no_torch(argv):
 
 
 def test_help_explains_every_subcommand():
-    out = subprocess.run([sys.executable, "-m", "engine.cli", "--help"], capture_output=True, text=True, cwd=ROOT)
+    out = subprocess.run([sys.executable, "-m", "danlu.engine.cli", "--help"], capture_output=True, text=True, cwd=ROOT)
     for name in ("probe", "plan", "data", "train", "chat", "eval", "export", "runs", "attach", "quickstart"):
         assert f"    {name}" in out.stdout
 
 
 def test_wizard_module_loads_no_torch():
-    mods = _modules_after("import tui.app")
+    mods = _modules_after("import danlu.tui.app")
     assert not set(HEAVY) & mods

@@ -22,8 +22,8 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, Phase, given, settings, strategies as st
 
-from engine import cli, data, encode, hardware, models, plan, presets, quickstart, tasks, train
-from engine.config import TrainConfig
+from danlu.engine import cli, data, encode, hardware, models, plan, presets, quickstart, tasks, train
+from danlu.engine.config import TrainConfig
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"
 GPUS = [None, "rtx3060", "rtx4090", "a100_80"]  # None: a CPU machine with 16 GB of RAM available
@@ -68,7 +68,7 @@ class Wizard:
         ready.result(120)
 
     async def _serve(self, ready):
-        from tui.app import DanluApp
+        from danlu.tui.app import DanluApp
 
         self.requests = asyncio.Queue()
         self.app = DanluApp(lang="en")
@@ -207,9 +207,9 @@ def _cli_args(model, method, task, overrides, as_flags, data_file=None):
        eval_ratio=st.sampled_from([0.0, 0.1, 0.2]), gpu=st.sampled_from(GPUS))
 def test_every_surface_shows_the_same_plan(files, wizard, machine, tmp_path_factory, model, method, task, overrides,
                                            as_flags, data_key, eval_ratio, gpu):
-    from tui.dataview import token_counts
-    from tui.screens.model import verdict
-    from tui.state import WizardState
+    from danlu.tui.dataview import token_counts
+    from danlu.tui.screens.model import verdict
+    from danlu.tui.state import WizardState
 
     probe = machine(gpu)
     convs = data.load_conversations(files[data_key])[0] if data_key else []
@@ -288,7 +288,7 @@ def test_the_trainers_first_log_event_is_the_plan(tiny_model, danlu_home, tmp_pa
     run_json("plan", "--model", "demo:tiny", "--data", sample, "--method", "lora", "max_steps=2", "--save", cfg)
     proc = run_cli("train", cfg, "--json")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    from engine import runs
+    from danlu.engine import runs
 
     run = runs.resolve(json.loads(proc.stdout)["run_dir"])
     logs = [e for e in run.events() if e.type == "log"]
@@ -318,7 +318,7 @@ def test_a_plan_is_a_value_and_an_override_makes_a_new_one():
 @pytest.mark.parametrize("bad, where", [({"lr": "abc"}, "lr"), ({"epochs": 0}, "epochs"), ({"bogus": 1}, "bogus"),
                                         ({"max_seq_len": -5}, "max_seq_len")])
 def test_a_bad_override_is_refused_with_its_name(bad, where):
-    from engine.errors import DanluError
+    from danlu.engine.errors import DanluError
 
     with pytest.raises(DanluError) as exc:
         plan.make("demo:tiny", overrides=bad)

@@ -2,7 +2,7 @@
 
 import pytest
 
-from engine import planner, presets
+from danlu.engine import planner, presets
 
 
 REMOTE_CODE = {"Qwen/Qwen-7B"}  # transformers has no built-in class for these

@@ -10,7 +10,7 @@ import statistics
 import pytest
 import yaml
 
-from engine import paths, planner
+from danlu.engine import paths, planner
 
 TABLE = yaml.safe_load((paths.presets_dir() / "memory_measurements.yaml").read_text(encoding="utf-8"))
 MAX_MEDIAN_ERROR = 0.15

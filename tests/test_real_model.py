@@ -27,7 +27,7 @@ def _gguf_model(gguf_path):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from engine import models
+    from danlu.engine import models
 
     models.quiet()
     folder, name = str(gguf_path.parent), gguf_path.name
@@ -152,7 +152,7 @@ def test_quickstart_fine_tunes_the_real_model_and_eval_loss_falls(real_run):
         assert a["base"].strip() and a["tuned"].strip() and a["reference"]
     assert any(a["base"] != a["tuned"] for a in res["answers"])
     assert res["merged_logits_max_abs_diff"] <= 1e-3
-    from engine.data import select
+    from danlu.engine.data import select
 
     train = [json.loads(line)["messages"] for line in
              (Path(res["run_dir"]) / "data" / "train.jsonl").read_text().splitlines()]
@@ -174,7 +174,7 @@ def test_wizard_chat_streams_a_real_answer(real_run):
 
     from textual.widgets import Input
 
-    from tui.app import DanluApp
+    from danlu.tui.app import DanluApp
 
     async def go():
         app = DanluApp(lang="en")
@@ -221,7 +221,7 @@ def test_kill_9_then_resume_on_the_real_model(smollm2, tmp_path):
 
     import yaml
 
-    from engine import data, demo
+    from danlu.engine import data, demo
     from test_runner import alive, step_losses, wait_for
 
     convs, _ = data.load_conversations(demo.sample_data_file())

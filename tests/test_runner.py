@@ -37,7 +37,7 @@ def write_config(tmp_path: Path, name: str, **over) -> Path:
 
 def events(run_dir) -> list[dict]:
     """The run's events as the rows the reader parsed them into (typed records, back as dicts)."""
-    from engine import runs
+    from danlu.engine import runs
 
     return [e.to_row() for e in runs.RunDir(Path(run_dir)).events()]
 
@@ -137,7 +137,7 @@ def test_a_finished_run_offers_more_epochs_and_a_changed_config_is_refused(refer
 
 
 def test_damaged_last_checkpoint_falls_back_to_the_one_before(reference, tmp_path):
-    from engine import runs, train
+    from danlu.engine import runs, train
 
     _, ref, _ = reference
     run = runs.RunDir(Path(ref["run_dir"]))
@@ -162,7 +162,7 @@ def test_closing_the_terminal_leaves_a_detached_run_going(tmp_path, tiny_model):
     out = tmp_path / "started.json"
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     shell = subprocess.Popen(
-        ["bash", "-c", f'"{sys.executable}" -m engine.cli train "{cfg}" --detach --run-name hup --json > "{out}"; '
+        ["bash", "-c", f'"{sys.executable}" -m danlu.engine.cli train "{cfg}" --detach --run-name hup --json > "{out}"; '
                        "sleep 600"],
         start_new_session=True, env=env, cwd=ROOT,
         # a terminal's shell dies of SIGHUP: undo an ignored SIGHUP inherited from whoever runs the tests (nohup),
@@ -249,11 +249,11 @@ def test_injected_out_of_memory_backs_off_and_keeps_the_effective_batch(tmp_path
 
 
 def test_out_of_memory_at_the_floor_gives_up_with_remedies(tmp_path, tiny_model):
-    from engine import train
+    from danlu.engine import train
 
     geo = train.Geometry(1, 8, None)
     cfg = yaml.safe_load(write_config(tmp_path, "floor").read_text())
-    from engine.config import TrainConfig
+    from danlu.engine.config import TrainConfig
 
     with pytest.raises(Exception) as err:
         train._back_off(TrainConfig(**cfg), geo, None, None, None, RuntimeError("CUDA out of memory"))
@@ -268,7 +268,7 @@ def test_packed_rows_never_attend_across_samples(tiny_model, impl):
     import torch
     from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
-    from engine import attention, encode, models
+    from danlu.engine import attention, encode, models
 
     tok = models.load_tokenizer(str(tiny_model))
     model = models.load_base(str(tiny_model)).eval()
@@ -294,11 +294,11 @@ def test_packed_rows_never_attend_across_samples(tiny_model, impl):
 
 
 def test_two_process_ddp_on_cpu_writes_one_coherent_history(tmp_path, tiny_model):
-    """`torchrun --nproc_per_node 2 -m engine.cli train CONFIG` (gloo on CPU): every rank trains, rank 0 writes."""
+    """`torchrun --nproc_per_node 2 -m danlu.engine.cli train CONFIG` (gloo on CPU): every rank trains, rank 0 writes."""
     cfg = write_config(tmp_path, "ddp", max_steps=4, save_steps=2, eval_steps=2)
     torchrun = Path(sys.executable).with_name("torchrun")
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
-    proc = subprocess.run([str(torchrun), "--nproc_per_node", "2", "--master_port", "29531", "-m", "engine.cli",
+    proc = subprocess.run([str(torchrun), "--nproc_per_node", "2", "--master_port", "29531", "-m", "danlu.engine.cli",
                            "train", str(cfg), "--run-name", "ddp", "--json"],
                           capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -310,7 +310,7 @@ def test_two_process_ddp_on_cpu_writes_one_coherent_history(tmp_path, tiny_model
     assert [e["step"] for e in rows if e["type"] == "checkpoint" and not e.get("final")] == [2, 4]
     assert [e["type"] for e in rows].count("done") == 1
     assert [e["type"] for e in rows].count("status") == 1
-    again = subprocess.run([str(torchrun), "--nproc_per_node", "2", "--master_port", "29532", "-m", "engine.cli",
+    again = subprocess.run([str(torchrun), "--nproc_per_node", "2", "--master_port", "29532", "-m", "danlu.engine.cli",
                             "train", str(cfg), "--run-name", "ddp"],
                            capture_output=True, text=True, timeout=600, env=env, cwd=ROOT)
     assert again.returncode != 0 and "already exists" in again.stderr

@@ -5,8 +5,8 @@ import os
 
 import pytest
 
-from engine import events, runs
-from engine.errors import DanluError
+from danlu.engine import events, runs
+from danlu.engine.errors import DanluError
 
 
 def test_events_tolerate_a_torn_last_line(tmp_path):
@@ -85,7 +85,7 @@ def test_event_rows_round_trip_and_damaged_fields_read_as_defaults(tmp_path):
 def test_a_viewer_attached_across_a_resume_keeps_no_stale_steps(tmp_path):
     """The dashboard's reader (the same EventReader as `danlu attach`) while a resume drops the steps after its
     checkpoint and writes them again: the chart holds each step once, with the resumed losses."""
-    from tui.tail import Metrics
+    from danlu.tui.tail import Metrics
 
     run = runs.create("resume-view", tmp_path)
     for step in range(1, 9):

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable, OptionList
 
-from engine import runs
-from tui.app import DanluApp
+from danlu.engine import runs
+from danlu.tui.app import DanluApp
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,7 +54,7 @@ def test_welcome_in_chinese():
 
 
 def test_danlu_without_arguments_opens_the_wizard(monkeypatch):
-    from tui import entry
+    from danlu.tui import entry
 
     opened = []
     monkeypatch.setattr(entry, "_open_wizard", lambda **kw: opened.append(kw))
@@ -127,7 +127,7 @@ def test_wizard_first_screen_renders_in_a_real_terminal(tmp_path):
 def test_demo_path_typed_in_a_real_terminal(tiny_model, danlu_home, tmp_path):
     """`danlu --demo` in tmux at 80×24, driven by the keys a user types: hardware → model (demo:tiny) → data →
     plan → start training → the dashboard counts steps → detach; the training goes on without the UI."""
-    from engine import runs, train
+    from danlu.engine import runs, train
 
     before = {r.id for r in runs.list_runs()}
     env = {"DANLU_HOME": danlu_home, "HOME": tmp_path, "DANLU_LANG": "en"}

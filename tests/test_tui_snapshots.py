@@ -30,8 +30,8 @@ def pinned_textual():
 
 from textual.widgets import Input  # noqa: E402
 
-from engine import runs  # noqa: E402
-from tui.app import DanluApp  # noqa: E402
+from danlu.engine import runs  # noqa: E402
+from danlu.tui.app import DanluApp  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 RUNS = Path("/tmp/danlu-snapshot-runs")
@@ -184,7 +184,7 @@ def test_dashboard(snap_compare, fixed_runs, size, lang):
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_chat_loading(snap_compare, fixed_runs, size, monkeypatch):
-    from tui.screens import chat
+    from danlu.tui.screens import chat
 
     monkeypatch.setattr(chat.ChatScreen, "_load", lambda self, ref: None)
     assert snap_compare(make_app(), terminal_size=size, run_before=step("chat", None, str(fixed_runs.path)))
@@ -195,7 +195,7 @@ class _Shown:
     the real model in test_chat_eval.py)."""
 
     def __init__(self):
-        from engine.chat import Sampling
+        from danlu.engine.chat import Sampling
 
         self.sampling = Sampling(repetition_penalty=1.1, max_new_tokens=96)
         self.turns = []
@@ -204,8 +204,8 @@ class _Shown:
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_chat_side_by_side(snap_compare, fixed_runs, size, monkeypatch):
-    from engine.chat import Reply
-    from tui.screens import chat
+    from danlu.engine.chat import Reply
+    from danlu.tui.screens import chat
 
     def loaded(self, ref):
         self.post_message(chat.ModelLoaded(_Shown(), compare="base = the same model with the adapter switched off",
@@ -246,7 +246,7 @@ def test_report(snap_compare, fixed_runs):
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_export(snap_compare, fixed_runs, size, monkeypatch):
-    from tui.screens import export
+    from danlu.tui.screens import export
 
     monkeypatch.setattr(export, "free_gb", lambda path: 812.4)
     assert snap_compare(make_app(), terminal_size=size, run_before=step("export", None, str(fixed_runs.path)))

@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable, Input
 
-from engine import runs
-from tui.app import DanluApp
+from danlu.engine import runs
+from danlu.tui.app import DanluApp
 
 
 async def wait_for(pilot, cond, timeout=60.0, what="condition"):
@@ -222,7 +222,7 @@ def test_data_screen_cleaning_choices_problems_and_token_lengths():
             await wait_for(pilot, lambda: scr.tokens is not None, timeout=120, what="token counts")
             assert "<|im_start|>assistant" in str(scr.query_one("#rendered").render())
             # max_seq_len is the plan's choice for the training split's token lengths (engine.plan.choose_seq_len)
-            from engine import plan
+            from danlu.engine import plan
 
             planned = plan.choose_seq_len(app.wizard.model, app.wizard.train_lengths())[0]
             assert scr.seq == planned and f"> {planned}" in str(scr.query_one("#hist").render())
@@ -310,7 +310,7 @@ def test_data_screen_proposed_mapping_and_alpaca_copy(tmp_path):
 
 # -- the dashboard: stop and checkpoint through the engine, events in plain words -----------------------------------
 def test_dashboard_keys_reach_the_trainer_through_the_engine(danlu_home, monkeypatch):
-    from engine import train
+    from danlu.engine import train
 
     run = runs.create("keys-test")
     run.set_status(state="running", pid=os.getpid(), method="lora")
@@ -347,8 +347,8 @@ def test_dashboard_keys_reach_the_trainer_through_the_engine(danlu_home, monkeyp
 
 
 def test_events_in_plain_words_in_chinese():
-    from engine import events
-    from tui import strings, tail
+    from danlu.engine import events
+    from danlu.tui import strings, tail
 
     strings.set_lang("zh")
     try:
@@ -396,7 +396,7 @@ def test_dashboard_chart_follows_a_running_run_at_a_bounded_rate(danlu_home, mon
     """While a run goes on, loss points arriving every 0.1 s redraw the chart at most once per CHART_S, the
     chart still catches up with the newest point, and the end of the run draws the final curve at once;
     the progress bar stays hidden until the total is known (no indeterminate animation meanwhile)."""
-    from tui.screens import dashboard
+    from danlu.tui.screens import dashboard
 
     monkeypatch.setattr(dashboard, "CHART_S", 0.6)
     run = runs.create("chart-rate")
@@ -495,8 +495,8 @@ def test_the_planners_reasons_and_the_probes_warnings_in_chinese(monkeypatch):
 
     from fake_nvml import install
 
-    from engine import hardware, planner
-    from tui import strings
+    from danlu.engine import hardware, planner
+    from danlu.tui import strings
 
     install(monkeypatch, "rtx4090_shared")
     probe = hardware.probe()
@@ -527,8 +527,8 @@ def test_the_data_doctors_evidence_and_cleaning_findings_in_chinese():
     """Format evidence and the cleaning rules' findings carry their codes (the JSON report keeps the English)."""
     import json
 
-    from engine import data
-    from tui import strings
+    from danlu.engine import data
+    from danlu.tui import strings
 
     convs, report = data.load_conversations(DIRTY, on_error="fix")
     data.analyse(convs, report, max_chars=2000)
@@ -553,8 +553,8 @@ def test_the_data_doctors_evidence_and_cleaning_findings_in_chinese():
 
 def test_the_data_doctors_validation_problems_in_chinese():
     """The sample's planted problems (empty answers, role order, ...) are said in Chinese, with the same values."""
-    from engine import data
-    from tui import strings
+    from danlu.engine import data
+    from danlu.tui import strings
 
     _, report = data.load_conversations(DIRTY, on_error="skip")
     broken = next(p for p in report.problems if p.kind == "malformed_json")
@@ -582,7 +582,7 @@ def test_every_engine_text_code_has_chinese_words_and_every_entry_a_code():
     import ast
     import string
 
-    from tui import strings
+    from danlu.tui import strings
 
     codes: dict[str, set] = {}
     for path in (ROOT / "engine").rglob("*.py"):
@@ -607,8 +607,8 @@ def test_every_engine_text_code_has_chinese_words_and_every_entry_a_code():
 
 
 def test_the_demo_language_note_in_both_languages():
-    from engine import data, demo
-    from tui import strings
+    from danlu.engine import data, demo
+    from danlu.tui import strings
 
     convs, _ = data.load_conversations(ROOT / "sample_data" / "lab_consultant.sharegpt.jsonl")
     kept, note = demo.select("demo:smollm2", convs, ROOT / "sample_data" / "lab_consultant.sharegpt.jsonl")

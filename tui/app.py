@@ -19,15 +19,15 @@ from .styles import CSS as STYLES
 from .strings import set_lang, t
 
 SCREENS_BY_NAME = {
-    "hardware": ("tui.screens.hardware", "HardwareScreen"),
-    "model": ("tui.screens.model", "ModelScreen"),
-    "data": ("tui.screens.data", "DataScreen"),
-    "plan": ("tui.screens.plan", "PlanScreen"),
-    "dashboard": ("tui.screens.dashboard", "DashboardScreen"),
-    "chat": ("tui.screens.chat", "ChatScreen"),
-    "export": ("tui.screens.export", "ExportScreen"),
-    "report": ("tui.screens.report", "ReportScreen"),
-    "help": ("tui.screens.help", "HelpScreen"),
+    "hardware": ("danlu.tui.screens.hardware", "HardwareScreen"),
+    "model": ("danlu.tui.screens.model", "ModelScreen"),
+    "data": ("danlu.tui.screens.data", "DataScreen"),
+    "plan": ("danlu.tui.screens.plan", "PlanScreen"),
+    "dashboard": ("danlu.tui.screens.dashboard", "DashboardScreen"),
+    "chat": ("danlu.tui.screens.chat", "ChatScreen"),
+    "export": ("danlu.tui.screens.export", "ExportScreen"),
+    "report": ("danlu.tui.screens.report", "ReportScreen"),
+    "help": ("danlu.tui.screens.help", "HelpScreen"),
 }
 
 
@@ -103,7 +103,7 @@ class DanluApp(App):
         self.goto("hardware")
 
     def _latest(self, name: str) -> None:
-        from engine import runs
+        from danlu.engine import runs
 
         found = runs.list_runs()
         if not found:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 
-from engine.data import CLEAN_RULES as RULES, DEFAULT_MAX_CHARS as MAX_CHARS  # the engine's cleaning rules
+from danlu.engine.data import CLEAN_RULES as RULES, DEFAULT_MAX_CHARS as MAX_CHARS  # the engine's cleaning rules
 CHOICES = ("fix", *RULES, "too_long")  # every toggle on the Data screen
 DEFAULT_CHOICES = {"fix": False, "exact_duplicate": True, "near_duplicate": True, "overlong": True, "too_long": False}
 TARGETS = ("messages", "sharegpt", "alpaca")
@@ -54,10 +54,10 @@ class Loaded:
 
 def sample_columns(path, n: int = 50) -> list[str]:
     """The column names of the first ``n`` records (empty when the input is not a table of objects)."""
-    from engine.data.read import open_source
+    from danlu.engine import data
 
     try:
-        _src, records = open_source(path, lambda *a, **k: None)
+        _src, records = data.open_source(path, lambda *a, **k: None)
         cols: list[str] = []
         for rec in islice(records, n):
             if isinstance(rec.data, dict):
@@ -69,15 +69,14 @@ def sample_columns(path, n: int = 50) -> list[str]:
 
 def read(path, mapping: dict | None = None, cancelled=lambda: False) -> Loaded:
     """Read, detect, convert, validate (repairing what can be repaired), then label duplicates and overlong rows."""
-    from engine import data
-    from engine.data import analysis, dedup
+    from danlu.engine import data
 
     convs, report = data.load_conversations(path, mapping=mapping, on_error="fix", confirm_mapping=False)
     if cancelled():
         raise InterruptedError
     fixed_lines = {(p.file, p.line) for p in report.problems if p.action == "fixed"}
-    a = analysis.analyse(convs, report, max_chars=MAX_CHARS,
-                         near_dup_threshold=dedup.DEFAULT_THRESHOLD, action="removed")
+    a = data.analyse(convs, report, max_chars=MAX_CHARS, near_dup_threshold=data.NEAR_DUP_THRESHOLD,
+                     action="removed")
     rules = [a.removed.get(i) for i in range(len(convs))]
     fixed = [(c.file, c.line) in fixed_lines for c in convs]
     columns = sample_columns(path) if report.mapping_source in ("proposed", "given") or report.confidence < 0.9 else []
@@ -112,28 +111,28 @@ def shown_action(problem: dict, choices: dict) -> str:
 # -- the model's view: tokenizer, token counts, the rendered chat template -------------------------------------------
 def preview_tokenizer(model: str, trust_remote_code: bool = False):
     """The chosen model's tokenizer without waiting for a model build or import (see the engine's)."""
-    from engine import models
+    from danlu.engine import models
 
     return models.preview_tokenizer(model, trust_remote_code=trust_remote_code)
 
 
 def token_counts(tokenizer, convs: list, cancelled=lambda: False, batch: int = 256) -> list:
     """Tokens per conversation with the chat template applied (None where the template rejects it)."""
-    from engine import encode
+    from danlu.engine import data
 
     out: list = []
     for start in range(0, min(len(convs), MAX_TOKEN_ROWS), batch):
         if cancelled():
             raise InterruptedError
-        out += encode.token_lengths(tokenizer, [list(c) for c in convs[start:start + batch]])
+        out += data.token_lengths(tokenizer, [list(c) for c in convs[start:start + batch]])
     return out
 
 
 def render(tokenizer, msgs) -> tuple[str, list[tuple[int, int]]]:
     """The conversation as the model sees it (chat template applied) and the spans the loss is computed on."""
-    from engine import encode
+    from danlu.engine import data
 
-    return encode.assistant_spans(tokenizer, list(msgs))
+    return data.assistant_spans(tokenizer, list(msgs))
 
 
 def histogram(lengths: list, max_seq_len: int, bins: int = 8) -> list[tuple[int, int | None, int]]:
@@ -186,13 +185,10 @@ def _bounded_lines(fh, keep: int):
 
 # -- conversion -------------------------------------------------------------------------------------------------------
 def convertible(convs: list, target: str) -> tuple[list, int]:
-    """The conversations that ``target`` can hold, and how many it cannot (Alpaca has no tool turns)."""
-    if target != "alpaca":
-        return list(convs), 0
-    from engine.data import formats
+    """The conversations that ``target`` can hold, and how many it cannot (engine.data.convertible)."""
+    from danlu.engine import data
 
-    ok = [c for c in convs if formats.alpaca_problem(c) is None]
-    return ok, len(convs) - len(ok)
+    return data.convertible(convs, target)
 
 
 def copy_path(source: str, target: str) -> str:
@@ -204,10 +200,6 @@ def copy_path(source: str, target: str) -> str:
 
 def save_copy(convs: list, target: str, path: str) -> dict:
     """Write the cleaned conversations as ``target`` (atomically) with a LLaMA-Factory dataset_info.json entry."""
-    from engine import data
-    from engine.data import formats, write
+    from danlu.engine import data
 
-    ok, dropped = convertible(convs, target)
-    out = data.write_conversations(Path(path).expanduser(), ok, target)
-    info = write.write_dataset_info(out.parent, {write.entry_name(out): formats.dataset_info_entry(out.name, target)})
-    return {"path": str(out), "records": len(ok), "dropped": dropped, "dataset_info": str(info) if info else None}
+    return data.write_copy(convs, target, path)

@@ -16,7 +16,7 @@ def _open_wizard(demo: bool = False, lang: str | None = None) -> None:
 
 
 def main(argv=None) -> int:
-    from engine.cli import main as engine_main
+    from danlu.engine.cli import main as engine_main
 
     return engine_main(argv, open_wizard=_open_wizard)
 

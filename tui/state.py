@@ -10,7 +10,7 @@ from pathlib import Path
 
 
 def sample_data_file() -> Path:
-    from engine import demo
+    from danlu.engine import demo
 
     return demo.sample_data_file()
 
@@ -41,7 +41,7 @@ class WizardState:
         """Token lengths of the conversations the training split will hold (None: not counted yet), for the plan."""
         if not self.token_lengths:
             return None
-        from engine import plan
+        from danlu.engine import plan
 
         try:
             seed = int(float(self.overrides.get("seed", 42)))
@@ -53,7 +53,7 @@ class WizardState:
         """Why the plan's method is the demo's (None unless the wizard runs the demo with its LoRA default)."""
         if not (self.demo and self.method == "lora"):
             return None
-        from engine.demo import DEMO_METHOD
+        from danlu.engine.demo import DEMO_METHOD
 
         return DEMO_METHOD
 
@@ -61,7 +61,7 @@ class WizardState:
     def for_demo(cls, demo: bool) -> "WizardState":
         st = cls(demo=demo)
         if demo:
-            from engine import demo as demo_settings
+            from danlu.engine import demo as demo_settings
 
             st.model = demo_settings.default_model()
             st.method = "lora"  # the demo trains a LoRA adapter, as `danlu quickstart` does

@@ -227,10 +227,13 @@ STRINGS = {
                      "in the preview. Tick the cleaning rules (the counts say how many rows each drops), check the "
                      "token lengths against max_seq_len, set the eval share and the format the training files are "
                      "written in (Ctrl+S also saves a cleaned copy). Ctrl+N goes on.",
-        "help_plan": "PLAN\n\nThe planner's pick with the memory it predicts, split by term, and why. A task preset "
-                     "sets learning rate, epochs and LoRA rank with its reason. Edit any setting (hover for a hint); "
-                     "Enter on seq len or rank re-plans (Ctrl+R). Ctrl+S saves the config in a new run folder; "
-                     "Ctrl+T starts training in the background and opens the dashboard.",
+        "help_plan": "PLAN\n\nThe engine's plan for your model, data, task and machine: the line at the top is what will "
+                     "run; the bar splits its predicted memory by term; each bullet is one decision with where it came "
+                     "from (the planner, your data, the task preset, the demo model's settings, or you). Change the "
+                     "task, the method or any setting and the whole plan is made again a moment after you stop typing "
+                     "(Ctrl+R now); adapter settings are hidden for a full fine-tune. Ctrl+S saves exactly that plan's "
+                     "config in a new run folder (`danlu plan --save` writes the same); Ctrl+T starts training in the "
+                     "background and opens the dashboard.",
         "help_dashboard": "DASHBOARD\n\nA viewer of the run folder: loss and eval loss, lr, grad-norm, tokens/s, "
                           "progress and ETA, GPU/CPU/RAM. d (or Esc) detaches: training continues and the run "
                           "stays on the Welcome screen. s stops the run cleanly (finishes the step, saves); k saves a "
@@ -580,9 +583,10 @@ STRINGS = {
                      "“问题”列出每一条有问题的行及行号：↑/↓ 查看内容与修复方法，回车跳到预览中的该行。"
                      "勾选清洗规则（数字是各规则去掉的行数），对照 max_seq_len 查看 token 长度，设置验证集比例"
                      "和训练文件的格式（Ctrl+S 另存清洗后的副本）。Ctrl+N 继续。",
-        "help_plan": "方案\n\n规划器的选择、按项拆分的预测显存及理由。任务预设会设置学习率、轮数和 LoRA 秩并说明理由。"
-                     "可编辑任何设置；在序列长度或秩上回车重新规划（Ctrl+R）。Ctrl+S 在新训练目录中保存配置；"
-                     "Ctrl+T 在后台开始训练并打开训练面板。",
+        "help_plan": "方案\n\n引擎针对你的模型、数据、任务和机器给出的方案：顶部一行就是将要运行的内容；条形图按项拆分预测内存；"
+                     "每个要点是一项决定及其来源（规划器、你的数据、任务预设、演示模型的设置或你自己）。修改任务、方法或任何设置，"
+                     "停止输入片刻后整个方案会重新生成（Ctrl+R 立即重新规划）；全参数微调时隐藏适配器设置。Ctrl+S 在新训练目录中"
+                     "保存的正是该方案的配置（与 `danlu plan --save` 相同）；Ctrl+T 在后台开始训练并打开训练面板。",
         "help_dashboard": "训练面板\n\n训练目录的查看器：loss 和 eval loss、学习率、梯度范数、tokens/s、进度和剩余时间、"
                           "GPU/CPU/内存。d（或 Esc）离开：训练继续，欢迎页仍显示该训练。s 干净地停止训练"
                           "（完成当前步并保存）；k 立即保存检查点。显存不足时的自动降批、检查点和错误会以文字显示在下方。"

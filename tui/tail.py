@@ -12,7 +12,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from engine import events
+from danlu.engine import events
 
 from .strings import has, t as tr
 

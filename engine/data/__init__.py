@@ -21,13 +21,16 @@ from .analysis import CLEAN_RULES, DEFAULT_MAX_CHARS, analyse, length_stats
 from .pipeline import ON_ERROR, iter_conversations, load, no_usable
 from .textnorm import normalize, normalize_text
 from .transform import clean, leakage, mix_in, split, split_counts
-from .write import AtomicWriter, write_conversations
+from .write import AtomicWriter, convertible, write_conversations, write_copy
+from .read import open_source
+from ..encode import assistant_spans, token_lengths
 from .formats import FORMATS, SHAREGPT_ROLES, TARGETS, TO_SHAREGPT, Spec, from_messages
 from .model import Conversation, DataReport, Problem
-from .dedup import conversation_key
+from .dedup import DEFAULT_THRESHOLD as NEAR_DUP_THRESHOLD, conversation_key
 
 __all__ = [
-    "FORMATS", "TARGETS", "CLEAN_RULES", "SHAREGPT_ROLES", "TO_SHAREGPT", "ON_ERROR", "DEFAULT_MAX_CHARS", "Conversation",
+    "FORMATS", "TARGETS", "CLEAN_RULES", "NEAR_DUP_THRESHOLD", "convertible", "write_copy", "open_source",
+    "token_lengths", "assistant_spans", "SHAREGPT_ROLES", "TO_SHAREGPT", "ON_ERROR", "DEFAULT_MAX_CHARS", "Conversation",
     "DataReport", "Problem", "Spec", "AtomicWriter", "load_conversations", "load", "iter_conversations", "analyse",
     "clean", "split", "split_counts", "leakage", "mix_in", "no_usable", "normalize", "normalize_text", "length_stats", "write_conversations",
     "from_messages", "to_messages", "check_conversation", "detect_format", "conversation_key", "file_hash",

@@ -192,3 +192,21 @@ def entry_name(path: Path) -> str:
         if name.endswith(suffix):
             name = name[: -len(suffix)]
     return unicodedata.normalize("NFKC", name) or "data"
+
+
+def convertible(convs: list, target: str) -> tuple[list, int]:
+    """The conversations that ``target`` can hold, and how many it cannot (Alpaca has no tool turns)."""
+    if target != "alpaca":
+        return list(convs), 0
+    ok = [c for c in convs if formats.alpaca_problem(c) is None]
+    return ok, len(convs) - len(ok)
+
+
+def write_copy(convs: list, target: str, path) -> dict:
+    """Write the conversations ``target`` can hold as ``target`` (atomically), with a LLaMA-Factory
+    dataset_info.json entry beside it: the written path, records, those left out, the dataset_info file."""
+    ok, dropped = convertible(convs, target)
+    out = write_conversations(Path(path).expanduser(), ok, target)
+    info = write_dataset_info(out.parent, {entry_name(out): formats.dataset_info_entry(out.name, target)})
+    return {"path": str(out), "records": len(ok), "dropped": dropped, "dataset_info": str(info) if info else None}
+

@@ -81,7 +81,7 @@ class ChatScreen(StepScreen):
         return self.stop_event is not None
 
     def compose(self) -> ComposeResult:
-        from engine.chat import Sampling
+        from danlu.engine.chat import Sampling
 
         yield Header()
         yield Static(t("chat_title", run=Path(self.ref).name), id="chat-title", classes="step-title")
@@ -126,7 +126,7 @@ class ChatScreen(StepScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="load")
     def _load(self, ref: str) -> None:
         try:
-            from engine import chat
+            from danlu.engine import chat
 
             target = chat.locate(ref)
             model, tokenizer = chat.load(ref, target=target)
@@ -168,8 +168,8 @@ class ChatScreen(StepScreen):
     # -- sending --------------------------------------------------------------------------------------------------
     def _apply_settings(self) -> str | None:
         """Copy the side panel into the session; the first problem in words, or None."""
-        from engine.chat import Sampling
-        from engine.errors import DanluError
+        from danlu.engine.chat import Sampling
+        from danlu.engine.errors import DanluError
 
         s = self.session
         s.system = self.query_one("#system", Input).value.strip() or None
@@ -245,7 +245,7 @@ class ChatScreen(StepScreen):
 
     @on(ReplyFinished)
     def _finished(self, msg: ReplyFinished) -> None:
-        from engine.chat import shown
+        from danlu.engine.chat import shown
 
         widget = self.reply_widgets.get(msg.side)
         text = self.reply_text.get(msg.side, "")
@@ -307,7 +307,7 @@ class ChatScreen(StepScreen):
     def action_retry(self) -> None:
         if self.streaming or self.session is None:
             return
-        from engine.errors import DanluError
+        from danlu.engine.errors import DanluError
 
         try:
             prompt = self.session.retry()
@@ -319,7 +319,7 @@ class ChatScreen(StepScreen):
     def action_save(self) -> None:
         if self.session is None:
             return
-        from engine.errors import DanluError
+        from danlu.engine.errors import DanluError
 
         try:
             path = self.session.save(self.query_one("#transcript-path", Input).value.strip() or "chat-transcript.jsonl")

@@ -20,7 +20,7 @@ from textual.message import Message
 from textual.widgets import Footer, Header, ProgressBar, Static
 from textual.worker import get_current_worker
 
-from engine import runs
+from danlu.engine import runs
 
 from ..strings import t
 from ..tail import STATES, Metrics, fmt_duration
@@ -218,7 +218,7 @@ class DashboardScreen(StepScreen):
 
     def _request(self, action: str) -> None:
         """Stop or checkpoint through the engine: a control file plus a signal, never a kill mid-write."""
-        from engine import train
+        from danlu.engine import train
 
         state = self.run.effective_state()
         if state != "running" or not train.request(self.run, action):

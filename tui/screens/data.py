@@ -189,7 +189,7 @@ class DataScreen(StepScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="data")
     def _read(self, gen: int, path: str, mapping: dict | None) -> None:
-        from engine.errors import DanluError
+        from danlu.engine.errors import DanluError
 
         worker = get_current_worker()
         p = Path(path).expanduser()
@@ -269,7 +269,7 @@ class DataScreen(StepScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="tokenizer")
     def _load_tokenizer(self, key: tuple) -> None:
-        from engine.errors import DanluError
+        from danlu.engine.errors import DanluError
 
         try:
             self.post_message(TokenizerLoaded(key, dataview.preview_tokenizer(*key)))
@@ -336,7 +336,7 @@ class DataScreen(StepScreen):
     def _planned_seq(self) -> int:
         """max_seq_len as the plan will choose it: the user's value, else from the training split's token lengths
         (engine.plan.choose_seq_len, the rule every surface uses)."""
-        from engine import plan
+        from danlu.engine import plan
 
         w = self.wizard
         try:
@@ -352,7 +352,7 @@ class DataScreen(StepScreen):
             return
         w, loaded, choices = self.wizard, self.loaded, self.choices
         self.kept = dataview.keep(loaded, choices, self.tokens, self.seq)
-        from engine import demo
+        from danlu.engine import demo
 
         # the demo on an English-centric model trains on the English half of the sample data (engine/demo.py)
         w.conversations, select_note = demo.select(w.model, [loaded.convs[i] for i in self.kept], loaded.path)
@@ -388,7 +388,7 @@ class DataScreen(StepScreen):
         hist.update(histogram_text([self.tokens[i] for i in self.kept if i < len(self.tokens)], self.seq))
 
     def _update_split(self) -> None:
-        from engine.data import split_counts
+        from danlu.engine.data import split_counts
 
         self.split_format.show_split(*split_counts(len(self.wizard.conversations), self.wizard.eval_ratio))
 
@@ -465,7 +465,7 @@ class DataScreen(StepScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="save")
     def _save(self, convs: list, target: str, path: str) -> None:
-        from engine.errors import DanluError
+        from danlu.engine.errors import DanluError
 
         try:
             self.post_message(CopySaved(dataview.save_copy(convs, target, path)))

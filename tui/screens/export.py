@@ -102,12 +102,11 @@ class ExportScreen(StepScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="source")
     def _read_source(self, run: str) -> None:
-        from engine import export, merge
+        from danlu.engine import export
 
         try:
-            source = export.locate(run)
-            self.post_message(SourceRead(source.params, source.adapter is None, merge.base_dtype(source.base_dir),
-                                         export.llama_quantizer() is not None))
+            info = export.source_info(run)
+            self.post_message(SourceRead(info.params, info.full, info.dtype, info.kquants))
         except Exception as exc:  # noqa: BLE001 - shown, never closes the app
             self.post_message(SourceRead(None, False, None, False, exc.one_line() if hasattr(exc, "one_line")
                                          else str(exc)))
@@ -129,7 +128,7 @@ class ExportScreen(StepScreen):
         self._label_sizes(msg.dtype or "bf16", msg.kquants)
 
     def _label_sizes(self, dtype: str, kquants: bool) -> None:
-        from engine import gguf_export
+        from danlu.engine import export
 
         if self.params is None:
             return
@@ -138,10 +137,9 @@ class ExportScreen(StepScreen):
         types = self.query_one("#gguf-types", SelectionList)
         chosen = set(types.selected)
         types.clear_options()
-        for q in GGUF_CHOICES:
-            note = "" if q in gguf_export.PYTHON_TYPES else (f" ({t('via_llama_cpp')})" if kquants
-                                                            else f" ({t('needs_llama_cpp')})")
-            types.add_option((f"{q} — {_mb(gguf_export.estimate_bytes(self.params, q))}{note}", q, q in chosen))
+        for c in export.gguf_choices(self.params, GGUF_CHOICES):
+            note = "" if c.native else (f" ({t('via_llama_cpp')})" if kquants else f" ({t('needs_llama_cpp')})")
+            types.add_option((f"{c.qtype} — {_mb(c.bytes)}{note}", c.qtype, c.qtype in chosen))
 
     @on(Input.Changed, "#dest")
     def _dest(self, event: Input.Changed) -> None:
@@ -176,7 +174,7 @@ class ExportScreen(StepScreen):
 
         worker = get_current_worker()
         try:
-            from engine import export
+            from danlu.engine import export
 
             res = export.export(run, dest, targets=targets, gguf_types=types, dtype=dtype, overwrite=overwrite,
                                 hub_repo=hub_repo,
@@ -197,7 +195,7 @@ class ExportScreen(StepScreen):
 
     @on(ExportFinished)
     def _finished(self, msg: ExportFinished) -> None:
-        from engine import export
+        from danlu.engine import export
 
         self.busy = False
         status = self.query_one("#export-status", Static)

@@ -76,7 +76,7 @@ class HardwareScreen(StepScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="probe")
     def _probe(self) -> None:
         try:
-            from engine import hardware
+            from danlu.engine import hardware
 
             self.post_message(ProbeFinished(hardware.probe()))
         except Exception as exc:  # noqa: BLE001 - shown on screen

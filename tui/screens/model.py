@@ -91,18 +91,18 @@ class ModelScreen(StepScreen):
         table.focus()
         self._verdicts(self.wizard.probe)
 
-    def plan_for(self, ref: str, shape=None):
+    def plan_for(self, ref: str, trust: bool | None = None):
         """The plan for ``ref`` at this screen's inputs: engine.plan.make, the call the Plan step makes, with the
         task, method and settings chosen so far, before the data is read (the status line says so)."""
-        from engine import plan
+        from danlu.engine import plan
 
         w = self.wizard
         return plan.make(ref, task=w.task, method=w.method, overrides=dict(w.overrides), lengths=None,
-                         probe=w.probe, trust_remote_code=w.trust_remote_code, shape=shape)
+                         probe=w.probe, trust_remote_code=w.trust_remote_code if trust is None else trust)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="verdicts")
     def _verdicts(self, probe) -> None:
-        from engine import presets
+        from danlu.engine import presets
 
         rows = []
         for ref in dict.fromkeys([*DEMO_MODELS, *presets.model_ids()]):
@@ -124,7 +124,7 @@ class ModelScreen(StepScreen):
         table.clear()
         for row in msg.rows:
             table.add_row(*(row if self._family else (row[0], *row[2:])), key=row[0])
-        from engine import demo
+        from danlu.engine import demo
 
         want = self.wizard.model or demo.default_model()
         for i, row in enumerate(msg.rows):
@@ -151,19 +151,18 @@ class ModelScreen(StepScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="check")
     def _check(self, ref: str, probe, trust: bool) -> None:
-        from engine import models, planner
-        from engine.errors import DanluError
+        from danlu.engine import models
+        from danlu.engine.errors import DanluError
 
         try:
             if is_gguf(ref):
-                from engine import gguf_import
+                from danlu.engine import gguf_import
 
                 info = gguf_import.inspect(ref)
                 self.post_message(ModelChecked(ref, True, "✓ " + t("gguf_ok", what=info.describe())))
                 return
             models.check_model_ref(ref)
-            shape = planner.model_shape(ref, trust_remote_code=trust)
-            p = self.plan_for(ref, shape)
+            p = self.plan_for(ref, trust)
             self.post_message(ModelChecked(ref, True, f"✓ {ref}: {fmt_params(p.params)} · {verdict(p)}"))
         except DanluError as exc:
             self.post_message(ModelChecked(ref, False, f"✗ {exc.one_line()}"))
@@ -222,8 +221,8 @@ class ModelScreen(StepScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="import")
     def _import(self, path: str) -> None:
-        from engine import gguf_import
-        from engine.errors import DanluError
+        from danlu.engine import gguf_import
+        from danlu.engine.errors import DanluError
 
         try:
             res = gguf_import.import_gguf(

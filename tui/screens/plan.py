@@ -58,7 +58,7 @@ def shown(value) -> str:
 
 
 def methods() -> tuple:
-    from engine.config import METHODS
+    from danlu.engine.config import METHODS
 
     return ("auto", *METHODS)
 
@@ -107,7 +107,7 @@ class Knobs(Grid):
             self.name, self.value = name, value
 
     def compose(self) -> ComposeResult:
-        from engine.config import TrainConfig
+        from danlu.engine.config import TrainConfig
 
         helps = {f.name: f.metadata.get("help", "") for f in dataclasses.fields(TrainConfig)}
         for name in KNOBS:
@@ -234,8 +234,8 @@ class PlanScreen(StepScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="plan")
     def _plan(self, gen, model, task, method, overrides, lengths, probe, trust, demo) -> None:
-        from engine import plan
-        from engine.errors import DanluError
+        from danlu.engine import plan
+        from danlu.engine.errors import DanluError
 
         try:
             p = plan.make(model, task=task, method=method, overrides=overrides, lengths=lengths, probe=probe,
@@ -289,8 +289,8 @@ class PlanScreen(StepScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="prepare")
     def _write(self, cfg, convs, ratio, start, target: str = "messages") -> None:
-        from engine import data, prepare, train
-        from engine.errors import DanluError
+        from danlu.engine import data, prepare, train
+        from danlu.engine.errors import DanluError
 
         from ..dataview import convertible
 

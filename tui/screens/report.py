@@ -54,8 +54,8 @@ class ReportScreen(StepScreen):
             self.action_rerun()
 
     def _existing(self) -> str | None:
-        from engine import runs
-        from engine.errors import DanluError
+        from danlu.engine import runs
+        from danlu.engine.errors import DanluError
 
         try:
             run = runs.resolve(self.ref)
@@ -80,7 +80,7 @@ class ReportScreen(StepScreen):
     def _make(self, ref: str) -> None:
         from textual.worker import get_current_worker
 
-        from engine import evaluate
+        from danlu.engine import evaluate
 
         worker = get_current_worker()
         try:

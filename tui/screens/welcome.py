@@ -8,7 +8,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Footer, Header, OptionList, Static
 from textual.widgets.option_list import Option
 
-from engine import paths, runs
+from danlu.engine import paths, runs
 
 from ..strings import t
 from .base import StepScreen

@@ -6,9 +6,9 @@ Deterministic: a single random.Random with a fixed seed drives every choice,
 no sets are iterated, nothing is read from the network or the clock, so two
 runs produce byte-identical files.  Standard library only.
 
-    python sample_data/make_sample_data.py
+    python sample_data/generator/make_sample_data.py
 
-writes, next to this script:
+writes, into sample_data/ (the folder above this script; the script itself is not installed with danlu):
 
     lab_consultant.alpaca.json        Alpaca JSON array (system/history when present)
     lab_consultant.sharegpt.jsonl     ShareGPT JSONL
@@ -39,7 +39,7 @@ SYSTEM_SHARE = 0.25
 MAX_CHARS = 2500
 N_DIRTY_BASE = 120
 
-HERE = os.path.dirname(os.path.abspath(__file__))
+HERE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # sample_data/, one folder up
 
 LAB_EN = "Huace Lab"
 LAB_ZH = "华测实验室"
@@ -2141,7 +2141,7 @@ def readme_text(records, manifest, n_dirty_lines, n_dirty_base):
         f"| `lab_consultant_zh_headers.csv` | Chinese single-turn records only, columns `问题,回答` (for column-mapping detection) |",
         f"| `lab_consultant.dirty.jsonl` | ShareGPT JSONL with deliberately planted problems, for the data doctor |",
         f"| `dirty_manifest.json` | the planted problems: `line` (1-based), `problem`, `duplicate_of` (duplicates only), `detail` |",
-        f"| `make_sample_data.py` | the deterministic generator (standard library only) |",
+        f"| `generator/make_sample_data.py` | the deterministic generator (standard library only; not installed) |",
         "",
         "The three clean formats hold the same conversations in the same order (ids `lab-0001` ... appear only in the CSV).",
         "",
@@ -2168,7 +2168,7 @@ def readme_text(records, manifest, n_dirty_lines, n_dirty_base):
         "## Regenerate",
         "",
         "```",
-        "python sample_data/make_sample_data.py",
+        "python sample_data/generator/make_sample_data.py",
         "```",
         "",
         "The output is byte-for-byte identical on every run (fixed seed, no clock, no network).",
