@@ -735,6 +735,12 @@ POS_FLOAT, NONNEG_FLOAT = _number(float, 0, low_open=True), _number(float, 0)
 
 
 # -- parser -----------------------------------------------------------------------------------
+def data_targets() -> tuple:
+    from .data.formats import TARGETS
+
+    return TARGETS
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="danlu", description="danlu (丹炉): fine-tune a chat model on one GPU, from probe to export.",
                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -801,7 +807,7 @@ def build_parser() -> argparse.ArgumentParser:
         d.add_argument("--on-error", choices=["fix", "skip", "stop"], default="skip",
                        help="bad records: fix what can be fixed, skip them (default), or stop at the first")
         if name in ("convert", "clean", "split"):
-            d.add_argument("--to", choices=["alpaca", "sharegpt", "messages"], default="messages" if name != "convert" else None,
+            d.add_argument("--to", choices=list(data_targets()), default="messages" if name != "convert" else None,
                            required=name == "convert", help="output format")
         if name in ("convert", "clean"):
             d.add_argument("-o", "--output", required=True, help="output file (.jsonl, or .json for a JSON array)")

@@ -7,9 +7,9 @@ import os
 import re
 from pathlib import Path
 
+from . import paths
 from .errors import DanluError
 
-_REPO = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 def token() -> str | None:
@@ -35,7 +35,7 @@ def scrub(text: str) -> str:
 def check_repo(repo: str | None) -> None:
     if not repo:
         raise DanluError("--hub-repo is needed for the hub target", fix="e.g. --hub-repo your-name/my-lab-assistant")
-    if not _REPO.match(repo):
+    if not paths.HUB_ID.match(repo):
         raise DanluError(f"not a Hub repository id: {repo!r}", fix="write it as owner/name")
     if not token():
         raise DanluError("no Hugging Face token", fix="run `hf auth login`, or set HF_TOKEN in the environment")

@@ -57,7 +57,6 @@ DEMO_CHAT_TEMPLATE = (
     "{%- if add_generation_prompt -%}{{- '<|im_start|>assistant\\n' -}}{%- endif -%}"
 )
 
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 def demo_corpus_file() -> Path:
@@ -305,7 +304,7 @@ def check_model_ref(ref: str) -> None:
             real_demo_gguf(name)  # installed?
         return
     path = Path(ref).expanduser()
-    if path.exists() or not (_HUB_ID.match(ref) and not ref.startswith((".", "/", "~"))):
+    if path.exists() or not paths.looks_like_hub_id(ref):
         resolve_model(ref)
         return
     if os.environ.get("HF_HUB_OFFLINE") == "1" or not hub_reachable():
@@ -340,7 +339,7 @@ def resolve_model(ref: str, progress=lambda stage, text: None) -> str:
                 fix="pass a folder saved by save_pretrained, a Hugging Face id, or demo:small",
             )
         return str(path.resolve())
-    if _HUB_ID.match(ref) and not ref.startswith((".", "/", "~")):
+    if paths.looks_like_hub_id(ref):
         if not hub_reachable():
             # no network: use the local Hugging Face cache only, and fail at once instead of retrying
             os.environ["HF_HUB_OFFLINE"] = "1"

@@ -10,11 +10,19 @@
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from .errors import DanluError
 
 _HERE = Path(__file__).resolve().parent
+# a Hugging Face repository id (owner/name): models, datasets and the Hub export all use this
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def looks_like_hub_id(ref: str) -> bool:
+    """Whether ``ref`` is written like a Hub id (owner/name), not like a local path."""
+    return bool(HUB_ID.match(ref)) and not ref.startswith((".", "/", "~"))
 
 
 def _bundled(name: str, marker: str) -> Path:

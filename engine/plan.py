@@ -283,7 +283,7 @@ def _lr_for(model: str, task_entry: dict, method: str) -> tuple[float, str, Msg]
         value = demo.lr(model, method)
         return value, "demo", msg("lr_demo", "lr {lr:g}: {model}'s learning rate for {method} (presets/demo.yaml)",
                                   lr=value, model=model, method=method)
-    value = float(task_entry.get("lr_full" if method == "full" else "lr", 2e-4))
+    value = float(task_entry.get("lr_full" if method == "full" else "lr", TrainConfig.lr))
     return value, "task", msg("lr_task", "lr {lr:g}: the {task} preset's rate for {kind}", lr=value,
                               task=_task_name(task_entry, "task"),
                               kind=msg("kind_full", "full fine-tuning") if method == "full" else

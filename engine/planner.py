@@ -34,6 +34,7 @@ import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from .config import METHODS
 from .errors import DanluError
 from .texts import msg
 
@@ -44,7 +45,6 @@ ALLOCATOR_DYNAMIC = 0.30
 ALLOCATOR_STATIC = 0.02
 CPU_ATTENTION = "sdpa"
 MARGIN = 0.10  # keep 10 % of the memory free
-METHODS = ("full", "lora", "qlora")
 
 
 # Architectures whose decoder layout the planner counts (others: pass --gpu-mem with --method, or expect errors).

@@ -26,7 +26,8 @@ from .errors import DanluError
 from .atomic import signallable_pid
 from .events import Event
 
-STATES = ("pending", "running", "done", "failed", "stopped")
+STATES = ("pending", "running", "done", "failed", "stopped")  # what status.json records
+SHOWN_STATES = (*STATES, "crashed", "damaged")  # and what effective_state() may also say
 DAMAGED = "damaged"  # status.json unreadable: listed with why, never hides the other runs
 
 

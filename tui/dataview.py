@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
 
-from danlu.engine.data import CLEAN_RULES as RULES, DEFAULT_MAX_CHARS as MAX_CHARS  # the engine's cleaning rules
+# the engine's cleaning rules and limit, and the formats a cleaned copy can be written in
+from danlu.engine.data import CLEAN_RULES as RULES, DEFAULT_MAX_CHARS as MAX_CHARS, TARGETS
+
 CHOICES = ("fix", *RULES, "too_long")  # every toggle on the Data screen
 DEFAULT_CHOICES = {"fix": False, "exact_duplicate": True, "near_duplicate": True, "overlong": True, "too_long": False}
-TARGETS = ("messages", "sharegpt", "alpaca")
 MAX_TOKEN_ROWS = 20_000  # conversations counted for the histogram (a sample of bigger sets)
 BINARY = (".parquet", ".arrow")
 

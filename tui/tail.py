@@ -13,10 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from danlu.engine import events
+from danlu.engine.runs import SHOWN_STATES as STATES  # the engine's list of what a run can be in
 
 from .strings import has, t as tr
-
-STATES = ("pending", "running", "done", "failed", "stopped", "crashed", "damaged")
 
 MAX_POINTS = 240  # points per plotted series (plotext slows down with long series)
 

@@ -37,7 +37,7 @@ from ..texts import msg
 from .model import ROLES
 
 FORMATS = ("alpaca", "sharegpt", "messages", "prompt_completion", "text")
-TARGETS = ("alpaca", "sharegpt", "messages")
+TARGETS = ("messages", "sharegpt", "alpaca")
 SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "model": "assistant",
                   "bot": "assistant", "chatgpt": "assistant", "system": "system", "function_call": "assistant",
                   "observation": "tool", "tool": "tool", "function": "tool", "ipython": "tool"}

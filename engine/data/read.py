@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from ..errors import DanluError
-from .. import texts
+from .. import paths, texts
 from . import jsonio
 from .model import Problem
 
@@ -30,7 +30,6 @@ CHUNK = 1 << 20
 MAX_RECORD_BYTES = 16 << 20  # one JSONL/CSV line: a conversation of 16 MB is millions of tokens, never a sample
 MAX_JSON_OBJECT = 512 << 20  # a JSON object (not an array) is parsed whole; beyond this, ask for JSONL
 _WS = re.compile(r"[ \t\n\r]*")
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 Sink = Callable[[Problem], None]
 
@@ -577,7 +576,7 @@ def open_source(ref: str | os.PathLike, sink: Sink, *, repair: bool = False) -> 
     raw, name = _split_ref(ref)
     path = Path(raw).expanduser()
     if not path.exists() and not path.is_symlink():
-        if _HUB_ID.match(raw) and not raw.startswith((".", "/", "~")) and not raw.lower().endswith(READABLE):
+        if paths.looks_like_hub_id(raw) and not raw.lower().endswith(READABLE):
             return _hub(raw, name)
         raise DanluError(f"dataset file not found: {path}",
                          fix="check the path (see sample_data/ for examples; a Hugging Face id looks like owner/name)")

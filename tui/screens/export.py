@@ -17,10 +17,11 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, Select, SelectionList, Static, TextArea
 
+from danlu.engine.export import TARGETS  # the engine's export targets, in its order
+
 from ..strings import t
 from .base import StepScreen
 
-TARGETS = ("adapter", "merged", "gguf", "ollama", "hub")
 GGUF_CHOICES = ("f16", "bf16", "q8_0", "q4_0", "q4_1", "q4_k_m", "q5_k_m", "q6_k")
 
 
