@@ -141,8 +141,10 @@ def _plan_from_args(args):
     if args.data:
         convs, _ = data.load_conversations(args.data)
         lengths = plan.token_lengths(args.model, convs, trust_remote_code=args.trust_remote_code) if convs else []
+    held_out = len(data.load_conversations(args.eval_data)[0]) if args.eval_data else 0
     p = plan.make(args.model, task=args.task, method=args.method, overrides=overrides, lengths=lengths, probe=probe,
-                  gpu_mem_gb=args.gpu_mem, target_batch=args.target_batch, trust_remote_code=args.trust_remote_code)
+                  gpu_mem_gb=args.gpu_mem, target_batch=args.target_batch, trust_remote_code=args.trust_remote_code,
+                  held_out=held_out)
     return p, convs
 
 

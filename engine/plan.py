@@ -122,13 +122,16 @@ class Plan:
         """The plan in one line: what every surface prints first."""
         shape = (msg("sum_lora", " rank {r} (alpha {alpha})", r=self.lora_r, alpha=self.lora_alpha)
                  if self.lora_r else "")
-        steps = (msg("sum_steps", "{steps} steps", steps=self.steps) if self.steps is not None
-                 else msg("sum_steps_unknown", "steps from the data"))
-        return msg("summary", "{method}{shape} · {batch} · seq len {seq} · lr {lr:g} · {epochs:g} epoch(s), {steps} · "
+        if self.max_steps > 0:
+            steps = msg("sum_max_steps", "{steps} steps (max_steps)", steps=self.max_steps)
+        elif self.steps is not None:
+            steps = msg("sum_steps", "{epochs:g} epoch(s), {steps} steps", epochs=self.epochs, steps=self.steps)
+        else:
+            steps = msg("sum_steps_unknown", "{epochs:g} epoch(s), steps from the data", epochs=self.epochs)
+        return msg("summary", "{method}{shape} · {batch} · seq len {seq} · lr {lr:g} · {steps} · "
                               "{precision} · peak {peak:.2f} GB of {budget:.2f} GB",
                    method=self.method, shape=shape, batch=self.batch_text(), seq=self.max_seq_len, lr=self.lr,
-                   epochs=self.epochs, steps=steps, precision=self.precision, peak=self.predicted_peak_gb,
-                   budget=self.budget_gb)
+                   steps=steps, precision=self.precision, peak=self.predicted_peak_gb, budget=self.budget_gb)
 
     def task_text(self) -> Msg:
         """What the task preset contributes to this plan, from the values (a demo model keeps its own settings)."""
@@ -267,7 +270,7 @@ def _coerce_overrides(overrides) -> dict:
             close = difflib.get_close_matches(str(key), list(fields), n=1)
             raise DanluError(f"unknown setting {key!r}", where="overrides",
                              fix=(f"did you mean {close[0]}? " if close else "") + "see `danlu train --help`")
-        out[key] = _coerce(key, value, fields[key], "override")
+        out[key] = _coerce(key, value, fields[key])
     return out
 
 
@@ -293,7 +296,7 @@ def _lr_for(model: str, task_entry: dict, method: str) -> tuple[float, str, Msg]
 def make(model: str, *, task: str = "general", method: str | None = None, overrides: dict | None = None,
          lengths: list | None = None, probe: dict | None = None, gpu_mem_gb: float | None = None,
          target_batch: int | None = None, demo: str | None = None, trust_remote_code: bool = False,
-         shape=None) -> Plan:
+         shape=None, held_out: int | None = None) -> Plan:
     """The plan for ``model`` on training conversations of these token ``lengths`` (None: no data yet).
 
     ``method`` None or "auto" lets the planner pick; ``overrides`` are TrainConfig fields the user set (memory
@@ -341,8 +344,11 @@ def make(model: str, *, task: str = "general", method: str | None = None, overri
     try:  # the one validation: the user's settings with the presets', before anything is decided from them
         values = dataclasses.asdict(TrainConfig(**values).validate())
     except DanluError as exc:
-        raise DanluError(exc.what, where=f"plan: {exc.where}" if exc.where else "plan", fix=exc.fix) from None
+        raise DanluError(exc.what, where=exc.where or "plan", fix=exc.fix) from None
     batch_target = int(target_batch or own.get("target_batch") or DEFAULT_TARGET_BATCH)
+    target_from = (msg("target_you", "--target-batch") if target_batch else
+                   msg("src_demo", "{model}'s settings", model=model) if own.get("target_batch") else
+                   msg("src_default", "danlu's default"))
 
     mem = planner.plan(model, gpu_mem_gb=gpu_mem_gb, probe=probe, seq_len=seq, method=method,
                        micro_batch=ov.get("micro_batch"), grad_accum=ov.get("grad_accum"),
@@ -390,8 +396,11 @@ def make(model: str, *, task: str = "general", method: str | None = None, overri
             reasons.append(("method_demo", msg("method_demo", "method {method}: {why}", method=cfg.method, why=demo)))
         elif sources["method"] == "you":
             reasons.append(("method_given", msg("method_given", "method {method}: your choice", method=cfg.method)))
+    if known:
+        reasons.append(("data", msg("data_train", "{n} training conversations, {tokens:,} tokens after truncation",
+                                    n=len(known), tokens=train_tokens or 0)))
     reasons.append(("seq_len", seq_why))
-    reasons.append(("batch", _batch_reason(cfg, geo, effective, eff_tokens, batch_target, sources)))
+    reasons.append(("batch", _batch_reason(cfg, geo, effective, eff_tokens, batch_target, target_from, sources)))
     reasons.append(("lr", lr_why))
     reasons.append(("schedule", msg("schedule", "{sched} schedule after {pct:g} % warm-up ({src})",
                                     sched=cfg.lr_scheduler, pct=100 * cfg.warmup_ratio,
@@ -407,8 +416,17 @@ def make(model: str, *, task: str = "general", method: str | None = None, overri
     reasons.append(("memory", msg("memory", "gradient checkpointing {gc}, optimizer {opt}: predicted peak {peak:.2f} "
                                             "GB of {budget:.2f} GB", gc=msg("on", "on") if cfg.grad_checkpointing else msg("off", "off"),
                                   opt=cfg.optimizer, peak=mem.predicted_peak_gb, budget=mem.budget_gb)))
-    reasons.append(("eval", msg("eval_every", "evaluate every {n} steps", n=cfg.eval_steps) if cfg.eval_steps else
-                    msg("eval_ends", "evaluate on the held-out split before and after training")))
+    if held_out == 0:
+        reasons.append(("eval", msg("eval_none", "no held-out conversations, so no evaluation (give --eval-data, or "
+                                                 "hold out a share in the wizard's Data step)")))
+    elif held_out:
+        reasons.append(("eval", msg("eval_every_n", "evaluate on {n} held-out conversations every {k} steps", n=held_out,
+                                    k=cfg.eval_steps) if cfg.eval_steps else
+                        msg("eval_ends_n", "evaluate on {n} held-out conversations before and after training",
+                            n=held_out)))
+    else:
+        reasons.append(("eval", msg("eval_every", "evaluate every {n} steps", n=cfg.eval_steps) if cfg.eval_steps else
+                        msg("eval_ends", "evaluate on the held-out split before and after training")))
     recommended = float(entry.get("data_mix") or 0.0)
     reasons.append(("data_mix", msg("mix_advice", "no general data mixed in; the {task} preset suggests {pct:.0f} % "
                                                   "(`danlu data clean --mix FILE --mix-ratio {r:g}`)", task=task_name,
@@ -420,6 +438,8 @@ def make(model: str, *, task: str = "general", method: str | None = None, overri
     settings = dataclasses.asdict(cfg)
     for key in ("train_file", "eval_file", "dataset_hash"):
         settings.pop(key)
+    if pack_len:
+        settings["pack_len"] = pack_len  # the row length that runs (pack_len is an upper bound), so config.yaml says it
     return Plan(
         model=model, task=task, method=cfg.method, adapter=None if full else cfg.adapter,
         micro_batch=cfg.micro_batch, grad_accum=cfg.grad_accum, pack_len=pack_len,
@@ -437,28 +457,52 @@ def make(model: str, *, task: str = "general", method: str | None = None, overri
     )
 
 
-def of_config(cfg: TrainConfig, lengths: list | None, *, probe: dict | None = None) -> Plan:
+def of_config(cfg: TrainConfig, lengths: list | None, *, probe: dict | None = None,
+              held_out: int | None = None) -> Plan:
     """The plan a saved config runs (the trainer's first log event): :func:`make` with every decision of the
     config given, so the figures are computed by the same code as the plan that wrote it."""
     fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"model", "method", "train_file", "eval_file",
                                                                   "dataset_hash", "plan_reason", "trust_remote_code"}
     given = {k: getattr(cfg, k) for k in fields}
     return make(cfg.model, method=cfg.method, overrides=given, lengths=lengths, probe=probe,
-                trust_remote_code=cfg.trust_remote_code)
+                trust_remote_code=cfg.trust_remote_code, held_out=held_out)
 
 
 # -- steps, time and the texts ----------------------------------------------------------------------------------------
 def _steps(cfg: TrainConfig, geo, known: list, train_tokens: int | None) -> int | None:
     """Optimizer steps: max_steps, else epochs × steps per epoch (the trainer's count: batches per epoch over the
-    accumulation, rounded up; packed rows estimated as the tokens over the row length)."""
+    accumulation, rounded up; packed rows counted as the trainer packs them, :func:`packed_rows`)."""
     if cfg.max_steps > 0:
         return cfg.max_steps
     if not known or geo is None:
         return None
-    rows = math.ceil(train_tokens / geo.pack_len) if geo.pack_len else len(known)
+    rows = packed_rows([min(n, cfg.max_seq_len) for n in known], geo.pack_len) if geo.pack_len else len(known)
     batches = math.ceil(rows / geo.micro_batch)
     per_epoch = max(1, math.ceil(batches / geo.grad_accum))
     return max(1, math.ceil(cfg.epochs * per_epoch))
+
+
+PACK_BATCH = 1000  # TRL packs a dataset in map() batches of this many samples (datasets' default batch size)
+
+
+def packed_rows(lengths: list, pack_len: int, batch: int = PACK_BATCH) -> int:
+    """How many rows of ``pack_len`` tokens samples of these lengths fill when packed as the trainer packs them:
+    TRL's best-fit-decreasing packing (each sample, longest first, goes into the open row with the least room that
+    still fits it), batch by batch."""
+    import bisect
+
+    rows = 0
+    for start in range(0, len(lengths), batch):
+        room: list[int] = []  # free tokens of the open rows, sorted
+        for n in sorted((min(x, pack_len) for x in lengths[start:start + batch] if x and x > 0), reverse=True):
+            i = bisect.bisect_left(room, n)
+            if i < len(room):
+                space = room.pop(i)
+            else:
+                space, rows = pack_len, rows + 1
+            if space - n > 0:
+                bisect.insort(room, space - n)
+    return rows
 
 
 def _seconds(mem, cfg, steps, eff_tokens, probe, gpu_mem_gb) -> float | None:
@@ -504,10 +548,10 @@ def _source_text(source: str, task_name, model: str) -> Msg:
     return msg("src_default", "danlu's default")
 
 
-def _batch_reason(cfg, geo, effective, eff_tokens, target, sources) -> Msg:
+def _batch_reason(cfg, geo, effective, eff_tokens, target, target_from, sources) -> Msg:
     why = (msg("batch_you", "your setting") if sources["micro_batch"] == "you" or sources["grad_accum"] == "you" else
-           msg("batch_target", "the planner's largest micro-batch that fits, accumulated towards {target} per step",
-               target=target))
+           msg("batch_target", "the largest micro-batch that fits, up to the target of {target} conversation(s) a "
+                               "step ({src}), reached by accumulation", target=target, src=target_from))
     if geo and geo.pack_len:
         return msg("batch_packed", "micro-batch {mb} × accumulation {ga} ({why}), run as packed rows of {pack} tokens "
                                    "× accumulation {rga}: about {samples} conversation(s), {tokens:,} tokens a step",

@@ -60,7 +60,8 @@ def quickstart(*, method: str | None = None, model: str | None = None, size: str
              + (f" (the demo holds out at most {held}, so that evaluating takes seconds; the rest of the "
                 f"{demo.eval_ratio():.0%} split trains)" if held and len(eval_convs) == held else ""))
 
-    p = demo_plan(model_ref, train_convs, method=method, epochs=epochs, max_steps=max_steps, probe=hw)
+    p = demo_plan(model_ref, train_convs, method=method, epochs=epochs, max_steps=max_steps, probe=hw,
+                  held_out=len(eval_convs))
     if not p.fits:
         raise DanluError(f"the plan does not fit this machine ({p.predicted_peak_gb:.2f} GB of {p.budget_gb:.2f} GB)",
                          fix="; ".join(p.remedies) or "use a smaller model (--model demo:tiny)")
@@ -124,13 +125,13 @@ def quickstart(*, method: str | None = None, model: str | None = None, size: str
 
 
 def demo_plan(model_ref: str, train_convs: list, *, method: str | None = None, epochs: float | None = None,
-              max_steps: int = -1, probe: dict | None = None) -> plan.Plan:
+              max_steps: int = -1, probe: dict | None = None, held_out: int | None = None) -> plan.Plan:
     """The quickstart's plan: engine.plan.make on the demo's training conversations, LoRA unless ``method`` says
     otherwise (the plan says that this is the demo's choice)."""
     overrides = {"epochs": epochs, "max_steps": max_steps if max_steps and max_steps > 0 else None}
     return plan.make(model_ref, method=method or "lora", overrides=overrides,
                      lengths=plan.token_lengths(model_ref, train_convs), probe=probe,
-                     demo=DEMO_METHOD if method is None else None)
+                     demo=DEMO_METHOD if method is None else None, held_out=held_out)
 
 
 def _describe(model_ref: str) -> str:

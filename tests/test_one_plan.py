@@ -279,13 +279,14 @@ def test_every_surface_shows_the_same_plan(files, wizard, machine, tmp_path_fact
 
 
 def test_the_trainers_first_log_event_is_the_plan(tiny_model, danlu_home, tmp_path):
-    """A real run: the first log line in events.jsonl is the plan `danlu plan --data` printed for the config."""
+    """A real run: the first log line in events.jsonl is the plan `danlu plan --data` printed for the config, and the
+    run takes the optimizer steps the plan predicted (packed rows counted as TRL packs them)."""
     from conftest import run_cli, run_json
 
     cfg = tmp_path / "config.yaml"
     sample = SAMPLES / "lab_consultant.messages.jsonl"
-    ref = run_json("plan", "--model", "demo:tiny", "--data", sample, "--method", "lora", "max_steps=2")
-    run_json("plan", "--model", "demo:tiny", "--data", sample, "--method", "lora", "max_steps=2", "--save", cfg)
+    ref = run_json("plan", "--model", "demo:tiny", "--data", sample, "--method", "lora")
+    run_json("plan", "--model", "demo:tiny", "--data", sample, "--method", "lora", "--save", cfg)
     proc = run_cli("train", cfg, "--json")
     assert proc.returncode == 0, proc.stderr[-2000:]
     from danlu.engine import runs
@@ -295,7 +296,56 @@ def test_the_trainers_first_log_event_is_the_plan(tiny_model, danlu_home, tmp_pa
     assert logs[0].code == "plan", logs[0]
     assert {k: logs[0].args[k] for k in plan.COMPARED} == {k: ref[k] for k in plan.COMPARED}
     steps = [e for e in run.events() if e.type == "step"]
-    assert len(steps) == ref["steps"] == 2
+    assert len(steps) == ref["steps"] == steps[-1].total > 5
+    assert yaml.safe_load(cfg.read_text())["pack_len"] == ref["pack_len"]  # config.yaml says the row length that runs
+
+
+def test_packed_rows_are_counted_as_trl_packs_them():
+    """The plan's row count is TRL's best-fit-decreasing packing of the same lengths (its own function)."""
+    from datasets import Dataset
+    from trl.data_utils import pack_dataset
+
+    rng = random.Random(3)
+    for pack, n in ((384, 300), (1024, 2500), (64, 50)):
+        lengths = [rng.choice([rng.randint(5, pack), rng.randint(5, pack // 4)]) for _ in range(n)]
+        ds = Dataset.from_list([{"input_ids": list(range(k))} for k in lengths])
+        assert plan.packed_rows(lengths, pack) == len(pack_dataset(ds, pack, strategy="bfd")), (pack, n)
+
+
+def test_a_wrong_setting_on_the_plan_screen_is_shown_at_its_field(tiny_model, danlu_home):
+    from textual.widgets import Input, Static
+
+    from danlu.tui.app import DanluApp
+    from danlu.tui.state import WizardState
+
+    async def go():
+        app = DanluApp(lang="en")
+        async with app.run_test(size=(80, 24)) as pilot:
+            app.wizard = WizardState(model="demo:tiny", probe=hardware.probe())
+            app.goto("plan")
+            for _ in range(300):
+                await pilot.pause(0.05)
+                if app.wizard.plan is not None:
+                    break
+            scr = app.screen
+            scr.query_one("#k-lr", Input).value = "abc"
+            for _ in range(300):
+                await pilot.pause(0.05)
+                if app.wizard.plan is None and scr._shown_gen == scr._gen:
+                    break
+            hint = str(scr.query_one("#knob-hint", Static).render())
+            assert "lr must be a number" in hint and scr.query_one("#k-lr", Input).has_class("-invalid")
+            await pilot.press("ctrl+t")
+            await pilot.pause(0.2)
+            assert any("Fix this setting first" in str(n.message) for n in app._notifications)
+            scr.query_one("#k-lr", Input).value = "1e-4"
+            for _ in range(300):
+                await pilot.pause(0.05)
+                if app.wizard.plan is not None:
+                    break
+            assert app.wizard.plan.lr == 1e-4 and not scr.query_one("#k-lr", Input).has_class("-invalid")
+
+    asyncio.run(go())
 
 
 def test_a_plan_is_a_value_and_an_override_makes_a_new_one():

@@ -49,6 +49,14 @@ class WizardState:
             seed = 42  # the plan reports the bad seed itself
         return plan.train_lengths(self.token_lengths, self.eval_ratio, seed)
 
+    def held_out(self) -> int | None:
+        """How many conversations the split holds out for evaluation (None: no data read yet)."""
+        if not self.conversations:
+            return None
+        from danlu.engine.data import split_counts
+
+        return split_counts(len(self.conversations), self.eval_ratio)[1]
+
     def demo_reason(self):
         """Why the plan's method is the demo's (None unless the wizard runs the demo with its LoRA default)."""
         if not (self.demo and self.method == "lora"):

@@ -155,6 +155,7 @@ STRINGS = {
         "demo_lr_note": "(Demo model: random init, so it uses demo.yaml's higher learning rate.)",
         "demo_real_note": "(Demo model SmolLM2-135M: demo.yaml's settings, sized for a few minutes on a CPU.)",
         "bad_number": "A setting is not a valid number", "wait_plan": "Wait for the plan.",
+        "fix_first": "Fix this setting first: {error}",
         "saving": "Preparing the run folder…", "starting": "Preparing the run and starting training…",
         "config_saved": "✓ Saved {path} — reproduce with: danlu train <that file>",
         # dashboard
@@ -377,6 +378,7 @@ STRINGS = {
         "demo_lr_note": "（演示模型随机初始化，因此使用 demo.yaml 中较高的学习率。）",
         "demo_real_note": "（演示模型 SmolLM2-135M：使用 demo.yaml 的设置，在 CPU 上几分钟即可完成。）",
         "bad_number": "有设置不是有效数字", "wait_plan": "请等待规划完成。",
+        "fix_first": "请先改正这项设置：{error}",
         "saving": "正在准备训练目录…", "starting": "正在准备训练目录并开始训练…",
         "config_saved": "✓ 已保存 {path} —— 复现：danlu train <该文件>",
         "dash_title": "训练 {run} · {state}", "reading_events": "正在读取事件…",
@@ -410,9 +412,9 @@ STRINGS = {
         "msgpart_fits_opt8": "、用 8 位优化器",
         "msg_no_fit": "放不下：微批 {mb} 需要 {need:.1f} GB，可用 {usable:.1f} GB",
         # the plan's decisions (engine/plan.py)
-        "msg_summary": "{method}{shape} · {batch} · 序列长度 {seq} · 学习率 {lr:g} · {epochs:g} 轮，{steps} · {precision} · "
+        "msg_summary": "{method}{shape} · {batch} · 序列长度 {seq} · 学习率 {lr:g} · {steps} · {precision} · "
                        "峰值 {peak:.2f} GB / {budget:.2f} GB",
-        "msg_sum_lora": " 秩 {r}（alpha {alpha}）", "msg_sum_steps": "{steps} 步", "msg_sum_steps_unknown": "步数由数据决定",
+        "msg_sum_lora": " 秩 {r}（alpha {alpha}）", "msg_sum_steps": "{epochs:g} 轮，{steps} 步", "msg_sum_steps_unknown": "{epochs:g} 轮，步数由数据决定",
         "msg_geo_packed": "{pack} token 的打包行 × 累积 {ga} ≈ 每步 {samples} 条对话（{tokens:,} token）",
         "msg_geo_packed_unknown": "{pack} token 的打包行，每步约 {samples} 条对话",
         "msg_geo_batch": "微批 {mb} × 累积 {ga} = 每步 {samples} 条对话",
@@ -429,7 +431,12 @@ STRINGS = {
         "msg_method_demo": "方法 {method}：{why}", "msg_method_given": "方法 {method}：你的选择",
         "msg_demo_method": "离线演示的选择：几 MB 的适配器，导出与合并只需几秒（方法选「自动」则由规划器决定）",
         "msg_batch_you": "你的设置",
-        "msg_batch_target": "规划器选能放下的最大微批，累积到每步 {target} 条",
+        "msg_batch_target": "能放下的最大微批，上限为每步 {target} 条对话（{src}），不足部分靠累积",
+        "msg_target_you": "--target-batch",
+        "msg_eval_none": "没有留出的对话，因此不做评估（提供 --eval-data，或在向导的数据步骤留出一部分）",
+        "msg_eval_every_n": "每 {k} 步在 {n} 条留出对话上评估", "msg_eval_ends_n": "训练前后在 {n} 条留出对话上评估",
+        "msg_data_train": "{n} 条训练对话，截断后共 {tokens:,} token",
+        "msg_sum_max_steps": "{steps} 步（max_steps）",
         "msg_batch_packed": "微批 {mb} × 累积 {ga}（{why}），实际以 {pack} token 的打包行 × 累积 {rga} 运行：每步约 {samples} "
                             "条对话、{tokens:,} token",
         "msg_batch_plain": "微批 {mb} × 累积 {ga} = 每步 {samples} 条对话（{why}）",

@@ -64,9 +64,9 @@ def methods() -> tuple:
 
 
 class PlanComputed(Message):
-    def __init__(self, plan, error: str | None = None, gen: int = 0):
+    def __init__(self, plan, error: str | None = None, gen: int = 0, field: str | None = None):
         super().__init__()
-        self.plan, self.error, self.gen = plan, error, gen
+        self.plan, self.error, self.gen, self.field = plan, error, gen, field  # field: the setting the error is about
 
 
 class RunPrepared(Message):
@@ -126,6 +126,11 @@ class Knobs(Grid):
                 continue  # never under the cursor of the one typing
             with self.prevent(Input.Changed):
                 inp.value = shown(plan.settings[name])
+
+    def mark(self, name: str | None) -> None:
+        """Show which field the plan's error is about (None: no error)."""
+        for knob in KNOBS:
+            self.query_one(f"#k-{knob}", Input).set_class(knob == name, "-invalid")
 
     def values(self) -> dict:
         return {n: self.query_one(f"#k-{n}", Input).value.strip() for n in KNOBS}
@@ -209,8 +214,9 @@ class PlanScreen(StepScreen):
     def _edited(self, event: Knobs.Edited) -> None:
         """A typed setting becomes an override when it differs from the plan's value; the engine plans again."""
         w, name = self.wizard, event.name
-        self.query_one("#knob-hint", Static).update(
-            f"{name}: {self.query_one(f'#k-{name}', Input).tooltip or ''}")
+        hint = self.query_one("#knob-hint", Static)
+        hint.update(f"{name}: {self.query_one(f'#k-{name}', Input).tooltip or ''}")
+        hint.set_classes("hint")
         current = shown(w.plan.settings[name]) if w.plan is not None else None
         if event.value in ("", current):
             w.overrides.pop(name, None)
@@ -230,19 +236,19 @@ class PlanScreen(StepScreen):
         status.set_classes("loading")
         self._gen += 1
         self._plan(self._gen, w.model, w.task, w.method, dict(w.overrides), w.train_lengths(), w.probe,
-                   w.trust_remote_code, w.demo_reason())
+                   w.trust_remote_code, w.demo_reason(), w.held_out())
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="plan")
-    def _plan(self, gen, model, task, method, overrides, lengths, probe, trust, demo) -> None:
+    def _plan(self, gen, model, task, method, overrides, lengths, probe, trust, demo, held_out) -> None:
         from danlu.engine import plan
         from danlu.engine.errors import DanluError
 
         try:
             p = plan.make(model, task=task, method=method, overrides=overrides, lengths=lengths, probe=probe,
-                          trust_remote_code=trust, demo=demo)
+                          trust_remote_code=trust, demo=demo, held_out=held_out)
             self.post_message(PlanComputed(p, gen=gen))
         except DanluError as exc:
-            self.post_message(PlanComputed(None, exc.one_line(), gen))
+            self.post_message(PlanComputed(None, exc.one_line(), gen, (exc.where or "").split(":")[-1].strip()))
         except Exception as exc:  # noqa: BLE001 - shown on the screen, never closes the wizard
             self.post_message(PlanComputed(None, f"{type(exc).__name__}: {exc}", gen))
 
@@ -252,12 +258,23 @@ class PlanScreen(StepScreen):
             return  # an older plan, overtaken by a newer edit
         self._shown_gen = msg.gen
         status = self.query_one("#plan-status", Static)
+        knobs = self.query_one(Knobs)
+        knobs.mark(msg.field if msg.plan is None else None)
         if msg.plan is None:
             self.wizard.plan = None  # nothing to save or start until the settings plan again
             self._after_plan = None
+            self._error = msg.error
             status.update(f"✗ {msg.error}")
             status.set_classes("error")
+            hint = self.query_one("#knob-hint", Static)  # beside the fields, where the typing happens
+            hint.update(f"✗ {msg.error}")
+            hint.set_classes("error")
             return
+        self._error = None
+        hint = self.query_one("#knob-hint", Static)
+        if hint.has_class("error"):  # the setting that was wrong plans now
+            hint.update("")
+            hint.set_classes("hint")
         p = msg.plan
         self.wizard.plan = p
         status.update(t("plan_fits") if p.fits else t("plan_no_fit"))
@@ -278,7 +295,10 @@ class PlanScreen(StepScreen):
                 self.action_replan()
             return
         if w.plan is None:
-            self.notify(t("wait_plan"), severity="warning")
+            if getattr(self, "_error", None):
+                self.notify(t("fix_first", error=self._error), severity="error")
+            else:
+                self.notify(t("wait_plan"), severity="warning")
             return
         if not w.plan.fits:
             self.notify(t("plan_no_fit"), severity="error")
