@@ -302,7 +302,7 @@ def make(model: str, *, task: str = "general", method: str | None = None, overri
     ``method`` None or "auto" lets the planner pick; ``overrides`` are TrainConfig fields the user set (memory
     ones become the planner's forced choices); ``demo`` is the reason a demo run forces ``method`` (said in the
     plan).  Raises DanluError for an unknown task, method or setting."""
-    from . import demo as demo_mod, planner, presets, tasks
+    from . import demo as demo_mod, planner, tasks
 
     ov = _coerce_overrides(overrides)
     if method in ("", "auto"):
