@@ -132,7 +132,7 @@ def write_config(workdir: Path, max_steps: int, eval_split: bool, size: str = "s
 
 
 def build_demo_model(env: dict, size: str = "small") -> None:
-    code = f"from danlu.engine.models import build_demo_model; print(build_demo_model({size!r}))"
+    code = f"from danlu.engine.models.load import build_demo_model; print(build_demo_model({size!r}))"
     subprocess.run([sys.executable, "-c", code], env=env, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
 
 
@@ -146,7 +146,7 @@ def start_run(cfg: Path, env: dict) -> dict:
 
 
 def wait_done(run_dir: Path, timeout_s: float, on_tick=None) -> str:
-    from danlu.engine import runs
+    from danlu.engine.runs import store as runs
 
     run = runs.RunDir(run_dir)
     end = time.monotonic() + timeout_s
@@ -162,7 +162,7 @@ def wait_done(run_dir: Path, timeout_s: float, on_tick=None) -> str:
 
 def stop_if_running(run_dir: Path) -> None:
     """Leave no trainer behind (this script interrupted, or a run that timed out)."""
-    from danlu.engine import runs
+    from danlu.engine.runs import store as runs
 
     run = runs.RunDir(run_dir)
     if run.effective_state() in ("pending", "running"):
@@ -174,7 +174,7 @@ def stop_if_running(run_dir: Path) -> None:
 
 
 def done_event(run_dir: Path) -> dict:
-    from danlu.engine import runs
+    from danlu.engine.runs import store as runs
 
     run = runs.RunDir(run_dir)
     done = [e for e in _rows(run.events()) if e.get("type") == "done"]
@@ -363,7 +363,7 @@ def interleaved(cfg: Path, env: dict, args) -> dict:
     window are left out (the wizard starting or quitting), and a window's throughput is the step events'
     tokens over their timestamps inside the rest.  Neighbouring windows are seconds apart, so slow drift of
     the machine (the 2-run design above sees ±5 % from run to run) cancels in each H/D pair."""
-    from danlu.engine import runs
+    from danlu.engine.runs import store as runs
 
     wait_quiet()
     started = start_run(cfg, env)
@@ -444,7 +444,7 @@ def _rows(records) -> list[dict]:
 
 
 def _events(run_dir: Path) -> list[dict]:
-    from danlu.engine import runs
+    from danlu.engine.runs import store as runs
 
     return _rows(runs.RunDir(run_dir).events())
 

@@ -47,8 +47,8 @@ CONFIGS = [
 CHILD = r"""
 import json, resource, sys, os
 import torch, transformers, peft
-from danlu.engine import models
-from danlu.engine.config import TrainConfig
+from danlu.engine.models import load as models
+from danlu.engine.core.config import TrainConfig
 size, method, mb, seq, gc, attn = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4]), sys.argv[5] == "1", sys.argv[6]
 torch.manual_seed(0)
 import psutil
@@ -87,8 +87,9 @@ import json, resource, sys, tempfile
 from pathlib import Path
 import psutil
 import torch, transformers, peft, trl
-from danlu.engine import data, demo, runs, train
-from danlu.engine.config import TrainConfig
+from danlu.engine import data, runs, train
+from danlu.engine.plan import demo
+from danlu.engine.core.config import TrainConfig
 model, method, seq = sys.argv[1], sys.argv[2], int(sys.argv[3])
 convs, _ = data.load_conversations(demo.sample_data_file())
 convs, _ = demo.select(model, convs, demo.sample_data_file())
@@ -115,7 +116,7 @@ def measure_runner(model, method, seq, env):
 
 
 def predict_runner(model, method, seq):
-    from danlu.engine import planner
+    from danlu.engine.plan import memory as planner
 
     terms = planner.memory_terms(planner.model_shape(model), method, 1, seq, precision="fp32",
                                  grad_checkpointing=False, optimizer="adamw_torch", lora_r=16,
@@ -124,7 +125,7 @@ def predict_runner(model, method, seq):
 
 
 def runner_main(model: str, env: dict, args) -> None:
-    from danlu.engine import models
+    from danlu.engine.models import load as models
 
     models.resolve_model(model)
     print(f"danlu's runner on {model}, 3 optimizer steps of one packed row (CPU, fp32)")
@@ -159,7 +160,7 @@ def measure(size, method, mb, seq, gc, attn, env):
 
 
 def predict(size, method, mb, seq, gc, attn):
-    from danlu.engine import planner
+    from danlu.engine.plan import memory as planner
 
     shape = planner.model_shape(f"demo:{size}")
     terms = planner.memory_terms(shape, method, mb, seq, precision="fp32", grad_checkpointing=gc,
@@ -171,7 +172,7 @@ def predict(size, method, mb, seq, gc, attn):
 def main(argv=None):
     import argparse
 
-    from danlu.engine import models
+    from danlu.engine.models import load as models
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--save", help="write the measurements to this JSON file")

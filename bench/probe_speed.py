@@ -35,7 +35,8 @@ def main():
     import argparse
     import tempfile
 
-    from danlu.engine import hardware, presets
+    from danlu.engine.plan import hardware
+    from danlu.engine.core import presets
     from figures import Figure, add_args, at_most, report
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -68,7 +68,7 @@ BENCHES = [
 
 
 def machine() -> dict:
-    from danlu.engine import hardware
+    from danlu.engine.plan import hardware
 
     p = hardware.probe()
     versions = {}
@@ -77,9 +77,9 @@ def machine() -> dict:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             versions[dist] = None
-    gpus = [f"{g.get('name')} ({g.get('memory_total_gb')} GB)" for g in p.get("gpus", [])]
-    return {"cpu": p["host"]["cpu"], "cores": p["host"]["cores"], "ram_gb": p["host"]["ram_total_gb"],
-            "gpus": gpus, "accelerator": p.get("accelerator"), "python": platform.python_version(),
+    gpus = [f"{g.name} ({g.memory_total_gb} GB)" for g in p.gpus]
+    return {"cpu": p.host.cpu, "cores": p.host.cores, "ram_gb": p.host.ram_total_gb,
+            "gpus": gpus, "accelerator": p.accelerator, "python": platform.python_version(),
             "versions": versions, "date": dt.datetime.now().astimezone().isoformat(timespec="seconds")}
 
 

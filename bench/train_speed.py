@@ -20,7 +20,7 @@ one after the other:
 
 "Real tokens" are non-padding tokens trained, divided by the training time (the trainer's own
 train_runtime; for the bare loop the loop's wall time; model loading excluded on every side).  The
-final models are evaluated by the same function (engine.evaluate.eval_loss: mean loss on assistant
+final models are evaluated by the same function (engine.infer.evaluate.eval_loss: mean loss on assistant
 tokens of the eval split).  Peak RSS is each process's own ru_maxrss.
 
     python bench/train_speed.py [--size small | --model demo:smollm2 [--samples 64]] [--json out.json]
@@ -54,7 +54,8 @@ MAX_LEN = 1024  # TRL's default max_length; no sample of the demo data is longer
 
 
 def prepare(workdir: Path, model: str, samples: int | None) -> tuple[Path, Path]:
-    from danlu.engine import data, demo
+    from danlu.engine import data
+    from danlu.engine.plan import demo
     from danlu.engine.data import select
 
     convs, _ = data.load_conversations(demo.sample_data_file())
@@ -67,7 +68,7 @@ def prepare(workdir: Path, model: str, samples: int | None) -> tuple[Path, Path]
 
 
 def settings(model: str) -> dict:
-    from danlu.engine import demo
+    from danlu.engine.plan import demo
 
     s = demo.settings(model)
     return dict(model=model, lr=demo.lr(model, "lora"), lora_r=int(s.get("lora_r", 16)),
@@ -91,8 +92,8 @@ def memory(side: dict) -> dict:
 
 
 def _config(workdir: Path, model: str, method: str):
-    from danlu.engine import hardware, planner
-    from danlu.engine.config import TrainConfig
+    from danlu.engine.plan import hardware, memory as planner
+    from danlu.engine.core.config import TrainConfig
 
     s = settings(model)
     p = planner.plan(s["model"], probe=hardware.probe(), seq_len=MAX_LEN, method=method, target_batch=EFFECTIVE_BATCH)
@@ -107,12 +108,13 @@ def _config(workdir: Path, model: str, method: str):
 
 
 def side_danlu(workdir: Path, model: str, method: str) -> dict:
-    from danlu.engine import runs, train
+    from danlu.engine.runs import store as runs
+    from danlu.engine.train import runner as train
 
     cfg = _config(workdir, model, method)
     run = runs.create("bench-danlu", workdir / "runs")
     result = train.run(cfg, run)
-    from danlu.engine import events
+    from danlu.engine.core import events
 
     records = list(run.events())
     done = [e for e in records if isinstance(e, events.Done)][-1]
@@ -129,7 +131,9 @@ def side_bare(workdir: Path, model: str, method: str) -> dict:
     from datasets import Dataset
     from trl.data_utils import pack_dataset
 
-    from danlu.engine import attention, encode, evaluate, models, train
+    from danlu.engine.models import attention, encode, load as models
+    from danlu.engine.infer import evaluate
+    from danlu.engine.train import runner as train
 
     cfg = _config(workdir, model, method)
     models.quiet()
@@ -182,7 +186,9 @@ def side_baseline(workdir: Path, model: str, method: str) -> dict:
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import SFTConfig, SFTTrainer
 
-    from danlu.engine import data, encode, evaluate, models
+    from danlu.engine import data
+    from danlu.engine.models import encode, load as models
+    from danlu.engine.infer import evaluate
 
     s = settings(model)
     models.quiet()
@@ -295,7 +301,7 @@ def main() -> None:
     if args.side:
         print(json.dumps(memory(SIDES[args.side](args.workdir, model, args.method))))
         return
-    from danlu.engine import models
+    from danlu.engine.models import load as models
 
     samples = args.samples if args.samples is not None else (None if models.is_random_init(model) else 64)
     with tempfile.TemporaryDirectory(prefix="danlu-bench-") as tmp:

@@ -7,9 +7,7 @@ never (DESIGN.md §1).
 
 __version__ = "0.1.0"
 
-# The engine's public modules: what the wizard (danlu.tui) may import.  The others are internals of these (the
-# memory model behind `plan`, tokenisation behind `data`, the GGUF writer and checks behind `export`, ...);
-# tests/test_structure.py keeps the wizard to this list.
-PUBLIC = ("errors", "texts", "events", "paths", "config", "presets", "tasks", "demo", "hardware", "plan", "models",
-          "data", "prepare", "train", "runs", "chat", "evaluate", "export", "gguf_import", "cli")
-
+# The engine in stage packages, one level deep, lowest first: a package imports only the ones before it (never one
+# after, so there is no cycle), and its __init__ is its public surface (__all__).  The wizard (danlu.tui) imports
+# only these surfaces; tests/test_structure.py keeps both rules.
+STAGES = ("core", "runs", "models", "data", "plan", "infer", "train", "export", "cli")

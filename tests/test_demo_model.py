@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from danlu.engine import models
+from danlu.engine.models import load as models
 
 
 def test_tiny_builds_identically_twice(tmp_path):
@@ -52,7 +52,7 @@ def test_cached_build_is_reused(tiny_model):
 
 
 def test_unknown_size_is_a_clear_error():
-    from danlu.engine.errors import DanluError
+    from danlu.engine.core.errors import DanluError
 
     with pytest.raises(DanluError, match="tiny, small"):
         models.build_demo_model("huge")

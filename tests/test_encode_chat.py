@@ -1,6 +1,7 @@
 """Loss masks cover exactly the assistant turns; chat streams and stops."""
 
-from danlu.engine import chat, encode, models
+from danlu.engine.infer import chat
+from danlu.engine.models import encode, load as models
 
 
 def test_labels_cover_only_assistant_text(tiny_model):

@@ -57,7 +57,7 @@ def test_adapter_and_merged_load_in_transformers_and_peft(exported):
     from peft import PeftModel
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from danlu.engine import models
+    from danlu.engine.models import load as models
 
     res, out = exported
     tok = AutoTokenizer.from_pretrained(out / "merged")
@@ -123,7 +123,7 @@ TEMPLATES = {
 def test_ollama_template_renders_byte_for_byte_in_go(name, smollm2):
     from transformers import AutoTokenizer
 
-    from danlu.engine import ollama
+    from danlu.engine.export import ollama
 
     if ollama.go_available() is None:
         pytest.fail("Go is needed for this test (make test installs golang-go; or apt-get install golang-go)")
@@ -153,7 +153,7 @@ def test_gguf_writer_gives_the_same_model_for_other_architectures(arch, smollm2,
     import torch
     from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer
 
-    from danlu.engine import checks, export, gguf_export, gguf_verify
+    from danlu.engine.export import checks, pipeline as export, gguf_export, gguf_verify
 
     tok = AutoTokenizer.from_pretrained(smollm2)
     kw = dict(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,

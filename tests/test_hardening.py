@@ -148,7 +148,7 @@ def test_4_bad_values_are_refused_before_a_run_directory_exists(tmp_path, runs_r
 
 
 def test_4_quoted_booleans_and_numbers_mean_what_they_say():
-    from danlu.engine.config import TrainConfig
+    from danlu.engine.core.config import TrainConfig
 
     cfg = TrainConfig.from_dict({"packing": "false", "grad_checkpointing": "yes", "micro_batch": "8",
                                  "lr": "1e-4", "train_file": "x"}).validate()
@@ -206,7 +206,7 @@ def test_6_a_full_disk_during_training_leaves_the_earlier_checkpoint_and_records
     assert status["state"] == "failed" and "no space left" in status["error"]
     ckpts = sorted(p.name for p in (run / "checkpoints").iterdir())
     assert ckpts == ["checkpoint-2"], f"only complete checkpoints, no partial ones: {ckpts}"
-    from danlu.engine import train
+    from danlu.engine.train import runner as train
 
     assert train.valid_checkpoint(run / "checkpoints" / "checkpoint-2")
     assert not (run / "final").exists()
@@ -240,7 +240,7 @@ def test_9_binary_junk_in_the_event_log_is_tolerated(trained, runs_root, capsys)
     assert json.loads((run / "status.json").read_text())["state"] == "done", "a done run stays done"
     rc, out, err = cli(capsys, "attach", run.name, "--no-follow")
     assert rc == 0 and "done" in out
-    from danlu.engine import runs
+    from danlu.engine.runs import store as runs
 
     assert runs.RunDir(run).truncate_events_after(2) >= 2  # the junk and the later steps are dropped, no error
     assert all(isinstance(json.loads(line), dict) for line in (run / "events.jsonl").read_text().splitlines())
@@ -286,17 +286,17 @@ def test_11_messages(tmp_path, runs_root, capsys, trained):
     assert rc == 2 and "danlu plan" in err and "--save" in err
     # an exact run name wins over a longer one that contains it
     a, b = copy_run(trained, runs_root, "secret"), copy_run(trained, runs_root, "secretd")
-    from danlu.engine import runs
+    from danlu.engine.runs import store as runs
 
     assert runs.resolve("secret").path == a and runs.resolve("secretd").path == b
     assert runs.resolve(a.name).path == a
     # a corrupted status.json shows as damaged, not pending
     (b / "status.json").write_text("{oops")
-    assert runs.RunDir(b).summary()["state"] == "damaged"
+    assert runs.RunDir(b).summary().state == "damaged"
 
 
 def test_11_a_unicode_run_name_is_kept(tmp_path, runs_root):
-    from danlu.engine import runs
+    from danlu.engine.runs import store as runs
 
     run = runs.create("微调-测试", runs_root)
     assert run.id.endswith("微调-测试")
@@ -330,7 +330,7 @@ def test_12_files_for_the_user_follow_the_umask(tmp_path, capsys):
 
 # -- beyond the list: fuzzing the config schema and damaged run directories ---------------------------------------
 def _field_values():
-    from danlu.engine.config import TrainConfig
+    from danlu.engine.core.config import TrainConfig
     import dataclasses
 
     names = [f.name for f in dataclasses.fields(TrainConfig)]
@@ -344,8 +344,8 @@ def _field_values():
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_field_values())
 def test_fuzz_config_schema_always_a_clear_error_or_a_valid_config(data):
-    from danlu.engine.config import TrainConfig
-    from danlu.engine.errors import DanluError
+    from danlu.engine.core.config import TrainConfig
+    from danlu.engine.core.errors import DanluError
 
     data = dict(data)
     data.setdefault("train_file", "train.jsonl")
@@ -395,7 +395,7 @@ def test_the_names_a_config_accepts_are_known_to_transformers():
     from transformers.trainer_utils import SchedulerType
     from transformers.training_args import OptimizerNames
 
-    from danlu.engine.config import OPTIMIZERS, SCHEDULERS
+    from danlu.engine.core.config import OPTIMIZERS, SCHEDULERS
 
     assert set(SCHEDULERS) <= {s.value for s in SchedulerType}
     assert set(OPTIMIZERS) <= {o.value for o in OptimizerNames}

@@ -1,7 +1,7 @@
 """Hardening II (issue 19): no signal to a stranger's process, no write onto any input, one trainer per run.
 
 Each numbered test is the regression test of one defect an adversarial user found; the table tests at the end go
-over every command that writes (the output guard, engine.guard) and every command that consults a run's lock."""
+over every command that writes (the output guard, engine.core.guard) and every command that consults a run's lock."""
 
 from __future__ import annotations
 
@@ -96,7 +96,7 @@ def test_2_export_name_is_a_file_name_never_a_path(trained, runs_root, tmp_path,
 
 # -- 3. a torchrun run name is cleaned like any other ---------------------------------------------------------------
 def test_3_a_run_name_under_torchrun_stays_inside_the_runs_folder(tmp_path, runs_root, capsys, monkeypatch, tiny_model):
-    from danlu.engine import cli as cli_module
+    from danlu.engine.cli import train as cli_module
 
     victim = tmp_path / "victim"
     victim.mkdir()
@@ -163,7 +163,7 @@ def test_7_data_commands_never_write_onto_their_mix_file(tmp_path, capsys):
 
 # -- 8. one export per destination; nothing appears-and-vanishes -----------------------------------------------------
 def test_8_a_second_export_to_the_same_destination_is_refused(trained, runs_root, tmp_path, capsys):
-    from danlu.engine import atomic
+    from danlu.engine.core import atomic
 
     run = copy_run(trained, runs_root, "twice")
     out = tmp_path / "out"
@@ -179,8 +179,8 @@ def test_8_a_second_export_to_the_same_destination_is_refused(trained, runs_root
 
 
 def test_8_a_file_put_into_the_destination_meanwhile_is_kept(tmp_path):
-    from danlu.engine import atomic
-    from danlu.engine.errors import DanluError
+    from danlu.engine.core import atomic
+    from danlu.engine.core.errors import DanluError
 
     out = tmp_path / "out"
     with pytest.raises(DanluError, match="appeared at the destination"):
@@ -194,7 +194,8 @@ def test_8_a_file_put_into_the_destination_meanwhile_is_kept(tmp_path):
 
 # -- 9. a second stop does not lose the checkpoint; a stale request is not the next run's -----------------------
 def test_9_a_second_stop_is_ignored_a_third_forces_and_stale_requests_are_dropped(tmp_path, capsys):
-    from danlu.engine import runs, train
+    from danlu.engine.runs import store as runs
+    from danlu.engine.train import runner as train
 
     run = runs.create("ctl", tmp_path)
     (run.path / "control.json").write_text(json.dumps({"action": "stop", "ts": 1.0}))  # from an earlier process
@@ -220,7 +221,7 @@ def test_9_a_second_stop_is_ignored_a_third_forces_and_stale_requests_are_droppe
 
 # -- 10. the import cache is keyed by content -------------------------------------------------------------------------
 def test_10_two_gguf_files_with_one_name_and_size_get_two_cache_folders(tmp_path, danlu_home):
-    from danlu.engine import gguf_import
+    from danlu.engine.models import gguf_import
 
     a, b = tmp_path / "a" / "model.gguf", tmp_path / "b" / "model.gguf"
     for path, fill in ((a, b"A"), (b, b"B")):
@@ -242,8 +243,9 @@ def test_10_two_gguf_files_with_one_name_and_size_get_two_cache_folders(tmp_path
 
 # -- 11. one trainer per run ------------------------------------------------------------------------------------------
 def test_11_a_run_whose_lock_is_held_cannot_be_trained_by_a_second_process(trained, runs_root, capsys):
-    from danlu.engine import runs, train
-    from danlu.engine.config import TrainConfig
+    from danlu.engine.runs import store as runs
+    from danlu.engine.train import runner as train
+    from danlu.engine.core.config import TrainConfig
 
     run = runs.RunDir(copy_run(trained, runs_root, "busy"))
     fd = run.take_lock()  # another trainer (this process stands in for it)
@@ -284,7 +286,7 @@ def test_11_two_detached_resumes_started_together_train_once(trained, runs_root)
 
 
 def _held(run: Path) -> str:
-    from danlu.engine import runs
+    from danlu.engine.runs import store as runs
 
     return "trainer.lock" if runs.RunDir(run).lock_holder() is not None else ""
 
@@ -389,7 +391,7 @@ def test_28_devices_and_fifos_are_not_datasets(tmp_path, kind):
 
 # -- 16. temporaries of a killed process are swept --------------------------------------------------------------------
 def test_16_temporaries_of_a_dead_process_are_swept_and_live_ones_kept(tmp_path, capsys):
-    from danlu.engine import atomic
+    from danlu.engine.core import atomic
 
     dead_file = tmp_path / ".out.jsonl.danlu-999999999-1.abc123.tmp"
     dead_dir = tmp_path / ".export.danlu-999999999-1.xyz.partial"
@@ -425,7 +427,7 @@ def test_22_a_closed_pipe_keeps_the_commands_status(tmp_path):
 
 # -- 18. chat /save: never loses the session, keeps the file's permissions ----------------------------------------
 def _session():
-    from danlu.engine.chat import ChatSession
+    from danlu.engine.infer.chat import ChatSession
 
     s = ChatSession.__new__(ChatSession)
     s.system, s.target = None, None
@@ -434,7 +436,7 @@ def _session():
 
 
 def test_18_chat_save_onto_a_binary_file_is_an_error_and_a_private_file_stays_private(tmp_path):
-    from danlu.engine.errors import DanluError
+    from danlu.engine.core.errors import DanluError
 
     binary = tmp_path / "bin.jsonl"
     binary.write_bytes(b"\xff\xfe\x00junk")
@@ -503,7 +505,8 @@ def test_21_a_latin1_terminal_gets_replacement_characters_not_a_crash():
 
 # -- 23. attach during a resume shows what the resume wrote --------------------------------------------------------
 def test_23_follow_keeps_the_resumes_status_and_log_lines(tmp_path):
-    from danlu.engine import events, runs
+    from danlu.engine.core import events
+    from danlu.engine.runs import store as runs
 
     run = runs.create("follow", tmp_path)
     run.set_status(state="running", pid=os.getpid())
@@ -529,7 +532,7 @@ def test_23_follow_keeps_the_resumes_status_and_log_lines(tmp_path):
 
 # -- 24. a model folder is not read as a run because of a config.yaml beside it ---------------------------------------
 def test_24_a_model_folder_beside_a_projects_config_yaml_is_a_model(tmp_path, tiny_model, capsys):
-    from danlu.engine import chat
+    from danlu.engine.infer import chat
 
     project = tmp_path / "project"
     shutil.copytree(tiny_model, project / "model")
@@ -540,7 +543,8 @@ def test_24_a_model_folder_beside_a_projects_config_yaml_is_a_model(tmp_path, ti
 
 # -- 25. a run that is training is exported only from a checkpoint ----------------------------------------------------
 def test_25_export_of_a_training_run_is_refused_without_a_checkpoint(trained, runs_root, capsys):
-    from danlu.engine import export, runs
+    from danlu.engine.export import pipeline as export
+    from danlu.engine.runs import store as runs
 
     run = runs.RunDir(copy_run(trained, runs_root, "live"))
     fd = run.take_lock()
@@ -555,8 +559,8 @@ def test_25_export_of_a_training_run_is_refused_without_a_checkpoint(trained, ru
 
 # -- 26. a system prompt with \"\"\" is refused before the GGUF work, with a way out --------------------------------
 def test_26_a_system_prompt_a_modelfile_cannot_hold_is_refused_up_front(trained, runs_root, capsys, tmp_path):
-    from danlu.engine import ollama
-    from danlu.engine.errors import DanluError
+    from danlu.engine.export import ollama
+    from danlu.engine.core.errors import DanluError
 
     run = copy_run(trained, runs_root, "sys")
     rows = [json.loads(line) for line in (run / "data" / "train.jsonl").read_text().splitlines()]
@@ -624,7 +628,7 @@ def test_output_guard_table_over_every_writer(trained, runs_root, tmp_path, caps
     for name, args, says in _guard_cases(tmp_path, run, runs_root, danlu_home, smollm2_gguf):
         rc, _, err = cli(capsys, *args)
         assert rc == 2 and says in one_error(err), (name, err)
-    from danlu.engine.errors import DanluError
+    from danlu.engine.core.errors import DanluError
 
     session = _session()  # chat's /save: the transcript never goes into the run it chats with
     session.target = SimpleNamespace(run=str(run), base=str(tiny_model))
@@ -635,7 +639,7 @@ def test_output_guard_table_over_every_writer(trained, runs_root, tmp_path, caps
 
 
 def test_output_guard_lets_the_usual_destinations_through(trained, runs_root, tmp_path):
-    from danlu.engine import guard
+    from danlu.engine.core import guard
 
     run = runs_root / "20260101-000000-ok"
     shutil.copytree(trained, run)
@@ -653,7 +657,7 @@ def test_output_guard_lets_the_usual_destinations_through(trained, runs_root, tm
     (["runs", "--json"], None),
 ])
 def test_run_lock_table(trained, runs_root, capsys, no_signals, args, says):
-    from danlu.engine import runs
+    from danlu.engine.runs import store as runs
 
     run = runs.RunDir(copy_run(trained, runs_root, "locked"))
     (run.path / "status.json").write_text(json.dumps({"state": "running", "pid": 999_999_999}))

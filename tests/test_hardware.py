@@ -1,8 +1,10 @@
 """The probe through a fake pynvml (recorded card profiles), and its clear degradations."""
 
+import json
+
 import pytest
 
-from danlu.engine import hardware, planner
+from danlu.engine.plan import hardware, memory as planner
 from fake_nvml import install, profiles
 
 ALL_CARDS = ["rtx3060", "rtx3090", "rtx4090", "rtx4060ti", "t4", "l4", "a10g", "a100_40", "a100_80", "h100"]
@@ -18,15 +20,18 @@ def test_each_card_is_read_with_its_memory_and_capabilities(monkeypatch, card):
     install(monkeypatch, card)
     spec = profiles()["cards"][card]
     info = hardware.probe()
-    assert info["accelerator"] == "cuda" and len(info["gpus"]) == 1
-    g = info["gpus"][0]
-    assert g["name"] == spec["name"]
-    assert g["memory_total_gb"] == pytest.approx(spec["total_mib"] / 1024, abs=0.01)
-    assert g["usable_gb"] == pytest.approx((spec["total_mib"] - spec["idle_used_mib"]) / 1024, abs=0.01)
-    assert g["bf16"] == (spec["cc"][0] >= 8)
-    assert g["compute_capability"] == f"{spec['cc'][0]}.{spec['cc'][1]}"
-    assert g["power_limit_w"] == spec["power_limit_w"]
-    assert info["driver"] == "550.54.15" and info["cuda_driver"] == "12.4"
+    assert info.accelerator == "cuda" and len(info.gpus) == 1
+    g = info.gpus[0]
+    assert g.name == spec["name"]
+    assert g.memory_total_gb == pytest.approx(spec["total_mib"] / 1024, abs=0.01)
+    assert g.usable_gb == pytest.approx((spec["total_mib"] - spec["idle_used_mib"]) / 1024, abs=0.01)
+    assert g.bf16 == (spec["cc"][0] >= 8)
+    assert g.compute_capability == f"{spec['cc'][0]}.{spec['cc'][1]}"
+    assert g.power_limit_w == spec["power_limit_w"]
+    assert info.driver == "550.54.15" and info.cuda_driver == "12.4"
+    # `danlu probe --json` is the same value: read back, it is equal
+    assert hardware.Probe.from_dict(json.loads(json.dumps(info.to_dict()))) == info
+    assert g.cc == tuple(spec["cc"]) and info.selected() == g and info.with_gpu(7).selected() is None
 
 
 def test_t4_plans_fp16_not_bf16(monkeypatch):
@@ -38,10 +43,10 @@ def test_t4_plans_fp16_not_bf16(monkeypatch):
 def test_another_process_holding_10gb_shrinks_the_budget_and_is_named(monkeypatch):
     install(monkeypatch, "rtx4090_shared")
     info = hardware.probe()
-    g = info["gpus"][0]
-    assert g["processes"][0]["pid"] == 4242 and g["processes"][0]["memory_gb"] == pytest.approx(10.0)
-    assert g["usable_gb"] == pytest.approx((24564 - 320 - 10240) / 1024, abs=0.01)
-    assert any("shared" in w and "4242" in w for w in info["warnings"])
+    g = info.gpus[0]
+    assert g.processes[0].pid == 4242 and g.processes[0].memory_gb == pytest.approx(10.0)
+    assert g.usable_gb == pytest.approx((24564 - 320 - 10240) / 1024, abs=0.01)
+    assert any("shared" in w and "4242" in w for w in info.warnings)
     shared = planner.plan("Qwen/Qwen2.5-7B", probe=info, seq_len=1024)
     install(monkeypatch, "rtx4090")
     idle = planner.plan("Qwen/Qwen2.5-7B", probe=hardware.probe(), seq_len=1024)
@@ -52,9 +57,9 @@ def test_another_process_holding_10gb_shrinks_the_budget_and_is_named(monkeypatc
 def test_two_gpus_and_choosing_one(monkeypatch):
     install(monkeypatch, "two_rtx3090")
     info = hardware.probe()
-    assert [g["index"] for g in info["gpus"]] == [0, 1] and info["selected_gpu"] == 0
-    assert hardware.probe(gpu=1)["selected_gpu"] == 1
-    assert hardware.probe(gpu=7)["selected_gpu"] is None
+    assert [g.index for g in info.gpus] == [0, 1] and info.selected_gpu == 0
+    assert hardware.probe(gpu=1).selected_gpu == 1
+    assert hardware.probe(gpu=7).selected_gpu is None
     on0 = planner.plan("Qwen/Qwen2.5-7B", probe=hardware.probe(gpu=0))
     on1 = planner.plan("Qwen/Qwen2.5-7B", probe=hardware.probe(gpu=1))
     assert on1.budget_gb > on0.budget_gb + 19
@@ -63,44 +68,44 @@ def test_two_gpus_and_choosing_one(monkeypatch):
 def test_cuda_visible_devices_is_respected(monkeypatch):
     install(monkeypatch, "two_rtx3090")
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
-    assert [g["index"] for g in hardware.probe()["gpus"]] == [1]
+    assert [g.index for g in hardware.probe().gpus] == [1]
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "GPU-fake-0001")
-    assert [g["index"] for g in hardware.probe()["gpus"]] == [1]
+    assert [g.index for g in hardware.probe().gpus] == [1]
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     info = hardware.probe()
-    assert info["gpus"] == [] and info["accelerator"] == "cpu"
-    assert any("CUDA_VISIBLE_DEVICES" in w for w in info["warnings"])
+    assert info.gpus == () and info.accelerator == "cpu"
+    assert any("CUDA_VISIBLE_DEVICES" in w for w in info.warnings)
 
 
 def test_mig_plans_for_one_instance(monkeypatch):
     install(monkeypatch, "a100_80_mig")
     info = hardware.probe()
-    g = info["gpus"][0]
-    assert g["mig"]["enabled"] and len(g["mig"]["instances"]) == 2
-    assert g["usable_gb"] == pytest.approx((40192 - 13) / 1024, abs=0.01)
-    assert any("MIG" in w for w in info["warnings"])
+    g = info.gpus[0]
+    assert g.mig["enabled"] and len(g.mig["instances"]) == 2
+    assert g.usable_gb == pytest.approx((40192 - 13) / 1024, abs=0.01)
+    assert any("MIG" in w for w in info.warnings)
 
 
 def test_missing_nvml_library_plans_for_cpu(monkeypatch):
     install(monkeypatch, None, missing_library=True)
     info = hardware.probe()
-    assert info["accelerator"] in ("cpu", "rocm", "mps") and info["gpus"] == []
-    assert "no NVIDIA driver" in info["nvml"]
+    assert info.accelerator in ("cpu", "rocm", "mps") and info.gpus == ()
+    assert "no NVIDIA driver" in info.nvml
     p = planner.plan("demo:small", probe=info, seq_len=512)
     assert p.fits and p.device.startswith("CPU")
 
 
 def test_cpu_torch_on_a_gpu_box_says_how_to_fix(monkeypatch):
     install(monkeypatch, "rtx4090")
-    monkeypatch.setattr(hardware, "torch_build", lambda: {"version": "2.13.0+cpu", "build": "cpu", "cuda": None})
-    warnings = hardware.probe()["warnings"]
+    monkeypatch.setattr(hardware, "torch_build", lambda: hardware.TorchBuild("2.13.0+cpu", "cpu", None))
+    warnings = hardware.probe().warnings
     assert any("CPU-only build" in w and "download.pytorch.org/whl/cu124" in w for w in warnings)
 
 
 def test_old_driver_for_torch_cuda_says_so(monkeypatch):
     install(monkeypatch, "rtx4090")
-    monkeypatch.setattr(hardware, "torch_build", lambda: {"version": "2.13.0+cu128", "build": "cuda", "cuda": "12.8"})
-    assert any("update the NVIDIA driver" in w for w in hardware.probe()["warnings"])
+    monkeypatch.setattr(hardware, "torch_build", lambda: hardware.TorchBuild("2.13.0+cu128", "cuda", "12.8"))
+    assert any("update the NVIDIA driver" in w for w in hardware.probe().warnings)
 
 
 def test_sampler_reads_gpus_and_host(monkeypatch):

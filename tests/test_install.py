@@ -4,6 +4,7 @@ sample data found at run time, `danlu` and `python -m danlu.engine` both run, no
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 from conftest import ROOT
 
@@ -12,8 +13,13 @@ def test_non_editable_install_uses_its_own_names_and_finds_bundled_files(tmp_pat
     # from a copy of the checkout: setuptools builds in the source tree (build/), and a stale build/ of another
     # layout would be shipped again
     src = tmp_path / "src"
-    shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".venv", "build", "dist", "*.egg-info", ".git",
-                                                             "__pycache__", ".hypothesis", ".pytest_cache", "runs"))
+    skip = shutil.ignore_patterns(".venv", "build", "dist", "*.egg-info", ".git", "__pycache__", ".hypothesis",
+                                  ".pytest_cache")
+
+    def ignore(folder, names):  # a runs/ folder of the checkout's own, never the engine's runs package
+        return skip(folder, names) | ({"runs"} if Path(folder) == ROOT else set())
+
+    shutil.copytree(ROOT, src, ignore=ignore)
     target = tmp_path / "site"
     build = subprocess.run(
         [sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "--no-compile", "-q",
@@ -25,8 +31,9 @@ def test_non_editable_install_uses_its_own_names_and_finds_bundled_files(tmp_pat
     assert top == ["bin", "danlu"] or top == ["danlu"], top  # no top-level engine or tui to collide with
     assert sorted(p.name for p in (target / "danlu").iterdir()) == ["engine", "tui"]
     assert not list(target.rglob("make_sample_data.py")) and not list((target / "danlu").rglob("*.jsonl.py"))
-    code = (
-        "import danlu.engine.paths as p, danlu.engine as e, sys;"
+    code = (  # every stage package is in the wheel
+        "import importlib, danlu.engine.core.paths as p, danlu.engine as e, sys;"
+        "[importlib.import_module(f'danlu.engine.{s}') for s in e.STAGES];"
         "print(p.presets_dir()); print(p.sample_data_dir()); print(e.__file__)"
     )
     env = {"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}

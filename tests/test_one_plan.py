@@ -14,6 +14,7 @@ import io
 import json
 import os
 import random
+import re
 import threading
 import time
 from pathlib import Path
@@ -22,8 +23,13 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, Phase, given, settings, strategies as st
 
-from danlu.engine import cli, data, encode, hardware, models, plan, presets, quickstart, tasks, train
-from danlu.engine.config import TrainConfig
+from danlu.engine import cli
+from danlu.engine import data
+from danlu.engine.models import encode, load as models
+from danlu.engine.plan import hardware, value as plan, tasks
+from danlu.engine.core import presets
+from danlu.engine.train import runner as train
+from danlu.engine.core.config import TrainConfig
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_data"
 GPUS = [None, "rtx3060", "rtx4090", "a100_80"]  # None: a CPU machine with 16 GB of RAM available
@@ -272,7 +278,7 @@ def test_every_surface_shows_the_same_plan(files, wizard, machine, tmp_path_fact
 
     # the quickstart's plan: the same function on the same conversations (LoRA, its epochs/max_steps only)
     if convs and task == "general" and set(overrides) <= {"epochs", "max_steps"}:
-        q = quickstart.demo_plan(model, train_convs, method=method, epochs=overrides.get("epochs"),
+        q = plan.demo_plan(model, train_convs, method=method, epochs=overrides.get("epochs"),
                                  max_steps=overrides.get("max_steps", -1), probe=probe)
         rc, qref = in_process(*_cli_args(model, method or "lora", task, overrides, False, train_file))
         assert q.comparable() == {k: qref[k] for k in plan.COMPARED}
@@ -289,7 +295,7 @@ def test_the_trainers_first_log_event_is_the_plan(tiny_model, danlu_home, tmp_pa
     run_json("plan", "--model", "demo:tiny", "--data", sample, "--method", "lora", "--save", cfg)
     proc = run_cli("train", cfg, "--json")
     assert proc.returncode == 0, proc.stderr[-2000:]
-    from danlu.engine import runs
+    from danlu.engine.runs import store as runs
 
     run = runs.resolve(json.loads(proc.stdout)["run_dir"])
     logs = [e for e in run.events() if e.type == "log"]
@@ -312,14 +318,15 @@ def test_packed_rows_are_counted_as_trl_packs_them():
         assert plan.packed_rows(lengths, pack) == len(pack_dataset(ds, pack, strategy="bfd")), (pack, n)
 
 
-def test_a_wrong_setting_on_the_plan_screen_is_shown_at_its_field(tiny_model, danlu_home):
+@pytest.mark.parametrize("lang, said", [("en", "lr must be a number"), ("zh", "lr 必须是数字")])
+def test_a_wrong_setting_on_the_plan_screen_is_shown_at_its_field(tiny_model, danlu_home, lang, said):
     from textual.widgets import Input, Static
 
     from danlu.tui.app import DanluApp
     from danlu.tui.state import WizardState
 
     async def go():
-        app = DanluApp(lang="en")
+        app = DanluApp(lang=lang)
         async with app.run_test(size=(80, 24)) as pilot:
             app.wizard = WizardState(model="demo:tiny", probe=hardware.probe())
             app.goto("plan")
@@ -334,10 +341,11 @@ def test_a_wrong_setting_on_the_plan_screen_is_shown_at_its_field(tiny_model, da
                 if app.wizard.plan is None and scr._shown_gen == scr._gen:
                     break
             hint = str(scr.query_one("#knob-hint", Static).render())
-            assert "lr must be a number" in hint and scr.query_one("#k-lr", Input).has_class("-invalid")
+            assert said in hint and scr.query_one("#k-lr", Input).has_class("-invalid")
+            assert lang == "en" or "must" not in hint, hint  # the whole error in Chinese, its fix too
             await pilot.press("ctrl+t")
             await pilot.pause(0.2)
-            assert any("Fix this setting first" in str(n.message) for n in app._notifications)
+            assert app._notifications
             scr.query_one("#k-lr", Input).value = "1e-4"
             for _ in range(300):
                 await pilot.pause(0.05)
@@ -346,6 +354,36 @@ def test_a_wrong_setting_on_the_plan_screen_is_shown_at_its_field(tiny_model, da
             assert app.wizard.plan.lr == 1e-4 and not scr.query_one("#k-lr", Input).has_class("-invalid")
 
     asyncio.run(go())
+
+
+WRONG_SETTINGS = [  # (overrides, the field the error names)
+    ({"lr": "abc"}, "lr"), ({"lr": "5"}, "lr"), ({"epochs": "0"}, "epochs"), ({"micro_batch": "0"}, "micro_batch"),
+    ({"max_seq_len": "99999999"}, "max_seq_len"), ({"lora_dropout": "2"}, "lora_dropout"), ({"seed": "-1"}, "seed"),
+    ({"lora_r": "2.5"}, "lora_r"), ({"packing": "maybe"}, "packing"), ({"optimizer": "sgdx"}, "optimizer"),
+    ({"max_steps": "0"}, "max_steps"), ({"adapter": "prompt_tuning", "method": "full"}, "adapter"),
+    ({"warmup_ratio": "1"}, "warmup_ratio"), ({"lrr": "1e-4"}, "overrides"),
+]
+
+
+@pytest.mark.parametrize("overrides, field", WRONG_SETTINGS)
+def test_a_wrong_setting_is_an_error_with_a_code_the_chinese_wizard_says(overrides, field):
+    """Every wrong setting is refused with its field, a code and the values in it: the CLI says it in English,
+    the Chinese wizard in its own words (no English left in what or fix)."""
+    from danlu.engine.core import DanluError
+    from danlu.tui import strings
+
+    with pytest.raises(DanluError) as info:
+        plan.make("demo:tiny", overrides=overrides)
+    exc = info.value
+    assert exc.code and field in (exc.where or ""), (exc.code, exc.where)
+    assert not re.search(r"[\u4e00-\u9fff]", exc.one_line())  # the CLI's English
+    strings.set_lang("zh")
+    try:
+        said = strings.error_text(exc)
+    finally:
+        strings.set_lang("en")
+    assert said != exc.one_line() and not any(w in said for w in ("must", "unknown", "set ", "e.g.", "use one")), said
+    assert field in said
 
 
 def test_a_plan_is_a_value_and_an_override_makes_a_new_one():
@@ -368,7 +406,7 @@ def test_a_plan_is_a_value_and_an_override_makes_a_new_one():
 @pytest.mark.parametrize("bad, where", [({"lr": "abc"}, "lr"), ({"epochs": 0}, "epochs"), ({"bogus": 1}, "bogus"),
                                         ({"max_seq_len": -5}, "max_seq_len")])
 def test_a_bad_override_is_refused_with_its_name(bad, where):
-    from danlu.engine.errors import DanluError
+    from danlu.engine.core.errors import DanluError
 
     with pytest.raises(DanluError) as exc:
         plan.make("demo:tiny", overrides=bad)

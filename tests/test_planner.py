@@ -2,7 +2,8 @@
 
 import pytest
 
-from danlu.engine import planner, presets
+from danlu.engine.plan import memory as planner
+from danlu.engine.core import presets
 
 
 REMOTE_CODE = {"Qwen/Qwen-7B"}  # transformers has no built-in class for these

@@ -10,7 +10,8 @@ import statistics
 import pytest
 import yaml
 
-from danlu.engine import paths, planner
+from danlu.engine.core import paths
+from danlu.engine.plan import memory as planner
 
 TABLE = yaml.safe_load((paths.presets_dir() / "memory_measurements.yaml").read_text(encoding="utf-8"))
 MAX_MEDIAN_ERROR = 0.15

@@ -27,7 +27,7 @@ def _gguf_model(gguf_path):
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from danlu.engine import models
+    from danlu.engine.models import load as models
 
     models.quiet()
     folder, name = str(gguf_path.parent), gguf_path.name
@@ -221,7 +221,8 @@ def test_kill_9_then_resume_on_the_real_model(smollm2, tmp_path):
 
     import yaml
 
-    from danlu.engine import data, demo
+    from danlu.engine import data
+    from danlu.engine.plan import demo
     from test_runner import alive, step_losses, wait_for
 
     convs, _ = data.load_conversations(demo.sample_data_file())

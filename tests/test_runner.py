@@ -37,7 +37,7 @@ def write_config(tmp_path: Path, name: str, **over) -> Path:
 
 def events(run_dir) -> list[dict]:
     """The run's events as the rows the reader parsed them into (typed records, back as dicts)."""
-    from danlu.engine import runs
+    from danlu.engine.runs import store as runs
 
     return [e.to_row() for e in runs.RunDir(Path(run_dir)).events()]
 
@@ -137,7 +137,8 @@ def test_a_finished_run_offers_more_epochs_and_a_changed_config_is_refused(refer
 
 
 def test_damaged_last_checkpoint_falls_back_to_the_one_before(reference, tmp_path):
-    from danlu.engine import runs, train
+    from danlu.engine.runs import store as runs
+    from danlu.engine.train import runner as train
 
     _, ref, _ = reference
     run = runs.RunDir(Path(ref["run_dir"]))
@@ -249,11 +250,11 @@ def test_injected_out_of_memory_backs_off_and_keeps_the_effective_batch(tmp_path
 
 
 def test_out_of_memory_at_the_floor_gives_up_with_remedies(tmp_path, tiny_model):
-    from danlu.engine import train
+    from danlu.engine.train import runner as train
 
     geo = train.Geometry(1, 8, None)
     cfg = yaml.safe_load(write_config(tmp_path, "floor").read_text())
-    from danlu.engine.config import TrainConfig
+    from danlu.engine.core.config import TrainConfig
 
     with pytest.raises(Exception) as err:
         train._back_off(TrainConfig(**cfg), geo, None, None, None, RuntimeError("CUDA out of memory"))
@@ -264,11 +265,11 @@ def test_out_of_memory_at_the_floor_gives_up_with_remedies(tmp_path, tiny_model)
 @pytest.mark.parametrize("impl", ["sdpa", "packed"])
 def test_packed_rows_never_attend_across_samples(tiny_model, impl):
     """The logits of each sample inside a packed row equal its logits alone, with transformers' masked SDPA
-    and with danlu's per-sample attention (engine.attention, what the runner uses when packing)."""
+    and with danlu's per-sample attention (engine.models.attention, what the runner uses when packing)."""
     import torch
     from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
 
-    from danlu.engine import attention, encode, models
+    from danlu.engine.models import attention, encode, load as models
 
     tok = models.load_tokenizer(str(tiny_model))
     model = models.load_base(str(tiny_model)).eval()

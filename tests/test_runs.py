@@ -5,8 +5,9 @@ import os
 
 import pytest
 
-from danlu.engine import events, runs
-from danlu.engine.errors import DanluError
+from danlu.engine.core import events
+from danlu.engine.runs import store as runs
+from danlu.engine.core.errors import DanluError
 
 
 def test_events_tolerate_a_torn_last_line(tmp_path):

@@ -10,7 +10,7 @@ TEXT = "Sure — 好的，美丽的风景！🌄 Café 😀👍🏽 done."
 
 @pytest.fixture(scope="module")
 def tokenizer(smollm2):
-    from danlu.engine import models
+    from danlu.engine.models import load as models
 
     return models.load_tokenizer(str(smollm2))
 
@@ -18,7 +18,7 @@ def tokenizer(smollm2):
 def _stream(tokenizer, ids, stop_after=None):
     import torch
 
-    from danlu.engine import chat
+    from danlu.engine.infer import chat
 
     streamer = chat.whole_characters_streamer(tokenizer)
     streamer.put(torch.tensor([[1, 2, 3]]))  # the prompt: skipped

@@ -105,13 +105,125 @@ def test_the_engine_never_imports_the_wizard():
         assert not bad, f"{path}: imports the wizard: {bad}"
 
 
-def test_the_wizard_imports_only_the_engines_public_surface():
-    """The wizard uses the engine's public modules (engine.PUBLIC), never one of its internals."""
+def _stage(module: str) -> str | None:
+    """The stage package a module of the engine's belongs to (None for danlu.engine itself and its __main__)."""
     from danlu import engine
 
-    public = {f"danlu.engine.{m}" for m in engine.PUBLIC} | {"danlu.engine"}
+    parts = module.split(".")
+    return parts[2] if len(parts) > 2 and parts[:2] == ["danlu", "engine"] and parts[2] in engine.STAGES else None
+
+
+def test_the_engine_is_stage_packages_one_level_deep():
+    from danlu import engine
+
+    folders = {p.name for p in (ROOT / "engine").iterdir() if p.is_dir() and p.name != "__pycache__"}
+    assert folders == set(engine.STAGES)
+    for path in (ROOT / "engine").rglob("*.py"):
+        rel = path.relative_to(ROOT / "engine")
+        assert len(rel.parts) == 1 and rel.name in ("__init__.py", "__main__.py") or (
+            len(rel.parts) == 2 and rel.parts[0] in engine.STAGES), f"engine/{rel}: not in a stage package"
+
+
+def test_a_stage_imports_only_the_stages_before_it():
+    """core → runs → models → data → plan → infer → train → export → cli: an import the other way would be a
+    cycle between packages (each package's __init__ imports its own modules)."""
+    from danlu import engine
+
+    order = {s: i for i, s in enumerate(engine.STAGES)}
+    bad = []
+    for name, path in modules("engine").items():
+        here = _stage(name)
+        for dep, line in imports(path):
+            there = _stage(dep)
+            if here and there and order[there] > order[here]:
+                bad.append(f"{path.relative_to(ROOT)}:{line} ({here}) imports {dep} ({there})")
+    assert not bad, "a stage imports a later one:\n" + "\n".join(bad)
+
+
+def test_each_stage_says_its_public_surface():
+    import importlib
+
+    from danlu import engine
+
+    for stage in engine.STAGES:
+        pkg = importlib.import_module(f"danlu.engine.{stage}")
+        names = getattr(pkg, "__all__", None)
+        assert names, f"danlu.engine.{stage} has no __all__"
+        missing = [n for n in names if not hasattr(pkg, n)]
+        assert not missing, f"danlu.engine.{stage}.__all__ names {missing}, which it lacks"
+
+
+def _engine_uses(path: Path):
+    """What a wizard module takes from the engine: (stage, name, line) for every ``from danlu.engine.S import N``,
+    and for every ``S.N`` attribute of a stage package it imported (``from danlu.engine import S``); (module, None,
+    line) for an import of anything else of the engine's."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    bound, out = {}, []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and not node.level and (node.module or "").startswith("danlu.engine"):
+            stage = _stage(node.module)
+            for a in node.names:
+                if node.module == "danlu.engine":
+                    out.append((a.name, "(the package)", node.lineno))
+                    bound[a.asname or a.name] = a.name
+                elif node.module == f"danlu.engine.{stage}":
+                    out.append((stage, a.name, node.lineno))
+                else:
+                    out.append((node.module, None, node.lineno))
+        elif isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name.startswith("danlu.engine"):
+                    out.append((a.name, None, node.lineno))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in bound:
+            out.append((bound[node.value.id], node.attr, node.lineno))
+    return out
+
+
+def test_the_wizard_imports_only_the_engines_public_surfaces():
+    """The wizard takes from the engine only what a stage's __init__ lists in __all__ (or cli.main)."""
+    import importlib
+
+    from danlu import engine
+
+    surface = {s: set(importlib.import_module(f"danlu.engine.{s}").__all__) for s in engine.STAGES}
+    bad = []
     for name, path in modules("tui").items():
-        bad = [(d, line) for d, line in imports(path) if d.startswith("danlu.engine") and d not in public]
-        assert not bad, f"{path.relative_to(ROOT)} imports private engine modules: {bad}"
-    for m in engine.PUBLIC:
-        assert f"danlu.engine.{m}" in KNOWN, f"engine.PUBLIC names {m}, which is not a module"
+        for stage, attr, line in _engine_uses(path):
+            ok = stage in surface and (attr == "(the package)" or attr in surface[stage])
+            if not ok:
+                bad.append(f"{path.relative_to(ROOT)}:{line}: {stage}.{attr}" if attr else
+                           f"{path.relative_to(ROOT)}:{line}: {stage}")
+    assert not bad, "the wizard reaches past the engine's public surfaces:\n" + "\n".join(bad)
+
+
+def test_the_surface_check_sees_a_private_import(tmp_path):
+    f = tmp_path / "w.py"
+    f.write_text("from danlu.engine.plan.value import make\nfrom danlu.engine import plan\nplan.value.make()\n"
+                 "from danlu.engine.plan import make\n")
+    uses = _engine_uses(f)
+    assert ("danlu.engine.plan.value", None, 1) in uses and ("plan", "value", 3) in uses
+    assert ("plan", "make", 4) in uses
+
+
+def test_results_that_cross_to_the_wizard_are_typed():
+    """What the wizard gets back from the engine's surfaces is a dataclass (or a list/tuple of them), not a dict
+    whose keys a screen must guess; the CLI prints the same value's to_dict() for --json."""
+    import dataclasses
+    import typing
+
+    from danlu.engine import data, export, infer, models, plan, runs
+
+    calls = {
+        export.export: export.ExportResult, export.source_info: export.SourceInfo, runs.RunDir.summary: runs.RunSummary,
+        models.import_gguf: models.ImportResult, models.inspect_gguf: models.GGUFInfo,
+        data.write_copy: data.CopyResult, plan.make: plan.Plan, infer.locate: infer.Target,
+        plan.hardware.probe: plan.Probe,
+    }
+    for fn, want in calls.items():
+        got = typing.get_type_hints(fn)["return"]
+        assert got is want and dataclasses.is_dataclass(want), f"{fn.__qualname__} returns {got}, not {want}"
+    report = typing.get_type_hints(data.load_conversations)["return"]
+    assert data.DataReport in typing.get_args(report)
+    choice = typing.get_type_hints(export.gguf_choices)["return"]
+    assert typing.get_args(choice) == (export.GGUFChoice,)

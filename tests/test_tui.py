@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable, OptionList
 
-from danlu.engine import runs
+from danlu.engine.runs import store as runs
 from danlu.tui.app import DanluApp
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,6 +49,35 @@ def test_welcome_in_chinese():
             await pilot.pause()
             text = app.screen.query_one("#title").render()
             assert "单卡微调" in str(text)
+
+    _run(go())
+
+
+def test_the_hardware_step_chooses_a_gpu_without_changing_the_probe(monkeypatch, danlu_home):
+    """Two GPUs (a fake NVML): the screen lists both, the second one chosen goes into the wizard's probe as a new
+    value (the engine's probe is never edited in place) and the plan is made for that GPU."""
+    from fake_nvml import install
+
+    install(monkeypatch, "two_rtx3090")
+
+    async def go():
+        app = DanluApp(lang="en")
+        async with app.run_test(size=(100, 32)) as pilot:
+            app.goto("hardware")
+            for _ in range(200):
+                await pilot.pause(0.05)
+                if app.wizard.probe is not None:
+                    break
+            first = app.wizard.probe
+            table = app.screen.query_one("#gpu-table", DataTable)
+            assert table.display and table.row_count == 2
+            table.focus()
+            table.move_cursor(row=1)
+            await pilot.pause()
+            app.screen.action_next()
+            await pilot.pause()
+            assert app.wizard.gpu == 1 and app.wizard.probe.selected_gpu == 1 and first.selected_gpu == 0
+            assert app.wizard.probe.selected().index == 1
 
     _run(go())
 
@@ -127,7 +156,8 @@ def test_wizard_first_screen_renders_in_a_real_terminal(tmp_path):
 def test_demo_path_typed_in_a_real_terminal(tiny_model, danlu_home, tmp_path):
     """`danlu --demo` in tmux at 80×24, driven by the keys a user types: hardware → model (demo:tiny) → data →
     plan → start training → the dashboard counts steps → detach; the training goes on without the UI."""
-    from danlu.engine import runs, train
+    from danlu.engine.runs import store as runs
+    from danlu.engine.train import runner as train
 
     before = {r.id for r in runs.list_runs()}
     env = {"DANLU_HOME": danlu_home, "HOME": tmp_path, "DANLU_LANG": "en"}
@@ -138,7 +168,7 @@ def test_demo_path_typed_in_a_real_terminal(tiny_model, danlu_home, tmp_path):
         term.press("n")
         term.wait_for("Step 1/4 · Hardware", "Accelerator", "RAM", timeout=60)
         term.press("C-n")
-        term.wait_for("Step 2/4 · Model", "Fit on this machine", "demo:tiny", timeout=90)
+        term.wait_for("Step 2/4 · Model", "Fit here", "demo:tiny", timeout=90)
         term.press("Down", "Enter")  # from the preselected demo:smollm2 to demo:tiny
         screen = term.wait_for("Step 3/4 · Data", "kept for training", "Chat template and tokens of demo:tiny",
                                timeout=90)

@@ -30,7 +30,8 @@ def pinned_textual():
 
 from textual.widgets import Input  # noqa: E402
 
-from danlu.engine import runs  # noqa: E402
+from danlu.engine.plan import hardware
+from danlu.engine.runs import store as runs
 from danlu.tui.app import DanluApp  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,8 +41,9 @@ PROBE = {
     "accelerator": "cuda", "nvml": "ok", "driver": "550.54", "cuda_driver": "12.4",
     "torch": {"version": "2.5.1", "build": "cuda", "cuda": "12.4"},
     "gpus": [{"index": 0, "name": "NVIDIA GeForce RTX 4090", "memory_total_gb": 23.99, "memory_free_gb": 22.1,
-              "usable_gb": 22.1, "bf16": True, "processes": [{"pid": 4242, "name": "python", "memory_gb": 1.5}],
-              "mig": {"enabled": False, "instances": []}}],
+              "memory_used_gb": 1.89, "usable_gb": 22.1, "compute_capability": "8.9", "bf16": True, "tf32": True,
+              "flash_attention_2": True, "sdpa_efficient": True,
+              "processes": [{"pid": 4242, "name": "python", "memory_gb": 1.5}], "mig": {"enabled": False, "instances": []}}],
     "selected_gpu": 0, "warnings": ["GPU 0 is shared: 1.5 GB held by 1 other process(es) (pid 4242 python)"],
     "host": {"cpu": "AMD Ryzen 9 7950X", "cores": 32, "ram_total_gb": 62.7, "ram_available_gb": 55.0,
              "disk_free_gb": 812.4, "disk_path": "/home/me/.danlu/runs"},
@@ -76,7 +78,7 @@ def fixed_runs(monkeypatch):
 
 def make_app(lang="en", **wizard):
     app = DanluApp(demo=True, lang=lang)
-    app.wizard.probe = json.loads(json.dumps(PROBE))
+    app.wizard.probe = hardware.Probe.from_dict(PROBE)
     app.wizard.data_file = "sample_data/lab_consultant.sharegpt.jsonl"
     for k, v in wizard.items():
         setattr(app.wizard, k, v)
@@ -195,7 +197,7 @@ class _Shown:
     the real model in test_chat_eval.py)."""
 
     def __init__(self):
-        from danlu.engine.chat import Sampling
+        from danlu.engine.infer.chat import Sampling
 
         self.sampling = Sampling(repetition_penalty=1.1, max_new_tokens=96)
         self.turns = []
@@ -204,7 +206,7 @@ class _Shown:
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_chat_side_by_side(snap_compare, fixed_runs, size, monkeypatch):
-    from danlu.engine.chat import Reply
+    from danlu.engine.infer.chat import Reply
     from danlu.tui.screens import chat
 
     def loaded(self, ref):

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable, Input
 
-from danlu.engine import runs
+from danlu.engine.runs import store as runs
 from danlu.tui.app import DanluApp
 
 
@@ -56,7 +56,7 @@ async def walk_to_plan(app, pilot, model="demo:tiny"):
     await pilot.press("ctrl+n")
     await wait_for(pilot, lambda: screen_name(app) == "DataScreen", what="data screen")
     await wait_for(pilot, lambda: len(app.wizard.conversations) > 10, what="sample data read")
-    assert app.wizard.data_report["format"] == "sharegpt"
+    assert app.wizard.data_report.format == "sharegpt"
     assert app.screen.query_one("#preview", DataTable).row_count > 0
     await pilot.press("ctrl+n")
     await wait_for(pilot, lambda: screen_name(app) == "PlanScreen", what="plan screen")
@@ -205,24 +205,24 @@ def test_data_screen_cleaning_choices_problems_and_token_lengths():
             rows = [problems.get_row_at(i) for i in range(problems.row_count)]
             lines = {int(r[0]) for r in rows if r[3] == "removed"}
             assert {m["line"] for m in manifest if m["problem"] in ("exact_duplicate", "near_duplicate")} <= lines
-            report = scr.loaded.report["problems"]
-            k = next(i for i, p in enumerate(report) if p["kind"] == "exact_duplicate")
+            report = scr.loaded.report.problems
+            k = next(i for i, p in enumerate(report) if p.kind == "exact_duplicate")
             problems.focus()
             problems.move_cursor(row=k)
             await pilot.pause()
             detail = str(scr.query_one("#problem-detail").render())
-            assert f":{report[k]['line']}" in detail and "exact duplicate" in detail
+            assert f":{report[k].line}" in detail and "exact duplicate" in detail
             await wait_for(pilot, lambda: "conversations" in str(scr.query_one("#problem-detail").render()),
                            what="the source line under the problem")
             await pilot.press("enter")
             preview = scr.query_one("#preview", DataTable)
             assert preview.has_focus
-            assert preview.get_row_at(preview.cursor_row)[0] == str(report[k]["duplicate_of"])
+            assert preview.get_row_at(preview.cursor_row)[0] == str(report[k].duplicate_of)
             # the model's view: chat template with the trained span, token counts against max_seq_len
             await wait_for(pilot, lambda: scr.tokens is not None, timeout=120, what="token counts")
             assert "<|im_start|>assistant" in str(scr.query_one("#rendered").render())
             # max_seq_len is the plan's choice for the training split's token lengths (engine.plan.choose_seq_len)
-            from danlu.engine import plan
+            from danlu.engine.plan import value as plan
 
             planned = plan.choose_seq_len(app.wizard.model, app.wizard.train_lengths())[0]
             assert scr.seq == planned and f"> {planned}" in str(scr.query_one("#hist").render())
@@ -288,7 +288,7 @@ def test_data_screen_proposed_mapping_and_alpaca_copy(tmp_path):
         app = DanluApp(demo=True, lang="zh")
         async with app.run_test(size=(80, 24)) as pilot:
             scr = await open_data(app, pilot, src)
-            assert scr.loaded.report["mapping_source"] == "proposed"
+            assert scr.loaded.report.mapping_source == "proposed"
             assert scr.query_one("#mapping-box").has_class("-shown")
             assert scr.query_one("#m-instruction", Select).value == "问题"
             assert scr.query_one("#m-output", Select).value == "回答"
@@ -310,7 +310,7 @@ def test_data_screen_proposed_mapping_and_alpaca_copy(tmp_path):
 
 # -- the dashboard: stop and checkpoint through the engine, events in plain words -----------------------------------
 def test_dashboard_keys_reach_the_trainer_through_the_engine(danlu_home, monkeypatch):
-    from danlu.engine import train
+    from danlu.engine import train  # the surface the wizard calls
 
     run = runs.create("keys-test")
     run.set_status(state="running", pid=os.getpid(), method="lora")
@@ -347,7 +347,7 @@ def test_dashboard_keys_reach_the_trainer_through_the_engine(danlu_home, monkeyp
 
 
 def test_events_in_plain_words_in_chinese():
-    from danlu.engine import events
+    from danlu.engine.core import events
     from danlu.tui import strings, tail
 
     strings.set_lang("zh")
@@ -488,14 +488,14 @@ def test_the_plan_screen_shows_and_saves_what_danlu_plan_save_writes(tiny_model,
 
 
 def test_the_planners_reasons_and_the_probes_warnings_in_chinese(monkeypatch):
-    """The engine's English texts carry their codes and values (engine.texts.Msg); the zh wizard says them in its
+    """The engine's English texts carry their codes and values (engine.core.texts.Msg); the zh wizard says them in its
     own words, and the CLI's --json keeps the English text."""
     import dataclasses
     import json
 
     from fake_nvml import install
 
-    from danlu.engine import hardware, planner
+    from danlu.engine.plan import hardware, memory as planner
     from danlu.tui import strings
 
     install(monkeypatch, "rtx4090_shared")
@@ -509,18 +509,18 @@ def test_the_planners_reasons_and_the_probes_warnings_in_chinese(monkeypatch):
         assert said[3] == f"微批 {p.micro_batch} × 累积 {p.grad_accum} = 有效批量 {p.micro_batch * p.grad_accum}"
         assert said[2].startswith(f"{p.method}：微批 {p.micro_batch}") and "时放得下" in said[2]
         assert "参数，词表 4,096" in said[0]
-        shared = [strings.say(w) for w in probe["warnings"] if w.code == "shared_gpu"]
+        shared = [strings.say(w) for w in probe.warnings if w.code == "shared_gpu"]
         assert shared and shared[0].startswith("GPU 0 被共用") and "pid 4242" in shared[0]
         assert strings.say("plain text") == "plain text"
         install(monkeypatch, None, missing_library=True)
         cpu = hardware.probe()
-        assert strings.say(cpu["warnings"][0]) == "没有找到 NVIDIA 驱动（看不到 NVIDIA GPU）：danlu 按 CPU 规划（较慢；演示模型足够）"
+        assert strings.say(cpu.warnings[0]) == "没有找到 NVIDIA 驱动（看不到 NVIDIA GPU）：danlu 按 CPU 规划（较慢；演示模型足够）"
         said = strings.say(planner.plan("demo:tiny", probe=cpu).reasons[1])
         assert said.startswith("内存预算：CPU（可用内存 ") and "按其中 80% 规划）" in said
     finally:
         strings.set_lang("en")
     assert strings.say(p.reasons[3]) == str(p.reasons[3])
-    assert str(cpu["warnings"][0]).startswith("no NVIDIA driver found")
+    assert str(cpu.warnings[0]).startswith("no NVIDIA driver found")
 
 
 def test_the_data_doctors_evidence_and_cleaning_findings_in_chinese():
@@ -594,7 +594,7 @@ def test_every_engine_text_code_has_chinese_words_and_every_entry_a_code():
             first = node.args[1] if name == "Msg" else node.args[0]
             if isinstance(first, ast.Constant):
                 codes[first.value] = names
-            else:  # msg(f"ev_mapped_{how}", …): one code per way of mapping
+            elif isinstance(first, ast.JoinedStr):  # msg(f"ev_mapped_{how}", …): one code per way of mapping
                 for how in ("name", "longest", "two_longest"):
                     codes[f"ev_mapped_{how}"] = names
     zh = {k[len("msg_"):]: v for k, v in strings.STRINGS["zh"].items() if k.startswith("msg_")}
@@ -607,7 +607,8 @@ def test_every_engine_text_code_has_chinese_words_and_every_entry_a_code():
 
 
 def test_the_demo_language_note_in_both_languages():
-    from danlu.engine import data, demo
+    from danlu.engine import data
+    from danlu.engine.plan import demo
     from danlu.tui import strings
 
     convs, _ = data.load_conversations(ROOT / "sample_data" / "lab_consultant.sharegpt.jsonl")

@@ -14,7 +14,7 @@ from itertools import islice
 from pathlib import Path
 
 # the engine's cleaning rules and limit, and the formats a cleaned copy can be written in
-from danlu.engine.data import CLEAN_RULES as RULES, DEFAULT_MAX_CHARS as MAX_CHARS, TARGETS
+from danlu.engine.data import CLEAN_RULES as RULES, DEFAULT_MAX_CHARS as MAX_CHARS, TARGETS, DataReport, Problem
 
 CHOICES = ("fix", *RULES, "too_long")  # every toggle on the Data screen
 DEFAULT_CHOICES = {"fix": False, "exact_duplicate": True, "near_duplicate": True, "overlong": True, "too_long": False}
@@ -27,7 +27,7 @@ class Loaded:
     """A dataset as read once: every usable conversation, its cleaning label and whether it needed a repair."""
 
     path: str
-    report: dict
+    report: DataReport
     convs: list
     rules: list = field(default_factory=list)  # per conversation: None or the rule (RULES) that drops it
     fixed: list = field(default_factory=list)  # per conversation: True when its line needed a repair
@@ -44,10 +44,8 @@ class Loaded:
         rows = keep(self, {**DEFAULT_CHOICES, **(choices or {}), "too_long": False})
         out["too_long"] = sum(1 for i in rows if i < len(tokens) and tokens[i] is not None and max_seq_len
                               and tokens[i] > max_seq_len)
-        unusable = {(p.get("file"), p.get("line")) for p in self.report.get("problems", [])
-                    if p.get("severity") == "error" and p.get("action") == "skipped"}
-        empty = {(p.get("file"), p.get("line")) for p in self.report.get("problems", [])
-                 if p.get("kind") == "empty_answer" and p.get("action") == "skipped"}
+        unusable = {(p.file, p.line) for p in self.report.problems if p.severity == "error" and p.action == "skipped"}
+        empty = {(p.file, p.line) for p in self.report.problems if p.kind == "empty_answer" and p.action == "skipped"}
         out["empty_answer"] = len(empty)
         out["unusable"] = len(unusable - empty)
         return out
@@ -81,7 +79,7 @@ def read(path, mapping: dict | None = None, cancelled=lambda: False) -> Loaded:
     rules = [a.removed.get(i) for i in range(len(convs))]
     fixed = [(c.file, c.line) in fixed_lines for c in convs]
     columns = sample_columns(path) if report.mapping_source in ("proposed", "given") or report.confidence < 0.9 else []
-    return Loaded(str(path), report.to_dict(), convs, rules, fixed, columns, mapping)
+    return Loaded(str(path), report, convs, rules, fixed, columns, mapping)
 
 
 def keep(loaded: Loaded, choices: dict, tokens: list | None = None, max_seq_len: int | None = None) -> list[int]:
@@ -99,14 +97,13 @@ def keep(loaded: Loaded, choices: dict, tokens: list | None = None, max_seq_len:
     return out
 
 
-def shown_action(problem: dict, choices: dict) -> str:
+def shown_action(problem: Problem, choices: dict) -> str:
     """What happens to a problem's row under the current choices: removed, kept, fixed, skipped or stopped."""
-    kind = problem.get("kind")
-    if kind in RULES:
-        return "removed" if choices.get(kind, True) else "kept"
-    if problem.get("action") == "fixed":
+    if problem.kind in RULES:
+        return "removed" if choices.get(problem.kind, True) else "kept"
+    if problem.action == "fixed":
         return "fixed" if choices.get("fix") else "skipped"
-    return problem.get("action", "skipped")
+    return problem.action or "skipped"
 
 
 # -- the model's view: tokenizer, token counts, the rendered chat template -------------------------------------------

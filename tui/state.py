@@ -10,7 +10,7 @@ from pathlib import Path
 
 
 def sample_data_file() -> Path:
-    from danlu.engine import demo
+    from danlu.engine.plan import demo
 
     return demo.sample_data_file()
 
@@ -18,12 +18,12 @@ def sample_data_file() -> Path:
 @dataclass
 class WizardState:
     demo: bool = False
-    probe: dict | None = None
+    probe: object = None  # engine.plan.hardware.Probe
     gpu: int | None = None
     model: str = ""
     trust_remote_code: bool = False
     data_file: str = ""
-    data_report: dict | None = None
+    data_report: object = None  # engine.data.DataReport of the data file
     conversations: list = field(default_factory=list)  # cleaned conversations, ready to split
     removed: dict = field(default_factory=dict)  # conversations dropped, per cleaning rule
     data_choices: dict = field(default_factory=dict)  # the Data screen's cleaning toggles (tui.dataview.CHOICES)
@@ -61,7 +61,7 @@ class WizardState:
         """Why the plan's method is the demo's (None unless the wizard runs the demo with its LoRA default)."""
         if not (self.demo and self.method == "lora"):
             return None
-        from danlu.engine.demo import DEMO_METHOD
+        from danlu.engine.plan import DEMO_METHOD
 
         return DEMO_METHOD
 
@@ -69,7 +69,7 @@ class WizardState:
     def for_demo(cls, demo: bool) -> "WizardState":
         st = cls(demo=demo)
         if demo:
-            from danlu.engine import demo as demo_settings
+            from danlu.engine.plan import demo as demo_settings
 
             st.model = demo_settings.default_model()
             st.method = "lora"  # the demo trains a LoRA adapter, as `danlu quickstart` does

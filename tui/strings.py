@@ -400,7 +400,48 @@ STRINGS = {
         "log_parameters": "可训练参数 {trainable} / 共 {total}；训练 {train} 条 / 验证 {eval} 条；{geometry}",
         "log_early_stopping": "提前停止：验证损失已连续 {evals} 次评估未低于 {best}",
         "log_damaged_checkpoint": "检查点 {name} 已损坏，改用前一个",
-        # engine texts (engine.texts.Msg codes): the planner's reasons and remedies, the probe's warnings
+        # the engine's errors (DanluError with a Msg: what, and how to fix it) — tui.strings.error_text
+        "error_line": "{where}：{what}", "error_fix": "{text} —— {fix}",
+        "msg_err_adapter_full": "适配器 {adapter} 需要 lora 或 qlora 方法，不能用于全参数微调",
+        "msg_fix_adapter_full": "设为 method: lora（基座模型保持冻结，只训练虚拟 token）",
+        "msg_want_min": "不小于 {low} 的数", "msg_want_max": "不超过 {high:,} 的数",
+        "msg_want_seed": "介于 0 和 {high} 之间的整数（numpy 和 torch 接受的种子）",
+        "msg_want_fraction": "介于 0 和 1 之间的比例（例如 {example}）", "msg_want_min_eg": "不小于 {low} 的数（例如 {example}）",
+        "msg_want_clip": "不小于 0 的数（0 表示不裁剪，例如 1.0）",
+        "msg_err_max_steps": "max_steps 必须是 -1（按轮数）或不小于 1 的整数，现在是 {got}",
+        "msg_fix_max_steps": "设为 max_steps: -1，或优化器步数",
+        "msg_err_epochs": "epochs 必须大于 0，现在是 {got}",
+        "msg_fix_epochs": "设为 epochs: 1（或 0.5 这样的小数），或者设定 max_steps",
+        "msg_err_lr": "学习率 lr 必须在 0 和 1 之间，现在是 {got}", "msg_fix_example": "例如 {name}: {example}",
+        "msg_err_patience": "early_stopping_patience 需要训练中做评估",
+        "msg_fix_patience": "设置 eval_steps（例如 50），或 early_stopping_patience: 0",
+        "msg_err_no_train_file": "没有训练数据", "msg_fix_train_file": "把 train_file 设为准备好的 JSONL 文件",
+        "msg_err_not_bool": "{name} 必须是 true 或 false，现在是 {got}", "msg_fix_bool": "写成 {name}: true 或 false",
+        "msg_err_not_number": "{name} 必须是数字，现在是 {got}", "msg_fix_number": "写成普通数字，例如 {name}: {example}",
+        "msg_err_not_whole": "{name} 必须是整数，现在是 {got}",
+        "msg_err_not_text": "{name} 必须是文本，现在是 {got}", "msg_fix_text": "写成 {name}: \"...\"（加引号）",
+        "msg_err_unknown_choice": "未知的「{name}」：{got}", "msg_fix_one_of": "可选：{allowed}",
+        "msg_thing_task": "任务预设", "msg_thing_demo_model": "演示模型",
+        "msg_err_range": "{name} 应为{want}，现在是 {got}", "msg_fix_set": "把 {name} 设为{want}",
+        "msg_err_unknown_setting": "未知的设置 {name!r}", "msg_fix_did_you_mean": "是不是想写 {close}？见 `danlu train --help`",
+        "msg_fix_train_help": "见 `danlu train --help`",
+        "msg_err_model_file": "这是一个文件，不是模型文件夹", "msg_fix_import_gguf": "先用 `danlu model import {path}` 导入",
+        "msg_fix_model_folder": "请给出 save_pretrained 保存的文件夹（含 config.json）、Hugging Face id 或 demo:smollm2",
+        "msg_err_model_no_config": "这个文件夹不是模型（里面没有 config.json）",
+        "msg_err_model_not_found": "找不到模型：{ref!r}",
+        "msg_fix_model_ref": "请给出本地模型文件夹、Hugging Face id（如 Qwen/Qwen2.5-0.5B-Instruct）或 demo:smollm2",
+        "msg_err_model_offline": "模型 {ref!r} 不在本地 Hugging Face 缓存里，而且连不上 Hub",
+        "msg_fix_model_offline": "连上网络（或把 HF_ENDPOINT 设为镜像），用 `hf download` 下载，或给出本地模型文件夹或 "
+                                 "demo:smollm2",
+        "msg_err_data_not_found": "找不到数据文件：{path}",
+        "msg_fix_data_path": "检查路径（示例见 sample_data/；Hugging Face id 形如 owner/name）",
+        "msg_err_data_format": "认不出数据集格式（列：{columns}）", "msg_no_columns": "无——没有 JSON 对象",
+        "msg_fix_data_format": "请用 Alpaca（instruction/input/output）、ShareGPT（conversations）、messages、"
+                               "prompt/completion，或用 --mapping instruction=列名,output=列名 指定列",
+        "msg_err_no_usable": "{records} 条记录里没有可用的对话（{problems} 个问题；第一个：{first}）",
+        "msg_fix_no_usable": "对文件运行 `danlu data inspect` 查看全部问题{mapping}",
+        "msgpart_fix_no_usable_mapping": "，或用 --mapping 指定列",
+        # engine texts (engine.core.texts.Msg codes): the planner's reasons and remedies, the probe's warnings
         "msg_model_size": "{model}：{m:,.1f} M 参数，词表 {vocab:,}",
         "msg_budget": "内存预算：{device}，保留 {pct}% 余量",
         "msg_dev_given": "GPU（给定 {gb:g} GB）", "msg_dev_gpu": "{name}（{total:g} GB 中空闲 {free:g} GB）",
@@ -411,7 +452,7 @@ STRINGS = {
         "msg_fits": "微批 {mb}{gc}{opt8} 时放得下：{gb:g} GB", "msgpart_fits_gc": "、开梯度检查点",
         "msgpart_fits_opt8": "、用 8 位优化器",
         "msg_no_fit": "放不下：微批 {mb} 需要 {need:.1f} GB，可用 {usable:.1f} GB",
-        # the plan's decisions (engine/plan.py)
+        # the plan's decisions (engine/plan/value.py)
         "msg_summary": "{method}{shape} · {batch} · 序列长度 {seq} · 学习率 {lr:g} · {steps} · {precision} · "
                        "峰值 {peak:.2f} GB / {budget:.2f} GB",
         "msg_sum_lora": " 秩 {r}（alpha {alpha}）", "msg_sum_steps": "{epochs:g} 轮，{steps} 步", "msg_sum_steps_unknown": "{epochs:g} 轮，步数由数据决定",
@@ -650,7 +691,7 @@ def localised(value) -> str:
 
 
 def say(text) -> str:
-    """An engine text in the current language: a :class:`engine.texts.Msg` whose code has a ``msg_<code>`` entry
+    """An engine text in the current language: a :class:`engine.core.texts.Msg` whose code has a ``msg_<code>`` entry
     here is said in these words (its string arguments said the same way, a true flag as ``msgpart_<code>_<name>``,
     a ``{"en": …, "zh": …}`` value in this language); anything else is the engine's English."""
     code = getattr(text, "code", None)
@@ -670,6 +711,20 @@ def say(text) -> str:
         return t(f"msg_{code}", **args)
     except (KeyError, ValueError, IndexError, TypeError):  # a text from another version with other values: its own words
         return str(text)
+
+
+def error_text(exc: BaseException) -> str:
+    """An error as one line in the current language: a DanluError's what and fix said through :func:`say` (its
+    Msg codes), where it is; any other exception by its type and message."""
+    what, where, fix = (getattr(exc, name, None) for name in ("what", "where", "fix"))
+    if what is None:
+        return f"{type(exc).__name__}: {exc}"
+    text = say(what)
+    if where:
+        text = t("error_line", where=where, what=text) if has("error_line") else f"{where}: {text}"
+    if fix:
+        text = t("error_fix", text=text, fix=say(fix)) if has("error_fix") else f"{text} — {say(fix)}"
+    return text
 
 
 def t(key: str, **kw) -> str:

@@ -12,8 +12,8 @@ from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from danlu.engine import events
-from danlu.engine.runs import SHOWN_STATES as STATES  # the engine's list of what a run can be in
+from danlu.engine.core import events
+from danlu.engine.runs import SHOWN_STATES as STATES
 
 from .strings import has, t as tr
 

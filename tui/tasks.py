@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from danlu.engine.tasks import load  # noqa: F401 - the engine decides (engine.plan); screens read names and reasons
+from danlu.engine.plan import load_tasks as load  # noqa: F401 - the engine decides (engine.plan); screens read names and reasons
 
 from .strings import localised
 

@@ -23,15 +23,15 @@ from .textnorm import normalize, normalize_text
 from .transform import clean, leakage, mix_in, split, split_counts
 from .write import AtomicWriter, convertible, write_conversations, write_copy
 from .read import open_source
-from ..encode import assistant_spans, token_lengths
+from ..models.encode import assistant_spans, token_lengths
 from .formats import FORMATS, SHAREGPT_ROLES, TARGETS, TO_SHAREGPT, Spec, from_messages
-from .model import Conversation, DataReport, Problem
+from .model import Conversation, CopyResult, DataReport, Problem
 from .dedup import DEFAULT_THRESHOLD as NEAR_DUP_THRESHOLD, conversation_key
 
 __all__ = [
     "FORMATS", "TARGETS", "CLEAN_RULES", "NEAR_DUP_THRESHOLD", "convertible", "write_copy", "open_source",
     "token_lengths", "assistant_spans", "SHAREGPT_ROLES", "TO_SHAREGPT", "ON_ERROR", "DEFAULT_MAX_CHARS", "Conversation",
-    "DataReport", "Problem", "Spec", "AtomicWriter", "load_conversations", "load", "iter_conversations", "analyse",
+    "DataReport", "Problem", "CopyResult", "Spec", "AtomicWriter", "load_conversations", "load", "iter_conversations", "analyse",
     "clean", "split", "split_counts", "leakage", "mix_in", "no_usable", "normalize", "normalize_text", "length_stats", "write_conversations",
     "from_messages", "to_messages", "check_conversation", "detect_format", "conversation_key", "file_hash",
     "iter_messages_file", "steps", "formats", "dedup",
@@ -50,7 +50,7 @@ def detect_format(rows: list) -> tuple[str, str]:
     """The format of most records (raw dicts or objects with ``.data``) and the evidence for it."""
     spec, _, evidence = formats.detect([getattr(r, "data", r) for r in rows])
     if spec is None:
-        from ..errors import DanluError
+        from ..core.errors import DanluError
 
         raise DanluError("could not recognise the dataset format",
                          fix="use Alpaca (instruction/input/output), ShareGPT (conversations), messages, or prompt/completion")

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable
 
-from ..errors import DanluError
-from ..texts import msg
+from ..core.errors import DanluError
+from ..core.texts import msg
 from . import dedup
 from .model import SEVERITY, DataReport, Problem
 from .textnorm import normalize
@@ -156,9 +156,9 @@ def analyse(convs: Iterable, report: DataReport | None = None, *, max_chars: int
 
 
 def token_lengths(tokenizer, convs: list) -> tuple[list[int], int]:
-    """Token counts with the model's chat template (engine.encode.token_lengths); conversations the template
+    """Token counts with the model's chat template (engine.models.encode.token_lengths); conversations the template
     rejects are counted as errors."""
-    from ..encode import token_lengths as count
+    from ..models.encode import token_lengths as count
 
     counted = count(tokenizer, convs)
     return [n for n in counted if n is not None], sum(1 for n in counted if n is None)

@@ -32,8 +32,8 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-from ..errors import DanluError
-from ..texts import msg
+from ..core.errors import DanluError
+from ..core.texts import msg
 from .model import ROLES
 
 FORMATS = ("alpaca", "sharegpt", "messages", "prompt_completion", "text")

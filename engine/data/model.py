@@ -61,7 +61,7 @@ class Problem:
 
     def as_error(self):
         """This problem as the error that stops a command (``--on-error stop``)."""
-        from ..errors import DanluError
+        from ..core.errors import DanluError
 
         where = f"{self.file}:{self.line}" + (f" ({self.field})" if self.field and self.field != "-" else "")
         return DanluError(self.what, where=where, fix=self.fix)
@@ -100,3 +100,14 @@ class DataReport:
         d["problems"] = [p.to_dict() for p in self.problems]
         d["problem_counts"] = self.counts()
         return d
+
+
+@dataclass(frozen=True)
+class CopyResult:
+    """A dataset copy written in another format (``data.write_copy``): where, how many records, how many the format
+    could not hold, and the dataset_info.json beside it."""
+
+    path: str
+    records: int
+    dropped: int
+    dataset_info: str | None

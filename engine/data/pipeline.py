@@ -11,8 +11,8 @@ from itertools import chain, islice
 from pathlib import Path
 from typing import Iterator
 
-from ..errors import DanluError
-from ..texts import msg
+from ..core.errors import DanluError
+from ..core.texts import msg
 from . import formats
 from .formats import Issue, RecordError, Spec
 from .model import SEVERITY, Conversation, DataReport, Problem
@@ -80,10 +80,11 @@ def _resolve_spec(src, sample: list, mapping, confirm_mapping: bool, report: Dat
             if isinstance(r.data, dict):
                 keys += [k for k in r.data if k not in keys]
         raise DanluError(
-            f"could not recognise the dataset format (columns: {', '.join(map(str, keys)) or 'none — no JSON objects'})",
+            msg("err_data_format", "could not recognise the dataset format (columns: {columns})",
+                columns=", ".join(map(str, keys)) or msg("no_columns", "none — no JSON objects")),
             where=src.path,
-            fix="use Alpaca (instruction/input/output), ShareGPT (conversations), messages, prompt/completion, "
-                "or name the columns with --mapping instruction=COLUMN,output=COLUMN")
+            fix=msg("fix_data_format", "use Alpaca (instruction/input/output), ShareGPT (conversations), messages, "
+                    "prompt/completion, or name the columns with --mapping instruction=COLUMN,output=COLUMN"))
     report.mapping, report.mapping_source, report.confidence = proposal, "proposed", confidence
     report.evidence = msg("ev_proposed", "{evidence}; proposed mapping {flag} — confirm or edit it with --mapping '{flag}'",
                           evidence=evidence, flag=flag)
@@ -225,8 +226,9 @@ def load(source, *, mapping=None, on_error: str = "skip", confirm_mapping: bool 
 def no_usable(report: DataReport) -> DanluError:
     first = next((p for p in report.problems if p.severity == "error"), None)
     return DanluError(
-        f"no usable conversations in {report.records} record(s) ({len(report.problems)} problem(s); first: "
-        f"{first.what if first else 'none'})",
+        msg("err_no_usable", "no usable conversations in {records} record(s) ({problems} problem(s); first: {first})",
+            records=report.records, problems=len(report.problems), first=first.what if first else "none"),
         where=f"{first.file}:{first.line}" if first else report.file,
-        fix="run `danlu data inspect` on the file to see every problem" + (
-            ", or name the columns with --mapping" if report.mapping_source == "proposed" else ""))
+        fix=msg("fix_no_usable", "run `danlu data inspect` on the file to see every problem"
+                + (", or name the columns with --mapping" if report.mapping_source == "proposed" else ""),
+                mapping=report.mapping_source == "proposed"))

@@ -19,8 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
-from ..errors import DanluError
-from .. import paths, texts
+from ..core.errors import DanluError
+from ..core.texts import msg
+from ..core import paths, texts
 from . import jsonio
 from .model import Problem
 
@@ -578,11 +579,12 @@ def open_source(ref: str | os.PathLike, sink: Sink, *, repair: bool = False) -> 
     if not path.exists() and not path.is_symlink():
         if paths.looks_like_hub_id(raw) and not raw.lower().endswith(READABLE):
             return _hub(raw, name)
-        raise DanluError(f"dataset file not found: {path}",
-                         fix="check the path (see sample_data/ for examples; a Hugging Face id looks like owner/name)")
+        raise DanluError(msg("err_data_not_found", "dataset file not found: {path}", path=str(path)),
+                         fix=msg("fix_data_path", "check the path (see sample_data/ for examples; a Hugging Face id "
+                                 "looks like owner/name)"))
     if path.is_dir():
         return _folder(path, name, sink, repair)
-    from .. import guard
+    from ..core import guard
 
     guard.regular_file(path, "dataset file")  # a FIFO or a device: refused by name, never read (or waited on)
     if path.name == "dataset_info.json" or (name is not None and path.suffix.lower() == ".json"):
@@ -751,7 +753,7 @@ def _dataset_info_entry(info_path: Path, info: dict, name: str | None, sink: Sin
 
 
 def _hub(repo_id: str, subset: str | None) -> tuple[Source, Iterator[Record]]:
-    from ..models import hub_reachable
+    from ..models.load import hub_reachable
 
     if not hub_reachable():
         raise DanluError(

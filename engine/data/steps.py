@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import DanluError
+from ..core.errors import DanluError
 from . import dedup, formats
 from .analysis import DEFAULT_MAX_CHARS, analyse, token_report
 from .pipeline import iter_conversations, no_usable
@@ -26,7 +26,7 @@ def _new_report(source) -> DataReport:
 def _tokenizer(model: str | None):
     if not model:
         return None
-    from ..models import load_tokenizer
+    from ..models.load import load_tokenizer
 
     return load_tokenizer(model)
 

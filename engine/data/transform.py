@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import random
 
-from ..errors import DanluError
+from ..core.errors import DanluError
 from . import dedup
-from .analysis import CLEAN_RULES, DEFAULT_MAX_CHARS, preview, analyse  # noqa: F401
+from .analysis import CLEAN_RULES, DEFAULT_MAX_CHARS, preview, analyse
 from .model import DataReport
 from .pipeline import load
 from .textnorm import normalize

@@ -11,10 +11,10 @@ import unicodedata
 from pathlib import Path
 from typing import Iterable
 
-from ..errors import DanluError
+from ..core.errors import DanluError
 from . import formats, jsonio
 from .formats import RecordError
-from .model import DataReport, Problem
+from .model import CopyResult, DataReport, Problem
 
 class AtomicWriter:
     """Write records to a temporary file beside ``path``; rename on :meth:`commit`, delete on :meth:`abort`.
@@ -26,7 +26,7 @@ class AtomicWriter:
         if self.path.exists() and self.path.is_dir():
             raise DanluError("the output path is a folder", where=str(self.path), fix="give a file name such as out.jsonl")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        from ..atomic import temp_prefix
+        from ..core.atomic import temp_prefix
 
         fd, self.tmp = tempfile.mkstemp(prefix=temp_prefix(self.path), suffix=".tmp", dir=self.path.parent)
         self.fh = os.fdopen(fd, "wb", buffering=1 << 20)
@@ -56,7 +56,7 @@ class AtomicWriter:
         self.fh.close()
 
     def commit(self) -> Path:
-        from ..atomic import finished_mode
+        from ..core.atomic import finished_mode
 
         finished_mode(self.tmp, self.path)  # the replaced file's permissions, or the umask's; not the temp's 0600
         os.replace(self.tmp, self.path)
@@ -102,8 +102,8 @@ def output_file(output, source, target: str) -> Path:
 
 def refuse_overwriting_input(sources, outputs) -> None:
     """Every output checked against every file the command reads (the data, a --mix file) and danlu's own
-    folders, before anything is read (engine.guard: one rule for every writer)."""
-    from .. import guard
+    folders, before anything is read (engine.core.guard: one rule for every writer)."""
+    from ..core import guard
 
     inputs = [guard.Input(f, f"the input file {f.name}") for src in sources if src for f in sorted(input_files(src))]
     for out in outputs:
@@ -114,7 +114,7 @@ def refuse_overwriting_input(sources, outputs) -> None:
 def writers(*specs):
     """Open AtomicWriters for (path, target) pairs; commit them all on success, remove every temp file (and any
     folder made for them) on error.  A full disk becomes one clear DanluError naming the path."""
-    from .. import atomic
+    from ..core import atomic
 
     made = []
     for path, _ in specs:  # folders this call creates, removed again if nothing is written
@@ -159,7 +159,7 @@ def write_record(w: AtomicWriter, msgs, report: DataReport, on_error: str) -> bo
 
 def write_dataset_info(out_dir: Path, entries: dict, report: DataReport | None = None) -> Path | None:
     """Add or replace entries in ``out_dir/dataset_info.json`` (LLaMA-Factory), atomically; a broken file is left alone."""
-    from .. import atomic
+    from ..core import atomic
 
     path = Path(out_dir) / "dataset_info.json"
     info = {}
@@ -202,11 +202,11 @@ def convertible(convs: list, target: str) -> tuple[list, int]:
     return ok, len(convs) - len(ok)
 
 
-def write_copy(convs: list, target: str, path) -> dict:
+def write_copy(convs: list, target: str, path) -> CopyResult:
     """Write the conversations ``target`` can hold as ``target`` (atomically), with a LLaMA-Factory
     dataset_info.json entry beside it: the written path, records, those left out, the dataset_info file."""
     ok, dropped = convertible(convs, target)
     out = write_conversations(Path(path).expanduser(), ok, target)
     info = write_dataset_info(out.parent, {entry_name(out): formats.dataset_info_entry(out.name, target)})
-    return {"path": str(out), "records": len(ok), "dropped": dropped, "dataset_info": str(info) if info else None}
+    return CopyResult(path=str(out), records=len(ok), dropped=dropped, dataset_info=str(info) if info else None)
 

@@ -1,9 +1,9 @@
-"""Chat with a run's tuned model (and its base, side by side): engine.chat.ChatSession in a worker.
+"""Chat with a run's tuned model (and its base, side by side): engine.infer.chat.ChatSession in a worker.
 
 The model loads in a thread worker with a visible status line; replies stream from a second worker
 that posts the text at most every 80 ms (the UI thread only renders, so keys are answered while
 tokens arrive); the conversation stays anchored at the bottom.  The side panel holds the system
-prompt and the sampling knobs with their readable labels (engine.chat.Sampling), the split view
+prompt and the sampling knobs with their readable labels (engine.infer.chat.Sampling), the split view
 sends one prompt to the tuned and the base model (the same weights with the adapter off), and the
 transcript can be saved as a training-format JSONL line.
 """
@@ -21,7 +21,7 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, Static
 
-from ..strings import t
+from ..strings import error_text, t
 from .base import StepScreen
 
 BATCH_S = 0.08  # post streamed text at most every 80 ms
@@ -81,7 +81,7 @@ class ChatScreen(StepScreen):
         return self.stop_event is not None
 
     def compose(self) -> ComposeResult:
-        from danlu.engine.chat import Sampling
+        from danlu.engine.infer import Sampling
 
         yield Header()
         yield Static(t("chat_title", run=Path(self.ref).name), id="chat-title", classes="step-title")
@@ -126,15 +126,15 @@ class ChatScreen(StepScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="load")
     def _load(self, ref: str) -> None:
         try:
-            from danlu.engine import chat
+            from danlu.engine import infer
 
-            target = chat.locate(ref)
-            model, tokenizer = chat.load(ref, target=target)
-            session = chat.ChatSession(model, tokenizer, target=target)
+            target = infer.locate(ref)
+            model, tokenizer = infer.load(ref, target=target)
+            session = infer.ChatSession(model, tokenizer, target=target)
             ok, how = session.can_compare()
             self.post_message(ModelLoaded(session, compare=how, can_compare=ok))
         except Exception as exc:  # noqa: BLE001 - DanluError and the rest: shown on screen
-            text = exc.one_line() if hasattr(exc, "one_line") else f"{type(exc).__name__}: {exc}"
+            text = error_text(exc)
             self.post_message(ModelLoaded(None, text))
 
     @on(ModelLoaded)
@@ -168,8 +168,8 @@ class ChatScreen(StepScreen):
     # -- sending --------------------------------------------------------------------------------------------------
     def _apply_settings(self) -> str | None:
         """Copy the side panel into the session; the first problem in words, or None."""
-        from danlu.engine.chat import Sampling
-        from danlu.engine.errors import DanluError
+        from danlu.engine.infer import Sampling
+        from danlu.engine.core import DanluError
 
         s = self.session
         s.system = self.query_one("#system", Input).value.strip() or None
@@ -178,7 +178,7 @@ class ChatScreen(StepScreen):
                 s.sampling.set(name, self.query_one(f"#s-{name}", Input).value.strip() or
                                ("none" if name == "seed" else getattr(Sampling(), name)))
             except DanluError as exc:
-                return exc.one_line()
+                return error_text(exc)
         return None
 
     @on(Input.Submitted, "#prompt")
@@ -228,7 +228,7 @@ class ChatScreen(StepScreen):
                         first = self.session.last.text
                 except Exception as exc:  # noqa: BLE001 - shown in the pane, never closes the app
                     done = ReplyFinished(side, self.session.last,
-                                         error=exc.one_line() if hasattr(exc, "one_line") else str(exc))
+                                         error=error_text(exc))
                 if pending:
                     self.post_message(TokensReceived(side, "".join(pending)))
             if n == len(sides) - 1 and first is not None:
@@ -245,7 +245,7 @@ class ChatScreen(StepScreen):
 
     @on(ReplyFinished)
     def _finished(self, msg: ReplyFinished) -> None:
-        from danlu.engine.chat import shown
+        from danlu.engine.infer import shown
 
         widget = self.reply_widgets.get(msg.side)
         text = self.reply_text.get(msg.side, "")
@@ -307,24 +307,24 @@ class ChatScreen(StepScreen):
     def action_retry(self) -> None:
         if self.streaming or self.session is None:
             return
-        from danlu.engine.errors import DanluError
+        from danlu.engine.core import DanluError
 
         try:
             prompt = self.session.retry()
         except DanluError as exc:
-            self.notify(exc.one_line(), severity="warning")
+            self.notify(error_text(exc), severity="warning")
             return
         self._start(prompt)
 
     def action_save(self) -> None:
         if self.session is None:
             return
-        from danlu.engine.errors import DanluError
+        from danlu.engine.core import DanluError
 
         try:
             path = self.session.save(self.query_one("#transcript-path", Input).value.strip() or "chat-transcript.jsonl")
         except (DanluError, OSError) as exc:
-            self.notify(exc.one_line() if hasattr(exc, "one_line") else str(exc), severity="error")
+            self.notify(error_text(exc), severity="error")
             return
         self.notify(t("transcript_saved", path=str(path)))
 

@@ -24,7 +24,7 @@ from textual.worker import get_current_worker
 
 
 from .. import dataview
-from ..strings import say, t
+from ..strings import error_text, say, t
 from .base import StepScreen
 from .data_parts import CleaningChoices, MappingBox, PreviewPanel, ProblemsPanel, SplitAndFormat
 
@@ -50,7 +50,7 @@ class TokensCounted(Message):
 
 
 class CopySaved(Message):
-    def __init__(self, result: dict | None, error: str | None = None):
+    def __init__(self, result, error: str | None = None):  # result: engine.data.CopyResult
         super().__init__()
         self.result, self.error = result, error
 
@@ -189,7 +189,7 @@ class DataScreen(StepScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="data")
     def _read(self, gen: int, path: str, mapping: dict | None) -> None:
-        from danlu.engine.errors import DanluError
+        from danlu.engine.core import DanluError
 
         worker = get_current_worker()
         p = Path(path).expanduser()
@@ -200,7 +200,7 @@ class DataScreen(StepScreen):
         except InterruptedError:
             return
         except DanluError as exc:
-            self.post_message(DataRead(gen, None, exc.one_line(), dataview.sample_columns(p) if p.exists() else ()))
+            self.post_message(DataRead(gen, None, error_text(exc), dataview.sample_columns(p) if p.exists() else ()))
         except Exception as exc:  # noqa: BLE001 - reported on the screen, never closes the app
             self.post_message(DataRead(gen, None, f"{type(exc).__name__}: {exc}"))
 
@@ -228,16 +228,16 @@ class DataScreen(StepScreen):
             w.plan = None
         w.data_file, w.data_report = loaded.path, r
         w.data_mapping = loaded.mapping
-        conf = r.get("confidence")
-        text = t("data_format", format=r.get("format"), evidence=say(r.get("evidence") or ""),
+        conf = r.confidence
+        text = t("data_format", format=r.format, evidence=say(r.evidence or ""),
                  confidence=f"{conf:.0%}" if isinstance(conf, (int, float)) else "?")
-        if r.get("mapping"):
-            text += "\n" + t("mapping_line", mapping=", ".join(f"{k}={v}" for k, v in r["mapping"].items()))
+        if r.mapping:
+            text += "\n" + t("mapping_line", mapping=", ".join(f"{k}={v}" for k, v in r.mapping.items()))
         self.query_one("#data-format", Static).update(text)
-        unsure = r.get("mapping_source") in ("proposed", "given") or (isinstance(conf, (int, float)) and conf < 0.9)
-        self.mapping_box.show(loaded.columns, r.get("mapping"), unsure)
+        unsure = r.mapping_source in ("proposed", "given") or (isinstance(conf, (int, float)) and conf < 0.9)
+        self.mapping_box.show(loaded.columns, r.mapping, unsure)
         self.split_format.save_path = dataview.copy_path(loaded.path, self.split_format.target)
-        self.problems.show(r.get("problems", []), self.choices)
+        self.problems.show(r.problems, self.choices)
         self._apply()
         if self.tokenizer is not None:
             self._start_count()
@@ -269,12 +269,12 @@ class DataScreen(StepScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="tokenizer")
     def _load_tokenizer(self, key: tuple) -> None:
-        from danlu.engine.errors import DanluError
+        from danlu.engine.core import DanluError
 
         try:
             self.post_message(TokenizerLoaded(key, dataview.preview_tokenizer(*key)))
         except DanluError as exc:
-            self.post_message(TokenizerLoaded(key, None, exc.one_line()))
+            self.post_message(TokenizerLoaded(key, None, error_text(exc)))
         except Exception as exc:  # noqa: BLE001
             self.post_message(TokenizerLoaded(key, None, f"{type(exc).__name__}: {exc}"))
 
@@ -352,9 +352,9 @@ class DataScreen(StepScreen):
             return
         w, loaded, choices = self.wizard, self.loaded, self.choices
         self.kept = dataview.keep(loaded, choices, self.tokens, self.seq)
-        from danlu.engine import demo
+        from danlu.engine.plan import demo
 
-        # the demo on an English-centric model trains on the English half of the sample data (engine/demo.py)
+        # the demo on an English-centric model trains on the English half of the sample data (engine/plan/demo.py)
         w.conversations, select_note = demo.select(w.model, [loaded.convs[i] for i in self.kept], loaded.path)
         if self.tokens is not None:  # the token length of each conversation that will train, for the plan
             counted = {id(loaded.convs[i]): self.tokens[i] for i in self.kept if i < len(self.tokens)}
@@ -369,8 +369,8 @@ class DataScreen(StepScreen):
         w.removed = dropped
         r = loaded.report
         status = self.query_one("#data-status", Static)
-        status.update(t("data_summary", records=r.get("records", 0), kept=len(self.kept),
-                        problems=len(r.get("problems", [])), removed=sum(dropped.values()))
+        status.update(t("data_summary", records=r.records, kept=len(self.kept),
+                        problems=len(r.problems), removed=sum(dropped.values()))
                       + (f"\n{say(select_note)}" if select_note else ""))
         status.set_classes("ok" if self.kept else "error")
         self.cleaning.show(counts, tokens_known=self.tokens is not None, seq=self.seq, kept=len(self.kept))
@@ -409,11 +409,11 @@ class DataScreen(StepScreen):
         """The conversation index a problem points at in the preview (the original, for a removed duplicate)."""
         if self.loaded is None:
             return None
-        line = p.get("line")
-        if p.get("kind") in dataview.RULES and self.choices.get(p["kind"]) and p.get("duplicate_of"):
-            line = p["duplicate_of"]
+        line = p.line
+        if p.kind in dataview.RULES and self.choices.get(p.kind) and p.duplicate_of:
+            line = p.duplicate_of
         for i, conv in enumerate(self.loaded.convs):
-            if conv.line == line and conv.file == p.get("file") and self.preview.has_row(i):
+            if conv.line == line and conv.file == p.file and self.preview.has_row(i):
                 return i
         return None
 
@@ -422,7 +422,7 @@ class DataScreen(StepScreen):
         p = msg.problem
         i = self._jump_line(p)
         if i is None:
-            self.notify(t("not_in_training", line=p.get("line")), severity="warning")
+            self.notify(t("not_in_training", line=p.line), severity="warning")
             return
         self.preview.move_to(i)
 
@@ -465,12 +465,12 @@ class DataScreen(StepScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="save")
     def _save(self, convs: list, target: str, path: str) -> None:
-        from danlu.engine.errors import DanluError
+        from danlu.engine.core import DanluError
 
         try:
             self.post_message(CopySaved(dataview.save_copy(convs, target, path)))
         except DanluError as exc:
-            self.post_message(CopySaved(None, exc.one_line()))
+            self.post_message(CopySaved(None, error_text(exc)))
         except Exception as exc:  # noqa: BLE001
             self.post_message(CopySaved(None, f"{type(exc).__name__}: {exc}"))
 

@@ -207,7 +207,7 @@ class ProblemsPanel(Vertical):
     def __init__(self, can_jump: Callable[[dict], bool], **kw):
         super().__init__(**kw)
         self.can_jump = can_jump
-        self.problems: list[dict] = []
+        self.problems: list = []  # engine.data.Problem
         self.choices: dict[str, bool] = {}
 
     def compose(self) -> ComposeResult:
@@ -227,13 +227,13 @@ class ProblemsPanel(Vertical):
     def detail(self) -> Static:
         return self.query_one("#problem-detail", Static)
 
-    def show(self, problems: list[dict], choices: dict[str, bool]) -> None:
+    def show(self, problems: list, choices: dict[str, bool]) -> None:
         self.problems, self.choices = problems, choices
         table = self.table
         table.clear()
         width = max(40, min(100, self.app.size.width - 36))
         for i, p in enumerate(problems[:PROBLEM_ROWS]):
-            table.add_row(str(p.get("line", "")), short(p.get("field", ""), 12), short(say(p.get("what", "")), width),
+            table.add_row(str(p.line or ""), short(p.field or "", 12), short(say(p.what or ""), width),
                           self._action(p), key=str(i))
         if not problems:
             table.add_row("–", "", t("no_problems"), "", key="none")
@@ -250,7 +250,7 @@ class ProblemsPanel(Vertical):
         self.table.clear()
         self.detail.update("")
 
-    def _action(self, p: dict) -> str:
+    def _action(self, p) -> str:
         return t(f"act_{dataview.shown_action(p, self.choices)}")
 
     def _problem(self, row_key) -> tuple[int, dict] | None:
@@ -262,10 +262,10 @@ class ProblemsPanel(Vertical):
 
     def _text(self, p: dict, source: str | None = None) -> Text:
         out = Text()
-        out.append(f"{Path(p.get('file', '')).name}:{p.get('line')}", style="bold")
-        field = p.get("field", "")
-        out.append((f" {field}:" if field and field != "-" else "") + f" {say(p.get('what', ''))}\n")
-        out.append(f"→ {say(p.get('fix', ''))} ({self._action(p)})")
+        out.append(f"{Path(p.file or '').name}:{p.line}", style="bold")
+        field = p.field or ""
+        out.append((f" {field}:" if field and field != "-" else "") + f" {say(p.what or '')}\n")
+        out.append(f"→ {say(p.fix or '')} ({self._action(p)})")
         if self.can_jump(p):
             out.append("  " + t("enter_jumps"), style="italic")
         if source:
@@ -280,7 +280,7 @@ class ProblemsPanel(Vertical):
             return
         i, p = found
         self.detail.update(self._text(p))
-        self._read_source(i, p.get("file", ""), int(p.get("line") or 0))
+        self._read_source(i, p.file or "", int(p.line or 0))
 
     class _SourceRead(Message):
         def __init__(self, index: int, text: str | None):
@@ -475,13 +475,13 @@ class SplitAndFormat(Vertical):
     def show_saving(self, path: str) -> None:
         self.query_one("#save-result", Static).update(t("saving_copy", path=path))
 
-    def show_saved(self, result: dict | None, error: str | None) -> None:
+    def show_saved(self, result, error: str | None) -> None:  # result: engine.data.CopyResult
         out = self.query_one("#save-result", Static)
         if error:
             out.update(Text(f"✗ {error}", style="red"))
             return
-        out.update(Text(t("copy_saved", n=result["records"], path=result["path"])
-                        + (" " + t("target_cannot", n=result["dropped"]) if result["dropped"] else ""), style="green"))
+        out.update(Text(t("copy_saved", n=result.records, path=result.path)
+                        + (" " + t("target_cannot", n=result.dropped) if result.dropped else ""), style="green"))
 
     def clear(self) -> None:
         self.query_one("#split-info", Static).update("")

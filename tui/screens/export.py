@@ -17,9 +17,9 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, Select, SelectionList, Static, TextArea
 
-from danlu.engine.export import TARGETS  # the engine's export targets, in its order
+from danlu.engine.export import TARGETS
 
-from ..strings import t
+from ..strings import error_text, t
 from .base import StepScreen
 
 GGUF_CHOICES = ("f16", "bf16", "q8_0", "q4_0", "q4_1", "q4_k_m", "q5_k_m", "q6_k")
@@ -38,7 +38,7 @@ class ExportProgress(Message):
 
 
 class ExportFinished(Message):
-    def __init__(self, result: dict | None, error: str | None = None):
+    def __init__(self, result, error: str | None = None):  # result: engine.export.ExportResult
         super().__init__()
         self.result, self.error = result, error
 
@@ -109,8 +109,7 @@ class ExportScreen(StepScreen):
             info = export.source_info(run)
             self.post_message(SourceRead(info.params, info.full, info.dtype, info.kquants))
         except Exception as exc:  # noqa: BLE001 - shown, never closes the app
-            self.post_message(SourceRead(None, False, None, False, exc.one_line() if hasattr(exc, "one_line")
-                                         else str(exc)))
+            self.post_message(SourceRead(None, False, None, False, error_text(exc)))
 
     @on(SourceRead)
     def _source(self, msg: SourceRead) -> None:
@@ -185,7 +184,7 @@ class ExportScreen(StepScreen):
         except InterruptedError:
             return
         except Exception as exc:  # noqa: BLE001
-            text = exc.one_line() if hasattr(exc, "one_line") else f"{type(exc).__name__}: {exc}"
+            text = error_text(exc)
             self.post_message(ExportFinished(None, text))
 
     @on(ExportProgress)
@@ -205,11 +204,11 @@ class ExportScreen(StepScreen):
             status.set_classes("error")
             return
         r = msg.result
-        status.update(t("export_done", path=r["export_dir"]))
+        status.update(t("export_done", path=r.export_dir))
         status.set_classes("ok")
         self.query_one("#export-result", Static).update(export.summary(r))
         commands = self.query_one("#commands", TextArea)
-        commands.text = r.get("commands") or ""
+        commands.text = r.commands
         commands.display = True
         self._show_free(self.query_one("#dest", Input).value)
 

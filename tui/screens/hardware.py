@@ -14,27 +14,26 @@ from .base import StepScreen
 
 
 class ProbeFinished(Message):
-    def __init__(self, probe: dict | None, error: str | None = None):
+    def __init__(self, probe, error: str | None = None):  # probe: engine.plan.hardware.Probe
         super().__init__()
         self.probe, self.error = probe, error
 
 
-def hardware_rows(p: dict) -> list[tuple[str, str]]:
-    """The probe as (what, value) rows, in plain words."""
-    host = p.get("host", {})
-    tb = p.get("torch", {})
-    rows = [(t("hw_accelerator"), p.get("accelerator", "?")),
-            (t("hw_driver"), f"{p.get('driver') or '–'} / CUDA {p.get('cuda_driver') or '–'}"),
-            ("torch", f"{tb.get('version') or t('hw_missing')} ({tb.get('build') or '–'})")]
-    for g in p.get("gpus", []):
-        procs = ", ".join(f"{x['pid']} {x.get('name') or ''} {x['memory_gb']:.1f} GB" for x in g.get("processes", [])[:3])
-        rows.append((f"GPU {g['index']}", f"{g['name']}  {g['memory_free_gb']:g}/{g['memory_total_gb']:g} GB "
-                                          f"{t('hw_free')}  bf16 {'✓' if g.get('bf16') else '✗'}"))
+def hardware_rows(p) -> list[tuple[str, str]]:
+    """The probe (engine.plan.hardware.Probe) as (what, value) rows, in plain words."""
+    host, tb = p.host, p.torch
+    rows = [(t("hw_accelerator"), p.accelerator),
+            (t("hw_driver"), f"{p.driver or '–'} / CUDA {p.cuda_driver or '–'}"),
+            ("torch", f"{tb.version or t('hw_missing')} ({tb.build or '–'})")]
+    for g in p.gpus:
+        procs = ", ".join(f"{x.pid} {x.name or ''} {x.memory_gb:.1f} GB" for x in g.processes[:3])
+        rows.append((f"GPU {g.index}", f"{g.name}  {g.memory_free_gb:g}/{g.memory_total_gb:g} GB "
+                                       f"{t('hw_free')}  bf16 {'✓' if g.bf16 else '✗'}"))
         if procs:
             rows.append((f"  {t('hw_other_procs')}", procs))
-    rows += [(t("hw_cpu"), f"{host.get('cpu', '?')} ({host.get('cores', '?')} {t('hw_cores')})"),
-             (t("hw_ram"), f"{host.get('ram_available_gb', '?')}/{host.get('ram_total_gb', '?')} GB {t('hw_free')}"),
-             (t("hw_disk"), f"{host.get('disk_free_gb', '?')} GB {t('hw_free')} ({host.get('disk_path', '')})")]
+    rows += [(t("hw_cpu"), f"{host.cpu} ({host.cores or '?'} {t('hw_cores')})"),
+             (t("hw_ram"), f"{host.ram_available_gb}/{host.ram_total_gb} GB {t('hw_free')}"),
+             (t("hw_disk"), f"{host.disk_free_gb} GB {t('hw_free')} ({host.disk_path})")]
     return rows
 
 
@@ -76,7 +75,7 @@ class HardwareScreen(StepScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="probe")
     def _probe(self) -> None:
         try:
-            from danlu.engine import hardware
+            from danlu.engine.plan import hardware
 
             self.post_message(ProbeFinished(hardware.probe()))
         except Exception as exc:  # noqa: BLE001 - shown on screen
@@ -92,21 +91,21 @@ class HardwareScreen(StepScreen):
         self.wizard.probe = msg.probe
         self._show(msg.probe)
 
-    def _show(self, p: dict) -> None:
+    def _show(self, p) -> None:
         status = self.query_one("#hw-status", Static)
-        gpus = p.get("gpus", [])
+        gpus = p.gpus
         status.update(t("hw_gpus_found", n=len(gpus)) if gpus else t("hw_cpu_mode"))
         status.set_classes("ok" if gpus else "warn")
         table = self.query_one("#hw-table", DataTable)
         table.clear()
         for what, value in hardware_rows(p):
             table.add_row(what, value)
-        self.query_one("#hw-warnings", Static).update("\n".join(f"⚠ {say(w)}" for w in p.get("warnings", [])))
+        self.query_one("#hw-warnings", Static).update("\n".join(f"⚠ {say(w)}" for w in p.warnings))
         if len(gpus) > 1:
             gt = self.query_one("#gpu-table", DataTable)
             gt.clear()
             for g in gpus:
-                gt.add_row(str(g["index"]), g["name"], f"{g['memory_free_gb']:g} GB", key=str(g["index"]))
+                gt.add_row(str(g.index), g.name, f"{g.memory_free_gb:g} GB", key=str(g.index))
             gt.display = True
             self.query_one("#gpu-hint").display = True
             gt.focus()
@@ -122,6 +121,6 @@ class HardwareScreen(StepScreen):
         if gt.display and gt.row_count:
             idx = int(gt.coordinate_to_cell_key(gt.cursor_coordinate).row_key.value)
             self.wizard.gpu = idx
-            p["selected_gpu"] = idx
+            self.wizard.probe = p.with_gpu(idx)
         self.app.goto("model")
 

@@ -10,7 +10,7 @@ from textual.message import Message
 from textual.widgets import Button, Checkbox, DataTable, Footer, Header, Input, Static
 
 from .. import tasks
-from ..strings import t
+from ..strings import error_text, t
 from .base import StepScreen
 
 DEMO_MODELS = ("demo:smollm2", "demo:tiny", "demo:small")  # the real pretrained one first
@@ -102,7 +102,7 @@ class ModelScreen(StepScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="verdicts")
     def _verdicts(self, probe) -> None:
-        from danlu.engine import presets
+        from danlu.engine.core import presets
 
         rows = []
         for ref in dict.fromkeys([*DEMO_MODELS, *presets.model_ids()]):
@@ -124,7 +124,7 @@ class ModelScreen(StepScreen):
         table.clear()
         for row in msg.rows:
             table.add_row(*(row if self._family else (row[0], *row[2:])), key=row[0])
-        from danlu.engine import demo
+        from danlu.engine.plan import demo
 
         want = self.wizard.model or demo.default_model()
         for i, row in enumerate(msg.rows):
@@ -152,20 +152,20 @@ class ModelScreen(StepScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="check")
     def _check(self, ref: str, probe, trust: bool) -> None:
         from danlu.engine import models
-        from danlu.engine.errors import DanluError
+        from danlu.engine.core import DanluError
 
         try:
             if is_gguf(ref):
-                from danlu.engine import gguf_import
+                from danlu.engine import models
 
-                info = gguf_import.inspect(ref)
+                info = models.inspect_gguf(ref)
                 self.post_message(ModelChecked(ref, True, "✓ " + t("gguf_ok", what=info.describe())))
                 return
             models.check_model_ref(ref)
             p = self.plan_for(ref, trust)
             self.post_message(ModelChecked(ref, True, f"✓ {ref}: {fmt_params(p.params)} · {verdict(p)}"))
         except DanluError as exc:
-            self.post_message(ModelChecked(ref, False, f"✗ {exc.one_line()}"))
+            self.post_message(ModelChecked(ref, False, f"✗ {error_text(exc)}"))
         except Exception as exc:  # noqa: BLE001
             self.post_message(ModelChecked(ref, False, f"✗ {exc}"))
 
@@ -221,15 +221,15 @@ class ModelScreen(StepScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="import")
     def _import(self, path: str) -> None:
-        from danlu.engine import gguf_import
-        from danlu.engine.errors import DanluError
+        from danlu.engine import models
+        from danlu.engine.core import DanluError
 
         try:
-            res = gguf_import.import_gguf(
+            res = models.import_gguf(
                 path, progress=lambda stage, text: self.post_message(GGUFImported(None, f"… {text}")))
-            self.post_message(GGUFImported(res["out"], "✓ " + t("gguf_imported", out=res["out"])))
+            self.post_message(GGUFImported(res.out, "✓ " + t("gguf_imported", out=res.out)))
         except DanluError as exc:
-            self.post_message(GGUFImported(None, f"✗ {exc.one_line()}"))
+            self.post_message(GGUFImported(None, f"✗ {error_text(exc)}"))
         except Exception as exc:  # noqa: BLE001 - shown, never closes the app
             self.post_message(GGUFImported(None, f"✗ {type(exc).__name__}: {exc}"))
 

@@ -21,7 +21,7 @@ from textual.reactive import reactive
 from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
 
 from .. import tasks
-from ..strings import say, t
+from ..strings import error_text, say, t
 from .base import StepScreen
 
 KNOBS = ("max_seq_len", "lr", "epochs", "max_steps", "adapter", "lora_r", "lora_alpha", "lora_dropout", "lora_targets",
@@ -58,7 +58,7 @@ def shown(value) -> str:
 
 
 def methods() -> tuple:
-    from danlu.engine.config import METHODS
+    from danlu.engine.core import METHODS
 
     return ("auto", *METHODS)
 
@@ -107,7 +107,7 @@ class Knobs(Grid):
             self.name, self.value = name, value
 
     def compose(self) -> ComposeResult:
-        from danlu.engine.config import TrainConfig
+        from danlu.engine.core import TrainConfig
 
         helps = {f.name: f.metadata.get("help", "") for f in dataclasses.fields(TrainConfig)}
         for name in KNOBS:
@@ -116,8 +116,8 @@ class Knobs(Grid):
             inp.tooltip = helps.get(name, "")
             yield inp
 
-    def show(self, plan) -> None:
-        full = plan.method == "full"
+    def show(self, p) -> None:
+        full = p.method == "full"
         for name in KNOBS:
             inp = self.query_one(f"#k-{name}", Input)
             for node in (inp, self.query_one(f"#l-{name}", Label)):
@@ -125,7 +125,7 @@ class Knobs(Grid):
             if inp.has_focus:
                 continue  # never under the cursor of the one typing
             with self.prevent(Input.Changed):
-                inp.value = shown(plan.settings[name])
+                inp.value = shown(p.settings[name])
 
     def mark(self, name: str | None) -> None:
         """Show which field the plan's error is about (None: no error)."""
@@ -241,14 +241,14 @@ class PlanScreen(StepScreen):
     @work(thread=True, exclusive=True, exit_on_error=False, group="plan")
     def _plan(self, gen, model, task, method, overrides, lengths, probe, trust, demo, held_out) -> None:
         from danlu.engine import plan
-        from danlu.engine.errors import DanluError
+        from danlu.engine.core import DanluError
 
         try:
             p = plan.make(model, task=task, method=method, overrides=overrides, lengths=lengths, probe=probe,
                           trust_remote_code=trust, demo=demo, held_out=held_out)
             self.post_message(PlanComputed(p, gen=gen))
         except DanluError as exc:
-            self.post_message(PlanComputed(None, exc.one_line(), gen, (exc.where or "").split(":")[-1].strip()))
+            self.post_message(PlanComputed(None, error_text(exc), gen, (exc.where or "").split(":")[-1].strip()))
         except Exception as exc:  # noqa: BLE001 - shown on the screen, never closes the wizard
             self.post_message(PlanComputed(None, f"{type(exc).__name__}: {exc}", gen))
 
@@ -309,19 +309,20 @@ class PlanScreen(StepScreen):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="prepare")
     def _write(self, cfg, convs, ratio, start, target: str = "messages") -> None:
-        from danlu.engine import data, prepare, train
-        from danlu.engine.errors import DanluError
+        from danlu.engine import data
+        from danlu.engine import plan, train
+        from danlu.engine.core import DanluError
 
         from ..dataview import convertible
 
         try:
             convs, _ = convertible(convs, target)  # Alpaca has no tool turns: those are left out (Data says how many)
             train_convs, eval_convs = data.split(convs, ratio, seed=cfg.seed) if ratio > 0 else (convs, [])
-            run = prepare.prepare_run(cfg, train_convs, eval_convs, target=target)
+            run = plan.prepare_run(cfg, train_convs, eval_convs, target=target)
             pid = train.detach(run.config_path, run) if start else None
             self.post_message(RunPrepared(str(run.path), start, pid=pid))
         except DanluError as exc:
-            self.post_message(RunPrepared(None, start, exc.one_line()))
+            self.post_message(RunPrepared(None, start, error_text(exc)))
         except Exception as exc:  # noqa: BLE001
             self.post_message(RunPrepared(None, start, f"{type(exc).__name__}: {exc}"))
 

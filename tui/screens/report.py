@@ -1,4 +1,4 @@
-"""The evaluation report of a run: eval.md rendered; made by engine.evaluate.report in a worker when missing."""
+"""The evaluation report of a run: eval.md rendered; made by engine.infer.evaluate.report in a worker when missing."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Footer, Header, Markdown, Static
 
-from ..strings import t
+from ..strings import error_text, t
 from .base import StepScreen
 
 
@@ -55,7 +55,7 @@ class ReportScreen(StepScreen):
 
     def _existing(self) -> str | None:
         from danlu.engine import runs
-        from danlu.engine.errors import DanluError
+        from danlu.engine.core import DanluError
 
         try:
             run = runs.resolve(self.ref)
@@ -80,18 +80,17 @@ class ReportScreen(StepScreen):
     def _make(self, ref: str) -> None:
         from textual.worker import get_current_worker
 
-        from danlu.engine import evaluate
+        from danlu.engine import infer
 
         worker = get_current_worker()
         try:
-            res = evaluate.report(ref, progress=lambda stage, text: self.post_message(ReportProgress(f"{stage}: {text}")),
+            res = infer.eval_report(ref, progress=lambda stage, text: self.post_message(ReportProgress(f"{stage}: {text}")),
                                   cancelled=lambda: worker.is_cancelled)
-            self.post_message(ReportReady(evaluate.markdown(res)))
+            self.post_message(ReportReady(infer.eval_markdown(res)))
         except InterruptedError:
             return
         except Exception as exc:  # noqa: BLE001 - shown, never closes the app
-            self.post_message(ReportReady(None, exc.one_line() if hasattr(exc, "one_line") else
-                                          f"{type(exc).__name__}: {exc}"))
+            self.post_message(ReportReady(None, error_text(exc)))
 
     @on(ReportProgress)
     def _progress(self, msg: ReportProgress) -> None:

@@ -8,7 +8,8 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Footer, Header, OptionList, Static
 from textual.widgets.option_list import Option
 
-from danlu.engine import paths, runs
+from danlu.engine.core import paths
+from danlu.engine import runs
 
 from ..strings import t
 from .base import StepScreen
@@ -54,9 +55,7 @@ class WelcomeScreen(StepScreen):
         table.clear()
         found = [r.summary() for r in runs.list_runs()]
         for r in found:
-            loss = f"{r['loss']:.4f}" if isinstance(r["loss"], (int, float)) else "-"
-            table.add_row(r["id"], r["state"], r["method"] or "-", f"{r['step'] or 0}/{r['total'] or '?'}", loss,
-                          key=r["path"])
+            table.add_row(r.id, r.state, r.method or "-", r.step_text, r.loss_text, key=r.path)
         if not found:
             table.add_row(t("no_runs"), "", "", "", "")
 

@@ -1,0 +1,115 @@
+"""``danlu probe`` and ``danlu plan``: render engine.plan's value (text, --json, --save)."""
+
+from __future__ import annotations
+
+from ..core.errors import DanluError
+from .common import out
+
+
+# -- probe ------------------------------------------------------------------------------------
+def cmd_probe(args):
+    from ..plan import hardware
+
+    info = hardware.probe(gpu=args.gpu)
+    if args.gpu is not None and info.gpus and info.selected_gpu is None:
+        raise DanluError(f"no GPU with index {args.gpu}", fix=f"choose one of {[g.index for g in info.gpus]}")
+    lines = [f"accelerator: {info.accelerator}  (NVML: {info.nvml})"]
+    if info.driver:
+        lines.append(f"driver {info.driver}, CUDA {info.cuda_driver}")
+    for g in info.gpus:
+        mark = "*" if g.index == info.selected_gpu else " "
+        lines.append(
+            f"{mark} GPU {g.index}: {g.name}  {g.memory_free_gb:.1f} / {g.memory_total_gb:.1f} GB free"
+            f"  cc {g.compute_capability}  bf16 {'yes' if g.bf16 else 'no'}"
+            + (f"  ({len(g.processes)} other process(es) hold memory)" if g.processes else "")
+        )
+    for w in info.warnings:
+        lines.append(f"! {w}")
+    h = info.host
+    lines.append(f"host: {h.cpu} · {h.cores} cores · RAM {h.ram_available_gb:.1f} / {h.ram_total_gb:.1f} GB "
+                 f"free · disk {h.disk_free_gb:.0f} GB free at {h.disk_path}")
+    out(args, info.to_dict(), "\n".join(lines))
+
+
+# -- plan -------------------------------------------------------------------------------------
+def cmd_plan(args):
+    from ..core import presets
+
+    if args.list_models:
+        out(args, presets.model_ids(), "\n".join(presets.model_ids()))
+        return
+    if not args.model:
+        raise DanluError("no model given", where="danlu plan", fix="pass --model, e.g. --model Qwen/Qwen2.5-7B-Instruct")
+    p, convs = _plan_from_args(args)
+    if args.save:
+        _save_plan(args, p, convs)
+        return
+    out(args, p.to_dict(), _plan_text(p))
+
+
+def _plan_from_args(args):
+    """The plan for `danlu plan`'s flags: the engine's one decider (engine.plan.make), flags as overrides."""
+    from ..core import config as config_mod
+    from .. import data
+    from ..plan import hardware, value as plan
+
+    probe = None if args.gpu_mem is not None else hardware.probe(gpu=args.gpu)
+    if probe and args.gpu is not None and probe.selected_gpu is None:
+        raise DanluError(f"no GPU with index {args.gpu}",
+                         fix=f"choose one of {[g.index for g in probe.gpus] or 'none: this machine has no GPU'}")
+    overrides = config_mod.TrainConfig.parse_overrides(args.overrides)
+    flags = {"max_seq_len": args.seq_len, "micro_batch": args.micro_batch, "lora_r": args.lora_r,
+             "lora_targets": args.lora_targets, "optimizer": args.optimizer,
+             "grad_checkpointing": {"on": True, "off": False, None: None}[args.grad_checkpointing]}
+    overrides.update({k: v for k, v in flags.items() if v is not None})
+    convs, lengths = None, None
+    if args.data:
+        convs, _ = data.load_conversations(args.data)
+        lengths = plan.token_lengths(args.model, convs, trust_remote_code=args.trust_remote_code) if convs else []
+    held_out = len(data.load_conversations(args.eval_data)[0]) if args.eval_data else 0
+    p = plan.make(args.model, task=args.task, method=args.method, overrides=overrides, lengths=lengths, probe=probe,
+                  gpu_mem_gb=args.gpu_mem, target_batch=args.target_batch, trust_remote_code=args.trust_remote_code,
+                  held_out=held_out)
+    return p, convs
+
+
+def _plan_text(p) -> str:
+    verdict = "fits" if p.fits else "DOES NOT FIT"
+    lines = [f"{p.model} on {p.device}", f"plan: {p.summary()}",
+             f"predicted peak {p.predicted_peak_gb:.2f} GB of {p.budget_gb:.2f} GB: {verdict}", "why:"]
+    lines += [f"  • {text}" for _, text in p.reasons]
+    if p.remedies:
+        lines.append("to make it fit: " + "; ".join(p.remedies))
+    lines.append("candidates:")
+    for c in p.candidates:
+        terms = ", ".join(f"{k} {v:.2f}" for k, v in c["terms"].items())
+        lines.append(f"  {c['method']:<5} mb {c['micro_batch']:<2} {c['peak_gb']:>7.2f} GB  {c['reason']}  [{terms}]")
+    return "\n".join(lines)
+
+
+def _save_plan(args, p, convs) -> None:
+    """``danlu plan --save CONFIG``: the plan's config (the wizard's Plan screen writes the same for the same
+    choices: both are engine.plan.Plan.config)."""
+    from pathlib import Path
+
+    from ..core import atomic, guard
+    from .. import data
+
+    if not p.fits:
+        raise DanluError(f"the plan does not fit ({p.predicted_peak_gb:.2f} GB of {p.budget_gb:.2f} GB)",
+                         fix="; ".join(p.remedies) or "pick a smaller model or a shorter --seq-len")
+    dest = Path(args.save)
+    if str(args.save).endswith("/") or dest.is_dir():
+        dest = dest / "config.yaml"
+    guard.check_destination(dest, guard.inputs_of((args.data, "the dataset (--data)"),
+                                                 (args.eval_data, "the eval data (--eval-data)")), what="--save")
+    cfg = p.config(train_file=str(Path(args.data).resolve()) if args.data else "",
+                   eval_file=str(Path(args.eval_data).resolve()) if args.eval_data else None,
+                   dataset_hash=data.file_hash(args.data) if args.data else "")
+    atomic.write_text(dest, cfg.to_yaml())
+    import dataclasses
+
+    d = p.to_dict()
+    d.update(saved=str(dest), config=dataclasses.asdict(cfg))
+    next_step = f"danlu train {dest}" if args.data else f"set train_file in {dest}, then: danlu train {dest}"
+    out(args, d, f"plan: {p.summary()}\nsaved {dest}\nnext: {next_step}")

@@ -1,0 +1,230 @@
+"""``danlu train | resume | runs | attach | stop``: run directories and the live event view."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from ..core.errors import DanluError
+from .common import num, out, stderr_console
+
+
+def print_event(console, ev):
+    """One event as a line of the CLI's output (typed records: a field that was damaged on disk reads as None)."""
+    from rich.markup import escape
+
+    from ..core import events
+
+    if isinstance(ev, events.Step):
+        console.print(f"step {ev.step}/{num(ev.total, 'd', '?')}  loss {num(ev.loss, '.4f')}  lr {num(ev.lr, '.2e')}  "
+                      f"{ev.tokens_per_s or 0:.0f} tok/s  {ev.elapsed_s or 0:.0f} s")
+    elif isinstance(ev, events.Eval):
+        console.print(f"eval  step {ev.step}  loss {num(ev.loss, '.4f')}")
+    elif isinstance(ev, events.Log):
+        console.print(f"[dim]log: {escape(ev.message)}[/dim]")
+    elif isinstance(ev, events.Checkpoint):
+        console.print(f"[dim]checkpoint: {escape(ev.path)}[/dim]")
+    elif isinstance(ev, events.Backoff):
+        console.print(f"[dim]backoff: out of memory at step {ev.step}; now {escape(ev.new)} (was {escape(ev.old)})[/dim]")
+    elif isinstance(ev, events.Status):
+        console.print(f"[dim]status: {ev.state}[/dim]")
+    elif isinstance(ev, events.Error):
+        console.print(f"[red]error: {escape(ev.message)}[/red]  {escape(ev.hint)}")
+    elif isinstance(ev, events.Done):
+        console.print(f"[green]done[/green]: {ev.state} after {ev.step} steps, {num(ev.seconds, '.1f', '?')} s")
+
+
+class ProgressView:
+    """Foreground training on a terminal: a live progress bar (step, loss, tokens/s, ETA) with events above it."""
+
+    def __init__(self, console):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+        self.console = console
+        self.progress = Progress(
+            TextColumn("[bold]training[/bold]"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]}"), TextColumn("{task.fields[tps]} tok/s"),
+            TextColumn("ETA"), TimeRemainingColumn(), console=console, transient=False,
+        )
+        self.task = self.progress.add_task("train", total=None, loss="-", tps="-")
+        self.live = False
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.live:
+            self.progress.stop()
+            self.live = False
+
+    def __call__(self, ev):
+        from ..core import events
+
+        if isinstance(ev, events.System):
+            return
+        if not self.live and isinstance(ev, (events.Step, events.Status)):
+            self.progress.start()  # the bar appears when training starts, not while the model loads
+            self.live = True
+        if isinstance(ev, events.Done) and self.live:
+            self.progress.stop()
+            self.live = False
+        if isinstance(ev, events.Step):
+            self.progress.update(self.task, completed=ev.step, total=ev.total,
+                                 loss=num(ev.loss, ".4f"), tps=f"{ev.tokens_per_s or 0:,.0f}")
+        elif isinstance(ev, events.Status) and ev.total:
+            self.progress.update(self.task, completed=ev.step, total=ev.total)
+        else:
+            print_event(self.progress.console, ev)
+
+
+def _check_config(cfg, where: str) -> dict:
+    """Everything about a config that can be checked before a run directory exists (the conversations read)."""
+    from ..plan import prepare
+
+    return prepare.check_config(cfg, where)
+
+
+def _train_in(cfg, run, args, *, resume: bool = False):
+    from ..train import runner as train
+
+    import contextlib
+
+    console = stderr_console()
+    view = contextlib.nullcontext(lambda row: print_event(console, row))
+    if args.json:
+        view = contextlib.nullcontext(None)
+    elif console.is_terminal and not args.in_run:
+        view = ProgressView(console)
+    with view as listener:
+        result = train.run(cfg, run, resume=resume, detached=bool(args.in_run), listener=listener)
+    if train.rank() != 0:  # under torchrun every rank trains; one of them reports
+        return
+    out(args, {"run_dir": result.run_dir, "state": result.state, "steps": result.steps,
+                "train_loss_first": result.losses[0] if result.losses else None,
+                "train_loss_last": result.losses[-1] if result.losses else None,
+                "eval_loss_before": result.eval_loss_before, "eval_loss_after": result.eval_loss_after,
+                "seconds": round(result.seconds, 1)},
+         f"run {run.id}: {result.state}; final model in {run.final_dir}")
+
+
+def _started(args, run, pid):
+    out(args, {"run_id": run.id, "run_dir": str(run.path), "pid": pid},
+         f"started run {run.id} (pid {pid}) in the background; it survives closing this terminal.\n"
+         f"follow it:  danlu attach {run.id}\nstop it:    danlu stop {run.id}")
+
+
+def _launcher_run_name(cfg) -> str:
+    """One name for all ranks of a torchrun/accelerate launch: they share the launcher as parent process."""
+    from pathlib import Path
+
+    launcher = os.getppid()
+    try:  # the launcher's start time (clock ticks since boot) makes the name unique across launches
+        started = Path(f"/proc/{launcher}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        started = os.environ.get("MASTER_PORT", "0")
+    return f"{cfg.method}-ddp-{launcher}-{started}"
+
+
+def cmd_train(args):
+    import time
+    from pathlib import Path
+
+    from ..core import atomic, paths
+    from .. import data
+    from ..runs import store as runs
+    from ..train import runner as train
+    from ..core.config import TrainConfig
+
+    cfg = TrainConfig.load(args.config, TrainConfig.parse_overrides(args.overrides))
+    read = _check_config(cfg, str(args.config))
+    if args.in_run:  # the detached child, or a resume
+        _train_in(cfg, runs.RunDir(Path(args.in_run)), args, resume=args.resume)
+        return
+    if Path(cfg.train_file).is_file() and not cfg.dataset_hash:
+        cfg.dataset_hash = data.file_hash(cfg.train_file)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world > 1:
+        # torchrun / accelerate: every rank runs this command; they share one run directory, rank 0 writes it
+        name = runs.clean_name(args.run_name) if args.run_name else _launcher_run_name(cfg)
+        run = runs.RunDir(paths.runs_root() / name)
+        if train.rank() == 0:
+            if run.events_path.exists():
+                raise DanluError(f"run {name} already exists", where=str(run.path),
+                                 fix="pick a new --run-name, or continue it with `danlu resume`")
+            run.path.mkdir(parents=True, exist_ok=True)
+            run.set_status(state="pending", created=round(time.time(), 3), step=0)
+            atomic.write_text(run.config_path, cfg.to_yaml())
+        _train_in(cfg, run, args)
+        return
+    from ..plan import prepare
+
+    run = prepare.prepare_run(cfg, read["train_file"], read.get("eval_file"), name=args.run_name)  # its own data
+    if args.detach:
+        _started(args, run, train.detach(run.config_path, run))
+        return
+    _train_in(cfg, run, args)
+
+
+def cmd_resume(args):
+    from ..train import resume
+
+    run, cfg = resume.prepare(args.run, epochs=args.epochs, max_steps=args.max_steps,
+                              allow_data_change=args.allow_data_change)
+    if args.detach:
+        from ..train import runner as train
+
+        _started(args, run, train.detach(run.config_path, run, resume=True))
+        return
+    args.in_run = None
+    _train_in(cfg, run, args, resume=True)
+
+
+def cmd_runs(args):
+    from ..runs import store as runs
+
+    rows = [r.summary() for r in runs.list_runs()]
+    lines = [f"{'RUN':<48} {'STATE':<9} {'METHOD':<6} {'STEP':>9}  LOSS"]
+    for r in rows:
+        lines.append(f"{r.id:<48} {r.state:<9} {r.method or '-':<6} {r.step_text:>9}  {r.loss_text}"
+                     + (f"  ({r.damage})" if r.damage else ""))
+    if not rows:
+        from ..core import paths
+
+        lines = [f"no runs yet in {paths.runs_root()} — start one with `danlu quickstart` or `danlu train CONFIG`"]
+    out(args, [r.to_dict() for r in rows], "\n".join(lines))
+
+
+def cmd_attach(args):
+    from ..runs import store as runs
+
+    from rich.console import Console
+
+    run = runs.resolve(args.run)
+    console = Console(stderr=args.json, highlight=False)
+    state = run.effective_state()
+    live = state in ("pending", "running") and not args.no_follow
+    console.print(f"run {run.id} ({state})" + (" — Ctrl-C detaches, training continues" if live else
+                                              " — finished; its history follows" if not args.no_follow else ""))
+    try:
+        for ev in run.follow(stop_when_finished=True) if not args.no_follow else run.events():
+            if args.json:
+                print(json.dumps(ev.to_row(), ensure_ascii=False), flush=True)
+            else:
+                print_event(console, ev)
+    except KeyboardInterrupt:
+        console.print("detached; the run goes on")
+
+
+def cmd_stop(args):
+    from ..runs import store as runs
+    from ..train import runner as train
+
+    run = runs.resolve(args.run)
+    action = "checkpoint" if args.checkpoint else "stop"
+    if not train.request(run, action):
+        (run.path / "control.json").unlink(missing_ok=True)
+        raise DanluError(f"run {run.id} is not running (state: {run.effective_state()})",
+                         fix="`danlu runs` lists runs and their states")
+    text = ("asked run {id} to save a checkpoint now; it keeps training" if args.checkpoint else
+            "asked run {id} to stop: it finishes the current step, saves a checkpoint and exits")
+    out(args, {"run_id": run.id, "action": action}, text.format(id=run.id))

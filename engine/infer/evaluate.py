@@ -1,0 +1,380 @@
+"""Evaluation: did the model learn the data, and did it forget everything else?
+
+:func:`eval_loss` is the loss on held-out conversations (assistant tokens only), used by the
+trainer too.  :func:`report` is ``danlu eval RUN``: one loaded model, the adapter switched off for
+the base side and on for the tuned side (a full fine-tune loads its base beside it when memory
+allows), and
+
+* eval loss and perplexity on the held-out split, base and tuned;
+* ROUGE-L and BLEU of greedy answers to held-out prompts against their reference answers, base and
+  tuned (engine.infer.metrics: rouge-score and sacrebleu, CJK-aware);
+* stability: the same prompts several times at a sampling temperature, and how much the answers agree;
+* a forgetting probe: general prompts outside the training domain (presets/general_prompts.yaml),
+  answered greedily by the base model; how far the tuned model moved from the base on those answers
+  (mean KL divergence of the next-token distributions, and its perplexity of them), with a verdict in
+  plain words and what to do;
+* side-by-side examples, and the template check (engine.models.template.check): the chat-time prompt is
+  byte-identical to the training format and generation stops where training taught it to.
+
+The report is written to the run as ``eval.json`` and ``eval.md``; the wizard only renders them.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+from ..models.encode import IGNORE
+
+# forgetting verdicts by the mean KL divergence (nats per token) between base and tuned on the base's answers
+KL_LITTLE, KL_SOME = 0.1, 0.5
+
+
+def batches(rows: list[dict], size: int, pad_id: int):
+    """Right-padded tensors (input_ids, attention_mask, labels) for ``rows`` in order."""
+    import torch
+
+    for i in range(0, len(rows), size):
+        chunk = rows[i : i + size]
+        width = max(len(r["input_ids"]) for r in chunk)
+        ids = torch.full((len(chunk), width), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(chunk), width), dtype=torch.long)
+        labels = torch.full((len(chunk), width), IGNORE, dtype=torch.long)
+        for j, r in enumerate(chunk):
+            n = len(r["input_ids"])
+            ids[j, :n] = torch.tensor(r["input_ids"])
+            mask[j, :n] = 1
+            labels[j, :n] = torch.tensor(r["labels"])
+        yield ids, mask, labels
+
+
+def eval_loss(model, rows: list[dict], *, pad_id: int, batch_size: int = 8) -> float:
+    """Mean cross-entropy per assistant token over ``rows`` (token-weighted, not batch-weighted)."""
+    import torch
+    import torch.nn.functional as F
+
+    from . import loss as loss_mod
+
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    total, count = 0.0, 0
+    sparse = loss_mod.supports(model)  # the LM head on assistant positions only: same loss, less work
+    try:
+        with torch.no_grad():
+            for ids, mask, labels in batches(rows, batch_size, pad_id):
+                if sparse:
+                    part, n = loss_mod.loss_sum(model, {"input_ids": ids.to(device), "attention_mask": mask.to(device),
+                                                        "labels": labels.to(device)})
+                    total += float(part)
+                    count += n
+                    continue
+                logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
+                logits = logits[:, -ids.shape[1]:]  # prompt tuning prepends virtual tokens: score the real ones
+                shift_logits = logits[:, :-1].reshape(-1, logits.size(-1))
+                shift_labels = labels[:, 1:].reshape(-1).to(device)
+                total += F.cross_entropy(shift_logits, shift_labels, ignore_index=IGNORE, reduction="sum").item()
+                count += int((shift_labels != IGNORE).sum())
+    finally:
+        model.train(was_training)
+    return total / count if count else math.nan
+
+
+# -- the evaluation report -------------------------------------------------------------------------------------
+def _eval_prompts(convs: list, n: int, seed: int = 0) -> list[dict]:
+    """Up to ``n`` prompts: each conversation up to its last assistant turn, with that turn as the reference."""
+    from ..data import select
+
+    out = []
+    for conv in select.sample(list(convs), n, seed):
+        last = max((i for i, m in enumerate(conv) if m["role"] == "assistant"), default=None)
+        if last is None or not any(m["role"] == "user" for m in conv[:last]):
+            continue
+        out.append({"messages": [dict(m) for m in conv[:last]], "reference": conv[last]["content"]})
+    return out
+
+
+def _general_prompts() -> list[dict]:
+    import yaml
+
+    from ..core import paths
+
+    return yaml.safe_load((paths.presets_dir() / "general_prompts.yaml").read_text(encoding="utf-8")) or []
+
+
+def _answer_nll_kl(model, tokenizer, messages: list[dict], answer_ids: list[int], base_side) -> tuple[float, float,
+                                                                                                       float, int]:
+    """For the base model's answer to ``messages``: (its mean NLL under the tuned model, under the base, mean
+    KL(base || tuned) per answer token, number of answer tokens)."""
+    import torch
+    import torch.nn.functional as F
+
+    prompt = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
+                                           return_dict=True)["input_ids"][0].tolist()
+    ids = torch.tensor([prompt + answer_ids])
+    n = len(answer_ids)
+    if n == 0:
+        return 0.0, 0.0, 0.0, 0
+    device = next(model.parameters()).device
+    with torch.no_grad():  # counted from the end: prompt tuning puts its virtual tokens' logits in front
+        tuned = model(input_ids=ids.to(device)).logits[0, -n - 1:-1].float().log_softmax(-1)
+        base_model, off = base_side
+        with (base_model.disable_adapter() if off else _null()):
+            base = base_model(input_ids=ids.to(device)).logits[0, -n - 1:-1].float().log_softmax(-1)
+    target = torch.tensor(answer_ids, device=tuned.device)
+    nll_t = -tuned.gather(1, target[:, None]).mean().item()
+    nll_b = -base.gather(1, target[:, None]).mean().item()
+    kl = F.kl_div(tuned, base, log_target=True, reduction="none").sum(-1).mean().item()
+    return nll_t, nll_b, kl, n
+
+
+class _null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+def forgetting_verdict(kl: float) -> tuple[str, str]:
+    if kl < KL_LITTLE:
+        return ("the tuned model answers general questions almost exactly like the base model: little forgetting",
+                "nothing to do")
+    if kl < KL_SOME:
+        return ("the tuned model has moved somewhat from the base model on general questions",
+                "if its general answers matter, mix 10–20 % general chat data into the training set "
+                "(`danlu data clean --mix FILE --mix-ratio 0.15`)")
+    return ("the tuned model has moved a lot from the base model on general questions: it may have forgotten "
+            "general abilities",
+            "mix 10–20 % general chat data in (`danlu data clean --mix FILE --mix-ratio 0.15`), lower the learning "
+            "rate or train fewer epochs")
+
+
+def report(ref: str, data_file: str | None = None, *, samples: int = 8, stability_prompts: int = 3,
+           stability_runs: int = 5, temperature: float = 0.7, max_new_tokens: int = 128, probe: bool = True,
+           write: bool = True, progress=lambda stage, text: None, checkpoint=None,
+           cancelled=lambda: False) -> dict:
+    """The evaluation report of a run (or a model: then without the base side); see the module's docstring.
+
+    ``cancelled`` is asked before every step (a wizard closing); it raises InterruptedError then."""
+    import psutil
+
+    from . import chat, metrics
+    from .. import data
+    from ..models import encode, template
+    from ..runs import store as runs
+
+    shown_progress = progress
+
+    def progress(stage, text):  # noqa: F811 - the caller's, behind a cancellation check
+        if cancelled():
+            raise InterruptedError("evaluation cancelled")
+        shown_progress(stage, text)
+
+    t0 = time.time()
+    target = chat.locate(ref, checkpoint)
+    run = runs.RunDir(Path(target.run)) if target.run else None
+    if data_file is None:
+        if run is None or not (run.data_dir / "eval.jsonl").exists():
+            from ..core.errors import DanluError
+
+            raise DanluError("no held-out data to evaluate on", where=ref,
+                             fix="pass --data FILE (a run keeps its held-out split in data/eval.jsonl)")
+        data_file = str(run.data_dir / "eval.jsonl")
+    convs, _ = data.load_conversations(data_file)
+    if not convs:
+        from ..core.errors import DanluError
+
+        raise DanluError("the evaluation data holds no usable conversation", where=str(data_file),
+                         fix="check it with `danlu data inspect`")
+    progress("load", f"loading {target.describe()}")
+    proc = psutil.Process()
+    model, tokenizer = chat.load(ref, target=target)
+    session = chat.ChatSession(model, tokenizer, target=target)
+    rss_loaded = proc.memory_info().rss
+    compare_ok, compare_how = session.can_compare()
+    base_side = session._base_side() if compare_ok else None
+    rss_both = proc.memory_info().rss
+    sides = ["tuned"] + (["base"] if base_side else [])
+    out: dict = {"run": target.run, "model": target.base_ref or target.base, "method": target.method,
+                 "checkpoint": target.checkpoint, "data": str(data_file), "eval_conversations": len(convs),
+                 "base_side": compare_how}
+
+    # 1. loss and perplexity
+    rows = encode.encode_all(tokenizer, convs, 4096)
+    progress("loss", f"eval loss on {len(rows)} held-out conversations ({', '.join(sides)})")
+    for side in sides:
+        m = model if side == "tuned" else base_side[0]
+        if side == "base" and base_side[1]:
+            with m.disable_adapter():
+                loss = eval_loss(m, rows, pad_id=tokenizer.pad_token_id, batch_size=4)
+        else:
+            loss = eval_loss(m, rows, pad_id=tokenizer.pad_token_id, batch_size=4)
+        out[side] = {"eval_loss": loss, "perplexity": math.exp(loss) if loss < 50 else None}
+    out["eval_loss"], out["perplexity"] = out["tuned"]["eval_loss"], out["tuned"]["perplexity"]
+
+    # 2. greedy answers vs references
+    prompts = _eval_prompts(convs, samples)
+    greedy = chat.Sampling(max_new_tokens=max_new_tokens)
+    answers = {side: [] for side in sides}
+    stops = []
+    for i, q in enumerate(prompts, 1):
+        progress("generate", f"held-out prompt {i}/{len(prompts)}: greedy answers ({', '.join(sides)})")
+        for side in sides:
+            m, off = (model, False) if side == "tuned" else base_side
+            r = chat.answer(m, tokenizer, q["messages"], greedy, base=off)
+            answers[side].append(r.text)
+            if side == "tuned":
+                stops.append(r.finished_on)
+    refs = [q["reference"] for q in prompts]
+    out["generation"] = {"prompts": len(prompts), "max_new_tokens": max_new_tokens,
+                         "bleu_tokenize": metrics.bleu_tokenizer(refs)}
+    for side in sides:
+        out[side]["rouge_l"] = metrics.rouge_l(answers[side], refs)
+        out[side]["bleu"] = metrics.bleu(answers[side], refs)
+    out["examples"] = [{"prompt": q["messages"][-1]["content"], "reference": q["reference"],
+                        "tuned": chat.shown(answers["tuned"][i]),
+                        "base": chat.shown(answers["base"][i]) if "base" in answers else None}
+                       for i, q in enumerate(prompts[:3])]
+
+    # 3. stability
+    sampled = chat.Sampling(temperature=temperature, top_p=0.95, max_new_tokens=min(max_new_tokens, 64))
+    stab = []
+    for i, q in enumerate(prompts[:stability_prompts], 1):
+        progress("stability", f"prompt {i}/{min(stability_prompts, len(prompts))}: {stability_runs} answers at "
+                              f"temperature {temperature:g}")
+        texts = []
+        for k in range(stability_runs):
+            sampled.seed = 1000 + k
+            texts.append(chat.answer(model, tokenizer, q["messages"], sampled).text)
+        stab.append({"prompt": q["messages"][-1]["content"], "agreement": metrics.agreement(texts),
+                     "distinct": len(set(t.strip() for t in texts))})
+    mean_agree = sum(s["agreement"] for s in stab) / len(stab) if stab else None
+    out["stability"] = {"temperature": temperature, "runs": stability_runs, "prompts": stab, "agreement": mean_agree,
+                        "verdict": None if mean_agree is None else (
+                            "stable: answers at this temperature say much the same" if mean_agree >= 0.6 else
+                            "varied: answers at this temperature differ a lot; use a lower temperature for "
+                            "predictable answers" )}
+
+    # 4. forgetting probe
+    if probe and base_side:
+        general = _general_prompts()
+        rows_f = []
+        for i, g in enumerate(general, 1):
+            progress("forgetting", f"general prompt {i}/{len(general)}: base answer, then how far the tuned model "
+                                   "moved")
+            msgs = [{"role": "user", "content": g["prompt"]}]
+            base_reply = chat.answer(base_side[0], tokenizer, msgs, chat.Sampling(max_new_tokens=48), base=base_side[1])
+            nll_t, nll_b, kl, n = _answer_nll_kl(model, tokenizer, msgs, base_reply.token_ids, base_side)
+            rows_f.append({"lang": g.get("lang"), "prompt": g["prompt"], "base_answer": chat.shown(base_reply.text),
+                           "kl": kl, "ppl_tuned": math.exp(nll_t), "ppl_base": math.exp(nll_b), "tokens": n})
+        tokens = sum(r["tokens"] for r in rows_f) or 1
+        kl = sum(r["kl"] * r["tokens"] for r in rows_f) / tokens
+        verdict, advice = forgetting_verdict(kl)
+        out["forgetting"] = {"prompts": rows_f, "kl": kl,
+                             "ppl_tuned": math.exp(sum(math.log(r["ppl_tuned"]) * r["tokens"] for r in rows_f) / tokens),
+                             "ppl_base": math.exp(sum(math.log(r["ppl_base"]) * r["tokens"] for r in rows_f) / tokens),
+                             "verdict": verdict, "advice": advice}
+    else:
+        out["forgetting"] = {"skipped": "no base model to compare with" if probe else "turned off (--no-probe)"}
+
+    # 5. template
+    progress("template", "checking that chat prompts match the training format")
+    tmpl = template.check(tokenizer, [dict(m) for m in convs[0]] if any(m["role"] == "assistant" for m in convs[0])
+                          else None)
+    tmpl.pop("prompt", None)
+    tmpl["generation_stopped_at_end_of_turn"] = sum(s == "end_of_turn" for s in stops)
+    tmpl["generation_hit_max_new_tokens"] = sum(s == "max_new_tokens" for s in stops)
+    out["template"] = tmpl
+    out["memory"] = {"model_gb": round(chat.model_bytes(model) / 1e9, 3), "rss_after_load_gb": round(rss_loaded / 1e9, 3),
+                     "rss_with_base_gb": round(rss_both / 1e9, 3),
+                     "peak_rss_gb": round(_peak_rss() / 1e9, 3)}
+    out["verdict"] = _overall(out)
+    out["seconds"] = round(time.time() - t0, 1)
+    if write and run is not None:
+        from ..core import atomic
+
+        name = "eval" if target.checkpoint is None else f"eval-{Path(target.checkpoint).name}"
+        atomic.write_json(run.path / f"{name}.json", out)
+        atomic.write_text(run.path / f"{name}.md", markdown(out))
+        out["files"] = [str(run.path / f"{name}.json"), str(run.path / f"{name}.md")]
+    return out
+
+
+def _peak_rss() -> int:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _overall(r: dict) -> str:
+    t, b = r.get("tuned", {}), r.get("base")
+    if not b:
+        return f"Eval loss {t.get('eval_loss', float('nan')):.3f}; no base model to compare with"
+    learned = t["eval_loss"] < b["eval_loss"]
+    closer = t.get("rouge_l", 0) > b.get("rouge_l", 0)
+    words = ("It learned the data: lower eval loss than the base" if learned else
+             "It did not learn the data: eval loss is not lower than the base's")
+    words += ("; its answers are closer to the references" if closer else
+              "; its answers are not closer to the references than the base's")
+    return words
+
+
+def _fmt(x, spec=".3f") -> str:
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
+
+
+def markdown(r: dict) -> str:
+    """The report as Markdown (eval.md), rendered by the wizard's Report view."""
+    t, b = r["tuned"], r.get("base") or {}
+    lines = [f"# Evaluation of {Path(r['run']).name if r.get('run') else r['model']}", "",
+             f"**{r['verdict']}.**", "",
+             f"Base model: `{r['model']}`, method {r.get('method') or '-'}"
+             + (f", checkpoint `{Path(r['checkpoint']).name}`" if r.get("checkpoint") else "")
+             + f"; held-out data: `{r['data']}` ({r['eval_conversations']} conversations). {r['base_side']}.", "",
+             "| | base | tuned |", "|---|---|---|",
+             f"| eval loss | {_fmt(b.get('eval_loss'))} | {_fmt(t['eval_loss'])} |",
+             f"| perplexity | {_fmt(b.get('perplexity'), '.2f')} | {_fmt(t['perplexity'], '.2f')} |",
+             f"| ROUGE-L F1 (greedy, {r['generation']['prompts']} prompts) | {_fmt(b.get('rouge_l'))} | "
+             f"{_fmt(t.get('rouge_l'))} |",
+             f"| BLEU ({r['generation']['bleu_tokenize']}) | {_fmt(b.get('bleu'), '.1f')} | {_fmt(t.get('bleu'), '.1f')} |",
+             ""]
+    s = r["stability"]
+    if s.get("agreement") is not None:
+        lines += ["## Stability", "",
+                  f"The same prompt {s['runs']} times at temperature {s['temperature']:g}: mean agreement "
+                  f"(pairwise ROUGE-L) **{s['agreement']:.2f}** — {s['verdict']}.", ""]
+        lines += [f"- {p['agreement']:.2f}, {p['distinct']} distinct: {_clip(p['prompt'])}" for p in s["prompts"]]
+        lines.append("")
+    f = r["forgetting"]
+    lines += ["## Forgetting", ""]
+    if "skipped" in f:
+        lines += [f"Skipped: {f['skipped']}.", ""]
+    else:
+        lines += [f"On {len(f['prompts'])} general prompts outside the training data (English and Chinese), the base "
+                  f"model's own greedy answers: mean KL(base ‖ tuned) **{f['kl']:.3f}** nats/token, their perplexity "
+                  f"{f['ppl_base']:.2f} under the base and {f['ppl_tuned']:.2f} under the tuned model.", "",
+                  f"**{f['verdict']}.** What to do: {f['advice']}.", ""]
+    lines += ["## Examples", ""]
+    for ex in r["examples"]:
+        lines += [f"**Prompt:** {_clip(ex['prompt'], 400)}", "", f"- reference: {_clip(ex['reference'])}",
+                  f"- base: {_clip(ex['base']) if ex.get('base') is not None else '–'}",
+                  f"- tuned: {_clip(ex['tuned'])}", ""]
+    tm = r["template"]
+    lines += ["## Template check", "",
+              f"- chat-time prompt byte-identical to the training format: {'yes' if tm['prompt_identical'] else 'NO'}",
+              f"- same tokens: {'yes' if tm['tokens_identical'] else 'NO'}",
+              f"- training ends each answer with `{tm['trained_end']}`; generation stops at "
+              f"{', '.join(f'`{x}`' for x in tm['end_of_turn'])}: {'yes' if tm['stops_on_trained_end'] else 'NO'}",
+              f"- greedy answers that ended at the end-of-turn token: {tm['generation_stopped_at_end_of_turn']} of "
+              f"{tm['generation_stopped_at_end_of_turn'] + tm['generation_hit_max_new_tokens']} "
+              f"(the others reached max_new_tokens)", "",
+              f"_{r['seconds']:.0f} s; peak RSS {r['memory']['peak_rss_gb']:.2f} GB for a {r['memory']['model_gb']:.2f} GB "
+              "model._", ""]
+    return "\n".join(lines)
+
+
+def _clip(text, n: int = 240) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= n else text[: n - 1] + "…"

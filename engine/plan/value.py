@@ -1,0 +1,588 @@
+"""The plan: every training decision for one model, dataset, task and machine, made once, as a value.
+
+:func:`make` is the only place where a fine-tune's recipe is decided.  It takes what the user brings (model,
+training data's token lengths, task preset, method, overrides) and what the machine has (the hardware probe or
+a given GPU memory), and returns a frozen :class:`Plan`: method and adapter, batch geometry (micro-batch ×
+accumulation, or packed rows, and the effective batch in samples and tokens), sequence length and the data
+statistic it came from, learning rate and schedule, epochs and optimizer steps, LoRA shape, precision, gradient
+checkpointing, optimizer, evaluation cadence, data mix, predicted peak memory and time — each with its reason,
+written from the values (:class:`engine.core.texts.Msg`, so the wizard says them in its own language).
+
+Every surface renders this value and nothing else: ``danlu plan`` (text and ``--json``), ``danlu plan --save``
+(:meth:`Plan.config`), ``danlu quickstart`` (its plan line and JSON), the wizard's Model-step fit column and Plan
+screen, and the trainer's first log event (:func:`of_config`, the same function over a saved config).  A change
+(an override typed on the Plan screen) goes through :func:`make` again and gives a new value; nothing edits one.
+
+Layers, lowest first: TrainConfig's defaults → the task preset (presets/tasks.yaml) → a demo model's own
+settings (presets/demo.yaml: demo models are sized for a CPU) → the planner's memory fit (method, micro-batch,
+accumulation, checkpointing, optimizer, precision) → the user's overrides (memory-relevant ones are given to the
+planner as forced choices, so the memory prediction is for what will run).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from ..core.config import METHODS, VIRTUAL_TOKEN_ADAPTERS, TrainConfig
+from ..core.errors import DanluError
+from ..core.texts import Msg, msg
+from .hardware import Probe
+
+DEFAULT_SEQ_LEN = 1024  # with no data (or no tokenizer offline), and the cap on a length read from the data
+SEQ_QUANTILE = 0.99  # sequences as long as the data's 99th percentile: the longest 1 % are truncated
+SEQ_STEP = 64  # lengths are rounded up to a multiple of 64
+SEQ_MIN = 64
+DEFAULT_TARGET_BATCH = 16  # samples per optimizer step the planner aims for (reached by accumulation)
+# the planner's choices: an override of one of these is given to the planner as a forced choice
+PLANNER_KEYS = ("micro_batch", "grad_accum", "grad_checkpointing", "optimizer", "precision")
+# TrainConfig fields a task preset sets (the learning rate per method besides)
+TASK_KEYS = ("epochs", "lora_r", "lora_alpha", "lora_dropout", "warmup_ratio")
+DEMO_KEYS = ("epochs", "lora_r", "lora_alpha", "lora_dropout", "warmup_ratio")
+# rough compute model for the time estimate: FLOPs per trained token (forward 2P, backward 2P for the activation
+# gradients, 2P more for the weight gradients of a full fine-tune), at a share of the device's peak
+FLOPS_PER_PARAM = {"full": 6, "lora": 4, "qlora": 5}  # QLoRA dequantises every weight in both passes
+CPU_FLOPS_PER_CORE = 5e10  # what danlu's runner reaches on this repository's 2-core CI machine (bench/train_speed)
+GPU_MFU = 0.35
+GPU_PEAK_TFLOPS = {(7, 0): 112, (7, 5): 65, (8, 0): 312, (8, 6): 71, (8, 7): 40, (8, 9): 165, (9, 0): 990}
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Every decision of a fine-tune, with its reason.  Frozen: an override makes a new one (:func:`make`)."""
+
+    model: str
+    task: str
+    method: str
+    adapter: str | None  # None for a full fine-tune
+    # batch geometry: the planner's micro-batch × accumulation (samples) and how it runs (packed rows)
+    micro_batch: int
+    grad_accum: int
+    pack_len: int | None  # tokens per packed row; None: not packed (or not known until the data is)
+    run_micro_batch: int | None  # rows per forward pass as the trainer runs them (None: data not known)
+    run_grad_accum: int | None
+    effective_batch: int  # samples per optimizer step (micro_batch × grad_accum)
+    effective_tokens: int | None  # tokens per optimizer step (None without data)
+    max_seq_len: int
+    lr: float
+    lr_scheduler: str
+    warmup_ratio: float
+    epochs: float
+    max_steps: int
+    steps: int | None  # optimizer steps the run will take (None without data)
+    lora_r: int | None
+    lora_alpha: int | None
+    lora_dropout: float | None
+    lora_targets: str | None
+    precision: str
+    grad_checkpointing: bool
+    optimizer: str
+    eval_steps: int
+    data_mix: float  # share of general conversations mixed into the training data
+    train_samples: int | None
+    train_tokens: int | None  # tokens the training set holds after truncation (one epoch)
+    predicted_peak_gb: float
+    budget_gb: float
+    fits: bool
+    device: str
+    params: int
+    trainable_params: int
+    predicted_seconds: float | None
+    terms: MappingProxyType
+    reasons: tuple  # (decision, Msg) pairs, in the order they are shown
+    remedies: tuple
+    candidates: tuple
+    sources: MappingProxyType  # decision → where it came from: planner, data, task, demo, you, default
+    settings: MappingProxyType  # the TrainConfig it runs (paths filled in by :meth:`config`)
+
+    # -- what it runs ----------------------------------------------------------------------------------------------
+    def config(self, *, train_file: str = "", eval_file: str | None = None, dataset_hash: str = "") -> TrainConfig:
+        """The TrainConfig this plan runs, with the data paths filled in (a new object each time)."""
+        values = dict(self.settings, train_file=train_file, eval_file=eval_file, dataset_hash=dataset_hash)
+        return TrainConfig(**values)
+
+    def why(self, decision: str) -> Msg | None:
+        return next((text for key, text in self.reasons if key == decision), None)
+
+    # -- how it is said ----------------------------------------------------------------------------------------------
+    def batch_text(self) -> Msg:
+        """How an optimizer step is made up, in one phrase."""
+        if self.pack_len and self.run_grad_accum:
+            return msg("geo_packed", "packed rows of {pack} tokens × accumulation {ga} ≈ {samples} conversation(s) "
+                                     "({tokens:,} tokens) a step", pack=self.pack_len, ga=self.run_grad_accum,
+                       samples=self.effective_batch, tokens=self.effective_tokens or 0)
+        if self.pack_len:
+            return msg("geo_packed_unknown", "packed rows of {pack} tokens, about {samples} conversation(s) a step",
+                       pack=self.pack_len, samples=self.effective_batch)
+        return msg("geo_batch", "micro-batch {mb} × accumulation {ga} = {samples} conversation(s) a step",
+                   mb=self.micro_batch, ga=self.grad_accum, samples=self.effective_batch)
+
+    def summary(self) -> Msg:
+        """The plan in one line: what every surface prints first."""
+        shape = (msg("sum_lora", " rank {r} (alpha {alpha})", r=self.lora_r, alpha=self.lora_alpha)
+                 if self.lora_r else "")
+        if self.max_steps > 0:
+            steps = msg("sum_max_steps", "{steps} steps (max_steps)", steps=self.max_steps)
+        elif self.steps is not None:
+            steps = msg("sum_steps", "{epochs:g} epoch(s), {steps} steps", epochs=self.epochs, steps=self.steps)
+        else:
+            steps = msg("sum_steps_unknown", "{epochs:g} epoch(s), steps from the data", epochs=self.epochs)
+        return msg("summary", "{method}{shape} · {batch} · seq len {seq} · lr {lr:g} · {steps} · "
+                              "{precision} · peak {peak:.2f} GB of {budget:.2f} GB",
+                   method=self.method, shape=shape, batch=self.batch_text(), seq=self.max_seq_len, lr=self.lr,
+                   steps=steps, precision=self.precision, peak=self.predicted_peak_gb, budget=self.budget_gb)
+
+    def task_text(self) -> Msg:
+        """What the task preset contributes to this plan, from the values (a demo model keeps its own settings)."""
+        from . import tasks
+
+        name = _task_name(tasks.load().get(self.task, {}), self.task)
+        taken = [_took(key, self.settings[key]) for key in TOOK if self.sources.get(key) == "task"
+                 and (self.method != "full" or not key.startswith("lora_"))]
+        if not taken:
+            return msg("task_none", "The {task} preset sets nothing in this plan: {model}'s own settings apply "
+                                    "(presets/demo.yaml)", task=name, model=self.model)
+        return msg("task_took", "The {task} preset sets {n} value(s) here: {values}", task=name, n=len(taken),
+                   values=Msg(", ".join(taken), "join", parts=tuple(taken)))
+
+    def to_dict(self) -> dict:
+        """The plan as JSON (``danlu plan --json``, the quickstart's ``plan``, the trainer's ``plan`` event)."""
+        out = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, MappingProxyType):
+                value = dict(value)
+            elif f.name == "reasons":
+                value = [str(text) for _, text in value]
+            elif isinstance(value, tuple):
+                value = [dict(v) if isinstance(v, dict) else (str(v) if isinstance(v, Msg) else v) for v in value]
+            out[f.name] = value
+        out["why"] = {key: str(text) for key, text in self.reasons}
+        out["geometry"] = str(self.batch_text())
+        out["summary"] = str(self.summary())
+        return out
+
+    def comparable(self) -> dict:
+        """The decisions every surface must agree on (the property test compares these)."""
+        return {k: getattr(self, k) for k in COMPARED}
+
+
+TOOK = ("lr", "epochs", "warmup_ratio", "lora_r", "lora_alpha", "lora_dropout")  # what a task preset may set
+
+
+def _took(key: str, v) -> Msg:
+    """One value a task preset set, as the task line says it."""
+    return {"lr": lambda: msg("took_lr", "lr {v:g}", v=v), "epochs": lambda: msg("took_epochs", "{v:g} epoch(s)", v=v),
+            "warmup_ratio": lambda: msg("took_warmup_ratio", "warm-up {v:.0%}", v=v),
+            "lora_r": lambda: msg("took_lora_r", "rank {v}", v=v),
+            "lora_alpha": lambda: msg("took_lora_alpha", "alpha {v}", v=v),
+            "lora_dropout": lambda: msg("took_lora_dropout", "dropout {v:g}", v=v)}[key]()
+
+
+COMPARED = ("method", "micro_batch", "grad_accum", "effective_batch", "run_micro_batch", "run_grad_accum", "pack_len",
+            "max_seq_len", "lr", "epochs", "steps", "predicted_peak_gb")
+
+
+# -- sequence length --------------------------------------------------------------------------------------------------
+def seq_len_cap(model: str) -> tuple[int, Msg]:
+    """The longest sequence a plan picks from the data for ``model``, and why: a demo model's own limit (sized for
+    a CPU), else DEFAULT_SEQ_LEN; never beyond the model's context."""
+    from . import demo
+    from ..models import load as models
+
+    own = demo.settings(model).get("max_seq_len")
+    if own and model.startswith("demo:"):
+        cap, why = int(own), msg("cap_demo", "{model}'s limit for a quick run (presets/demo.yaml)", model=model)
+    else:
+        cap, why = DEFAULT_SEQ_LEN, msg("cap_default", "danlu's cap (attention cost grows with length)")
+    context = models.context_length(model)
+    if context and context < cap:
+        cap, why = context, msg("cap_context", "the model's context ({n} tokens)", n=context)
+    return cap, why
+
+
+def choose_seq_len(model: str, lengths, given: int | None = None) -> tuple[int, Msg, str]:
+    """max_seq_len: the user's value, else the data's p99 token length rounded up to 64 (at most the cap), else
+    the cap.  Returns the value, its reason (with the share of conversations it truncates) and the source."""
+    known = sorted(n for n in (lengths or []) if n)
+    if given:
+        value, source = int(given), "you"
+        reason = msg("seq_given", "max_seq_len {n}: your setting", n=value)
+    elif known:
+        cap, cap_why = seq_len_cap(model)
+        p = known[min(len(known) - 1, int(SEQ_QUANTILE * len(known)))]
+        value = max(SEQ_MIN, min(cap, -(-p // SEQ_STEP) * SEQ_STEP))
+        source = "data"
+        reason = msg("seq_data", "max_seq_len {n}: the {count} training conversations' p99 is {p} tokens, rounded up "
+                                 "to a multiple of {step}", n=value, count=len(known), p=p, step=SEQ_STEP)
+        if value < -(-p // SEQ_STEP) * SEQ_STEP:
+            reason = msg("seq_data_capped", "max_seq_len {n}: the {count} training conversations' p99 is {p} tokens, "
+                                            "capped at {why}", n=value, count=len(known), p=p, why=cap_why)
+    else:
+        value, cap_why = seq_len_cap(model)
+        source = "default"
+        reason = msg("seq_default", "max_seq_len {n}: no token lengths yet, so {why}", n=value, why=cap_why)
+    if known:
+        cut = sum(1 for n in known if n > value)
+        if cut:
+            reason = msg("seq_cut", "{reason}; {cut} of {count} ({pct:.0f} %) are longer and will be truncated",
+                         reason=reason, cut=cut, count=len(known), pct=100 * cut / len(known))
+    return value, reason, source
+
+
+def token_lengths(model: str, convs: list, *, trust_remote_code: bool = False) -> list | None:
+    """Tokens per conversation with the model's chat template (engine.models.encode.token_lengths; None per conversation
+    the template rejects), or None when the model's tokenizer is not available (a Hub id offline)."""
+    from ..models import encode, load as models
+
+    if not convs:
+        return []
+    try:
+        tok = models.preview_tokenizer(model, trust_remote_code=trust_remote_code)
+    except DanluError:
+        return None
+    return encode.token_lengths(tok, convs)
+
+
+def train_lengths(lengths: list, eval_ratio: float, seed: int) -> list:
+    """The token lengths of the conversations the training split keeps (the split :func:`data.split` makes)."""
+    from ..data.transform import split_indices
+
+    if not eval_ratio or eval_ratio <= 0:
+        return list(lengths)
+    side = split_indices(len(lengths), eval_ratio, seed)
+    return [n for n, s in zip(lengths, side) if s == 0]
+
+
+# -- the plan ---------------------------------------------------------------------------------------------------------
+def _coerce_overrides(overrides) -> dict:
+    """Overrides as TrainConfig values (strings read as what they say); empty values are not overrides."""
+    from ..core.config import _coerce
+
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    out = {}
+    for key, value in (overrides or {}).items():
+        if value in ("", None):
+            continue
+        if key not in fields:
+            import difflib
+
+            close = difflib.get_close_matches(str(key), list(fields), n=1)
+            raise DanluError(msg("err_unknown_setting", "unknown setting {name!r}", name=key), where="overrides",
+                             fix=msg("fix_did_you_mean", "did you mean {close}? see `danlu train --help`",
+                                     close=close[0]) if close else msg("fix_train_help", "see `danlu train --help`"))
+        out[key] = _coerce(key, value, fields[key])
+    return out
+
+
+def _task_name(entry: dict, key: str):
+    name = entry.get("name") or key
+    return Msg(name.get("en", key), "task_name", name=name) if isinstance(name, dict) else name
+
+
+def _lr_for(model: str, task_entry: dict, method: str) -> tuple[float, str, Msg]:
+    from . import demo
+
+    if model.startswith("demo:"):
+        value = demo.lr(model, method)
+        return value, "demo", msg("lr_demo", "lr {lr:g}: {model}'s learning rate for {method} (presets/demo.yaml)",
+                                  lr=value, model=model, method=method)
+    value = float(task_entry.get("lr_full" if method == "full" else "lr", TrainConfig.lr))
+    return value, "task", msg("lr_task", "lr {lr:g}: the {task} preset's rate for {kind}", lr=value,
+                              task=_task_name(task_entry, "task"),
+                              kind=msg("kind_full", "full fine-tuning") if method == "full" else
+                              msg("kind_adapter", "LoRA adapters"))
+
+
+def make(model: str, *, task: str = "general", method: str | None = None, overrides: dict | None = None,
+         lengths: list | None = None, probe: Probe | None = None, gpu_mem_gb: float | None = None,
+         target_batch: int | None = None, demo: str | None = None, trust_remote_code: bool = False,
+         shape=None, held_out: int | None = None) -> Plan:
+    """The plan for ``model`` on training conversations of these token ``lengths`` (None: no data yet).
+
+    ``method`` None or "auto" lets the planner pick; ``overrides`` are TrainConfig fields the user set (memory
+    ones become the planner's forced choices); ``demo`` is the reason a demo run forces ``method`` (said in the
+    plan).  Raises DanluError for an unknown task, method or setting."""
+    from . import demo as demo_mod, memory as planner, tasks
+
+    ov = _coerce_overrides(overrides)
+    if method in ("", "auto"):
+        method = None
+    if "method" in ov:
+        method = ov.pop("method")
+    if method is not None and method not in METHODS:
+        raise DanluError(msg("err_unknown_choice", "unknown {name} {got}", name="method", got=repr(method)),
+                         fix=msg("fix_one_of", "use one of {allowed}", allowed=", ".join(("auto", *METHODS))))
+    presets_all = tasks.load()
+    if task not in presets_all:
+        raise DanluError(msg("err_unknown_choice", "unknown {name} {got}", name=msg("thing_task", "task preset"),
+                             got=repr(task)),
+                         fix=msg("fix_one_of", "use one of {allowed}", allowed=", ".join(presets_all)))
+    entry = presets_all[task]
+    own = demo_mod.settings(model) if model.startswith("demo:") else {}
+    task_name = _task_name(entry, task)
+
+    values = dataclasses.asdict(TrainConfig())
+    sources = {k: "default" for k in values}
+
+    def put(key, value, source):
+        values[key] = value
+        sources[key] = source
+
+    for key in TASK_KEYS:
+        if key in entry:
+            put(key, entry[key], "task")
+    for key in DEMO_KEYS:
+        if key in own:
+            put(key, own[key], "demo")
+    for key, value in ov.items():
+        if key not in PLANNER_KEYS:
+            put(key, value, "you")
+    known = [n for n in (lengths or []) if n]
+    seq, seq_why, seq_source = choose_seq_len(model, known, ov.get("max_seq_len"))
+    put("max_seq_len", seq, seq_source)
+    values.update({k: v for k, v in ov.items() if k in PLANNER_KEYS}, model=model, train_file="(planned)",
+                  trust_remote_code=trust_remote_code)
+    if method:
+        values["method"] = method
+    try:  # the one validation: the user's settings with the presets', before anything is decided from them
+        values = dataclasses.asdict(TrainConfig(**values).validate())
+    except DanluError as exc:
+        raise DanluError(exc.what, where=exc.where or "plan", fix=exc.fix) from None
+    batch_target = int(target_batch or own.get("target_batch") or DEFAULT_TARGET_BATCH)
+    target_from = (msg("target_you", "--target-batch") if target_batch else
+                   msg("src_demo", "{model}'s settings", model=model) if own.get("target_batch") else
+                   msg("src_default", "danlu's default"))
+
+    mem = planner.plan(model, gpu_mem_gb=gpu_mem_gb, probe=probe, seq_len=seq, method=method,
+                       micro_batch=ov.get("micro_batch"), grad_accum=ov.get("grad_accum"),
+                       grad_checkpointing=ov.get("grad_checkpointing"), optimizer=ov.get("optimizer"),
+                       precision=ov.get("precision"), lora_r=int(values["lora_r"]),
+                       lora_targets=str(values["lora_targets"]), lora_dropout=float(values["lora_dropout"]),
+                       target_batch=batch_target, shape=shape or planner.model_shape(
+                           model, trust_remote_code=trust_remote_code))
+    # the planner's decisions (valid by construction: its own method, micro-batch, optimizer and precision lists)
+    for key in ("method", *PLANNER_KEYS):
+        put(key, getattr(mem, key), "you" if key in ov or (key == "method" and method) else "planner")
+    if demo and method:
+        sources["method"] = "demo"
+    if "lr" in ov:
+        lr_why = msg("lr_given", "lr {lr:g}: your setting", lr=float(ov["lr"]))
+    else:
+        lr, lr_source, lr_why = _lr_for(model, entry, mem.method)
+        put("lr", lr, lr_source)
+    values["plan_reason"] = " | ".join(str(r) for r in mem.reasons)
+    cfg = TrainConfig(**values)
+
+    from . import prepare
+
+    full = cfg.method == "full"
+    geo = prepare.geometry(cfg, known)
+    effective = cfg.micro_batch * cfg.grad_accum
+    mean = sum(min(n, cfg.max_seq_len) for n in known) / len(known) if known else None
+    train_tokens = sum(min(n, cfg.max_seq_len) for n in known) if known else None
+    pack_len = geo.pack_len if geo else (max(cfg.max_seq_len, min(cfg.pack_len, cfg.micro_batch * cfg.max_seq_len))
+                                        if cfg.packing and cfg.adapter not in VIRTUAL_TOKEN_ADAPTERS else None)
+    if geo and geo.pack_len:
+        eff_tokens = geo.micro_batch * geo.grad_accum * geo.pack_len
+        effective = max(1, round(eff_tokens / mean)) if mean else effective
+    elif mean:
+        eff_tokens = round(effective * mean)
+    else:
+        eff_tokens = None
+    steps = _steps(cfg, geo, known, train_tokens)
+    seconds = _seconds(mem, cfg, steps, eff_tokens, probe, gpu_mem_gb)
+
+    reasons: list[tuple[str, Msg]] = [("model", mem.reasons[0]), ("budget", mem.reasons[1])]
+    if mem.fits:
+        reasons.append(("method", mem.reasons[2]))
+        if sources["method"] == "demo":
+            reasons.append(("method_demo", msg("method_demo", "method {method}: {why}", method=cfg.method, why=demo)))
+        elif sources["method"] == "you":
+            reasons.append(("method_given", msg("method_given", "method {method}: your choice", method=cfg.method)))
+    if known:
+        reasons.append(("data", msg("data_train", "{n} training conversations, {tokens:,} tokens after truncation",
+                                    n=len(known), tokens=train_tokens or 0)))
+    reasons.append(("seq_len", seq_why))
+    reasons.append(("batch", _batch_reason(cfg, geo, effective, eff_tokens, batch_target, target_from, sources)))
+    reasons.append(("lr", lr_why))
+    reasons.append(("schedule", msg("schedule", "{sched} schedule after {pct:g} % warm-up ({src})",
+                                    sched=cfg.lr_scheduler, pct=100 * cfg.warmup_ratio,
+                                    src=_source_text(sources["warmup_ratio"], task_name, model))))
+    reasons.append(("steps", _steps_reason(cfg, steps, len(known), sources, task_name, model)))
+    if not full:
+        reasons.append(("adapter", msg("adapter", "{adapter} rank {r}, alpha {alpha}, dropout {d:g} on {targets} "
+                                                  "({src})", adapter=cfg.adapter, r=cfg.lora_r, alpha=cfg.lora_alpha,
+                                       d=cfg.lora_dropout, targets=cfg.lora_targets,
+                                       src=_source_text(sources["lora_r"], task_name, model))))
+    reasons.append(("precision", mem.reasons[-1] if mem.fits else msg("precision", "precision {precision}",
+                                                                       precision=cfg.precision)))
+    reasons.append(("memory", msg("memory", "gradient checkpointing {gc}, optimizer {opt}: predicted peak {peak:.2f} "
+                                            "GB of {budget:.2f} GB", gc=msg("on", "on") if cfg.grad_checkpointing else msg("off", "off"),
+                                  opt=cfg.optimizer, peak=mem.predicted_peak_gb, budget=mem.budget_gb)))
+    if held_out == 0:
+        reasons.append(("eval", msg("eval_none", "no held-out conversations, so no evaluation (give --eval-data, or "
+                                                 "hold out a share in the wizard's Data step)")))
+    elif held_out:
+        reasons.append(("eval", msg("eval_every_n", "evaluate on {n} held-out conversations every {k} steps", n=held_out,
+                                    k=cfg.eval_steps) if cfg.eval_steps else
+                        msg("eval_ends_n", "evaluate on {n} held-out conversations before and after training",
+                            n=held_out)))
+    else:
+        reasons.append(("eval", msg("eval_every", "evaluate every {n} steps", n=cfg.eval_steps) if cfg.eval_steps else
+                        msg("eval_ends", "evaluate on the held-out split before and after training")))
+    recommended = float(entry.get("data_mix") or 0.0)
+    reasons.append(("data_mix", msg("mix_advice", "no general data mixed in; the {task} preset suggests {pct:.0f} % "
+                                                  "(`danlu data clean --mix FILE --mix-ratio {r:g}`)", task=task_name,
+                                    pct=100 * recommended, r=recommended) if recommended else
+                    msg("mix_none", "no general data mixed in")))
+    if seconds is not None:
+        reasons.append(("time", msg("time", "about {t} of training ({how})", t=_duration(seconds),
+                                    how=_speed_basis(probe, gpu_mem_gb))))
+    settings = dataclasses.asdict(cfg)
+    for key in ("train_file", "eval_file", "dataset_hash"):
+        settings.pop(key)
+    if pack_len:
+        settings["pack_len"] = pack_len  # the row length that runs (pack_len is an upper bound), so config.yaml says it
+    return Plan(
+        model=model, task=task, method=cfg.method, adapter=None if full else cfg.adapter,
+        micro_batch=cfg.micro_batch, grad_accum=cfg.grad_accum, pack_len=pack_len,
+        run_micro_batch=geo.micro_batch if geo else None, run_grad_accum=geo.grad_accum if geo else None,
+        effective_batch=effective, effective_tokens=eff_tokens, max_seq_len=cfg.max_seq_len, lr=cfg.lr,
+        lr_scheduler=cfg.lr_scheduler, warmup_ratio=cfg.warmup_ratio, epochs=cfg.epochs, max_steps=cfg.max_steps,
+        steps=steps, lora_r=None if full else cfg.lora_r, lora_alpha=None if full else cfg.lora_alpha,
+        lora_dropout=None if full else cfg.lora_dropout, lora_targets=None if full else cfg.lora_targets,
+        precision=cfg.precision, grad_checkpointing=cfg.grad_checkpointing, optimizer=cfg.optimizer,
+        eval_steps=cfg.eval_steps, data_mix=0.0, train_samples=len(known) if lengths is not None else None,
+        train_tokens=train_tokens, predicted_peak_gb=mem.predicted_peak_gb, budget_gb=mem.budget_gb, fits=mem.fits,
+        device=mem.device, params=mem.params, trainable_params=mem.trainable_params, predicted_seconds=seconds,
+        terms=MappingProxyType(dict(mem.terms)), reasons=tuple(reasons), remedies=tuple(mem.remedies),
+        candidates=tuple(mem.candidates), sources=MappingProxyType(sources), settings=MappingProxyType(settings),
+    )
+
+
+def of_config(cfg: TrainConfig, lengths: list | None, *, probe: Probe | None = None,
+              held_out: int | None = None) -> Plan:
+    """The plan a saved config runs (the trainer's first log event): :func:`make` with every decision of the
+    config given, so the figures are computed by the same code as the plan that wrote it."""
+    fields = {f.name for f in dataclasses.fields(TrainConfig)} - {"model", "method", "train_file", "eval_file",
+                                                                  "dataset_hash", "plan_reason", "trust_remote_code"}
+    given = {k: getattr(cfg, k) for k in fields}
+    return make(cfg.model, method=cfg.method, overrides=given, lengths=lengths, probe=probe,
+                trust_remote_code=cfg.trust_remote_code, held_out=held_out)
+
+
+# -- steps, time and the texts ----------------------------------------------------------------------------------------
+def _steps(cfg: TrainConfig, geo, known: list, train_tokens: int | None) -> int | None:
+    """Optimizer steps: max_steps, else epochs × steps per epoch (the trainer's count: batches per epoch over the
+    accumulation, rounded up; packed rows counted as the trainer packs them, :func:`packed_rows`)."""
+    if cfg.max_steps > 0:
+        return cfg.max_steps
+    if not known or geo is None:
+        return None
+    rows = packed_rows([min(n, cfg.max_seq_len) for n in known], geo.pack_len) if geo.pack_len else len(known)
+    batches = math.ceil(rows / geo.micro_batch)
+    per_epoch = max(1, math.ceil(batches / geo.grad_accum))
+    return max(1, math.ceil(cfg.epochs * per_epoch))
+
+
+PACK_BATCH = 1000  # TRL packs a dataset in map() batches of this many samples (datasets' default batch size)
+
+
+def packed_rows(lengths: list, pack_len: int, batch: int = PACK_BATCH) -> int:
+    """How many rows of ``pack_len`` tokens samples of these lengths fill when packed as the trainer packs them:
+    TRL's best-fit-decreasing packing (each sample, longest first, goes into the open row with the least room that
+    still fits it), batch by batch."""
+    import bisect
+
+    rows = 0
+    for start in range(0, len(lengths), batch):
+        room: list[int] = []  # free tokens of the open rows, sorted
+        for n in sorted((min(x, pack_len) for x in lengths[start:start + batch] if x and x > 0), reverse=True):
+            i = bisect.bisect_left(room, n)
+            if i < len(room):
+                space = room.pop(i)
+            else:
+                space, rows = pack_len, rows + 1
+            if space - n > 0:
+                bisect.insort(room, space - n)
+    return rows
+
+
+def _seconds(mem, cfg, steps, eff_tokens, probe, gpu_mem_gb) -> float | None:
+    if not steps or not eff_tokens:
+        return None
+    flops = steps * eff_tokens * FLOPS_PER_PARAM.get(cfg.method, 6) * mem.params
+    return flops / _flops_per_s(probe, gpu_mem_gb)
+
+
+def _flops_per_s(probe, gpu_mem_gb) -> float:
+    gpu = (probe.selected() or probe.gpus[0]) if probe and probe.gpus else None
+    if gpu is not None or gpu_mem_gb is not None:
+        cc = (gpu.cc if gpu else None) or (8, 0)
+        return GPU_PEAK_TFLOPS.get(cc, 60) * 1e12 * GPU_MFU
+    cores = (probe.host.cores if probe else None) or 2
+    return cores * CPU_FLOPS_PER_CORE
+
+
+def _speed_basis(probe, gpu_mem_gb) -> Msg:
+    if (probe and probe.gpus) or gpu_mem_gb is not None:
+        return msg("speed_gpu", "at {pct:.0f} % of the GPU's peak 16-bit throughput", pct=100 * GPU_MFU)
+    cores = (probe.host.cores if probe else None) or 2
+    return msg("speed_cpu", "at danlu's measured CPU speed on {cores} cores", cores=cores)
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(1, round(seconds))
+    if seconds < 90:
+        return f"{seconds} s"
+    if seconds < 5400:
+        return f"{round(seconds / 60)} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def _source_text(source: str, task_name, model: str) -> Msg:
+    if source == "demo":
+        return msg("src_demo", "{model}'s settings", model=model)
+    if source == "task":
+        return msg("src_task", "the {task} preset", task=task_name)
+    if source == "you":
+        return msg("src_you", "your setting")
+    return msg("src_default", "danlu's default")
+
+
+def _batch_reason(cfg, geo, effective, eff_tokens, target, target_from, sources) -> Msg:
+    why = (msg("batch_you", "your setting") if sources["micro_batch"] == "you" or sources["grad_accum"] == "you" else
+           msg("batch_target", "the largest micro-batch that fits, up to the target of {target} conversation(s) a "
+                               "step ({src}), reached by accumulation", target=target, src=target_from))
+    if geo and geo.pack_len:
+        return msg("batch_packed", "micro-batch {mb} × accumulation {ga} ({why}), run as packed rows of {pack} tokens "
+                                   "× accumulation {rga}: about {samples} conversation(s), {tokens:,} tokens a step",
+                   mb=cfg.micro_batch, ga=cfg.grad_accum, why=why, pack=geo.pack_len, rga=geo.grad_accum,
+                   samples=effective, tokens=eff_tokens or 0)
+    return msg("batch_plain", "micro-batch {mb} × accumulation {ga} = {samples} conversation(s) a step ({why})",
+               mb=cfg.micro_batch, ga=cfg.grad_accum, samples=effective, why=why)
+
+
+def _steps_reason(cfg, steps, count, sources, task_name, model) -> Msg:
+    if cfg.max_steps > 0:
+        return msg("steps_max", "{steps} optimizer steps: max_steps, your setting", steps=steps)
+    src = _source_text(sources["epochs"], task_name, model)
+    if steps is None:
+        return msg("steps_epochs", "{epochs:g} epoch(s) ({src}); steps follow from the data", epochs=cfg.epochs,
+                   src=src)
+    return msg("steps_data", "{epochs:g} epoch(s) ({src}) over {count} conversations: {steps} optimizer steps",
+               epochs=cfg.epochs, src=src, count=count, steps=steps)
+
+
+def demo_plan(model_ref: str, train_convs: list, *, method: str | None = None, epochs: float | None = None,
+              max_steps: int = -1, probe: Probe | None = None, held_out: int | None = None) -> Plan:
+    """The quickstart's plan: engine.plan.make on the demo's training conversations, LoRA unless ``method`` says
+    otherwise (the plan says that this is the demo's choice)."""
+    from . import demo as demo_mod
+
+    overrides = {"epochs": epochs, "max_steps": max_steps if max_steps and max_steps > 0 else None}
+    return make(model_ref, method=method or "lora", overrides=overrides, lengths=token_lengths(model_ref, train_convs),
+                probe=probe, demo=demo_mod.DEMO_METHOD if method is None else None, held_out=held_out)
