@@ -619,3 +619,34 @@ def test_the_demo_language_note_in_both_languages():
         assert strings.say(note).startswith(f"SmolLM2 以英文为主：演示只用双语示例数据中的英文部分（保留 {len(kept)} 条；未用：")
     finally:
         strings.set_lang("en")
+
+
+def test_the_engines_errors_in_chinese(tmp_path):
+    """Errors the wizard shows carry a code and values: the Chinese wizard says what and how to fix in Chinese
+    (the English CLI text is not in it), wherever they come from: a data file, a model reference, a run, a chat
+    setting."""
+    import re
+
+    from danlu.engine import data, infer, models
+    from danlu.engine.core import DanluError
+    from danlu.tui import strings
+
+    empty, binary, broken = tmp_path / "empty.jsonl", tmp_path / "b.jsonl", tmp_path / "broken.json"
+    empty.write_text("")
+    binary.write_bytes(b"\x00\x01\x02" * 10)
+    broken.write_text('[{"instruction": "hi", "output": ')
+    cases = [lambda: data.load_conversations(empty), lambda: data.load_conversations(binary),
+             lambda: data.load_conversations(broken), lambda: data.load_conversations(tmp_path / "none.jsonl"),
+             lambda: models.check_model_ref(str(tmp_path / "no-model")), lambda: models.check_model_ref("demo:nope"),
+             lambda: infer.locate(f"{tmp_path}@checkpoint-3"), lambda: infer.Sampling().set("temperature", "warm")]
+    strings.set_lang("zh")
+    try:
+        for case in cases:
+            with pytest.raises(DanluError) as info:
+                case()
+            exc = info.value
+            said = strings.error_text(exc)
+            assert exc.code and re.search(r"[\u4e00-\u9fff]", said), (exc.code, said)
+            assert str(exc.what) not in said and (not exc.fix or str(exc.fix) not in said), said
+    finally:
+        strings.set_lang("en")

@@ -165,15 +165,18 @@ def prepare(src, records, sink, report, mapping, confirm_mapping) -> tuple[Spec,
     report.notes.extend(src.notes)
     if not sample:
         bad = [p for p in report.problems if p.severity == "error"]
-        raise DanluError("no readable records in the input" + (f" ({len(bad)} broken line(s); first: {bad[0].what})"
-                                                                 if bad else ""),
-                         where=f"{bad[0].file}:{bad[0].line}" if bad else src.path,
-                         fix="one JSON object per line (JSONL), a JSON array, or a CSV with a header row")
+        what = (msg("err_no_records_bad", "no readable records in the input ({n} broken line(s); first: {first})",
+                    n=len(bad), first=bad[0].what) if bad else
+                msg("err_no_records", "no readable records in the input"))
+        raise DanluError(what, where=f"{bad[0].file}:{bad[0].line}" if bad else src.path,
+                         fix=msg("fix_no_records", "one JSON object per line (JSONL), a JSON array, or a CSV with a "
+                                 "header row"))
     spec = _resolve_spec(src, sample, mapping, confirm_mapping, report)
     if spec.format == "text":
-        raise DanluError("the records are plain text (a 'text' field): there are no user/assistant turns to train "
-                         "a chat model on", where=src.path,
-                         fix="give question and answer columns, and name them with --mapping instruction=COL,output=COL")
+        raise DanluError(msg("err_plain_text", "the records are plain text (a 'text' field): there are no "
+                             "user/assistant turns to train a chat model on"), where=src.path,
+                         fix=msg("fix_plain_text", "give question and answer columns, and name them with --mapping "
+                                 "instruction=COL,output=COL"))
     return spec, sample
 
 

@@ -69,8 +69,9 @@ def sniff_encoding(path: Path) -> tuple[str, int]:
         if head.startswith(bom):
             return enc, len(bom)
     if b"\x00" in head:
-        raise DanluError("this is a binary file, not text (it contains NUL bytes)", where=str(path),
-                         fix="pass a .json/.jsonl/.csv/.tsv/.parquet dataset, or re-save it as UTF-8 text")
+        raise DanluError(msg("err_binary", "this is a binary file, not text (it contains NUL bytes)"), where=str(path),
+                         fix=msg("fix_binary", "pass a .json/.jsonl/.csv/.tsv/.parquet dataset, or re-save it as UTF-8 "
+                                 "text"))
     for enc in ("utf-8", "gb18030"):
         try:
             codecs.getincrementaldecoder(enc)().decode(head, final=False)
@@ -80,8 +81,9 @@ def sniff_encoding(path: Path) -> tuple[str, int]:
     text = head.decode("utf-8", errors="replace")
     bad = text.count("\ufffd")
     if bad > max(8, len(text) // 20):
-        raise DanluError("this is not a text file (it is neither UTF-8 nor GB18030/GBK)", where=str(path),
-                         fix="re-save it as UTF-8 text (or pass a .parquet file)")
+        raise DanluError(msg("err_not_text_file", "this is not a text file (it is neither UTF-8 nor GB18030/GBK)"),
+                         where=str(path), fix=msg("fix_utf8_or_parquet", "re-save it as UTF-8 text (or pass a "
+                                                  ".parquet file)"))
     return "utf-8", 0  # mostly UTF-8: the bad lines are reported one by one
 
 
@@ -151,8 +153,9 @@ def _chunks(path: Path, encoding: str, bom: int) -> Iterator[str]:
                 text = dec.decode(raw, final=not raw)
             except UnicodeDecodeError as exc:
                 line += raw[: exc.start].count(b"\n")
-                raise DanluError(f"invalid {encoding.upper()} bytes in the file", where=f"{path}:{line}",
-                                 fix="re-save the file as UTF-8 text") from None
+                raise DanluError(msg("err_bad_bytes", "invalid {encoding} bytes in the file",
+                                     encoding=encoding.upper()), where=f"{path}:{line}",
+                                 fix=msg("fix_utf8", "re-save the file as UTF-8 text")) from None
             line += raw.count(b"\n")
             if text:
                 yield text
@@ -285,13 +288,15 @@ def iter_json(path: Path, encoding: str, bom: int, sink: Sink, src: Source) -> I
 
     skip_ws()
     if pos >= len(buf):
-        raise DanluError("the file is empty", where=str(path), fix="pass a file with at least one record")
+        raise DanluError(msg("err_empty_file", "the file is empty"), where=str(path),
+                         fix=msg("fix_one_record", "pass a file with at least one record"))
     if buf[pos] == "{":
         yield from _json_object(path, encoding, bom, src)
         return
     if buf[pos] != "[":
-        raise DanluError("the file is neither a JSON array nor a JSON object", where=f"{path}:{line}",
-                         fix="make it a JSON array of records, or save one JSON object per line as .jsonl")
+        raise DanluError(msg("err_not_json_doc", "the file is neither a JSON array nor a JSON object"),
+                         where=f"{path}:{line}", fix=msg("fix_json_array", "make it a JSON array of records, or save "
+                                                          "one JSON object per line as .jsonl"))
     src.layout = "json array"
     pos += 1
     decoder = json.JSONDecoder()
@@ -362,14 +367,16 @@ def _json_object(path: Path, encoding: str, bom: int, src: Source) -> Iterator[R
         obj = json.loads(text)
     except UnicodeDecodeError as exc:
         bad_line = raw[: exc.start].count(b"\n") + 1
-        raise DanluError(f"invalid {encoding.upper()} bytes in the file", where=f"{path}:{bad_line}",
-                         fix="re-save the file as UTF-8 text") from None
+        raise DanluError(msg("err_bad_bytes", "invalid {encoding} bytes in the file", encoding=encoding.upper()),
+                         where=f"{path}:{bad_line}", fix=msg("fix_utf8", "re-save the file as UTF-8 text")) from None
     except (ValueError, RecursionError) as exc:
-        raise DanluError(f"not valid JSON ({_json_error(exc)})", where=f"{path}:{getattr(exc, 'lineno', 1)}",
-                         fix="fix the JSON there, or save one record per line as .jsonl") from None
+        raise DanluError(msg("err_bad_json", "not valid JSON ({detail})", detail=_json_error(exc)),
+                         where=f"{path}:{getattr(exc, 'lineno', 1)}",
+                         fix=msg("fix_bad_json", "fix the JSON there, or save one record per line as .jsonl")) from None
     if _looks_like_dataset_info(obj):
-        raise DanluError("this is a LLaMA-Factory dataset_info.json, not a dataset", where=str(path),
-                         fix=f"pass {path.name}#NAME to read the entry NAME ({', '.join(list(obj)[:5])})")
+        raise DanluError(msg("err_dataset_info", "this is a LLaMA-Factory dataset_info.json, not a dataset"),
+                         where=str(path), fix=msg("fix_dataset_info", "pass {file}#NAME to read the entry NAME "
+                                                  "({names})", file=path.name, names=", ".join(list(obj)[:5])))
     from .formats import row_format
 
     if row_format(obj):
@@ -436,7 +443,8 @@ def iter_csv(path: Path, encoding: str, bom: int, sink: Sink, src: Source, repai
     while first is not None and not first[1].strip():
         first = next(lines, None)
     if first is None:
-        raise DanluError("the CSV file is empty", where=str(path), fix="add a header row and at least one row")
+        raise DanluError(msg("err_csv_empty", "the CSV file is empty"), where=str(path),
+                         fix=msg("fix_csv_rows", "add a header row and at least one row"))
     delim = _delimiter(first[1], path)
     src.layout = f"csv (delimiter {delim!r})"
     state = {"line": first[0]}
@@ -455,8 +463,8 @@ def iter_csv(path: Path, encoding: str, bom: int, sink: Sink, src: Source, repai
                          fix="check the quotes in the first line") from None
     header = [h.strip() for h in header]
     if not any(header):
-        raise DanluError("the CSV has no header row", where=f"{path}:{first[0]}",
-                         fix="add a header such as instruction,output as the first line")
+        raise DanluError(msg("err_csv_header", "the CSV has no header row"), where=f"{path}:{first[0]}",
+                         fix=msg("fix_csv_header", "add a header such as instruction,output as the first line"))
     seen: dict[str, int] = {}
     for i, h in enumerate(header):
         name = h or f"column{i + 1}"
@@ -606,7 +614,8 @@ def _file_records(path: Path, sink: Sink, src: Source, repair: bool) -> Iterator
         yield from iter_arrow(path)
         return
     if path.stat().st_size == 0:
-        raise DanluError("the file is empty", where=str(path), fix="pass a file with at least one record")
+        raise DanluError(msg("err_empty_file", "the file is empty"), where=str(path),
+                         fix=msg("fix_one_record", "pass a file with at least one record"))
     with open(path, "rb") as fh:
         magic = fh.read(4)
     if magic == b"PAR1":
@@ -624,7 +633,8 @@ def _file_records(path: Path, sink: Sink, src: Source, repair: bool) -> Iterator
         return
     first = _first_char(path, encoding, bom)
     if not first:
-        raise DanluError("the file is empty (only whitespace)", where=str(path), fix="pass a file with at least one record")
+        raise DanluError(msg("err_blank_file", "the file is empty (only whitespace)"), where=str(path),
+                         fix=msg("fix_one_record", "pass a file with at least one record"))
     jsonl_suffix = suffix in (".jsonl", ".ndjson")
     if first == "[" and not jsonl_suffix:
         yield from iter_json(path, encoding, bom, sink, src)
@@ -633,8 +643,8 @@ def _file_records(path: Path, sink: Sink, src: Source, repair: bool) -> Iterator
         yield from iter_json(path, encoding, bom, sink, src)
         return
     if first not in "[{" and suffix not in (".jsonl", ".ndjson", ".json"):
-        raise DanluError("unknown file type (not JSON, JSONL, CSV, TSV or Parquet)", where=str(path),
-                         fix="pass a .json/.jsonl/.csv/.tsv/.parquet file")
+        raise DanluError(msg("err_file_type", "unknown file type (not JSON, JSONL, CSV, TSV or Parquet)"),
+                         where=str(path), fix=msg("fix_file_type", "pass a .json/.jsonl/.csv/.tsv/.parquet file"))
     src.layout = "jsonl"
     yield from iter_jsonl(path, encoding, bom, sink, repair)
 
@@ -709,8 +719,9 @@ def _folder(path: Path, name: str | None, sink: Sink, repair: bool) -> tuple[Sou
                    and not any(part.startswith(".") for part in p.relative_to(path).parts)
                    and p.name not in ("dataset_info.json", "state.json", "dataset_dict.json"))
     if not files:
-        raise DanluError("no dataset files in this folder", where=str(path),
-                         fix="put .json/.jsonl/.csv/.tsv/.parquet files in it, or pass one file")
+        raise DanluError(msg("err_empty_folder", "no dataset files in this folder"), where=str(path),
+                         fix=msg("fix_empty_folder", "put .json/.jsonl/.csv/.tsv/.parquet files in it, or pass one "
+                                 "file"))
     src = Source(str(path), layout=f"folder of {len(files)} file(s)", files=[str(f) for f in files])
 
     def all_rows():
@@ -757,9 +768,11 @@ def _hub(repo_id: str, subset: str | None) -> tuple[Source, Iterator[Record]]:
 
     if not hub_reachable():
         raise DanluError(
-            f"{repo_id!r} is not a local file, and the Hugging Face Hub cannot be reached (offline)",
-            fix="download it where there is network (datasets.load_dataset(...).save_to_disk(DIR)) and pass DIR, "
-                "or pass a local .json/.jsonl/.csv/.parquet file")
+            msg("err_data_offline", "{repo!r} is not a local file, and the Hugging Face Hub cannot be reached "
+                "(offline)", repo=repo_id),
+            fix=msg("fix_data_offline", "download it where there is network "
+                    "(datasets.load_dataset(...).save_to_disk(DIR)) and pass DIR, or pass a local "
+                    ".json/.jsonl/.csv/.parquet file"))
     src = Source(repo_id, encoding="binary", layout="Hugging Face dataset (streamed)", files=[repo_id])
 
     def rows():

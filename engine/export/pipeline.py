@@ -38,6 +38,7 @@ from pathlib import Path
 from ..core import atomic
 from . import checks
 from ..core.errors import DanluError
+from ..core.texts import msg
 
 TARGETS = ("adapter", "merged", "gguf", "ollama", "hub")
 DEFAULT_TARGETS = ("adapter", "merged")
@@ -146,12 +147,16 @@ def locate(run_ref: str, checkpoint: int | str | None = None) -> Source:
     if checkpoint is None and run.is_training():
         # its final/ (if any) is an earlier round's, while events and status already tell of the running one
         have = chat._checkpoints(run)
-        raise DanluError(f"run {run.id} is still training", fix=(
-            f"export a saved checkpoint with --from-checkpoint {have[-1].name.split('-')[-1]}" if have else
-            "wait until it saves a checkpoint (danlu stop --checkpoint asks for one) or finishes"))
+        raise DanluError(msg("err_still_training", "run {run} is still training", run=run.id), fix=(
+            msg("fix_from_checkpoint", "export a saved checkpoint with --from-checkpoint {n}",
+                n=have[-1].name.split("-")[-1]) if have else
+            msg("fix_wait_export", "wait until it saves a checkpoint (danlu stop --checkpoint asks for one) or "
+                "finishes")))
     if checkpoint is None and not run.final_dir.exists():
-        raise DanluError(f"run {run.id} has no final model yet (state: {run.effective_state()})",
-                         fix="export after training finishes (danlu attach shows it), or resume it")
+        raise DanluError(msg("err_no_final", "run {run} has no final model yet (state: {state})", run=run.id,
+                             state=run.effective_state()),
+                         fix=msg("fix_export_after", "export after training finishes (danlu attach shows it), or "
+                                 "resume it"))
     target = chat.locate(str(run.path), checkpoint)
     cfg = TrainConfig.load(run.config_path) if run.config_path.exists() else None
     adapter = Path(target.adapter) if target.adapter else None
@@ -296,18 +301,21 @@ def preflight(run_ref: str, out: str | os.PathLike | None, *, targets, gguf_type
         inputs.append(guard.Input(source.base_dir, "the base model's folder"))
     guard.check_destination(out, inputs, replaces_folder=True, own_run=source.run, what="--out")
     if out.exists() and not out.is_dir():
-        raise DanluError("the export destination is a file", where=str(out), fix="choose a folder for --out")
+        raise DanluError(msg("err_export_file", "the export destination is a file"), where=str(out),
+                         fix=msg("fix_out_folder", "choose a folder for --out"))
     if out.exists() and any(out.iterdir()) and not overwrite:
-        raise DanluError("the export folder already exists and is not empty", where=str(out),
-                         fix="choose another --out, or pass --overwrite (the old export stays until the new one is "
-                             "complete)")
+        raise DanluError(msg("err_export_exists", "the export folder already exists and is not empty"),
+                         where=str(out), fix=msg("fix_export_exists", "choose another --out, or pass --overwrite (the "
+                                                 "old export stays until the new one is complete)"))
     if source.adapter is None and targets == ["adapter"]:
-        raise DanluError("a full fine-tune has no adapter to export", fix="export the merged model: --to merged")
+        raise DanluError(msg("err_no_adapter_full", "a full fine-tune has no adapter to export"),
+                         fix=msg("fix_to_merged", "export the merged model: --to merged"))
     if "hub" in targets and not {"adapter", "merged"} & set(targets):
         targets.insert(0, "adapter" if source.adapter is not None else "merged")  # what is pushed
     if virtual and any(t != "adapter" and t != "hub" for t in targets):
-        raise DanluError(f"a {source.adapter_kind.replace('_', ' ')} adapter cannot be merged into the weights (its "
-                         "virtual tokens are inputs, not weight changes)", fix="export the adapter: --to adapter")
+        raise DanluError(msg("err_virtual_merge", "a {kind} adapter cannot be merged into the weights (its virtual "
+                             "tokens are inputs, not weight changes)", kind=source.adapter_kind.replace("_", " ")),
+                         fix=msg("fix_to_adapter", "export the adapter: --to adapter"))
     dtype = dtype or merge.base_dtype(source.base_dir)
     if dtype not in merge.DTYPES:
         raise DanluError(f"unknown dtype {dtype!r}", fix="use bf16, fp16 or fp32")
@@ -316,9 +324,11 @@ def preflight(run_ref: str, out: str | os.PathLike | None, *, targets, gguf_type
     kq = [q for q in gguf_types if q in gguf_export.KQUANT_TYPES]
     quantizer = llama_quantizer(llama_quantize) if kq else None
     if kq and quantizer is None:
-        raise DanluError(f"{', '.join(kq)} (K-quants) are made by llama.cpp's quantiser, which is not here",
-                         fix="install llama-cpp-python (`pip install 'danlu[llamacpp]'`), pass --llama-quantize PATH "
-                             "(or set DANLU_LLAMA_QUANTIZE), or pick f16, bf16, q8_0, q4_0 or q4_1")
+        raise DanluError(msg("err_no_quantiser", "{types} (K-quants) are made by llama.cpp's quantiser, which is not "
+                             "here", types=", ".join(kq)),
+                         fix=msg("fix_no_quantiser", "install llama-cpp-python (`pip install 'danlu[llamacpp]'`), pass "
+                                 "--llama-quantize PATH (or set DANLU_LLAMA_QUANTIZE), or pick f16, bf16, q8_0, q4_0 or "
+                                 "q4_1"))
     if llama_cpp:
         script = Path(llama_cpp).expanduser() / "convert_hf_to_gguf.py"
         if not script.is_file():
@@ -342,9 +352,10 @@ def preflight(run_ref: str, out: str | os.PathLike | None, *, targets, gguf_type
     free = shutil.disk_usage(probe).free
     if total * 1.05 > free:
         listed = ", ".join(f"{k} {v / 1e9:.2f} GB" for k, v in need.items())
-        raise DanluError(f"not enough disk space: the export needs about {total / 1e9:.1f} GB ({listed}), "
-                         f"{free / 1e9:.1f} GB are free", where=str(probe),
-                         fix="free some space, pick fewer targets or smaller GGUF types, or choose another --out")
+        raise DanluError(msg("err_export_disk", "not enough disk space: the export needs about {need:.1f} GB "
+                             "({listed}), {free:.1f} GB are free", need=total / 1e9, listed=listed, free=free / 1e9),
+                         where=str(probe), fix=msg("fix_export_disk", "free some space, pick fewer targets or smaller "
+                                                   "GGUF types, or choose another --out"))
     per = {"fp32": 4, "bf16": 2, "fp16": 2}[dtype]
     ram = psutil.virtual_memory()
     # verification holds the tuned model (fp32) and one reloaded artefact at a time

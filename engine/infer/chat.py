@@ -23,6 +23,7 @@ from typing import Iterator
 
 from ..models import load as models
 from ..core.errors import DanluError, debug_hint
+from ..core.texts import msg
 
 
 # -- where the model comes from ---------------------------------------------------------------------------------
@@ -95,16 +96,21 @@ def locate(ref: str, checkpoint: str | int | None = None) -> Target:
             final = run.checkpoints_dir / at
             if not final.is_dir():
                 have = [p.name for p in _checkpoints(run)]
-                raise DanluError(f"run {run.id} has no {at}", fix=f"use one of: {', '.join(have) or 'none saved yet'}")
+                raise DanluError(msg("err_no_checkpoint", "run {run} has no {at}", run=run.id, at=at),
+                                 fix=msg("fix_checkpoints", "use one of: {have}", have=", ".join(have))
+                                 if have else msg("fix_none_saved", "none saved yet"))
         else:
             final = run.final_dir
             if not final.exists():
                 have = _checkpoints(run)
-                hint = (f"chat with its newest checkpoint: danlu chat {run.id}@{have[-1].name}" if have else
-                        "wait until it saves a checkpoint or finishes")
-                raise DanluError(f"run {run.id} has no final model yet (state: {run.effective_state()})", fix=hint)
+                hint = (msg("fix_newest_checkpoint", "chat with its newest checkpoint: danlu chat {ref}",
+                            ref=f"{run.id}@{have[-1].name}") if have else
+                        msg("fix_wait_checkpoint", "wait until it saves a checkpoint or finishes"))
+                raise DanluError(msg("err_no_final", "run {run} has no final model yet (state: {state})", run=run.id,
+                                     state=run.effective_state()), fix=hint)
     if at and run is None:
-        raise DanluError(f"{ref!r} is not a run, so it has no checkpoints", fix="pass a run id or a run directory")
+        raise DanluError(msg("err_not_a_run", "{ref!r} is not a run, so it has no checkpoints", ref=ref),
+                         fix=msg("fix_run_ref", "pass a run id or a run directory"))
     cfg = TrainConfig.load(run.config_path) if run is not None and run.config_path.exists() else None
     method = cfg.method if cfg else None
     precision = cfg.precision if cfg and models.device() != "cpu" else "fp32"
@@ -208,13 +214,16 @@ class Sampling:
         try:
             number = kind(float(value)) if kind is int else float(value)
         except (TypeError, ValueError):
-            raise DanluError(f"{key} must be a number, got {value!r}", fix=f"e.g. /set {key} {getattr(self, key)}") \
-                from None
+            raise DanluError(msg("err_not_number", "{name} must be a number, got {got}", name=key, got=repr(value)),
+                             fix=msg("fix_set_cmd", "e.g. /set {name} {example}", name=key,
+                                     example=getattr(self, key))) from None
         if kind is int and float(value) != int(float(value)):
-            raise DanluError(f"{key} must be a whole number, got {value!r}", fix=f"e.g. /set {key} {int(float(value))}")
+            raise DanluError(msg("err_not_whole", "{name} must be a whole number, got {got}", name=key,
+                                 got=repr(value)),
+                             fix=msg("fix_set_cmd", "e.g. /set {name} {example}", name=key, example=int(float(value))))
         if not lo <= number <= hi:
-            raise DanluError(f"{key} must be between {lo:g} and {hi:g}, got {value}", fix=f"{self.label(key)}: "
-                             f"{self.help(key)}")
+            raise DanluError(msg("err_between", "{name} must be between {lo:g} and {hi:g}, got {got}", name=key, lo=lo,
+                                 hi=hi, got=value), fix=f"{self.label(key)}: {self.help(key)}")
         setattr(self, key, number)
 
     def describe(self) -> str:
@@ -323,7 +332,8 @@ def stream(model, tokenizer, messages: list[dict], sampling: Sampling | None = N
     errors: list[BaseException] = []
     adapter_off = getattr(model, "disable_adapter", None) if base else None
     if base and adapter_off is None:
-        raise DanluError("this model has no adapter to switch off", fix="load the base model itself to compare")
+        raise DanluError(msg("err_no_adapter", "this model has no adapter to switch off"),
+                         fix=msg("fix_load_base", "load the base model itself to compare"))
 
     def work():
         try:
@@ -479,7 +489,8 @@ class ChatSession:
                 prompt = self.turns[i]["content"]
                 del self.turns[i:]
                 return prompt
-        raise DanluError("nothing to retry yet", fix="send a message first")
+        raise DanluError(msg("err_nothing_to_retry", "nothing to retry yet"),
+                         fix=msg("fix_send_first", "send a message first"))
 
     def reset(self) -> None:
         self.turns.clear()
