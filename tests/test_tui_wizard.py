@@ -604,6 +604,9 @@ def test_every_engine_text_code_has_chinese_words_and_every_entry_a_code():
     for code, names in codes.items():
         used = {f.split(":")[0].split("!")[0] for _, f, _, _ in string.Formatter().parse(zh[code]) if f}
         assert used <= names, (code, used, names)
+    # the wizard's own words for an engine text (wiz_<code>, in both languages) are for codes the engine writes
+    wiz = {lang: {k[len("wiz_"):] for k in strings.STRINGS[lang] if k.startswith("wiz_")} for lang in ("en", "zh")}
+    assert wiz["en"] == wiz["zh"] and wiz["en"] <= set(codes), wiz
 
 
 def test_the_demo_language_note_in_both_languages():
@@ -650,3 +653,20 @@ def test_the_engines_errors_in_chinese(tmp_path):
             assert str(exc.what) not in said and (not exc.fix or str(exc.fix) not in said), said
     finally:
         strings.set_lang("en")
+
+
+def test_an_engine_fix_that_names_a_flag_is_said_with_the_wizards_control():
+    """The export folder exists: the CLI says --overwrite, the wizard names its checkbox, in both languages."""
+    from danlu.engine.core import DanluError, msg
+    from danlu.tui import strings
+
+    exc = DanluError(msg("err_export_exists", "the export folder already exists and is not empty"), where="/x",
+                     fix=msg("fix_export_exists", "choose another --out, or pass --overwrite"))
+    assert "--overwrite" in exc.one_line()
+    for lang in ("en", "zh"):
+        strings.set_lang(lang)
+        try:
+            said = strings.error_text(exc)
+        finally:
+            strings.set_lang("en")
+        assert "--overwrite" not in said and strings.STRINGS[lang]["overwrite"] in said, said

@@ -205,6 +205,9 @@ STRINGS = {
         "hub_repo": "Hub repository", "via_llama_cpp": "via llama.cpp", "needs_llama_cpp": "needs llama.cpp",
         "destination": "Destination folder:", "free_space": "{gb} GB free there",
         "overwrite": "Overwrite a non-empty folder", "pick_target": "Pick at least one target.",
+        # the wizard's own words for engine fixes that name CLI flags (tui.strings.say prefers wiz_<code>)
+        "wiz_fix_export_exists": "choose another destination folder, or tick “Overwrite a non-empty folder” (the old "
+                                 "export stays until the new one is complete)",
         "exporting": "Exporting… (loading the model, writing, reloading to verify)",
         "export_done": "✓ Exported to {path}", "verified": "verified: reloaded merged logits match within {diff}",
         "no_adapter_full": "LoRA adapter — none: this run fine-tuned all weights (full)",
@@ -664,6 +667,7 @@ STRINGS = {
         "hub_repo": "Hub 仓库", "via_llama_cpp": "经 llama.cpp", "needs_llama_cpp": "需要 llama.cpp",
         "destination": "目标目录：", "free_space": "该处可用 {gb} GB",
         "overwrite": "覆盖非空目录", "pick_target": "请至少选择一个导出目标。",
+        "wiz_fix_export_exists": "换一个目标目录，或勾选“覆盖非空目录”（新导出完成前旧的会保留）",
         "exporting": "导出中…（加载模型、写入、重新加载验证）",
         "export_done": "✓ 已导出到 {path}", "verified": "已验证：重新加载的合并模型 logits 差异在 {diff} 以内",
         "no_adapter_full": "LoRA 适配器 —— 无：该训练为全参微调",
@@ -745,7 +749,10 @@ def say(text) -> str:
     here is said in these words (its string arguments said the same way, a true flag as ``msgpart_<code>_<name>``,
     a ``{"en": …, "zh": …}`` value in this language); anything else is the engine's English."""
     code = getattr(text, "code", None)
-    if not code or not has(f"msg_{code}"):
+    # the wizard's own words first (a fix that names a CLI flag names the screen's control instead), then the
+    # engine text's words in this language
+    key = next((k for k in (f"wiz_{code}", f"msg_{code}") if code and has(k)), None)
+    if key is None:
         return str(text)
     args = {}
     for name, value in text.args.items():
@@ -758,7 +765,7 @@ def say(text) -> str:
         else:
             args[name] = say(value) if isinstance(value, str) else value
     try:
-        return t(f"msg_{code}", **args)
+        return t(key, **args)
     except (KeyError, ValueError, IndexError, TypeError):  # a text from another version with other values: its own words
         return str(text)
 
