@@ -55,7 +55,7 @@ class WelcomeScreen(StepScreen):
         table.clear()
         found = [r.summary() for r in runs.list_runs()]
         for r in found:
-            table.add_row(r.id, r.state, r.method or "-", r.step_text, r.loss_text, key=r.path)
+            table.add_row(r.id, t(f"state_{r.state}"), r.method or "-", r.step_text, r.loss_text, key=r.path)
         if not found:
             table.add_row(t("no_runs"), "", "", "", "")
 
