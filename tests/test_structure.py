@@ -118,6 +118,8 @@ def test_the_engine_is_stage_packages_one_level_deep():
 
     folders = {p.name for p in (ROOT / "engine").iterdir() if p.is_dir() and p.name != "__pycache__"}
     assert folders == set(engine.STAGES)
+    for stage in engine.STAGES:  # a folder without it would import as an empty namespace package
+        assert (ROOT / "engine" / stage / "__init__.py").is_file(), f"engine/{stage}/__init__.py is missing"
     for path in (ROOT / "engine").rglob("*.py"):
         rel = path.relative_to(ROOT / "engine")
         assert len(rel.parts) == 1 and rel.name in ("__init__.py", "__main__.py") or (
@@ -227,3 +229,17 @@ def test_results_that_cross_to_the_wizard_are_typed():
     assert data.DataReport in typing.get_args(report)
     choice = typing.get_type_hints(export.gguf_choices)["return"]
     assert typing.get_args(choice) == (export.GGUFChoice,)
+
+
+def test_no_source_file_is_ignored_by_git():
+    """A source file that .gitignore matches (engine/runs/ once matched `runs/`) would be missing from every clone."""
+    import shutil
+    import subprocess
+
+    if not (ROOT / ".git").exists() or not shutil.which("git"):
+        return
+    files = [str(p.relative_to(ROOT)) for folder in ("engine", "tui", "tests", "bench", "presets", "sample_data")
+             for p in (ROOT / folder).rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    out = subprocess.run(["git", "check-ignore", "--no-index", "--stdin"], input="\n".join(files), text=True,
+                         capture_output=True, cwd=ROOT)
+    assert out.stdout.strip() == "", f"ignored by .gitignore: {out.stdout.split()}"

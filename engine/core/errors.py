@@ -22,7 +22,7 @@ class DanluError(Exception):
         # what the error is, for a viewer in another language: the code of its text (or the one given), and the
         # values the text was made from
         self.code = code or getattr(what, "code", None)
-        self.args_ = dict(getattr(what, "args", None) or {})
+        self.values = dict(getattr(what, "args", None) or {})
         super().__init__(self.one_line())
 
     def one_line(self) -> str:

@@ -1,0 +1,7 @@
+"""Run directories: status, config, events, checkpoints and the process that owns them (:mod:`.store`)."""
+
+from .store import (DAMAGED, SHOWN_STATES, STATES, EventReader, RunBusy, RunDir, RunSummary, create, is_run,
+                    list_runs, read_json, resolve)
+
+__all__ = ["RunDir", "RunSummary", "EventReader", "RunBusy", "create", "is_run", "list_runs", "resolve", "read_json",
+           "STATES", "SHOWN_STATES", "DAMAGED"]
