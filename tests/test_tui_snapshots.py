@@ -31,7 +31,7 @@ def pinned_textual():
 from textual.widgets import Input  # noqa: E402
 
 from danlu.engine.plan import hardware
-from danlu.engine.runs import store as runs
+from danlu.engine.runs import store as runs  # noqa: E402
 from danlu.tui.app import DanluApp  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent

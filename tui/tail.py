@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from danlu.engine.core import events
-from danlu.engine.runs import SHOWN_STATES as STATES
+from danlu.engine.runs import SHOWN_STATES as STATES  # the engine's list of what a run can be in
 
 from .strings import has, t as tr
 

@@ -6,7 +6,7 @@ import random
 
 from ..core.errors import DanluError
 from . import dedup
-from .analysis import CLEAN_RULES, DEFAULT_MAX_CHARS, preview, analyse
+from .analysis import CLEAN_RULES, DEFAULT_MAX_CHARS, preview, analyse  # noqa: F401
 from .model import DataReport
 from .pipeline import load
 from .textnorm import normalize

@@ -21,7 +21,7 @@ from pathlib import Path
 from ..core import atomic, paths
 from ..core.errors import DanluError, debug_hint
 from ..core.texts import msg
-from .runtime import quiet, torch_dtype
+from .runtime import quiet, torch_dtype  # noqa: F401 - models.quiet(), models.torch_dtype() for callers
 
 DEMO_VERSION = 1
 DEMO_VOCAB = 4096

@@ -17,7 +17,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, Select, SelectionList, Static, TextArea
 
-from danlu.engine.export import TARGETS
+from danlu.engine.export import TARGETS  # the engine's export targets, in its order
 
 from ..strings import error_text, t
 from .base import StepScreen
