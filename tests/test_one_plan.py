@@ -400,7 +400,8 @@ def test_a_plan_is_a_value_and_an_override_makes_a_new_one():
     # no numbers in prose: every figure in a reason is one of the plan's values
     full = plan.make("demo:smollm2", method="full", lengths=[100, 300, 500] * 20)
     assert full.adapter is None and full.lora_r is None and "rank" not in str(full.summary())
-    assert f"lr {full.lr:g}" in full.why("lr") and "5e-05" in str(full.summary())
+    assert f"lr {full.lr:g}" in full.why("lr") and f"lr {full.lr:g}" in str(full.summary())
+    assert full.sources["lr"] == "recipe" and full.sources["epochs"] == "recipe"
 
 
 @pytest.mark.parametrize("bad, where", [({"lr": "abc"}, "lr"), ({"epochs": 0}, "epochs"), ({"bogus": 1}, "bogus"),

@@ -62,6 +62,11 @@ def _log(ev: events.Log) -> str:
                       eval=a["eval"], geometry=geo)
         if ev.code == "early_stopping":
             return tr("log_early_stopping", best=_num(a.get("best"), ".4f"), evals=a["evals"])
+        if ev.code == "best_restored":
+            return tr("log_best_restored", step=a["step"], loss=_num(a.get("loss"), ".4f"),
+                      last=_num(a.get("last"), ".4f"))
+        if ev.code == "diagnosis":
+            return tr("log_diagnosis", verdict=tr(f"verdict_{a['verdict']}"), next=a.get("next", ""))
         if ev.code in ("loading", "damaged_checkpoint"):
             return tr(f"log_{ev.code}", **a)
     except (KeyError, TypeError, ValueError, IndexError):  # a line from another version: its own words

@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--lora-targets", default=None, help="all-linear (default) or a list such as q_proj,v_proj")
     sp.add_argument("--grad-checkpointing", choices=["on", "off"], help="force gradient checkpointing")
     sp.add_argument("--optimizer", help="transformers optim name: adamw_torch, adamw_bnb_8bit, paged_adamw_8bit, …")
+    sp.add_argument("--from", dest="from_run", metavar="RUN",
+                    help="the next plan after a finished run: its config with its diagnosis's changes (runs/<id>, "
+                         "an id, or latest); with --save, a config to train")
     sp.add_argument("--list-models", action="store_true", help="list the model presets known offline")
     json_flag(sp)
 

@@ -38,6 +38,9 @@ def cmd_plan(args):
     if args.list_models:
         out(args, presets.model_ids(), "\n".join(presets.model_ids()))
         return
+    if args.from_run:
+        _plan_from_run(args)
+        return
     if not args.model:
         raise DanluError("no model given", where="danlu plan", fix="pass --model, e.g. --model Qwen/Qwen2.5-7B-Instruct")
     p, convs = _plan_from_args(args)
@@ -71,6 +74,33 @@ def _plan_from_args(args):
                   gpu_mem_gb=args.gpu_mem, target_batch=args.target_batch, trust_remote_code=args.trust_remote_code,
                   held_out=held_out)
     return p, convs
+
+
+def _plan_from_run(args) -> None:
+    """``danlu plan --from RUN``: the run's diagnosis, and the plan its next-plan changes give (engine.plan.next_plan)."""
+    from pathlib import Path
+
+    from ..core import atomic, guard
+    from ..plan import value as plan
+    from ..runs import store as runs
+
+    run = runs.resolve(args.from_run)
+    p, d, cfg = plan.next_plan(run, overrides=args.overrides)
+    head = [f"run {run.id}: {d.summary}"] + [f"  • {e}" for e in d.evidence]
+    head.append(f"next: {d.next_reason or 'the same plan'}"
+                + (" (" + ", ".join(f"{k}={v}" for k, v in d.next_overrides.items()) + ")" if d.next_overrides else ""))
+    result = p.to_dict()
+    result.update(from_run=str(run.path), diagnosis=d.to_dict())
+    if args.save:
+        dest = Path(args.save)
+        if str(args.save).endswith("/") or dest.is_dir():
+            dest = dest / "config.yaml"
+        guard.check_destination(dest, guard.inputs_of((cfg.train_file, "the run's training data"),
+                                                     (run.config_path, "the run's config")), what="--save")
+        atomic.write_text(dest, cfg.to_yaml())
+        result["saved"] = str(dest)
+        head.append(f"saved {dest}\nnext: danlu train {dest}")
+    out(args, result, "\n".join(head + ["", _plan_text(p)]))
 
 
 def _plan_text(p) -> str:

@@ -183,10 +183,11 @@ def cmd_runs(args):
     from ..runs import store as runs
 
     rows = [r.summary() for r in runs.list_runs()]
-    lines = [f"{'RUN':<48} {'STATE':<9} {'METHOD':<6} {'STEP':>9}  LOSS"]
+    w = max([3] + [len(r.id) for r in rows])
+    lines = [f"{'RUN':<{w}} {'STATE':<9} {'METHOD':<6} {'STEP':>9} {'LOSS':>7}  VERDICT"]
     for r in rows:
-        lines.append(f"{r.id:<48} {r.state:<9} {r.method or '-':<6} {r.step_text:>9}  {r.loss_text}"
-                     + (f"  ({r.damage})" if r.damage else ""))
+        lines.append(f"{r.id:<{w}} {r.state:<9} {r.method or '-':<6} {r.step_text:>9} {r.loss_text:>7}  "
+                     f"{(r.verdict or '-').replace('_', '-')}" + (f"  ({r.damage})" if r.damage else ""))
     if not rows:
         from ..core import paths
 

@@ -120,6 +120,7 @@ class Done(Event):
     seconds: float | None = None
     tokens: int | None = None
     tokens_per_s: float | None = None
+    best_step: int | None = None  # the step whose weights are the final model (early stopping kept the best one)
 
 
 @dataclass(kw_only=True)
@@ -141,6 +142,9 @@ LOG_MESSAGES = {
     "parameters": "{trainable:,} trainable of {total:,} parameters; {train} train / {eval} eval samples; {geometry}",
     "early_stopping": "early stopping: eval loss has not improved on {best:.4f} for {evals} evaluations",
     "damaged_checkpoint": "checkpoint {name} is damaged; falling back to the one before",
+    "diagnosis": "diagnosis: {summary}; next: {next} (`danlu plan --from RUN`)",
+    "best_restored": "the final model is step {step}'s, the best held-out loss ({loss:.4f}; the last step's was "
+                     "{last:.4f})",
 }
 
 

@@ -29,6 +29,8 @@ from types import MappingProxyType
 from ..core.config import METHODS, VIRTUAL_TOKEN_ADAPTERS, TrainConfig
 from ..core.errors import DanluError
 from ..core.texts import Msg, msg
+from ..models import load as models_mod
+from . import recipe
 from .hardware import Probe
 
 DEFAULT_SEQ_LEN = 1024  # with no data (or no tokenizer offline), and the cap on a length read from the data
@@ -80,6 +82,7 @@ class Plan:
     grad_checkpointing: bool
     optimizer: str
     eval_steps: int
+    early_stopping_patience: int  # evaluations without a better held-out loss before the run stops (0: never)
     data_mix: float  # share of general conversations mixed into the training data
     train_samples: int | None
     train_tokens: int | None  # tokens the training set holds after truncation (one epoch)
@@ -182,7 +185,8 @@ def _took(key: str, v) -> Msg:
 
 
 COMPARED = ("method", "micro_batch", "grad_accum", "effective_batch", "run_micro_batch", "run_grad_accum", "pack_len",
-            "max_seq_len", "lr", "epochs", "steps", "predicted_peak_gb")
+            "max_seq_len", "lr", "epochs", "steps", "warmup_ratio", "eval_steps", "early_stopping_patience",
+            "predicted_peak_gb")
 
 
 # -- sequence length --------------------------------------------------------------------------------------------------
@@ -285,7 +289,7 @@ def _task_name(entry: dict, key: str):
 def _lr_for(model: str, task_entry: dict, method: str) -> tuple[float, str, Msg]:
     from . import demo
 
-    if model.startswith("demo:"):
+    if model.startswith("demo:") and "lr" in demo.settings(model):
         value = demo.lr(model, method)
         return value, "demo", msg("lr_demo", "lr {lr:g}: {model}'s learning rate for {method} (presets/demo.yaml)",
                                   lr=value, model=model, method=method)
@@ -341,6 +345,9 @@ def make(model: str, *, task: str = "general", method: str | None = None, overri
         if key not in PLANNER_KEYS:
             put(key, value, "you")
     known = [n for n in (lengths or []) if n]
+    # the recipe (engine.plan.recipe) chooses what learns from the data; the random-init demo models keep their own
+    # settings (they show plumbing, not a result)
+    use_recipe = bool(known) and not models_mod.is_random_init(model)
     seq, seq_why, seq_source = choose_seq_len(model, known, ov.get("max_seq_len"))
     put("max_seq_len", seq, seq_source)
     values.update({k: v for k, v in ov.items() if k in PLANNER_KEYS}, model=model, train_file="(planned)",
@@ -351,18 +358,24 @@ def make(model: str, *, task: str = "general", method: str | None = None, overri
         values = dataclasses.asdict(TrainConfig(**values).validate())
     except DanluError as exc:
         raise DanluError(exc.what, where=exc.where or "plan", fix=exc.fix) from None
-    batch_target = int(target_batch or own.get("target_batch") or DEFAULT_TARGET_BATCH)
+    shape = shape or planner.model_shape(model, trust_remote_code=trust_remote_code)
+    rc_batch, rc_batch_why = None, None
+    if use_recipe:
+        budget = own.get("time_budget_s")
+        sec = (sum(min(n, seq) for n in known) * FLOPS_PER_PARAM.get(method or "lora", 6) * shape.params /
+               _flops_per_s(probe, gpu_mem_gb)) if budget else None
+        rc_batch, rc_batch_why = recipe.batch(len(known), budget / sec if budget and sec else None)
+    batch_target = int(target_batch or own.get("target_batch") or rc_batch or DEFAULT_TARGET_BATCH)
     target_from = (msg("target_you", "--target-batch") if target_batch else
                    msg("src_demo", "{model}'s settings", model=model) if own.get("target_batch") else
-                   msg("src_default", "danlu's default"))
+                   msg("src_recipe", "the recipe") if rc_batch else msg("src_default", "danlu's default"))
 
     mem = planner.plan(model, gpu_mem_gb=gpu_mem_gb, probe=probe, seq_len=seq, method=method,
                        micro_batch=ov.get("micro_batch"), grad_accum=ov.get("grad_accum"),
                        grad_checkpointing=ov.get("grad_checkpointing"), optimizer=ov.get("optimizer"),
                        precision=ov.get("precision"), lora_r=int(values["lora_r"]),
                        lora_targets=str(values["lora_targets"]), lora_dropout=float(values["lora_dropout"]),
-                       target_batch=batch_target, shape=shape or planner.model_shape(
-                           model, trust_remote_code=trust_remote_code))
+                       target_batch=batch_target, shape=shape)
     # the planner's decisions (valid by construction: its own method, micro-batch, optimizer and precision lists)
     for key in ("method", *PLANNER_KEYS):
         put(key, getattr(mem, key), "you" if key in ov or (key == "method" and method) else "planner")
@@ -370,6 +383,10 @@ def make(model: str, *, task: str = "general", method: str | None = None, overri
         sources["method"] = "demo"
     if "lr" in ov:
         lr_why = msg("lr_given", "lr {lr:g}: your setting", lr=float(ov["lr"]))
+    elif use_recipe:
+        task_lr = float(entry.get("lr", TrainConfig.lr))
+        lr, lr_why = recipe.learning_rate(mem.method, task_lr, getattr(shape, "hidden", None), task_name)
+        put("lr", lr, "recipe")
     else:
         lr, lr_source, lr_why = _lr_for(model, entry, mem.method)
         put("lr", lr, lr_source)
@@ -383,6 +400,11 @@ def make(model: str, *, task: str = "general", method: str | None = None, overri
     effective = cfg.micro_batch * cfg.grad_accum
     mean = sum(min(n, cfg.max_seq_len) for n in known) / len(known) if known else None
     train_tokens = sum(min(n, cfg.max_seq_len) for n in known) if known else None
+    rc_why = {}
+    if use_recipe and geo is not None:  # passes, warm-up and evaluation from the steps a pass takes
+        rc_why = _recipe_rest(values, sources, ov, cfg, geo, known, train_tokens, mean, mem, probe, gpu_mem_gb,
+                              held_out, own.get("time_budget_s"))
+        cfg = TrainConfig(**values)
     pack_len = geo.pack_len if geo else (max(cfg.max_seq_len, min(cfg.pack_len, cfg.micro_batch * cfg.max_seq_len))
                                         if cfg.packing and cfg.adapter not in VIRTUAL_TOKEN_ADAPTERS else None)
     if geo and geo.pack_len:
@@ -406,12 +428,15 @@ def make(model: str, *, task: str = "general", method: str | None = None, overri
         reasons.append(("data", msg("data_train", "{n} training conversations, {tokens:,} tokens after truncation",
                                     n=len(known), tokens=train_tokens or 0)))
     reasons.append(("seq_len", seq_why))
+    if rc_batch and not target_batch and not own.get("target_batch"):
+        reasons.append(("target_batch", rc_batch_why))
     reasons.append(("batch", _batch_reason(cfg, geo, effective, eff_tokens, batch_target, target_from, sources)))
     reasons.append(("lr", lr_why))
-    reasons.append(("schedule", msg("schedule", "{sched} schedule after {pct:g} % warm-up ({src})",
-                                    sched=cfg.lr_scheduler, pct=100 * cfg.warmup_ratio,
-                                    src=_source_text(sources["warmup_ratio"], task_name, model))))
-    reasons.append(("steps", _steps_reason(cfg, steps, len(known), sources, task_name, model)))
+    reasons.append(("schedule", rc_why.get("warmup") or msg(
+        "schedule", "{sched} schedule after {pct:g} % warm-up ({src})", sched=cfg.lr_scheduler,
+        pct=100 * cfg.warmup_ratio, src=_source_text(sources["warmup_ratio"], task_name, model))))
+    reasons.append(("steps", msg("steps_recipe", "{why}: {steps} optimizer steps", why=rc_why["epochs"], steps=steps)
+                    if "epochs" in rc_why else _steps_reason(cfg, steps, len(known), sources, task_name, model)))
     if not full:
         reasons.append(("adapter", msg("adapter", "{adapter} rank {r}, alpha {alpha}, dropout {d:g} on {targets} "
                                                   "({src})", adapter=cfg.adapter, r=cfg.lora_r, alpha=cfg.lora_alpha,
@@ -422,7 +447,9 @@ def make(model: str, *, task: str = "general", method: str | None = None, overri
     reasons.append(("memory", msg("memory", "gradient checkpointing {gc}, optimizer {opt}: predicted peak {peak:.2f} "
                                             "GB of {budget:.2f} GB", gc=msg("on", "on") if cfg.grad_checkpointing else msg("off", "off"),
                                   opt=cfg.optimizer, peak=mem.predicted_peak_gb, budget=mem.budget_gb)))
-    if held_out == 0:
+    if "eval" in rc_why:
+        reasons.append(("eval", rc_why["eval"]))
+    elif held_out == 0:
         reasons.append(("eval", msg("eval_none", "no held-out conversations, so no evaluation (give --eval-data, or "
                                                  "hold out a share in the wizard's Data step)")))
     elif held_out:
@@ -455,7 +482,7 @@ def make(model: str, *, task: str = "general", method: str | None = None, overri
         steps=steps, lora_r=None if full else cfg.lora_r, lora_alpha=None if full else cfg.lora_alpha,
         lora_dropout=None if full else cfg.lora_dropout, lora_targets=None if full else cfg.lora_targets,
         precision=cfg.precision, grad_checkpointing=cfg.grad_checkpointing, optimizer=cfg.optimizer,
-        eval_steps=cfg.eval_steps, data_mix=0.0, train_samples=len(known) if lengths is not None else None,
+        eval_steps=cfg.eval_steps, early_stopping_patience=cfg.early_stopping_patience, data_mix=0.0, train_samples=len(known) if lengths is not None else None,
         train_tokens=train_tokens, predicted_peak_gb=mem.predicted_peak_gb, budget_gb=mem.budget_gb, fits=mem.fits,
         device=mem.device, params=mem.params, trainable_params=mem.trainable_params, predicted_seconds=seconds,
         terms=MappingProxyType(dict(mem.terms)), reasons=tuple(reasons), remedies=tuple(mem.remedies),
@@ -472,6 +499,35 @@ def of_config(cfg: TrainConfig, lengths: list | None, *, probe: Probe | None = N
     given = {k: getattr(cfg, k) for k in fields}
     return make(cfg.model, method=cfg.method, overrides=given, lengths=lengths, probe=probe,
                 trust_remote_code=cfg.trust_remote_code, held_out=held_out)
+
+
+def _recipe_rest(values, sources, ov, cfg, geo, known, train_tokens, mean, mem, probe, gpu_mem_gb, held_out,
+                 budget_s) -> dict:
+    """The recipe's choices that follow from the steps a pass takes: epochs (unless you set epochs or max_steps),
+    warm-up, evaluation cadence and early stopping (unless you set them).  Writes them into ``values``; returns the
+    reasons by decision."""
+    why = {}
+    one = dataclasses.replace(cfg, epochs=1.0, max_steps=-1)
+    per_epoch = _steps(one, geo, known, train_tokens) or 1
+    eff_tokens = geo.micro_batch * geo.grad_accum * geo.pack_len if geo.pack_len else round(
+        cfg.micro_batch * cfg.grad_accum * (mean or 0))
+    if "epochs" not in ov and not (ov.get("max_steps") or -1) > 0:
+        sec = _seconds(mem, cfg, per_epoch, eff_tokens, probe, gpu_mem_gb)
+        values["epochs"], why["epochs"] = recipe.epochs(per_epoch, sec, budget_s)
+        sources["epochs"] = "recipe"
+    total = _steps(dataclasses.replace(one, epochs=values["epochs"], max_steps=values["max_steps"]), geo, known,
+                   train_tokens) or per_epoch
+    if "warmup_ratio" not in ov:
+        values["warmup_ratio"], why["warmup"] = recipe.warmup(total)
+        sources["warmup_ratio"] = "recipe"
+    if "eval_steps" not in ov and held_out is not None:
+        every, patience, why["eval"] = recipe.evaluation(total, held_out, train_tokens,
+                                                          round(held_out * (mean or 0)), cfg.method,
+                                                          float(values["epochs"]))
+        values["eval_steps"], sources["eval_steps"] = every, "recipe"
+        if "early_stopping_patience" not in ov:
+            values["early_stopping_patience"], sources["early_stopping_patience"] = patience, "recipe"
+    return why
 
 
 # -- steps, time and the texts ----------------------------------------------------------------------------------------
@@ -550,6 +606,8 @@ def _source_text(source: str, task_name, model: str) -> Msg:
         return msg("src_task", "the {task} preset", task=task_name)
     if source == "you":
         return msg("src_you", "your setting")
+    if source == "recipe":
+        return msg("src_recipe", "the recipe")
     return msg("src_default", "danlu's default")
 
 
@@ -586,3 +644,32 @@ def demo_plan(model_ref: str, train_convs: list, *, method: str | None = None, e
     overrides = {"epochs": epochs, "max_steps": max_steps if max_steps and max_steps > 0 else None}
     return make(model_ref, method=method or "lora", overrides=overrides, lengths=token_lengths(model_ref, train_convs),
                 probe=probe, demo=demo_mod.DEMO_METHOD if method is None else None, held_out=held_out)
+
+
+DERIVED = ("warmup_ratio", "eval_steps", "early_stopping_patience")  # follow from the steps: decided again
+
+
+def next_plan(run, *, overrides=None, probe: Probe | None = None):
+    """The plan after a finished run (``danlu plan --from RUN``, the wizard's "next plan"): the run's config with
+    its diagnosis's changes (engine.runs.diagnosis) and the user's ``overrides`` (KEY=VALUE strings or a dict),
+    through :func:`make` like every plan; warm-up and the evaluation cadence follow from the new steps.  Returns
+    (plan, diagnosis, the config to train: the run's data)."""
+    from .. import data
+    from ..runs import diagnosis
+    from . import hardware
+
+    cfg = TrainConfig.load(run.config_path)
+    d = diagnosis.read(run) or diagnosis.of_run(run)
+    given = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(TrainConfig)
+             if f.name not in ("model", "method", "train_file", "eval_file", "dataset_hash", "plan_reason",
+                               "trust_remote_code", *DERIVED)}
+    given.update(d.next_overrides)
+    if "epochs" in d.next_overrides:
+        given["max_steps"] = -1
+    given.update(TrainConfig.parse_overrides(overrides) if isinstance(overrides, (list, tuple)) else overrides or {})
+    train_convs = data.load_conversations(cfg.train_file)[0]
+    held = len(data.load_conversations(cfg.eval_file)[0]) if cfg.eval_file else 0
+    p = make(cfg.model, method=cfg.method, overrides=given, probe=probe or hardware.probe(),
+             lengths=token_lengths(cfg.model, train_convs, trust_remote_code=cfg.trust_remote_code), held_out=held,
+             trust_remote_code=cfg.trust_remote_code)
+    return p, d, p.config(train_file=cfg.train_file, eval_file=cfg.eval_file, dataset_hash=cfg.dataset_hash)

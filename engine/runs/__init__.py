@@ -1,7 +1,10 @@
-"""Run directories: status, config, events, checkpoints and the process that owns them (:mod:`.store`)."""
+"""Run directories: status, config, events, checkpoints and the process that owns them (:mod:`.store`), and the
+verdict on a finished run with its next plan (:mod:`.diagnosis`)."""
 
+from . import diagnosis
+from .diagnosis import Diagnosis, diagnose
 from .store import (DAMAGED, SHOWN_STATES, STATES, EventReader, RunBusy, RunDir, RunSummary, create, is_run,
                     list_runs, read_json, resolve)
 
 __all__ = ["RunDir", "RunSummary", "EventReader", "RunBusy", "create", "is_run", "list_runs", "resolve", "read_json",
-           "STATES", "SHOWN_STATES", "DAMAGED"]
+           "STATES", "SHOWN_STATES", "DAMAGED", "Diagnosis", "diagnose", "diagnosis"]

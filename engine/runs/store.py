@@ -138,6 +138,7 @@ class RunSummary:
     eta_s: float | None
     created: float | None  # time.time() when the run was made
     damage: str | None  # why the run's files cannot be read whole, or None
+    verdict: str | None = None  # the diagnosis of a finished run (diagnosis.json): clean, under_fit, over_fit, …
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -390,7 +391,16 @@ class RunDir:
             damage = f"status.json names an unknown state {st.get('state')!r}"
         return RunSummary(id=self.id, path=str(self.path), state=self.effective_state(), method=st.get("method"),
                           model=st.get("model"), step=st.get("step", 0), total=st.get("total"), loss=st.get("loss"),
-                          eta_s=st.get("eta_s"), created=st.get("created"), damage=damage)
+                          eta_s=st.get("eta_s"), created=st.get("created"), damage=damage,
+                          verdict=self.verdict())
+
+    def verdict(self) -> str | None:
+        """The verdict in the run's diagnosis.json (engine.runs.diagnosis writes it when training ends)."""
+        try:
+            value = json.loads((self.path / "diagnosis.json").read_text(encoding="utf-8")).get("verdict")
+        except (OSError, ValueError, AttributeError):
+            return None
+        return value if isinstance(value, str) else None
 
 
 def _parsed(rows: list[dict]) -> list[Event]:

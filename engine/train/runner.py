@@ -224,11 +224,14 @@ def _callback(run: RunDir, cfg: TrainConfig, ctl: Control, emit, eval_fn, state:
                 control.should_training_stop = True
             if cfg.eval_steps and eval_fn and st.global_step % cfg.eval_steps == 0 and st.global_step < st.max_steps:
                 loss = eval_fn(kw["model"])
+                state["last_eval"] = (st.global_step, loss)
                 if rank() == 0:
                     emit(events.Eval(step=st.global_step, loss=loss))
                 best = state.get("best_eval")
                 if best is None or loss < best - 1e-6:
                     state["best_eval"], state["bad_evals"] = loss, 0
+                    if cfg.early_stopping_patience and rank() == 0:
+                        save_best(run, kw["model"], st.global_step, loss)
                 else:
                     state["bad_evals"] = state.get("bad_evals", 0) + 1
                     if cfg.early_stopping_patience and state["bad_evals"] >= cfg.early_stopping_patience:
@@ -247,6 +250,40 @@ def _callback(run: RunDir, cfg: TrainConfig, ctl: Control, emit, eval_fn, state:
             emit(events.Checkpoint(step=st.global_step, path=str(ckpt)))
 
     return Events()
+
+
+BEST_DIR = "best"  # the trainable weights at the best held-out loss so far, and best.json (step, loss)
+
+
+def save_best(run: RunDir, model, step: int, loss: float) -> None:
+    """Keep the trainable weights of the best evaluation so far (early stopping makes them the final model).  On
+    disk, not in memory: a resumed run still knows its best step, and a full fine-tune's copy costs no RAM."""
+    from safetensors.torch import save_file
+
+    weights = {n: p.detach().to("cpu").contiguous() for n, p in model.named_parameters() if p.requires_grad}
+    with atomic.staged_dir(run.path / BEST_DIR, overwrite=True) as tmp:
+        save_file(weights, str(Path(tmp) / "weights.safetensors"))
+        (Path(tmp) / "best.json").write_text(json.dumps({"step": step, "eval_loss": loss}), encoding="utf-8")
+
+
+def read_best(run: RunDir) -> dict | None:
+    try:
+        best = json.loads((run.path / BEST_DIR / "best.json").read_text(encoding="utf-8"))
+        return {"step": int(best["step"]), "eval_loss": float(best["eval_loss"])}
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def restore_best(run: RunDir, model) -> None:
+    """Load the kept best weights into ``model`` (the same trainable parameters, by name)."""
+    import torch
+    from safetensors.torch import load_file
+
+    weights = load_file(str(run.path / BEST_DIR / "weights.safetensors"))
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for name, value in weights.items():
+            params[name].copy_(value.to(params[name].device, params[name].dtype))
 
 
 def plan_event(cfg: TrainConfig, lengths: list) -> events.Log:
@@ -444,8 +481,15 @@ class Recipe:
                              eval=len(self.eval_rows), geometry=self.geo.describe(), micro_batch=self.geo.micro_batch,
                              grad_accum=self.geo.grad_accum, pack_len=self.geo.pack_len))
         if self.eval_rows and not resume:
+            if self.main:  # a best step of an earlier attempt in this folder is not this run's
+                import shutil
+
+                shutil.rmtree(run.path / BEST_DIR, ignore_errors=True)
             self.eval_before = self.eval_fn(self.model)
             self.emit(events.Eval(step=0, loss=self.eval_before))
+        best = read_best(run) if resume else None
+        if best:  # a resumed run compares its evaluations with the best one before the interruption
+            self.state["best_eval"], self.state["bad_evals"] = best["eval_loss"], 0
 
     def _resume_point(self) -> None:
         run = self.run
@@ -504,7 +548,20 @@ class Recipe:
     def save(self) -> TrainResult:
         run, trainer, model = self.run, self.trainer, self.model
         steps = trainer.state.global_step
-        eval_after = self.eval_fn(model) if self.eval_rows else None
+        last = self.state.get("last_eval")
+        if last and last[0] == steps:  # stopped early right after an evaluation: that one is the last step's
+            eval_after = last[1]
+        else:
+            eval_after = self.eval_fn(model) if self.eval_rows else None
+            if self.main and eval_after is not None:
+                self.emit(events.Eval(step=steps, loss=eval_after))
+        best_step = steps if self.eval_rows else None
+        best = read_best(run) if self.cfg.early_stopping_patience else None
+        if best and best["step"] < steps and best["eval_loss"] < eval_after - 1e-6:
+            restore_best(run, model)  # early stopping's promise: the run's model is its best step's
+            self.emit(events.log("best_restored", step=best["step"], loss=round(best["eval_loss"], 4),
+                                 last=round(eval_after, 4)))
+            eval_after, best_step = best["eval_loss"], best["step"]
         state_name = "stopped" if self.ctl.stop else "done"
         seconds = time.time() - self.t_start
         tokens = int(getattr(trainer.state, "num_input_tokens_seen", 0) or 0)
@@ -512,14 +569,22 @@ class Recipe:
                        None)
         tps = (tokens - self.state.get("tokens_at_begin", 0)) / runtime if runtime else None
         if self.main:
-            self.emit(events.Eval(step=steps, loss=eval_after)) if self.eval_rows else None
             with atomic.staged_dir(run.final_dir, overwrite=True) as tmp:
                 model.save_pretrained(tmp)
                 self.tokenizer.save_pretrained(tmp)
             self.emit(events.Checkpoint(step=steps, path=str(run.final_dir), final=True))
             self.emit(events.Done(state=state_name, step=steps, eval_loss=eval_after, seconds=round(seconds, 2),
-                                  tokens=tokens, tokens_per_s=round(tps, 1) if tps else None))
+                                  tokens=tokens, tokens_per_s=round(tps, 1) if tps else None,
+                                  best_step=best_step))
             run.set_status(state=state_name, step=steps, eta_s=0, finished=round(time.time(), 3))
+            try:  # the verdict on the recipe (engine.runs.diagnosis); a run never fails for want of one
+                from ..runs import diagnosis
+
+                d = diagnosis.write(run)
+                self.emit(events.log("diagnosis", verdict=d.verdict, summary=str(d.summary),
+                                     next=str(d.next_reason or "")))
+            except Exception:  # noqa: BLE001
+                pass
         return TrainResult(
             run_dir=str(run.path), state=state_name, steps=steps, losses=self.state["losses"],
             eval_loss_before=self.eval_before, eval_loss_after=eval_after, tokens_per_s=tps,

@@ -1,0 +1,155 @@
+"""The recipe: the training settings a fine-tune's result depends on, chosen from the data, the model and the method.
+
+The memory planner (:mod:`.memory`) decides what fits; this module decides what learns: the effective batch, the
+learning rate, the epochs, warm-up and schedule, the evaluation cadence and early stopping.  :func:`engine.plan.make`
+calls :func:`batch` before the memory plan (the target batch it must reach by accumulation) and :func:`rest` after
+it (the steps an epoch takes are known then).  Each choice comes back with its reason, written from its numbers.
+
+The rules, and what they follow:
+
+* **Effective batch** — about ``STEPS_PER_EPOCH`` optimizer steps a pass: a power of two near ``samples /
+  STEPS_PER_EPOCH``, from 1 to ``MAX_BATCH`` conversations.  A small set needs many small steps (LIMA, Zhou et
+  al. 2023, tuned 1,000 examples at batch 64 over 15 epochs ≈ 240 steps; the QLoRA guanaco runs used batch 16 on
+  ~10 k); a large one is learned at batch 16–32 with accumulation (Hu et al. 2021; Raschka 2023).
+* **Epochs** — at least ``MIN_SHARE`` × ``TARGET_STEPS`` optimizer steps in all, from 1 to ``MAX_EPOCHS`` passes: "1–3 epochs" in
+  every guide (Unsloth, Axolotl and LLaMA-Factory examples; Raschka 2023: a second pass over 50 k samples hurt).
+  A large set gets one pass; a small one up to three, with early stopping to take back the passes that over-fit.
+* **Learning rate** — LoRA/QLoRA: the task preset's rate (1e-4–2e-4, the guides' range; QLoRA 2e-4 for models up
+  to 13 B).  Full fine-tuning: 1e-5 for a 7 B-class model (hidden 4096; Zephyr, Tülu 2, LIMA used 1e-5–2e-5),
+  scaled up by 4096 / hidden for narrower models (μP, Yang et al. 2022: Adam's best rate for hidden weights falls
+  as 1 / width), at most ×10.
+* **Warm-up and schedule** — cosine decay after a linear warm-up of 3–10 % of the steps, at least
+  ``MIN_WARMUP_STEPS`` steps (the guides' 3–10 %; fewer than a handful of warm-up steps gives no warm-up at all).
+* **Evaluation cadence and early stopping** — about ``EVALS`` evaluations a run, fewer (at least ``MIN_EVALS``)
+  when held-out evaluation would cost more than ``EVAL_SHARE`` of the training compute; stop after about 30 % of the run without a better
+  held-out loss, and keep the best step's weights (Prechelt 1998, "Early stopping — but when?").
+* **Time budget** (the offline demo only) — a demo model may state a training time it must fit in
+  (presets/demo.yaml); the epochs are cut to fit, and the plan says so.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from ..core.texts import Msg, msg
+
+STEPS_PER_EPOCH = 40  # optimizer steps a pass aims at (the effective batch follows from the set's size)
+TARGET_STEPS = 100  # optimizer steps a small set is learned in (the epochs follow)
+MIN_SHARE = 0.8  # passes are added until the run takes at least this share of TARGET_STEPS
+MAX_BATCH = 32  # conversations per optimizer step, at most
+MAX_EPOCHS = 3
+FULL_LR_7B = 1.0e-5  # full fine-tuning of a hidden-4096 (7 B-class) model
+FULL_LR_WIDTH = 4096
+FULL_LR_MAX_SCALE = 10.0
+MIN_WARMUP_STEPS = 5
+WARMUP_RANGE = (0.03, 0.10)
+EVALS = 10  # held-out evaluations a run aims at
+EVAL_SHARE = 0.10  # held-out evaluation may cost at most this share of the training compute
+MIN_EVALS = 3  # below this, evaluate only before and after (no early stopping)
+PATIENCE_SHARE = 0.3  # stop after this share of the run's evaluations without a better held-out loss
+EVAL_COST = {"full": 2 / 6, "lora": 2 / 4, "qlora": 2 / 5}  # a forward pass against a training step, per token
+
+
+@dataclass
+class Choice:
+    """What the recipe chose, with a reason per decision (``reasons``: decision → Msg)."""
+
+    target_batch: int | None = None
+    lr: float | None = None
+    epochs: float | None = None
+    warmup_ratio: float | None = None
+    lr_scheduler: str | None = None
+    eval_steps: int | None = None
+    early_stopping_patience: int | None = None
+    reasons: dict = field(default_factory=dict)
+
+    def values(self) -> dict:
+        """The TrainConfig fields it sets (target_batch is the planner's, not a config field)."""
+        keys = ("lr", "epochs", "warmup_ratio", "lr_scheduler", "eval_steps", "early_stopping_patience")
+        return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
+
+
+def _pow2(x: float) -> int:
+    """The power of two nearest to ``x`` (on a log scale), at least 1."""
+    return 1 if x <= 1 else 2 ** round(math.log2(x))
+
+
+def batch(samples: int | None, budget_epochs: float | None = None) -> tuple[int | None, Msg | None]:
+    """The effective batch in conversations for a training set of ``samples`` (None: no data yet).  When a time
+    budget allows fewer passes than the recipe would take (``budget_epochs``), the batch shrinks so that the run
+    still takes about TARGET_STEPS steps."""
+    if not samples:
+        return None, None
+    b = max(1, min(MAX_BATCH, _pow2(samples / STEPS_PER_EPOCH)))
+    why = msg("rc_batch", "{b} conversation(s) a step: {n} conversations ÷ about {k} steps a pass, as a power of two "
+                          "(1 to {most})", b=b, n=samples, k=STEPS_PER_EPOCH, most=MAX_BATCH)
+    passes = TARGET_STEPS / max(1, samples / b)
+    if budget_epochs is not None and budget_epochs < min(MAX_EPOCHS, passes):
+        e = max(0.25, budget_epochs)
+        small = max(1, min(b, _pow2(samples * e / TARGET_STEPS)))
+        if small < b:
+            why = msg("rc_batch_budget", "{b} conversation(s) a step: the time budget allows about {e:g} pass(es), "
+                                         "so {n} conversations make about {target} steps at this batch", b=small,
+                      e=round(e, 2), n=samples, target=TARGET_STEPS)
+            b = small
+    return b, why
+
+
+def learning_rate(method: str, task_lr: float, hidden: int | None, task_name) -> tuple[float, Msg]:
+    """The peak learning rate for ``method`` on a model of this width."""
+    if method != "full":
+        return task_lr, msg("rc_lr_lora", "lr {lr:g}: the {task} preset's rate for adapters (the guides' 1e-4 to "
+                                          "2e-4)", lr=task_lr, task=task_name)
+    scale = max(1.0, min(FULL_LR_MAX_SCALE, FULL_LR_WIDTH / hidden)) if hidden else 1.0
+    lr = float(f"{FULL_LR_7B * scale:.2g}")
+    return lr, msg("rc_lr_full", "lr {lr:g}: full fine-tuning's 1e-5 at hidden size {ref}, × {ref}/{h} for this "
+                                 "narrower model (Adam's best rate falls as 1/width)", lr=lr, ref=FULL_LR_WIDTH,
+                   h=hidden or FULL_LR_WIDTH)
+
+
+def epochs(steps_per_epoch: int, seconds_per_epoch: float | None = None,
+           budget_s: float | None = None) -> tuple[float, Msg]:
+    """Passes over the data: about TARGET_STEPS steps, 1 to MAX_EPOCHS, cut to a time budget when one is given."""
+    e = max(1, min(MAX_EPOCHS, math.ceil(MIN_SHARE * TARGET_STEPS / max(1, steps_per_epoch))))
+    why = msg("rc_epochs", "{e} epoch(s): {spe} steps a pass, at least {least} of about {target} steps in all (1 to "
+                           "{most} passes)", e=e, spe=steps_per_epoch, least=round(MIN_SHARE * TARGET_STEPS),
+              target=TARGET_STEPS, most=MAX_EPOCHS)
+    if budget_s and seconds_per_epoch and e * seconds_per_epoch > budget_s:
+        cut = max(0.25, round(4 * budget_s / seconds_per_epoch) / 4)
+        if cut < e:
+            why = msg("rc_epochs_budget", "{e:g} epoch(s): {full} would take about {t}, more than this demo's "
+                                          "{budget} s", e=cut, full=e, t=f"{e * seconds_per_epoch:.0f} s",
+                      budget=round(budget_s))
+            e = cut
+    return float(e), why
+
+
+def warmup(steps: int) -> tuple[float, Msg]:
+    low, high = WARMUP_RANGE
+    ratio = round(max(low, min(high, MIN_WARMUP_STEPS / max(1, steps))), 3)
+    return ratio, msg("rc_warmup", "cosine decay after {pct:g} % warm-up ({n} of {steps} steps: the guides' 3 to "
+                                   "10 %, aiming at {least} steps)", pct=100 * ratio,
+                      n=max(1, round(ratio * steps)), steps=steps, least=MIN_WARMUP_STEPS)
+
+
+def evaluation(steps: int, held_out: int | None, train_tokens: int | None, eval_tokens: int | None,
+               method: str, epochs_: float) -> tuple[int, int, Msg]:
+    """(eval_steps, patience, reason): about EVALS evaluations, no more than EVAL_SHARE of the compute."""
+    if not held_out:
+        return 0, 0, msg("rc_eval_none", "no held-out conversations: no evaluation during training, no early stopping")
+    n = EVALS
+    if train_tokens and eval_tokens:
+        affordable = EVAL_SHARE * train_tokens * epochs_ / (eval_tokens * EVAL_COST.get(method, 0.5))
+        n = max(MIN_EVALS, int(min(n, affordable)))
+    n = min(n, steps)
+    if n < MIN_EVALS:
+        return 0, 0, msg("rc_eval_ends", "evaluate before and after only: {steps} steps are too few to stop early",
+                         steps=steps)
+    every = max(1, math.ceil(steps / n))
+    evals = steps // every
+    patience = max(2, round(PATIENCE_SHARE * evals))
+    return every, patience, msg("rc_eval", "evaluate every {k} steps ({n} times, on {held} held-out conversations); "
+                                           "stop after {p} evaluations without a better held-out loss and keep the "
+                                           "best step", k=every, n=evals, held=held_out, p=patience)
+

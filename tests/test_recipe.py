@@ -1,0 +1,190 @@
+"""The recipe chosen from the data, early stopping that keeps the best step, and the diagnosis after a run.
+
+The recipe is exercised through engine.plan.make (the one decider) on token lengths alone (a preset model's shape,
+no download); early stopping and the over-fitting verdict on a real run of the tiny model (many epochs on 20
+conversations); the verdict rules on event logs built for each kind.
+"""
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, run_cli, run_json
+from danlu.engine import plan
+from danlu.engine.core import events
+from danlu.engine.runs import diagnosis
+
+QWEN = "Qwen/Qwen2.5-0.5B-Instruct"  # a preset (presets/models.yaml): planned offline from its shape
+
+
+def _plan(n: int, mean: int = 300, **kw):
+    return plan.make(kw.pop("model", QWEN), lengths=[mean] * n, gpu_mem_gb=kw.pop("gpu_mem_gb", 24),
+                     held_out=kw.pop("held_out", max(1, n // 10)), **kw)
+
+
+@pytest.mark.parametrize("n, batch, epochs", [(20, 1, 3), (168, 4, 2), (400, 8, 2), (2000, 32, 2), (50_000, 32, 1)])
+def test_the_batch_and_passes_follow_the_data_size(n, batch, epochs):
+    p = _plan(n, method="lora")
+    assert p.sources["epochs"] == "recipe" and p.epochs == epochs
+    assert f"{batch} conversation(s) a step" in p.why("target_batch")
+    assert p.micro_batch * p.grad_accum == batch  # the planner reaches the recipe's batch by accumulation
+    if n >= 2000:
+        assert p.steps >= 50  # a large set: one or two passes, many steps
+    assert p.steps >= min(60, n)  # a small set still gets enough optimizer steps to learn
+
+
+def test_more_data_means_fewer_passes_and_bigger_batches():
+    small, large = _plan(100, method="lora"), _plan(20_000, method="lora")
+    assert small.epochs > large.epochs and small.effective_batch < large.effective_batch
+
+
+def test_the_learning_rate_follows_the_method_and_the_models_width():
+    lora = _plan(500, method="lora")
+    assert lora.lr == 2e-4 and "adapters" in lora.why("lr")
+    style = _plan(500, method="lora", task="tone_style")
+    assert style.lr == 1e-4  # the task preset's rate for adapters
+    narrow = _plan(500, method="full")  # hidden 896
+    wide = _plan(500, method="full", model="Qwen/Qwen2.5-7B-Instruct", gpu_mem_gb=200)  # hidden 3584
+    assert narrow.lr > wide.lr >= 1e-5 and narrow.lr <= 1e-4
+    assert math.isclose(narrow.lr, 1e-5 * 4096 / 896, rel_tol=0.02) and "896" in narrow.why("lr")
+
+
+def test_your_settings_win_over_the_recipe():
+    p = _plan(500, method="lora", overrides={"epochs": 5, "lr": 1e-3, "eval_steps": 7, "warmup_ratio": 0.2})
+    assert (p.epochs, p.lr, p.eval_steps, p.warmup_ratio) == (5, 1e-3, 7, 0.2)
+    assert {p.sources[k] for k in ("epochs", "lr", "eval_steps", "warmup_ratio")} == {"you"}
+    assert plan.make(QWEN, lengths=[300] * 500, gpu_mem_gb=24, target_batch=4).effective_batch <= 5
+
+
+def test_evaluation_cadence_and_early_stopping_need_a_held_out_split():
+    with_split = _plan(2000, method="lora", held_out=200)
+    assert with_split.eval_steps > 0 and with_split.early_stopping_patience >= 2
+    evals = with_split.steps // with_split.eval_steps
+    assert 3 <= evals <= 10
+    assert f"every {with_split.eval_steps} steps" in with_split.why("eval")
+    without = _plan(2000, method="lora", held_out=0)
+    assert without.eval_steps == 0 and without.early_stopping_patience == 0 and "no held-out" in without.why("eval")
+
+
+def test_warm_up_is_a_few_percent_of_the_steps():
+    for n in (40, 400, 40_000):
+        p = _plan(n, method="lora")
+        assert 0.03 <= p.warmup_ratio <= 0.10 and f"{100 * p.warmup_ratio:g} %" in p.why("schedule")
+
+
+def test_the_random_init_demo_models_keep_their_own_settings():
+    p = plan.make("demo:tiny", method="lora", lengths=[200] * 100, held_out=10)
+    assert p.sources["lr"] == "demo" and p.lr == 0.003 and p.sources["epochs"] == "demo"
+
+
+def test_the_demo_fits_its_time_budget():
+    """demo:smollm2 declares a training time (presets/demo.yaml): fewer passes, a smaller batch, and the plan says so."""
+    p = plan.make("demo:smollm2", method="lora", lengths=[300] * 168, held_out=16)
+    assert p.predicted_seconds <= 1.15 * plan.demo.settings("demo:smollm2")["time_budget_s"]
+    assert p.sources["epochs"] == "recipe" and p.eval_steps > 0 and p.early_stopping_patience >= 2
+
+
+# -- early stopping on a real run ---------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def overfit_run(tiny_model, tmp_path_factory):
+    """The tiny model, full fine-tune at a high rate, 30 epochs over 20 conversations: it over-fits in seconds."""
+    from danlu.engine import data
+    from danlu.engine.core.config import TrainConfig
+    from danlu.engine.plan import prepare
+    from danlu.engine.train import runner
+
+    convs, _ = data.load_conversations(str(ROOT / "sample_data" / "lab_consultant.sharegpt.jsonl"))
+    cfg = TrainConfig(model="demo:tiny", method="full", train_file="x", max_seq_len=256, micro_batch=4, grad_accum=1,
+                      epochs=30, lr=3e-3, eval_steps=5, early_stopping_patience=2, warmup_ratio=0.0, packing=False)
+    run = prepare.prepare_run(cfg, convs[:20], convs[100:110], root=tmp_path_factory.mktemp("runs"))
+    result = runner.run(cfg, run)
+    return run, result
+
+
+def test_early_stopping_stops_before_the_last_epoch_and_keeps_the_best_step(overfit_run):
+    from transformers import AutoModelForCausalLM
+
+    from danlu.engine.infer import evaluate
+
+    run, result = overfit_run
+    evs = run.events()
+    planned = next(e.total for e in evs if isinstance(e, events.Step))
+    assert result.steps < planned - 5  # stopped at least one epoch (5 steps) early
+    assert any(isinstance(e, events.Log) and e.code == "early_stopping" for e in evs)
+    evals = [e for e in evs if isinstance(e, events.Eval) and e.step > 0]
+    best = min(evals, key=lambda e: e.loss)
+    done = next(e for e in evs if isinstance(e, events.Done))
+    assert done.best_step == best.step < result.steps and done.eval_loss == pytest.approx(best.loss)
+    # the saved final model is the best step's: its held-out loss, measured afresh, is the best evaluation's
+    model = AutoModelForCausalLM.from_pretrained(str(run.final_dir)).eval()
+    again = evaluate.eval_loss(model, result.eval_rows, pad_id=result.tokenizer.pad_token_id, batch_size=4)
+    assert again == pytest.approx(best.loss, rel=1e-4)
+    assert len({e.step for e in evs if isinstance(e, events.Eval)}) == len(
+        [e for e in evs if isinstance(e, events.Eval)])  # no step evaluated twice
+
+
+def test_a_real_over_fitting_run_is_called_over_fit_with_its_best_step(overfit_run):
+    run, result = overfit_run
+    d = json.loads((run.path / "diagnosis.json").read_text())
+    best = min((e for e in run.events() if isinstance(e, events.Eval) and e.step > 0), key=lambda e: e.loss)
+    assert d["verdict"] == "over_fit" and d["best_step"] == best.step
+    assert f"step {best.step}" in d["summary"] and 0 < d["next_overrides"]["epochs"] < 30
+
+
+def test_plan_from_a_run_applies_its_diagnosis(overfit_run, tmp_path):
+    run, _ = overfit_run
+    env = {"DANLU_RUNS": str(run.path.parent)}
+    got = run_json("plan", "--from", str(run.path), env=env)
+    d = json.loads((run.path / "diagnosis.json").read_text())
+    assert got["diagnosis"]["verdict"] == "over_fit" and got["epochs"] == d["next_overrides"]["epochs"]
+    assert got["method"] == "full" and got["lr"] == 3e-3  # the rest is the run's plan
+    listed = run_json("runs", env=env)
+    assert [r["verdict"] for r in listed if r["id"] == run.id] == ["over_fit"]
+    text = run_cli("runs", env=env).stdout
+    assert "over-fit" in text and max(len(line) for line in text.splitlines()) <= 100
+    saved = tmp_path / "next.yaml"
+    proc = run_cli("plan", "--from", run.id, "--save", str(saved), env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert "epochs: 7" in saved.read_text() or f"epochs: {d['next_overrides']['epochs']}" in saved.read_text()
+
+
+# -- the verdicts on event logs of each kind ------------------------------------------------------------------
+def _log(train: list, evals: dict, best_step=None):
+    evs = [events.Step(step=i + 1, total=len(train), loss=x, grad_norm=1.0) for i, x in enumerate(train)]
+    evs += [events.Eval(step=s, loss=v) for s, v in evals.items()]
+    evs.sort(key=lambda e: (e.step, e.TYPE != "step"))
+    evs.append(events.Done(step=len(train), best_step=best_step))
+    return evs
+
+
+FALLING = [3.0 - 0.02 * i for i in range(60)]
+
+
+@pytest.mark.parametrize("name, train, evals, verdict", [
+    ("still learning", FALLING, {0: 3.0, 20: 2.6, 40: 2.3, 60: 2.0}, "under_fit"),
+    ("held-out rises", FALLING, {0: 3.0, 20: 2.5, 40: 2.6, 60: 2.9}, "over_fit"),
+    ("settled", FALLING[:30] + [2.4] * 30, {0: 3.0, 20: 2.5, 40: 2.45, 60: 2.449}, "clean"),
+    ("a spike", FALLING[:30] + [25.0] + FALLING[31:], {0: 3.0, 30: 2.6, 60: 2.3}, "diverged"),
+    ("NaN", FALLING[:10] + [float("nan")] + FALLING[11:], {0: 3.0, 60: 2.3}, "diverged"),
+    ("rising training loss", [2.0 + 0.05 * i for i in range(40)], {0: 3.0, 40: 3.4}, "diverged"),
+    ("no mid-run evals, still falling", FALLING, {0: 3.0, 60: 1.9}, "under_fit"),
+])
+def test_the_verdict_of_each_kind_of_run(name, train, evals, verdict):
+    d = diagnosis.diagnose(_log(train, evals), epochs=1.0, lr=2e-4)
+    assert d.verdict == verdict, (name, d.summary, d.evidence)
+    assert d.evidence and all(any(ch.isdigit() for ch in str(e)) or "no held-out" in str(e) for e in d.evidence)
+    if verdict == "under_fit":
+        assert d.next_overrides == {"epochs": 2.0}
+    if verdict == "over_fit":
+        assert d.best_step == 20 and d.next_overrides["epochs"] == pytest.approx(20 / 60, abs=0.01)
+    if verdict == "diverged":
+        assert d.next_overrides["lr"] < 2e-4
+    if verdict == "clean":
+        assert d.next_overrides == {}
+
+
+def test_under_fit_at_three_passes_asks_for_a_higher_rate():
+    d = diagnosis.diagnose(_log(FALLING, {0: 3.0, 20: 2.6, 40: 2.3, 60: 2.0}), epochs=3.0, lr=1e-4)
+    assert d.verdict == "under_fit" and d.next_overrides == {"lr": 2e-4}
