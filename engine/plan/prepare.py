@@ -45,7 +45,10 @@ def geometry(cfg: TrainConfig, lengths: list[int]) -> Geometry | None:
         return None
     pack = max(cfg.max_seq_len, min(cfg.pack_len, cfg.micro_batch * cfg.max_seq_len))
     mean = sum(min(n, cfg.max_seq_len) for n in lengths) / len(lengths)
-    rows_per_step = cfg.micro_batch * cfg.grad_accum * mean / pack
+    step_tokens = cfg.micro_batch * cfg.grad_accum * mean
+    if step_tokens < pack:  # a step's samples fill less than one row: a shorter row, or a step would take more
+        pack = max(cfg.max_seq_len, -(-round(step_tokens) // 64) * 64)
+    rows_per_step = step_tokens / pack
     return Geometry(1, max(1, round(rows_per_step)), pack)
 
 

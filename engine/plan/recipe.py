@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 from ..core.texts import Msg, msg
 
-STEPS_PER_EPOCH = 40  # optimizer steps a pass aims at (the effective batch follows from the set's size)
+STEPS_PER_EPOCH = 50  # optimizer steps a pass aims at (the effective batch follows from the set's size)
 TARGET_STEPS = 100  # optimizer steps a small set is learned in (the epochs follow)
 MIN_SHARE = 0.8  # passes are added until the run takes at least this share of TARGET_STEPS
 MAX_BATCH = 32  # conversations per optimizer step, at most
