@@ -188,3 +188,50 @@ def test_the_verdict_of_each_kind_of_run(name, train, evals, verdict):
 def test_under_fit_at_three_passes_asks_for_a_higher_rate():
     d = diagnosis.diagnose(_log(FALLING, {0: 3.0, 20: 2.6, 40: 2.3, 60: 2.0}), epochs=3.0, lr=1e-4)
     assert d.verdict == "under_fit" and d.next_overrides == {"lr": 2e-4}
+
+
+def test_the_wizard_offers_the_next_plan_after_a_run(overfit_run, danlu_home):
+    """Dashboard of a finished run → n → the Plan screen with the diagnosis's change, the run's own split kept; Save
+    writes a run whose held-out conversations are the first run's."""
+    import asyncio
+
+    from danlu.engine.runs import store as runs
+    from danlu.tui.app import DanluApp
+
+    run, _ = overfit_run
+    d = json.loads((run.path / "diagnosis.json").read_text())
+
+    async def until(pilot, cond, what, timeout=120.0):
+        import time
+
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if cond():
+                return
+            await pilot.pause(0.1)
+        raise AssertionError(f"timed out waiting for {what}")
+
+    async def go():
+        for lang, words in (("zh", "过拟合"), ("en", "over-fit")):
+            app = DanluApp(lang=lang)
+            async with app.run_test(size=(100, 30)) as pilot:
+                app.goto("dashboard", str(run.path))
+                dash = app.screen
+                await until(pilot, lambda: dash.state == "done", "the finished run")
+                await pilot.press("n")
+                await until(pilot, lambda: type(app.screen).__name__ == "PlanScreen" and app.wizard.plan is not None,
+                            "the next plan")
+                p = app.wizard.plan
+                assert p.epochs == d["next_overrides"]["epochs"] and p.method == "full" and p.lr == 3e-3
+                assert words in str(app.screen.query_one("#after").render())
+                assert p.sources["epochs"] == "after" and p.sources["lr"] == "you"  # the diagnosis changed epochs only
+                said = str(app.screen.query_one("#reasons").render())
+                assert ("上一次训练的诊断" if lang == "zh" else "the last run's diagnosis") in said
+                if lang == "en":
+                    await pilot.press("ctrl+s")
+                    await until(pilot, lambda: app.wizard.run_path is not None, "the saved run")
+        return app.wizard.run_path
+
+    saved = runs.RunDir(Path(asyncio.run(go())))
+    assert (saved.path / "data" / "eval.jsonl").read_text() == (run.path / "data" / "eval.jsonl").read_text()
+    assert len((saved.path / "data" / "train.jsonl").read_text().splitlines()) == 20

@@ -36,11 +36,23 @@ class WizardState:
     plan: object = None  # engine.plan.Plan: what Save / Start run
     overrides: dict = field(default_factory=dict)  # TrainConfig fields the user edited
     run_path: str | None = None  # the run directory prepared for this plan
+    # the plan after a finished run (the dashboard's "next plan"): that run's held-out conversations, kept as they
+    # are (``conversations`` are then its training ones, not split again), and the run it follows
+    held: list | None = None
+    after_run: str | None = None
+    after_diagnosis: object = None  # engine.runs.diagnosis.Diagnosis of that run
+    after_values: dict = field(default_factory=dict)  # the settings it changed, and to what
+
+    def after_changed(self) -> tuple:
+        """The settings that still hold the diagnosis's values (the plan says they came from it)."""
+        return tuple(k for k, v in self.after_values.items() if self.overrides.get(k) == v)
 
     def train_lengths(self) -> list | None:
         """Token lengths of the conversations the training split will hold (None: not counted yet), for the plan."""
         if not self.token_lengths:
             return None
+        if self.held is not None:  # a run's own split: every conversation here trains
+            return list(self.token_lengths)
         from danlu.engine import plan
 
         try:
@@ -51,6 +63,8 @@ class WizardState:
 
     def held_out(self) -> int | None:
         """How many conversations the split holds out for evaluation (None: no data read yet)."""
+        if self.held is not None:
+            return len(self.held)
         if not self.conversations:
             return None
         from danlu.engine.data import split_counts
@@ -64,6 +78,16 @@ class WizardState:
         from danlu.engine.plan import DEMO_METHOD
 
         return DEMO_METHOD
+
+    @classmethod
+    def after(cls, inputs, *, probe=None) -> "WizardState":
+        """The wizard's inputs for the plan after a finished run (engine.plan.next_inputs): its model, method and
+        settings with the diagnosis's changes, its own training and held-out conversations."""
+        return cls(probe=probe, model=inputs.model, method=inputs.method, trust_remote_code=inputs.trust_remote_code,
+                   conversations=list(inputs.train), held=list(inputs.held), token_lengths=list(inputs.lengths or []),
+                   overrides=dict(inputs.overrides), data_file=str(Path(inputs.run) / "data" / "train.jsonl"),
+                   after_run=inputs.run, after_diagnosis=inputs.diagnosis, eval_ratio=0.0,
+                   after_values={k: inputs.overrides[k] for k in inputs.changed})
 
     @classmethod
     def for_demo(cls, demo: bool) -> "WizardState":

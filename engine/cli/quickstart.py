@@ -125,8 +125,16 @@ def quickstart(*, method: str | None = None, model: str | None = None, size: str
         "merged_dir": exported.merged_dir,
         "merged_logits_max_abs_diff": exported.merged_logits_max_abs_diff,
         "plan": p.to_dict(),
+        "diagnosis": _diagnosis(run),
         "seconds": round(time.time() - t0, 1),
     }
+
+
+def _diagnosis(run) -> dict | None:
+    from ..runs import diagnosis
+
+    d = diagnosis.read(run)
+    return d.to_dict() if d else None
 
 
 def _describe(model_ref: str) -> str:
@@ -163,6 +171,8 @@ def cmd_quickstart(args):
           f"eval loss   {res['eval_loss_before']:.3f} → {res['eval_loss_after']:.3f} on {res['eval_conversations']} "
           f"held-out conversations (base → tuned)\n"
           f"export:     {res['export_dir']} (merged logits max |diff| {res['merged_logits_max_abs_diff']:.2e})\n"
+          + (f"diagnosis:  {res['diagnosis']['summary']} — next: {res['diagnosis']['next_reason']} "
+             f"(danlu plan --from {res['run_dir']})\n" if res.get("diagnosis") else "") +
           f"took {res['seconds']:.0f} s — next: danlu chat {res['run_dir']}")
     from ..models import load as models
 

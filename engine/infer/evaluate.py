@@ -291,6 +291,16 @@ def report(ref: str, data_file: str | None = None, *, samples: int = 8, stabilit
                      "rss_with_base_gb": round(rss_both / 1e9, 3),
                      "peak_rss_gb": round(_peak_rss() / 1e9, 3)}
     out["verdict"] = _overall(out)
+    if run is not None:  # the run's own diagnosis (engine.runs.diagnosis), with this report's forgetting probe
+        from ..runs import diagnosis
+
+        d = diagnosis.read(run)
+        if d is not None:
+            out["diagnosis"] = d.to_dict()
+            if "kl" in out["forgetting"]:
+                out["diagnosis"]["forgetting"] = {"kl": out["forgetting"]["kl"],
+                                                  "verdict": out["forgetting"]["verdict"],
+                                                  "advice": out["forgetting"]["advice"]}
     out["seconds"] = round(time.time() - t0, 1)
     if write and run is not None:
         from ..core import atomic
@@ -340,6 +350,15 @@ def markdown(r: dict) -> str:
              f"{_fmt(t.get('rouge_l'))} |",
              f"| BLEU ({r['generation']['bleu_tokenize']}) | {_fmt(b.get('bleu'), '.1f')} | {_fmt(t.get('bleu'), '.1f')} |",
              ""]
+    d = r.get("diagnosis")
+    if d:
+        lines += ["## Diagnosis of the run", "", f"**{d['summary']}.**", ""]
+        lines += [f"- {e}" for e in d.get("evidence") or []]
+        if d.get("forgetting"):
+            lines.append(f"- forgetting probe: {d['forgetting']['verdict']} (KL {d['forgetting']['kl']:.3f})")
+        changes = ", ".join(f"{k}={v}" for k, v in (d.get("next_overrides") or {}).items())
+        lines += ["", f"Next: {d.get('next_reason') or 'the same plan'}" + (f" ({changes})" if changes else "")
+                  + " — `danlu plan --from RUN` writes that plan.", ""]
     s = r["stability"]
     if s.get("agreement") is not None:
         lines += ["## Stability", "",

@@ -10,9 +10,9 @@ from .demo import DEMO_METHOD
 from .hardware import GPU, Probe
 from .prepare import Geometry, check_config, geometry, prepare_run, run_name
 from .tasks import load as load_tasks
-from .value import (COMPARED, Plan, choose_seq_len, demo_plan, make, next_plan, of_config, seq_len_cap,
-                    token_lengths, train_lengths)
+from .value import (COMPARED, NextInputs, Plan, choose_seq_len, demo_plan, make, next_inputs, next_plan, of_config,
+                    seq_len_cap, token_lengths, train_lengths)
 
-__all__ = ["Plan", "make", "next_plan", "demo_plan", "of_config", "choose_seq_len", "seq_len_cap", "token_lengths",
-           "train_lengths", "COMPARED", "Geometry", "geometry", "check_config", "prepare_run", "run_name",
+__all__ = ["Plan", "make", "next_plan", "next_inputs", "NextInputs", "demo_plan", "of_config", "choose_seq_len",
+           "seq_len_cap", "token_lengths", "train_lengths", "COMPARED", "Geometry", "geometry", "check_config", "prepare_run", "run_name",
            "load_tasks", "DEMO_METHOD", "Probe", "GPU", "demo", "hardware", "recipe", "tasks"]

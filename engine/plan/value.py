@@ -303,12 +303,13 @@ def _lr_for(model: str, task_entry: dict, method: str) -> tuple[float, str, Msg]
 def make(model: str, *, task: str = "general", method: str | None = None, overrides: dict | None = None,
          lengths: list | None = None, probe: Probe | None = None, gpu_mem_gb: float | None = None,
          target_batch: int | None = None, demo: str | None = None, trust_remote_code: bool = False,
-         shape=None, held_out: int | None = None) -> Plan:
+         shape=None, held_out: int | None = None, after: tuple = ()) -> Plan:
     """The plan for ``model`` on training conversations of these token ``lengths`` (None: no data yet).
 
     ``method`` None or "auto" lets the planner pick; ``overrides`` are TrainConfig fields the user set (memory
     ones become the planner's forced choices); ``demo`` is the reason a demo run forces ``method`` (said in the
-    plan).  Raises DanluError for an unknown task, method or setting."""
+    plan); ``after`` names the overrides a run's diagnosis changed (engine.plan.next_inputs), so that the reasons say
+    where they came from.  Raises DanluError for an unknown task, method or setting."""
     from . import demo as demo_mod, memory as planner, tasks
 
     ov = _coerce_overrides(overrides)
@@ -343,7 +344,7 @@ def make(model: str, *, task: str = "general", method: str | None = None, overri
             put(key, own[key], "demo")
     for key, value in ov.items():
         if key not in PLANNER_KEYS:
-            put(key, value, "you")
+            put(key, value, "after" if key in after else "you")
     known = [n for n in (lengths or []) if n]
     # the recipe (engine.plan.recipe) chooses what learns from the data; the random-init demo models keep their own
     # settings (they show plumbing, not a result)
@@ -382,7 +383,8 @@ def make(model: str, *, task: str = "general", method: str | None = None, overri
     if demo and method:
         sources["method"] = "demo"
     if "lr" in ov:
-        lr_why = msg("lr_given", "lr {lr:g}: your setting", lr=float(ov["lr"]))
+        lr_why = (msg("lr_after", "lr {lr:g}: the last run's diagnosis", lr=float(ov["lr"])) if "lr" in after else
+                  msg("lr_given", "lr {lr:g}: your setting", lr=float(ov["lr"])))
     elif use_recipe:
         task_lr = float(entry.get("lr", TrainConfig.lr))
         lr, lr_why = recipe.learning_rate(mem.method, task_lr, getattr(shape, "hidden", None), task_name)
@@ -608,6 +610,8 @@ def _source_text(source: str, task_name, model: str) -> Msg:
         return msg("src_you", "your setting")
     if source == "recipe":
         return msg("src_recipe", "the recipe")
+    if source == "after":
+        return msg("src_after", "the last run's diagnosis")
     return msg("src_default", "danlu's default")
 
 
@@ -649,27 +653,56 @@ def demo_plan(model_ref: str, train_convs: list, *, method: str | None = None, e
 DERIVED = ("warmup_ratio", "eval_steps", "early_stopping_patience")  # follow from the steps: decided again
 
 
-def next_plan(run, *, overrides=None, probe: Probe | None = None):
-    """The plan after a finished run (``danlu plan --from RUN``, the wizard's "next plan"): the run's config with
-    its diagnosis's changes (engine.runs.diagnosis) and the user's ``overrides`` (KEY=VALUE strings or a dict),
-    through :func:`make` like every plan; warm-up and the evaluation cadence follow from the new steps.  Returns
-    (plan, diagnosis, the config to train: the run's data)."""
+@dataclass(frozen=True)
+class NextInputs:
+    """What the plan after a run is made from: the run's model, method and settings with the diagnosis's changes
+    (as overrides), its own training and held-out conversations (the same split), their token lengths."""
+
+    run: str
+    model: str
+    method: str
+    overrides: dict
+    train: list
+    held: list
+    lengths: list | None
+    trust_remote_code: bool
+    diagnosis: object  # engine.runs.diagnosis.Diagnosis
+    changed: tuple = ()  # the settings the diagnosis changed
+
+
+def next_inputs(run, *, overrides=None) -> NextInputs:
+    """The inputs of the plan after ``run`` (a RunDir): its config with its diagnosis's changes and the user's
+    ``overrides`` (KEY=VALUE strings or a dict); warm-up and the evaluation cadence are left to the recipe (they
+    follow from the new steps)."""
     from .. import data
     from ..runs import diagnosis
-    from . import hardware
 
     cfg = TrainConfig.load(run.config_path)
-    d = diagnosis.read(run) or diagnosis.of_run(run)
+    d = diagnosis.of_run(run)  # made again from the events: its texts keep their codes (a viewer's own words)
     given = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(TrainConfig)
              if f.name not in ("model", "method", "train_file", "eval_file", "dataset_hash", "plan_reason",
                                "trust_remote_code", *DERIVED)}
     given.update(d.next_overrides)
     if "epochs" in d.next_overrides:
         given["max_steps"] = -1
-    given.update(TrainConfig.parse_overrides(overrides) if isinstance(overrides, (list, tuple)) else overrides or {})
-    train_convs = data.load_conversations(cfg.train_file)[0]
-    held = len(data.load_conversations(cfg.eval_file)[0]) if cfg.eval_file else 0
-    p = make(cfg.model, method=cfg.method, overrides=given, probe=probe or hardware.probe(),
-             lengths=token_lengths(cfg.model, train_convs, trust_remote_code=cfg.trust_remote_code), held_out=held,
-             trust_remote_code=cfg.trust_remote_code)
-    return p, d, p.config(train_file=cfg.train_file, eval_file=cfg.eval_file, dataset_hash=cfg.dataset_hash)
+    user = TrainConfig.parse_overrides(overrides) if isinstance(overrides, (list, tuple)) else dict(overrides or {})
+    given.update(user)
+    train = data.load_conversations(cfg.train_file)[0]
+    held = data.load_conversations(cfg.eval_file)[0] if cfg.eval_file else []
+    return NextInputs(run=str(run.path), model=cfg.model, method=cfg.method, overrides=given, train=train, held=held,
+                      lengths=token_lengths(cfg.model, train, trust_remote_code=cfg.trust_remote_code),
+                      trust_remote_code=cfg.trust_remote_code, diagnosis=d,
+                      changed=tuple(k for k in d.next_overrides if k not in user))
+
+
+def next_plan(run, *, overrides=None, probe: Probe | None = None):
+    """The plan after a finished run (``danlu plan --from RUN``; the wizard's "next plan" makes the same from
+    :func:`next_inputs`), through :func:`make` like every plan.  Returns (plan, diagnosis, the config to train: the
+    run's data)."""
+    from . import hardware
+
+    cfg = TrainConfig.load(run.config_path)
+    n = next_inputs(run, overrides=overrides)
+    p = make(n.model, method=n.method, overrides=n.overrides, probe=probe or hardware.probe(), lengths=n.lengths,
+             held_out=len(n.held), trust_remote_code=n.trust_remote_code, after=n.changed)
+    return p, n.diagnosis, p.config(train_file=cfg.train_file, eval_file=cfg.eval_file, dataset_hash=cfg.dataset_hash)

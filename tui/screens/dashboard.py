@@ -22,7 +22,7 @@ from textual.worker import get_current_worker
 
 from danlu.engine import runs
 
-from ..strings import t
+from ..strings import error_text, t
 from ..tail import STATES, Metrics, fmt_duration
 from .base import StepScreen
 
@@ -90,9 +90,9 @@ class DashboardScreen(StepScreen):
     BINDINGS = [Binding("d", "detach", "key_detach"), Binding("escape", "detach", "key_detach", show=False),
                 Binding("s", "stop", "key_stop"), Binding("k", "checkpoint", "key_checkpoint"),
                 Binding("c", "chat", "key_chat"), Binding("r", "report", "key_report"),
-                Binding("e", "export", "key_export")]
+                Binding("e", "export", "key_export"), Binding("n", "next_plan", "key_next_plan")]
     PALETTE = [("stop", "key_stop"), ("checkpoint", "key_checkpoint"), ("detach", "key_detach"),
-               ("chat", "key_chat"), ("report", "key_report"), ("export", "key_export")]
+               ("chat", "key_chat"), ("report", "key_report"), ("export", "key_export"), ("next_plan", "key_next_plan")]
 
     def __init__(self, run_path: str):
         super().__init__()
@@ -239,6 +239,36 @@ class DashboardScreen(StepScreen):
 
     def action_export(self) -> None:
         self.app.goto("export", str(self.run.path))
+
+    def action_next_plan(self) -> None:
+        """The plan after this run: its diagnosis's changes on its settings (engine.plan.next_inputs), on the Plan
+        screen, where they can still be changed."""
+        if self.state in ("pending", "running"):
+            self.notify(t("next_after_training"), severity="warning")
+            return
+        self.notify(t("next_planning"))
+        self._next_inputs(self.run)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="next")
+    def _next_inputs(self, run) -> None:
+        from danlu.engine import plan
+        from danlu.engine.core import DanluError
+
+        try:
+            inputs = plan.next_inputs(run)
+        except DanluError as exc:
+            self.app.call_from_thread(self.notify, error_text(exc), severity="error")
+            return
+        except Exception as exc:  # noqa: BLE001 - shown, never closes the wizard
+            self.app.call_from_thread(self.notify, f"{type(exc).__name__}: {exc}", severity="error")
+            return
+        self.app.call_from_thread(self._open_next, inputs)
+
+    def _open_next(self, inputs) -> None:
+        from ..state import WizardState
+
+        self.app.wizard = WizardState.after(inputs, probe=self.app.wizard.probe)
+        self.app.goto("plan")
 
     def action_report(self) -> None:
         if self.state in ("pending", "running"):

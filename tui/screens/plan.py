@@ -10,6 +10,7 @@ writes for the same inputs.  Widgets: :class:`PlanView` (a reactive ``plan``) an
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 from rich.text import Text
 from textual import on, work
@@ -158,6 +159,10 @@ class PlanScreen(StepScreen):
         yield Header()
         yield Static(t("step_plan"), classes="step-title")
         with VerticalScroll(id="plan-scroll", classes="body"):
+            d = self.wizard.after_diagnosis
+            if self.wizard.after_run and d is not None:
+                yield Static(t("next_plan_after", run=Path(self.wizard.after_run).name, summary=say(d.summary),
+                               next=say(d.next_reason) if d.next_reason else "—"), id="after", classes="hint")
             yield Static(t("planning"), id="plan-status", classes="loading")
             yield PlanView(id="plan-view")
             with Horizontal(classes="row"):
@@ -236,16 +241,16 @@ class PlanScreen(StepScreen):
         status.set_classes("loading")
         self._gen += 1
         self._plan(self._gen, w.model, w.task, w.method, dict(w.overrides), w.train_lengths(), w.probe,
-                   w.trust_remote_code, w.demo_reason(), w.held_out())
+                   w.trust_remote_code, w.demo_reason(), w.held_out(), w.after_changed())
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="plan")
-    def _plan(self, gen, model, task, method, overrides, lengths, probe, trust, demo, held_out) -> None:
+    def _plan(self, gen, model, task, method, overrides, lengths, probe, trust, demo, held_out, after=()) -> None:
         from danlu.engine import plan
         from danlu.engine.core import DanluError
 
         try:
             p = plan.make(model, task=task, method=method, overrides=overrides, lengths=lengths, probe=probe,
-                          trust_remote_code=trust, demo=demo, held_out=held_out)
+                          trust_remote_code=trust, demo=demo, held_out=held_out, after=after)
             self.post_message(PlanComputed(p, gen=gen))
         except DanluError as exc:
             self.post_message(PlanComputed(None, error_text(exc), gen, (exc.where or "").split(":")[-1].strip()))
@@ -305,10 +310,10 @@ class PlanScreen(StepScreen):
             return
         self.query_one("#saved", Static).update(t("starting") if start else t("saving"))
         self._write(w.plan.config(train_file="(prepared)"), list(w.conversations), w.eval_ratio, start,
-                    w.data_target)
+                    w.data_target, w.held)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="prepare")
-    def _write(self, cfg, convs, ratio, start, target: str = "messages") -> None:
+    def _write(self, cfg, convs, ratio, start, target: str = "messages", held: list | None = None) -> None:
         from danlu.engine import data
         from danlu.engine import plan, train
         from danlu.engine.core import DanluError
@@ -317,7 +322,10 @@ class PlanScreen(StepScreen):
 
         try:
             convs, _ = convertible(convs, target)  # Alpaca has no tool turns: those are left out (Data says how many)
-            train_convs, eval_convs = data.split(convs, ratio, seed=cfg.seed) if ratio > 0 else (convs, [])
+            if held is not None:  # the plan after a run: that run's split, as it was
+                train_convs, eval_convs = convs, list(held)
+            else:
+                train_convs, eval_convs = data.split(convs, ratio, seed=cfg.seed) if ratio > 0 else (convs, [])
             run = plan.prepare_run(cfg, train_convs, eval_convs, target=target)
             pid = train.detach(run.config_path, run) if start else None
             self.post_message(RunPrepared(str(run.path), start, pid=pid))
