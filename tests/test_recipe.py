@@ -235,3 +235,37 @@ def test_the_wizard_offers_the_next_plan_after_a_run(overfit_run, danlu_home):
     saved = runs.RunDir(Path(asyncio.run(go())))
     assert (saved.path / "data" / "eval.jsonl").read_text() == (run.path / "data" / "eval.jsonl").read_text()
     assert len((saved.path / "data" / "train.jsonl").read_text().splitlines()) == 20
+
+
+# -- the forgetting guard: self-distilled replay -------------------------------------------------------------------
+def test_a_task_that_asks_for_general_data_gets_replay_and_the_plan_says_the_share():
+    style = _plan(400, method="lora", task="tone_style")
+    assert style.data_mix == 0.2 and style.sources["replay"] == "task" and "20 %" in style.why("data_mix")
+    plain = _plan(400, method="lora")
+    assert plain.data_mix == 0 and "replay=" in plain.why("data_mix")
+    assert style.steps > plain.steps  # the replay conversations train too, and the steps count them
+    mine = _plan(400, method="lora", task="tone_style", overrides={"replay": 0})
+    assert mine.data_mix == 0
+
+
+def test_replay_trains_on_the_base_models_own_answers(smollm2, tmp_path):
+    from danlu.engine import data
+    from danlu.engine.core.config import TrainConfig
+    from danlu.engine.data import replay as data_replay, select
+    from danlu.engine.plan import prepare
+    from danlu.engine.train import runner
+
+    convs, _ = data.load_conversations(str(ROOT / "sample_data" / "lab_consultant.sharegpt.jsonl"))
+    english, _ = select.by_language(convs, ["en"])
+    cfg = TrainConfig(model="demo:smollm2", method="lora", train_file="x", max_seq_len=256, micro_batch=2,
+                      grad_accum=1, max_steps=2, replay=0.2, lora_dropout=0.0, packing=False)
+    run = prepare.prepare_run(cfg, english[:8], english[-4:], root=tmp_path)
+    runner.run(cfg, run)
+    mixed = [json.loads(line)["messages"] for line in (run.data_dir / "replay.jsonl").read_text().splitlines()]
+    assert 1 <= len(mixed) <= data_replay.count(0.2, 8) == 2
+    for conv in mixed:
+        assert conv[0]["content"] in data_replay.prompts()["en"] and len(conv[1]["content"].split()) >= 3
+    logged = [e for e in run.events() if isinstance(e, events.Log) and e.code == "replay"]
+    assert logged and logged[0].args["n"] == len(mixed)
+    params = next(e for e in run.events() if isinstance(e, events.Log) and e.code == "parameters")
+    assert params.args["train"] == 8 + len(mixed)  # the user's conversations and the replay ones train

@@ -67,7 +67,7 @@ def _log(ev: events.Log) -> str:
                       last=_num(a.get("last"), ".4f"))
         if ev.code == "diagnosis":
             return tr("log_diagnosis", verdict=tr(f"verdict_{a['verdict']}"), next=a.get("next", ""))
-        if ev.code in ("loading", "damaged_checkpoint"):
+        if ev.code in ("loading", "damaged_checkpoint", "replay"):
             return tr(f"log_{ev.code}", **a)
     except (KeyError, TypeError, ValueError, IndexError):  # a line from another version: its own words
         pass

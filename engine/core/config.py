@@ -72,6 +72,9 @@ class TrainConfig:
     save_total_limit: int = _f(2, "Checkpoints kept (two, so that a damaged last one falls back to the one before).")
     eval_steps: int = _f(0, "Evaluate every N optimizer steps (0: only before and after training).")
     early_stopping_patience: int = _f(0, "Stop after N evaluations without a better eval loss (0: off; needs eval_steps).")
+    replay: float = _f(0.0, "Share of general conversations mixed into the training data against forgetting: the base "
+                            "model's own answers to built-in prompts in the data's languages, made when training "
+                            "starts (0: none; 0.1-0.2 is the guides' range).")
     trust_remote_code: bool = _f(False, "Run model code from the model's repository (only if you trust it).")
     dataset_hash: str = _f("", "sha256 of the training file when the run was planned (filled in by danlu).")
     plan_reason: str = _f("", "Why the planner chose these settings (informational).")
@@ -113,6 +116,8 @@ class TrainConfig:
         fraction = msg("want_fraction", "a fraction from 0 to 1 (e.g. {example})", example=0.05)
         _range("warmup_ratio", self.warmup_ratio, 0, 1, fraction, high_open=True)
         _range("lora_dropout", self.lora_dropout, 0, 1, fraction, high_open=True)
+        _range("replay", self.replay, 0, 0.5, msg("want_replay", "a share from 0 to 0.5 (e.g. {example})",
+                                                  example=0.15), high_open=True)
         _range("weight_decay", self.weight_decay, 0, None, msg("want_min_eg", "{low} or more (e.g. {example})", low=0,
                                                                 example=0.01))
         _range("max_grad_norm", self.max_grad_norm, 0, None, msg("want_clip", "0 (no clipping) or more (e.g. 1.0)"))

@@ -143,6 +143,8 @@ LOG_MESSAGES = {
     "early_stopping": "early stopping: eval loss has not improved on {best:.4f} for {evals} evaluations",
     "damaged_checkpoint": "checkpoint {name} is damaged; falling back to the one before",
     "diagnosis": "diagnosis: {summary}; next: {next} (`danlu plan --from RUN`)",
+    "replay": "mixed in {n} general conversations ({pct:g} %): the base model's own answers to built-in prompts in "
+              "{languages}",
     "best_restored": "the final model is step {step}'s, the best held-out loss ({loss:.4f}; the last step's was "
                      "{last:.4f})",
 }

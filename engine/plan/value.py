@@ -29,6 +29,7 @@ from types import MappingProxyType
 from ..core.config import METHODS, VIRTUAL_TOKEN_ADAPTERS, TrainConfig
 from ..core.errors import DanluError
 from ..core.texts import Msg, msg
+from ..data import replay as data_replay
 from ..models import load as models_mod
 from . import recipe
 from .hardware import Probe
@@ -172,7 +173,7 @@ class Plan:
         return {k: getattr(self, k) for k in COMPARED}
 
 
-TOOK = ("lr", "epochs", "warmup_ratio", "lora_r", "lora_alpha", "lora_dropout")  # what a task preset may set
+TOOK = ("lr", "epochs", "warmup_ratio", "lora_r", "lora_alpha", "lora_dropout", "replay")  # what a task preset may set
 
 
 def _took(key: str, v) -> Msg:
@@ -181,7 +182,8 @@ def _took(key: str, v) -> Msg:
             "warmup_ratio": lambda: msg("took_warmup_ratio", "warm-up {v:.0%}", v=v),
             "lora_r": lambda: msg("took_lora_r", "rank {v}", v=v),
             "lora_alpha": lambda: msg("took_lora_alpha", "alpha {v}", v=v),
-            "lora_dropout": lambda: msg("took_lora_dropout", "dropout {v:g}", v=v)}[key]()
+            "lora_dropout": lambda: msg("took_lora_dropout", "dropout {v:g}", v=v),
+            "replay": lambda: msg("took_replay", "{v:.0%} general data mixed in", v=v)}[key]()
 
 
 COMPARED = ("method", "micro_batch", "grad_accum", "effective_batch", "run_micro_batch", "run_grad_accum", "pack_len",
@@ -339,6 +341,8 @@ def make(model: str, *, task: str = "general", method: str | None = None, overri
     for key in TASK_KEYS:
         if key in entry:
             put(key, entry[key], "task")
+    if entry.get("data_mix"):  # the task asks for general data: the forgetting guard's replay share
+        put("replay", float(entry["data_mix"]), "task")
     for key in DEMO_KEYS:
         if key in own:
             put(key, own[key], "demo")
@@ -416,7 +420,12 @@ def make(model: str, *, task: str = "general", method: str | None = None, overri
         eff_tokens = round(effective * mean)
     else:
         eff_tokens = None
-    steps = _steps(cfg, geo, known, train_tokens)
+    mix_n = data_replay.count(cfg.replay, len(known), tuple(data_replay.prompts())) if known else 0
+    if mix_n:  # the replay conversations train too: counted at the data's median length
+        median = sorted(known)[len(known) // 2]
+        steps = _steps(cfg, geo, known + [median] * mix_n, None)
+    else:
+        steps = _steps(cfg, geo, known, train_tokens)
     seconds = _seconds(mem, cfg, steps, eff_tokens, probe, gpu_mem_gb)
 
     reasons: list[tuple[str, Msg]] = [("model", mem.reasons[0]), ("budget", mem.reasons[1])]
@@ -462,11 +471,15 @@ def make(model: str, *, task: str = "general", method: str | None = None, overri
     else:
         reasons.append(("eval", msg("eval_every", "evaluate every {n} steps", n=cfg.eval_steps) if cfg.eval_steps else
                         msg("eval_ends", "evaluate on the held-out split before and after training")))
-    recommended = float(entry.get("data_mix") or 0.0)
-    reasons.append(("data_mix", msg("mix_advice", "no general data mixed in; the {task} preset suggests {pct:.0f} % "
-                                                  "(`danlu data clean --mix FILE --mix-ratio {r:g}`)", task=task_name,
-                                    pct=100 * recommended, r=recommended) if recommended else
-                    msg("mix_none", "no general data mixed in")))
+    if cfg.replay:
+        reasons.append(("data_mix", msg("mix_replay", "{pct:g} % general conversations mixed in against forgetting: "
+                                                      "about {n} answers of the base model itself to built-in prompts "
+                                                      "in the data's languages, made when training starts (no "
+                                                      "download; {src})", pct=100 * cfg.replay, n=mix_n,
+                                        src=_source_text(sources["replay"], task_name, model))))
+    else:
+        reasons.append(("data_mix", msg("mix_none_replay", "no general data mixed in (replay=0.15 mixes in the base "
+                                                           "model's own answers to general prompts against forgetting)")))
     if seconds is not None:
         reasons.append(("time", msg("time", "about {t} of training ({how})", t=_duration(seconds),
                                     how=_speed_basis(probe, gpu_mem_gb))))
@@ -484,7 +497,7 @@ def make(model: str, *, task: str = "general", method: str | None = None, overri
         steps=steps, lora_r=None if full else cfg.lora_r, lora_alpha=None if full else cfg.lora_alpha,
         lora_dropout=None if full else cfg.lora_dropout, lora_targets=None if full else cfg.lora_targets,
         precision=cfg.precision, grad_checkpointing=cfg.grad_checkpointing, optimizer=cfg.optimizer,
-        eval_steps=cfg.eval_steps, early_stopping_patience=cfg.early_stopping_patience, data_mix=0.0, train_samples=len(known) if lengths is not None else None,
+        eval_steps=cfg.eval_steps, early_stopping_patience=cfg.early_stopping_patience, data_mix=cfg.replay, train_samples=len(known) if lengths is not None else None,
         train_tokens=train_tokens, predicted_peak_gb=mem.predicted_peak_gb, budget_gb=mem.budget_gb, fits=mem.fits,
         device=mem.device, params=mem.params, trainable_params=mem.trainable_params, predicted_seconds=seconds,
         terms=MappingProxyType(dict(mem.terms)), reasons=tuple(reasons), remedies=tuple(mem.remedies),

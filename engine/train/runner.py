@@ -474,6 +474,14 @@ class Recipe:
         self.emit(events.log("loading", model=cfg.model, method=cfg.method))
         self.model = models.load_for_training(cfg)
         trainable, total = models.count_params(self.model)
+        if cfg.replay:  # the forgetting guard: the base model's own answers to general prompts train too
+            from . import replay
+
+            mixed = replay.load_or_make(run.data_dir / "replay.jsonl", self.model, self.tokenizer, cfg.replay,
+                                        train_convs, cfg.seed)
+            self.train_rows = self.train_rows + encode.encode_all(self.tokenizer, mixed, cfg.max_seq_len)
+            self.emit(events.log("replay", n=len(mixed), pct=round(100 * cfg.replay, 1),
+                                 languages=", ".join(replay.languages(train_convs))))
         self.geo = geometry(cfg, self.train_rows)
         if resume:
             self.geo = backed_off_geometry(run) or self.geo  # an out-of-memory back-off keeps its smaller batches

@@ -26,7 +26,7 @@ from ..strings import error_text, say, t
 from .base import StepScreen
 
 KNOBS = ("max_seq_len", "lr", "epochs", "max_steps", "adapter", "lora_r", "lora_alpha", "lora_dropout", "lora_targets",
-         "warmup_ratio", "lr_scheduler", "eval_steps", "early_stopping_patience", "save_steps", "seed")
+         "warmup_ratio", "lr_scheduler", "eval_steps", "early_stopping_patience", "replay", "save_steps", "seed")
 ADAPTER_KNOBS = ("adapter", "lora_r", "lora_alpha", "lora_dropout", "lora_targets")  # hidden for a full fine-tune
 TERM_COLORS = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f",
                "#bab0ac"]
