@@ -9,7 +9,9 @@ Datasets (offline):
            in free text → one JSON object (name, city, test, samples, sample_type, express); answers are short
 
 Recipes (each run in danlu's trainer, the same data, split and sequence length):
-  auto     engine.plan.make on the training set: method, batch, lr, epochs, warm-up, evaluation and early stopping
+  auto     engine.plan.make on the training set with the task a user would pick (support: domain Q&A, whose preset
+           mixes in 10 % replay against forgetting; extract: strict format): method, batch, lr, epochs, warm-up,
+           evaluation and early stopping
   grid     8 points around auto: lr × {1/2, 2}, epochs × {auto - 1 (or 1/2), auto + 1}, batch × {1/2, 2}
            (the same early stopping as auto)
   lf       LLaMA-Factory's default LoRA SFT recipe: rank 8 (alpha 16, dropout 0) on all linear layers, lr 1e-4, 3
@@ -212,6 +214,9 @@ def grid_points(auto_plan) -> list[tuple[str, dict]]:
     return out
 
 
+TASKS = {"support": "domain_qa", "extract": "strict_format"}  # the goal a user would pick in the wizard
+
+
 def bench_dataset(label, model_ref, train, held, args, work, probe_rows, tok_len):
     from danlu.engine.core.config import TrainConfig
     from danlu.engine.plan import demo, hardware, value as plan
@@ -219,7 +224,8 @@ def bench_dataset(label, model_ref, train, held, args, work, probe_rows, tok_len
     probe = hardware.probe()
     lengths = plan.token_lengths(model_ref, train)
     over = {"max_seq_len": args.seq_len} if args.seq_len else {}
-    auto = plan.make(model_ref, lengths=lengths, held_out=len(held), probe=probe, overrides=over)
+    task = TASKS[label]
+    auto = plan.make(model_ref, task=task, lengths=lengths, held_out=len(held), probe=probe, overrides=over)
     print(f"  {label}: {len(train)} train / {len(held)} held-out conversations, {sum(lengths):,} tokens; auto plan: "
           f"{auto.summary()}", flush=True)
     questions = demo.questions(held, args.rouge)
@@ -227,7 +233,7 @@ def bench_dataset(label, model_ref, train, held, args, work, probe_rows, tok_len
     rows = [train_one("auto", auto.config(train_file="x"), train, held, root, questions, probe_rows, tok_len)]
     points = grid_points(auto)[:args.grid]
     for name, pt in points:
-        p = plan.make(model_ref, lengths=lengths, held_out=len(held), probe=probe, target_batch=pt["tb"],
+        p = plan.make(model_ref, task=task, lengths=lengths, held_out=len(held), probe=probe, target_batch=pt["tb"],
                       method=auto.method, overrides=dict(over, lr=pt["lr"], epochs=pt["epochs"]))
         rows.append(train_one(name, p.config(train_file="x"), train, held, root, questions, probe_rows, tok_len))
     seq = auto.max_seq_len

@@ -196,6 +196,9 @@ STRINGS = {
         "report_done": "✓ Report written to the run (eval.json, eval.md).", "key_rerun_report": "Evaluate again",
         "report_after_training": "The report evaluates the final model: wait until training ends.",
         "key_next_plan": "Next plan",
+        "log_diagnosis": "diagnosis: {verdict} — n opens the next plan (or `danlu plan --from RUN`)",
+        "verdict_clean": "clean", "verdict_under_fit": "under-fit", "verdict_over_fit": "over-fit",
+        "verdict_diverged": "diverged", "verdict_unknown": "unknown",
         "next_after_training": "The next plan follows from the run's diagnosis: wait until training ends.",
         "next_planning": "Reading the run's diagnosis and planning the next run…",
         "next_plan_after": "After {run}: {summary}. Next: {next}. Its settings below are that run's with this change; "
@@ -409,7 +412,7 @@ STRINGS = {
         "log_early_stopping": "提前停止：验证损失已连续 {evals} 次评估未低于 {best}",
         "log_replay": "混入 {n} 条通用对话（{pct}%）：基座模型自己对内置提示（{languages}）的回答",
         "log_best_restored": "最终模型取第 {step} 步的权重：验证损失最低（{loss}；最后一步为 {last}）",
-        "log_diagnosis": "诊断：{verdict}（按 n 查看下一步计划，或 `danlu plan --from`）",
+        "log_diagnosis": "诊断：{verdict} —— 按 n 打开下一步计划（或 `danlu plan --from RUN`）",
         "verdict_clean": "正常", "verdict_under_fit": "欠拟合", "verdict_over_fit": "过拟合",
         "verdict_diverged": "发散", "verdict_unknown": "未知",
         "log_damaged_checkpoint": "检查点 {name} 已损坏，改用前一个",

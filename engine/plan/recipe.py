@@ -146,7 +146,7 @@ def evaluation(steps: int, held_out: int | None, train_tokens: int | None, eval_
     if n < MIN_EVALS:
         return 0, 0, msg("rc_eval_ends", "evaluate before and after only: {steps} steps are too few to stop early",
                          steps=steps)
-    every = max(1, math.ceil(steps / n))
+    every = max(1, steps // n)
     evals = steps // every
     patience = max(2, round(PATIENCE_SHARE * evals))
     return every, patience, msg("rc_eval", "evaluate every {k} steps ({n} times, on {held} held-out conversations); "

@@ -175,8 +175,9 @@ def _divergence(steps: list, evals: list) -> Msg | None:
     return None
 
 
-def of_run(run) -> Diagnosis:
-    """The diagnosis of a run directory (engine.runs.store.RunDir), from its events and config."""
+def of_run(run, done=None) -> Diagnosis:
+    """The diagnosis of a run directory (engine.runs.store.RunDir), from its events and config (``done``: the end
+    event the trainer is about to write)."""
     from ..core.config import TrainConfig
 
     try:
@@ -184,7 +185,7 @@ def of_run(run) -> Diagnosis:
         epochs, lr = (cfg.epochs if cfg.max_steps <= 0 else None), cfg.lr
     except Exception:  # noqa: BLE001 - a run without a readable config is still diagnosed, without a next plan
         epochs = lr = None
-    evs = run.events()
+    evs = run.events() + ([done] if done is not None else [])
     total = next((e.total for e in reversed(evs) if isinstance(e, events.Step) and e.total), None)
     return diagnose(evs, epochs=epochs, lr=lr, total_steps=total)
 
@@ -192,10 +193,10 @@ def of_run(run) -> Diagnosis:
 DIAGNOSIS_FILE = "diagnosis.json"
 
 
-def write(run) -> Diagnosis:
+def write(run, done=None) -> Diagnosis:
     from ..core import atomic
 
-    d = of_run(run)
+    d = of_run(run, done)
     atomic.write_json(run.path / DIAGNOSIS_FILE, d.to_dict())
     return d
 

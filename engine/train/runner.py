@@ -581,18 +581,18 @@ class Recipe:
                 model.save_pretrained(tmp)
                 self.tokenizer.save_pretrained(tmp)
             self.emit(events.Checkpoint(step=steps, path=str(run.final_dir), final=True))
-            self.emit(events.Done(state=state_name, step=steps, eval_loss=eval_after, seconds=round(seconds, 2),
-                                  tokens=tokens, tokens_per_s=round(tps, 1) if tps else None,
-                                  best_step=best_step))
-            run.set_status(state=state_name, step=steps, eta_s=0, finished=round(time.time(), 3))
-            try:  # the verdict on the recipe (engine.runs.diagnosis); a run never fails for want of one
+            done = events.Done(state=state_name, step=steps, eval_loss=eval_after, seconds=round(seconds, 2),
+                               tokens=tokens, tokens_per_s=round(tps, 1) if tps else None, best_step=best_step)
+            try:  # the verdict on the recipe (engine.runs.diagnosis), before `done`, the run's last event
                 from ..runs import diagnosis
 
-                d = diagnosis.write(run)
+                d = diagnosis.write(run, done)
                 self.emit(events.log("diagnosis", verdict=d.verdict, summary=str(d.summary),
                                      next=str(d.next_reason or "")))
-            except Exception:  # noqa: BLE001
+            except Exception:  # noqa: BLE001 - a run never fails for want of a diagnosis
                 pass
+            self.emit(done)
+            run.set_status(state=state_name, step=steps, eta_s=0, finished=round(time.time(), 3))
         return TrainResult(
             run_dir=str(run.path), state=state_name, steps=steps, losses=self.state["losses"],
             eval_loss_before=self.eval_before, eval_loss_after=eval_after, tokens_per_s=tps,

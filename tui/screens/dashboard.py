@@ -90,7 +90,7 @@ class DashboardScreen(StepScreen):
     BINDINGS = [Binding("d", "detach", "key_detach"), Binding("escape", "detach", "key_detach", show=False),
                 Binding("s", "stop", "key_stop"), Binding("k", "checkpoint", "key_checkpoint"),
                 Binding("c", "chat", "key_chat"), Binding("r", "report", "key_report"),
-                Binding("e", "export", "key_export"), Binding("n", "next_plan", "key_next_plan")]
+                Binding("e", "export", "key_export"), Binding("n", "next_plan", "key_next_plan", show=False)]  # the diagnosis line says n
     PALETTE = [("stop", "key_stop"), ("checkpoint", "key_checkpoint"), ("detach", "key_detach"),
                ("chat", "key_chat"), ("report", "key_report"), ("export", "key_export"), ("next_plan", "key_next_plan")]
 
