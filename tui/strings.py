@@ -566,7 +566,8 @@ STRINGS = {
         "msg_lr_after": "学习率 {lr:g}：上一次训练的诊断",
         "msg_steps_recipe": "{why}：共 {steps} 个优化步",
         "msg_rc_batch": "每步 {b} 条对话：{n} 条对话 ÷ 每轮约 {k} 步，取 2 的幂（1 到 {most}）",
-        "msg_rc_batch_budget": "每步 {b} 条对话：时间预算约够 {e:g} 轮，{n} 条对话以此批量约为 {target} 步",
+        "msg_rc_batch_budget": "每步 {b} 条对话：时间预算约够在 {n} 条对话上训练 {e:g} 轮，较小的批量可保持约 {target} 步",
+        "msg_rc_batch_one": "每步 1 条对话：时间预算约够在 {n} 条对话上训练 {e:g} 轮，每条大约只见一次时，每条一步的更新次数最多",
         "msg_rc_epochs": "{e} 轮：每轮 {spe} 步，总共约 {target} 步中至少 {least} 步（1 到 {most} 轮）",
         "msg_rc_epochs_budget": "{e:g} 轮：{full} 轮约需 {t}，超过本演示的 {budget} 秒",
         "msg_rc_eval": "每 {k} 步评估一次（共 {n} 次，用 {held} 条留出对话）；连续 {p} 次评估没有更低的验证损失就停止，"

@@ -78,7 +78,7 @@ def _pow2(x: float) -> int:
 def batch(samples: int | None, budget_epochs: float | None = None) -> tuple[int | None, Msg | None]:
     """The effective batch in conversations for a training set of ``samples`` (None: no data yet).  When a time
     budget allows fewer passes than the recipe would take (``budget_epochs``), the batch shrinks so that the run
-    still takes about TARGET_STEPS steps."""
+    still takes about TARGET_STEPS steps (one pass or less: one conversation a step)."""
     if not samples:
         return None, None
     b = max(1, min(MAX_BATCH, _pow2(samples / STEPS_PER_EPOCH)))
@@ -87,11 +87,17 @@ def batch(samples: int | None, budget_epochs: float | None = None) -> tuple[int 
     passes = TARGET_STEPS / max(1, samples / b)
     if budget_epochs is not None and budget_epochs < min(MAX_EPOCHS, passes):
         e = max(0.25, budget_epochs)
-        small = max(1, min(b, _pow2(samples * e / TARGET_STEPS)))
-        if small < b:
-            why = msg("rc_batch_budget", "{b} conversation(s) a step: the time budget allows about {e:g} pass(es), "
-                                         "so {n} conversations make about {target} steps at this batch", b=small,
-                      e=round(e, 2), n=samples, target=TARGET_STEPS)
+        # one pass or less: each conversation is seen once, so a step per conversation buys the most updates
+        small = 1 if e <= 1.1 else max(1, min(b, _pow2(samples * e / TARGET_STEPS)))
+        if small < b and small == 1:
+            why = msg("rc_batch_one", "1 conversation a step: the time budget allows about {e:g} pass(es) over {n} "
+                                      "conversations, and when each is seen about once a step per conversation makes "
+                                      "the most updates", e=round(e, 2), n=samples)
+            b = small
+        elif small < b:
+            why = msg("rc_batch_budget", "{b} conversation(s) a step: the time budget allows about {e:g} pass(es) "
+                                         "over {n} conversations, so a smaller batch keeps about {target} steps",
+                      b=small, e=round(e, 2), n=samples, target=TARGET_STEPS)
             b = small
     return b, why
 

@@ -112,7 +112,7 @@ def diagnose(evs: list, *, epochs: float | None = None, lr: float | None = None,
                                                      "planned",
                                  share=share), best_step=best_step, best_eval=best, last_eval=last_eval)
         if len(mid) >= 2 or first_eval is not None:
-            prev = mid[-2][1] if len(mid) >= 2 else first_eval
+            prev = _previous(evals, measured_last[0])
             if measured_last[1] < prev * (1 - FALL):
                 return _under_fit(msg("dx_ev_underfit", "held-out loss was still falling at the end: {prev:.4f} → "
                                                         "{last:.4f} (−{pct:.1f} %) over the last evaluation interval",
@@ -139,6 +139,16 @@ def diagnose(evs: list, *, epochs: float | None = None, lr: float | None = None,
                                      "out a share of the data)")]
     return Diagnosis("clean", msg("dx_clean_train", "clean as far as training loss shows"), evidence, {},
                      msg("dx_next_same", "the same plan"), last_eval=evals[-1][1] if evals else None)
+
+
+def _previous(evals: list, last: int) -> float:
+    """The held-out loss a whole evaluation interval before step ``last``: the final evaluation may come a few
+    steps after the last scheduled one, and those few steps say nothing about the trend."""
+    steps = [s for s, _ in evals]
+    gaps = sorted(b - a for a, b in zip(steps, steps[1:]) if b > a)
+    spacing = gaps[len(gaps) // 2] if gaps else 0
+    earlier = [(s, v) for s, v in evals if s <= last - spacing / 2 and s < last]
+    return (earlier or evals)[-1][1]
 
 
 def _under_fit(evidence: Msg, epochs, lr, best_step, best, last_eval) -> Diagnosis:
