@@ -276,3 +276,41 @@ def test_a_final_evaluation_right_after_the_last_scheduled_one_does_not_hide_the
     train = [3.3 - 0.008 * i for i in range(89)]
     d = diagnosis.diagnose(_log(train, {0: 3.499, 29: 3.012, 58: 2.804, 87: 2.7516, 89: 2.7516}), epochs=1.0, lr=2e-4)
     assert d.verdict == "under_fit" and "2.8040" in str(d.evidence[0]) and d.next_overrides == {"epochs": 2.0}
+
+
+def test_outlying_samples_are_named_by_line():
+    losses = {i: 2.0 + 0.05 * (i % 7) for i in range(1, 41)}
+    losses[17], losses[33] = 9.5, 7.0
+    found = diagnosis.outliers(losses)
+    assert [x["line"] for x in found] == [17, 33]
+    assert diagnosis.outliers({i: 2.0 + 0.1 * i for i in range(1, 30)}) == []  # a spread, no outlier
+
+
+def test_a_broken_sample_is_named_in_the_diagnosis(smollm2, tmp_path):
+    """The real model trained one pass over 15 support conversations and one whose answer is noise: the
+    diagnosis names that one's line in data/train.jsonl."""
+    import random
+
+    from danlu.engine import data
+    from danlu.engine.core.config import TrainConfig
+    from danlu.engine.data import select
+    from danlu.engine.plan import prepare
+    from danlu.engine.train import runner
+
+    convs, _ = data.load_conversations(str(ROOT / "sample_data" / "lab_consultant.sharegpt.jsonl"))
+    english = [c for c in select.by_language(convs, ["en"])[0] if len(c) == 2][:15]
+    import base64
+
+    rng = random.Random(0)
+    noise = base64.b64encode(bytes(rng.randrange(256) for _ in range(180))).decode()  # a pasted blob, not an answer
+    broken = [english[0][0], {"role": "assistant", "content": noise}]
+    train = english[:9] + [broken] + english[9:]
+    cfg = TrainConfig(model="demo:smollm2", method="lora", train_file="x", max_seq_len=192, micro_batch=4,
+                      grad_accum=1, epochs=1, lr=1e-4, lora_dropout=0.0, packing=False)
+    run = prepare.prepare_run(cfg, train, english[-3:], root=tmp_path)
+    runner.run(cfg, run)
+    line = next(i for i, text in enumerate((run.data_dir / "train.jsonl").read_text().splitlines(), 1)
+                if noise in text)
+    d = json.loads((run.path / "diagnosis.json").read_text())
+    assert [x["line"] for x in d["data_issues"]] == [line]
+    assert f"line(s) {line} of the training file" in d["evidence"][-1]

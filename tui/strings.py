@@ -585,6 +585,8 @@ STRINGS = {
         "msg_dx_ev_nan": "第 {step} 步：损失 {loss}，梯度范数 {gn}",
         "msg_dx_ev_no_eval": "训练中没有验证评估，看不出是否过拟合（请留出一部分数据）",
         "msg_dx_ev_overfit": "验证损失在第 {step} 步最低（{best:.4f}），到第 {at} 步升至 {last:.4f}（+{pct:.1f}%），而训练损失仍在下降",
+        "msg_dx_ev_data": "数据：训练文件第 {lines} 行在首次训练时损失远高于其他样本（{worst:.2f}，中位数 {med:.2f}）：请检查是否答案错误、"
+                          "语言不同或格式损坏",
         "msg_dx_ev_restored": "提前停止已把第 {step} 步的权重作为最终模型",
         "msg_dx_ev_rose": "训练损失从 {a:.3f}（前 {k} 步）升到 {b:.3f}（后 {k} 步）",
         "msg_dx_ev_spike": "第 {step} 步：损失 {loss:.3f}，是前十步中位数 {med:.3f} 的 {x:.1f} 倍",

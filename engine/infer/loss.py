@@ -45,8 +45,11 @@ def supports(model) -> bool:
         hasattr(decoder, "embed_tokens")
 
 
-def loss_sum(model, inputs: dict):
-    """(sum of the token losses, number of labelled tokens) for one batch, the LM head on labelled rows only."""
+def loss_sum(model, inputs: dict, seen: dict | None = None):
+    """(sum of the token losses, number of labelled tokens) for one batch, the LM head on labelled rows only.
+
+    ``seen`` (sample key → mean loss): each sample's mean token loss the first time it is trained on is recorded
+    there (the diagnosis looks for samples whose loss stands out: :func:`sample_key` names them)."""
     import torch.nn.functional as F
 
     inner = _inner(model)
@@ -60,7 +63,46 @@ def loss_sum(model, inputs: dict):
     if rows.shape[0] == 0:
         return hidden.sum() * 0.0, 0  # keeps the graph connected for a batch without labels
     logits = inner.lm_head(rows).float()
-    return F.cross_entropy(logits, target[keep], reduction="sum"), int(keep.sum())
+    if seen is None:
+        return F.cross_entropy(logits, target[keep], reduction="sum"), int(keep.sum())
+    tokens = F.cross_entropy(logits, target[keep], reduction="none")
+    _record(inputs, keep, tokens.detach(), seen)
+    return tokens.sum(), int(keep.sum())
+
+
+def sample_key(input_ids) -> int:
+    """A sample's name in :func:`loss_sum`'s record: a hash of its token ids (the same packed or alone)."""
+    return hash(tuple(int(i) for i in input_ids))
+
+
+def _record(inputs: dict, keep, tokens, seen: dict) -> None:
+    """Each sample's mean token loss in this batch, for the samples not recorded yet.  A packed row holds several
+    samples (position ids restart at 0 at each); an unpacked row is one sample (its attention mask says where)."""
+    import torch
+
+    ids = inputs["input_ids"]
+    rows, length = ids.shape
+    pos = inputs.get("position_ids")
+    # where each kept position's token loss sits in ``tokens``: kept positions in row-major order
+    index = torch.full(keep.shape, -1, dtype=torch.long, device=keep.device)
+    index[keep] = torch.arange(int(keep.sum()), device=keep.device)
+    for b in range(rows):
+        if pos is not None:
+            starts = (pos[b] == 0).nonzero().flatten().tolist() + [length]
+        else:
+            mask = inputs.get("attention_mask")
+            used = int(mask[b].sum()) if mask is not None else length
+            starts = [0, used]
+        for s, e in zip(starts, starts[1:]):
+            if e - s < 2:
+                continue
+            key = sample_key(ids[b, s:e].tolist())
+            if key in seen:
+                continue
+            at = index[b, s:e - 1]
+            at = at[at >= 0]
+            if at.numel():
+                seen[key] = float(tokens[at].mean())
 
 
 def trainer_class():
@@ -73,7 +115,7 @@ def trainer_class():
             if return_outputs or not model.training or not supports(model):
                 return super().compute_loss(model, inputs, return_outputs=return_outputs,
                                             num_items_in_batch=num_items_in_batch)
-            total, count = loss_sum(model, inputs)
+            total, count = loss_sum(model, inputs, getattr(self, "sample_losses", None))
             # like TRL and transformers: the accumulated steps' tokens are the denominator when they are known
             denominator = num_items_in_batch if num_items_in_batch is not None else count
             return total / torch.as_tensor(denominator, device=total.device).clamp(min=1)

@@ -45,6 +45,7 @@ class Diagnosis:
     best_step: int | None = None
     best_eval: float | None = None
     last_eval: float | None = None
+    data_issues: list = field(default_factory=list)  # {"line", "loss"}: samples whose loss stood out
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -59,7 +60,8 @@ class Diagnosis:
                    evidence=[Msg(str(e)) for e in d.get("evidence") or []],
                    next_overrides=dict(d.get("next_overrides") or {}),
                    next_reason=Msg(str(d["next_reason"])) if d.get("next_reason") else None,
-                   best_step=d.get("best_step"), best_eval=d.get("best_eval"), last_eval=d.get("last_eval"))
+                   best_step=d.get("best_step"), best_eval=d.get("best_eval"), last_eval=d.get("last_eval"),
+                   data_issues=list(d.get("data_issues") or []))
 
 
 def _finite(x) -> bool:
@@ -197,7 +199,41 @@ def of_run(run, done=None) -> Diagnosis:
         epochs = lr = None
     evs = run.events() + ([done] if done is not None else [])
     total = next((e.total for e in reversed(evs) if isinstance(e, events.Step) and e.total), None)
-    return diagnose(evs, epochs=epochs, lr=lr, total_steps=total)
+    d = diagnose(evs, epochs=epochs, lr=lr, total_steps=total)
+    try:
+        import json
+
+        losses = {int(k): float(v) for k, v in json.loads((run.path / "sample_losses.json").read_text()).items()}
+    except (OSError, ValueError, AttributeError, TypeError):
+        losses = {}
+    found = outliers(losses)
+    if found:
+        d.data_issues = found
+        med = statistics.median(losses.values())
+        d.evidence.append(msg("dx_ev_data", "data: line(s) {lines} of the training file had a loss far above the "
+                                            "others when first trained on ({worst:.2f} against a median of {med:.2f}):"
+                                            " read them for a wrong answer, another language or a broken format",
+                              lines=", ".join(str(x["line"]) for x in found), worst=found[0]["loss"], med=med))
+    return d
+
+
+OUTLIER_MADS = 5.0  # a sample this many scaled MADs above the median loss stands out
+OUTLIER_MIN = 1.5  # … and at least this many times the median
+OUTLIERS_SHOWN = 5
+
+
+def outliers(losses: dict) -> list:
+    """The samples (line → first-seen mean loss) whose loss stands out, worst first: above the median by
+    OUTLIER_MADS scaled median absolute deviations and OUTLIER_MIN times the median (a robust rule: the outliers
+    themselves do not move it)."""
+    if len(losses) < 8:
+        return []
+    values = list(losses.values())
+    med = statistics.median(values)
+    mad = 1.4826 * statistics.median(abs(v - med) for v in values) or 1e-9
+    out = [{"line": k, "loss": round(v, 4)} for k, v in losses.items()
+           if v > med + OUTLIER_MADS * mad and v > OUTLIER_MIN * med]
+    return sorted(out, key=lambda x: -x["loss"])[:OUTLIERS_SHOWN]
 
 
 DIAGNOSIS_FILE = "diagnosis.json"

@@ -30,7 +30,7 @@ from pathlib import Path
 from ..core import atomic, events
 from .. import data
 from ..models import encode, load as models
-from ..infer import evaluate
+from ..infer import evaluate, loss as loss_mod
 from ..plan import hardware, prepare
 from ..plan.prepare import Geometry
 from ..core.config import TrainConfig
@@ -471,6 +471,10 @@ class Recipe:
         # the plan for these conversations' token lengths: what `danlu plan --data` and the wizard said
         self.emit(plan_event(cfg, encode.token_lengths(self.tokenizer, train_convs)))
         self.train_rows, self.eval_rows = prepare_rows(cfg, self.tokenizer, train_convs)
+        # each training sample's line in the training file, by its tokens (the diagnosis names outlying samples)
+        self.lines = {loss_mod.sample_key(r["input_ids"]): i + 1 for i, r in
+                      enumerate(encode.encode(self.tokenizer, c, cfg.max_seq_len) for c in train_convs)}
+        self.sample_losses: dict = {}
         self.emit(events.log("loading", model=cfg.model, method=cfg.method))
         self.model = models.load_for_training(cfg)
         trainable, total = models.count_params(self.model)
@@ -532,6 +536,7 @@ class Recipe:
             trainer = self.trainer = SFTTrainer(model=self.model, args=_sft_args(cfg, run, self.geo),
                                                 train_dataset=train_ds, processing_class=self.tokenizer,
                                                 callbacks=[callback])
+            trainer.sample_losses = self.sample_losses  # each sample's loss when first trained on (loss.py)
             trainer.remove_callback(PrinterCallback)  # danlu reports through events; stdout stays clean
             trainer.remove_callback(ProgressCallback)
             try:
@@ -583,6 +588,9 @@ class Recipe:
             self.emit(events.Checkpoint(step=steps, path=str(run.final_dir), final=True))
             done = events.Done(state=state_name, step=steps, eval_loss=eval_after, seconds=round(seconds, 2),
                                tokens=tokens, tokens_per_s=round(tps, 1) if tps else None, best_step=best_step)
+            by_line = {self.lines[k]: round(v, 4) for k, v in self.sample_losses.items() if k in self.lines}
+            if by_line:  # the user's samples only (not the replay ones), by line of data/train.jsonl
+                atomic.write_json(run.path / "sample_losses.json", {str(k): v for k, v in sorted(by_line.items())})
             try:  # the verdict on the recipe (engine.runs.diagnosis), before `done`, the run's last event
                 from ..runs import diagnosis
 
