@@ -2,7 +2,8 @@
 
 :mod:`.value` (``make`` → a frozen :class:`Plan`, each value with its reason), :mod:`.memory` (the memory model and
 the method/batch search), :mod:`.recipe` (batch, learning rate, epochs, warm-up, evaluation from the data),
-:mod:`.hardware` (NVML probe), :mod:`.tasks` (task presets), :mod:`.demo` (the offline demo's settings), :mod:`.prepare` (a plan's config written into a run directory, with its data).
+:mod:`.hardware` (NVML probe), :mod:`.tasks` (task presets), :mod:`.demo` (the offline demo's settings),
+:mod:`.prepare` (a plan's config written into a run directory, with its data).
 """
 
 from . import demo, hardware, recipe, tasks
@@ -14,5 +15,6 @@ from .value import (COMPARED, NextInputs, Plan, choose_seq_len, demo_plan, make,
                     seq_len_cap, token_lengths, train_lengths)
 
 __all__ = ["Plan", "make", "next_plan", "next_inputs", "NextInputs", "demo_plan", "of_config", "choose_seq_len",
-           "seq_len_cap", "token_lengths", "train_lengths", "COMPARED", "Geometry", "geometry", "check_config", "prepare_run", "run_name",
+           "seq_len_cap", "token_lengths", "train_lengths", "COMPARED", "Geometry", "geometry", "check_config",
+           "prepare_run", "run_name",
            "load_tasks", "DEMO_METHOD", "Probe", "GPU", "demo", "hardware", "recipe", "tasks"]

@@ -9,22 +9,24 @@ The rules, and what they follow:
 
 * **Effective batch** — about ``STEPS_PER_EPOCH`` optimizer steps a pass: a power of two near ``samples /
   STEPS_PER_EPOCH``, from 1 to ``MAX_BATCH`` conversations.  A small set needs many small steps (LIMA, Zhou et
-  al. 2023, tuned 1,000 examples at batch 64 over 15 epochs ≈ 240 steps; the QLoRA guanaco runs used batch 16 on
-  ~10 k); a large one is learned at batch 16–32 with accumulation (Hu et al. 2021; Raschka 2023).
-* **Epochs** — at least ``MIN_SHARE`` × ``TARGET_STEPS`` optimizer steps in all, from 1 to ``MAX_EPOCHS`` passes: "1–3 epochs" in
-  every guide (Unsloth, Axolotl and LLaMA-Factory examples; Raschka 2023: a second pass over 50 k samples hurt).
-  A large set gets one pass; a small one up to three, with early stopping to take back the passes that over-fit.
+  al. 2023, tuned 1,000 examples at batch 32 over 15 epochs, about 470 steps; the QLoRA guanaco runs used batch 16
+  on ~10 k); a large one is learned at batch 16–32 with accumulation (Hu et al. 2021; Raschka 2023).
+* **Epochs** — at least ``MIN_SHARE`` × ``TARGET_STEPS`` optimizer steps in all, from 1 to ``MAX_EPOCHS`` passes:
+  "1–3 epochs" in every guide (Unsloth, Axolotl and LLaMA-Factory examples; Raschka 2023: a second pass over 50 k
+  samples hurt).  A large set gets one pass; a small one up to three, with early stopping to take back the passes
+  that over-fit.
 * **Learning rate** — LoRA/QLoRA: the task preset's rate (1e-4–2e-4, the guides' range; QLoRA 2e-4 for models up
   to 13 B).  Full fine-tuning: 1e-5 for a 7 B-class model (hidden 4096; Zephyr, Tülu 2, LIMA used 1e-5–2e-5),
   scaled up by 4096 / hidden for narrower models (μP, Yang et al. 2022: Adam's best rate for hidden weights falls
   as 1 / width), at most ×10.
-* **Warm-up and schedule** — cosine decay after a linear warm-up of 3–10 % of the steps, at least
-  ``MIN_WARMUP_STEPS`` steps (the guides' 3–10 %; fewer than a handful of warm-up steps gives no warm-up at all).
+* **Warm-up and schedule** — cosine decay after a linear warm-up of 3–10 % of the steps (the guides' range), aiming
+  at ``MIN_WARMUP_STEPS`` steps (fewer than a handful of warm-up steps is no warm-up at all).
 * **Evaluation cadence and early stopping** — about ``EVALS`` evaluations a run, fewer (at least ``MIN_EVALS``)
-  when held-out evaluation would cost more than ``EVAL_SHARE`` of the training compute; stop after about 30 % of the run without a better
-  held-out loss, and keep the best step's weights (Prechelt 1998, "Early stopping — but when?").
+  when held-out evaluation would cost more than ``EVAL_SHARE`` of the training compute; stop after about 30 % of the
+  run without a better held-out loss, and keep the best step's weights (Prechelt 1998, "Early stopping — but when?").
 * **Time budget** (the offline demo only) — a demo model may state a training time it must fit in
-  (presets/demo.yaml); the epochs are cut to fit, and the plan says so.
+  (presets/demo.yaml); the epochs are cut to fit, and with one pass or less the batch is one conversation (each is
+  seen about once, so a step per conversation makes the most updates); the plan says so.
 """
 
 from __future__ import annotations

@@ -439,7 +439,8 @@ def make(model: str, *, task: str = "general", method: str | None = None, overri
         reasons.append(("data", msg("data_train", "{n} training conversations, {tokens:,} tokens after truncation",
                                     n=len(known), tokens=train_tokens or 0)))
     reasons.append(("seq_len", seq_why))
-    if rc_batch and not target_batch and not own.get("target_batch"):
+    batch_given = target_batch or own.get("target_batch") or {"micro_batch", "grad_accum"} & set(ov)
+    if rc_batch and not batch_given:
         reasons.append(("target_batch", rc_batch_why))
     reasons.append(("batch", _batch_reason(cfg, geo, effective, eff_tokens, batch_target, target_from, sources)))
     reasons.append(("lr", lr_why))
@@ -691,7 +692,7 @@ def next_inputs(run, *, overrides=None) -> NextInputs:
     from ..runs import diagnosis
 
     cfg = TrainConfig.load(run.config_path)
-    d = diagnosis.of_run(run)  # made again from the events: its texts keep their codes (a viewer's own words)
+    d = diagnosis.write(run)  # made again from the events (its texts keep their codes), diagnosis.json refreshed
     given = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(TrainConfig)
              if f.name not in ("model", "method", "train_file", "eval_file", "dataset_hash", "plan_reason",
                                "trust_remote_code", *DERIVED)}
