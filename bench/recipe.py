@@ -231,13 +231,15 @@ def bench_dataset(label, model_ref, train, held, args, work, probe_rows, tok_len
     questions = demo.questions(held, args.rouge)
     root = work / label
     rows = [train_one("auto", auto.config(train_file="x"), train, held, root, questions, probe_rows, tok_len)]
-    points = grid_points(auto)[:args.grid]
+    points = grid_points(auto)[:args.grid] if "grid" in args.recipes else []
     for name, pt in points:
         p = plan.make(model_ref, task=task, lengths=lengths, held_out=len(held), probe=probe, target_batch=pt["tb"],
                       method=auto.method, overrides=dict(over, lr=pt["lr"], epochs=pt["epochs"]))
         rows.append(train_one(name, p.config(train_file="x"), train, held, root, questions, probe_rows, tok_len))
     seq = auto.max_seq_len
     for name, recipe in (("LLaMA-Factory default", LF), ("TRL defaults", TRL)):
+        if ("lf" if recipe is LF else "trl") not in args.recipes:
+            continue
         if args.smoke:
             recipe = dict(recipe, epochs=1)
         cfg = TrainConfig(model=model_ref, train_file="x", max_seq_len=seq, **recipe).validate()
@@ -255,6 +257,8 @@ def main() -> None:
     ap.add_argument("--held-out", type=int, default=12, help="held-out conversations of each set")
     ap.add_argument("--seq-len", type=int, default=256, help="max_seq_len for every recipe (the same for all)")
     ap.add_argument("--grid", type=int, default=8, help="grid points around auto (at most 8)")
+    ap.add_argument("--recipes", default="auto,grid,lf,trl",
+                    help="which to run (auto always; the figures need all four): auto,grid,lf,trl")
     ap.add_argument("--rouge", type=int, default=5, help="held-out prompts answered for ROUGE-L")
     ap.add_argument("--answer-tokens", type=int, default=48)
     add_args(ap)
@@ -287,8 +291,10 @@ def main() -> None:
         detail[label] = {"plan": auto.to_dict()["summary"], "rows": rows}
         a = rows[0]
         grid = [r for r in rows if r["recipe"].startswith("grid")]
-        lf = next(r for r in rows if r["recipe"].startswith("LLaMA"))
-        trl = next(r for r in rows if r["recipe"].startswith("TRL"))
+        lf = next((r for r in rows if r["recipe"].startswith("LLaMA")), None)
+        trl = next((r for r in rows if r["recipe"].startswith("TRL")), None)
+        if lf is None or trl is None:  # a partial run (--recipes): its rows only
+            continue
         best = min([a] + grid, key=lambda r: r["held_out_loss"])
         figures += [
             Figure(f"recipe.{label}.loss_vs_grid_best", f"recipe ({label}): held-out loss, auto vs the grid's best "

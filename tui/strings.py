@@ -574,7 +574,7 @@ STRINGS = {
                        "并保留最佳一步",
         "msg_rc_eval_ends": "只在训练前后评估：{steps} 步太少，无法提前停止",
         "msg_rc_eval_none": "没有留出的对话：训练中不评估，也不提前停止",
-        "msg_rc_lr_full": "学习率 {lr:g}：全参数微调在隐藏维度 {ref} 时取 1e-5，本模型更窄，乘以 {ref}/{h}（Adam 的最佳学习率随宽度按 "
+        "msg_rc_lr_full": "学习率 {lr:g}：全参数微调在隐藏维度 {ref} 时取 {base:g}，本模型更窄，乘以 {ref}/{h}（Adam 的最佳学习率随宽度按 "
                           "1/宽度 下降）",
         "msg_rc_lr_lora": "学习率 {lr:g}：「{task}」预设的适配器学习率（指南建议 1e-4 到 2e-4）",
         "msg_rc_warmup": "预热 {pct:g}% 后余弦衰减（{steps} 步中的 {n} 步：指南建议 3% 到 10%，目标约 {least} 步）",
