@@ -562,7 +562,7 @@ STRINGS = {
                           "（无需下载；{src}）",
         "msg_mix_none_replay": "不混入通用数据（replay=0.15 会混入基座模型自己对通用提示的回答，以防遗忘）",
         "msg_want_replay": "0 到 0.5 之间的比例（例如 {example}）",
-        "msg_took_replay": "混入 {v:.0%} 通用对话", "msg_src_recipe": "配方", "msg_src_after": "上一次训练的诊断",
+        "msg_took_replay": "混入 {v:.0%} 通用对话", "msg_src_recipe": "配方", "msg_task_none_recipe": "「{task}」预设在此方案中不设任何值：由配方根据数据决定", "msg_src_after": "上一次训练的诊断",
         "msg_lr_after": "学习率 {lr:g}：上一次训练的诊断",
         "msg_steps_recipe": "{why}：共 {steps} 个优化步",
         "msg_rc_batch": "每步 {b} 条对话：{n} 条对话 ÷ 每轮约 {k} 步，取 2 的幂（1 到 {most}）",

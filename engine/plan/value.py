@@ -143,8 +143,14 @@ class Plan:
         from . import tasks
 
         name = _task_name(tasks.load().get(self.task, {}), self.task)
-        taken = [_took(key, self.settings[key]) for key in TOOK if self.sources.get(key) == "task"
+        # the recipe takes the preset's rate for adapters (engine.plan.recipe.learning_rate): that is the preset's too
+        taken = [_took(key, self.settings[key]) for key in TOOK
+                 if (self.sources.get(key) == "task" or (key == "lr" and self.sources.get(key) == "recipe"
+                                                         and self.method != "full"))
                  and (self.method != "full" or not key.startswith("lora_"))]
+        if not taken and "recipe" in self.sources.values():
+            return msg("task_none_recipe", "The {task} preset sets nothing in this plan: the recipe chose from the "
+                                           "data", task=name)
         if not taken:
             return msg("task_none", "The {task} preset sets nothing in this plan: {model}'s own settings apply "
                                     "(presets/demo.yaml)", task=name, model=self.model)
@@ -693,9 +699,10 @@ def next_inputs(run, *, overrides=None) -> NextInputs:
 
     cfg = TrainConfig.load(run.config_path)
     d = diagnosis.write(run)  # made again from the events (its texts keep their codes), diagnosis.json refreshed
+    derived = () if models_mod.is_random_init(cfg.model) else DERIVED  # no recipe there to decide them again
     given = {f.name: getattr(cfg, f.name) for f in dataclasses.fields(TrainConfig)
              if f.name not in ("model", "method", "train_file", "eval_file", "dataset_hash", "plan_reason",
-                               "trust_remote_code", *DERIVED)}
+                               "trust_remote_code", *derived)}
     given.update(d.next_overrides)
     if "epochs" in d.next_overrides:
         given["max_steps"] = -1
