@@ -50,13 +50,12 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
-from figures import Figure, add_args, report  # noqa: E402
+from figures import Figure, add_args, report, work_dir  # noqa: E402
 
 GOAL = 0.97
 SAMPLE = ROOT / "sample_data" / "lab_consultant.messages.jsonl"
@@ -465,7 +464,6 @@ def main() -> int:
                     help="one long run (--max-steps, e.g. 240) with the dashboard attached and closed in alternate "
                          "windows of --window-s seconds, compared pair by pair (cancels the machine's slow drift)")
     ap.add_argument("--window-s", type=float, default=40.0, help="--interleave: window length (default 40 s)")
-    ap.add_argument("--keep", action="store_true", help="keep the work directory (run folders) afterwards")
     ap.add_argument("--size", default="small", choices=["tiny", "small"], help="random-init demo model (default small)")
     add_args(ap, "also write the results (and the figures) to this JSON file")
     args = ap.parse_args()
@@ -482,36 +480,36 @@ def main() -> int:
 
     signal.signal(signal.SIGTERM, terminated)
     signal.signal(signal.SIGHUP, terminated)
-    workdir = Path(tempfile.mkdtemp(prefix="danlu-dash-bench-"))
+    with work_dir("dash", args.keep) as workdir:
+        return measure(args, workdir)
+
+
+def measure(args, workdir: Path) -> int:
     env = dict(os.environ)
     env.setdefault("DANLU_HOME", str(workdir / "home"))
     env["DANLU_RUNS"] = str(workdir / "runs")
     env["DANLU_LANG"] = "en"
     env.pop("DANLU_INJECT_OOM", None)
     os.environ.update({k: env[k] for k in ("DANLU_HOME", "DANLU_RUNS")})
-    try:
-        log(f"work directory {workdir}; DANLU_HOME {env['DANLU_HOME']}")
-        WAIT_BUDGET["left_s"] = args.max_wait_min * 60
-        first_wait = wait_quiet()  # building the model would disturb another benchmark too
-        build_demo_model(env, args.size)
-        cfg = write_config(workdir, args.max_steps, not args.no_eval, args.size)
-        if args.interleave:
-            result = interleaved(cfg, env, args)
-            report("dashboard_overhead", [overhead(statistics.median(result["pair_ratios"]) if result["pair_ratios"]
-                                                   else result["ratio_of_medians"], None, None, "windows")],
-                   args.json, smoke=args.smoke, detail=result)
-            return 0
-        order = "".join("AB" if i % 2 == 0 else "BA" for i in range(args.pairs))
-        log(f"order {' '.join(order)}; {args.max_steps} steps per run; {os.cpu_count()} CPUs")
-        rows = []
-        for i, mode in enumerate(order):
-            rows.append(one_run(mode, i + 1, cfg, env, args))
-            if i == 0:
-                first_wait["before_first_run"] = rows[0]["wait"]
-        load_start = rows[0]["load_at_start"]
-    finally:
-        if not args.keep:
-            shutil.rmtree(workdir, ignore_errors=True)
+    log(f"work directory {workdir}; DANLU_HOME {env['DANLU_HOME']}")
+    WAIT_BUDGET["left_s"] = args.max_wait_min * 60
+    first_wait = wait_quiet()  # building the model would disturb another benchmark too
+    build_demo_model(env, args.size)
+    cfg = write_config(workdir, args.max_steps, not args.no_eval, args.size)
+    if args.interleave:
+        result = interleaved(cfg, env, args)
+        report("dashboard_overhead", [overhead(statistics.median(result["pair_ratios"]) if result["pair_ratios"]
+                                               else result["ratio_of_medians"], None, None, "windows")],
+               args.json, smoke=args.smoke, detail=result)
+        return 0
+    order = "".join("AB" if i % 2 == 0 else "BA" for i in range(args.pairs))
+    log(f"order {' '.join(order)}; {args.max_steps} steps per run; {os.cpu_count()} CPUs")
+    rows = []
+    for i, mode in enumerate(order):
+        rows.append(one_run(mode, i + 1, cfg, env, args))
+        if i == 0:
+            first_wait["before_first_run"] = rows[0]["wait"]
+    load_start = rows[0]["load_at_start"]
 
     a = [r["tokens_per_s"] for r in rows if r["mode"] == "A"]
     b = [r["tokens_per_s"] for r in rows if r["mode"] == "B"]

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import contextlib
 import math
+import shutil
 import sys
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -58,11 +61,27 @@ def at_most(value: float | None, bound: float) -> bool | None:
     return None if value is None else value <= bound
 
 
+@contextlib.contextmanager
+def work_dir(bench: str, keep: bool = False):
+    """A fresh folder for one bench's runs, models and homes, removed when the bench ends (however it ends) unless
+    ``keep``: run folders of real models take gigabytes each (a full fine-tune's checkpoints, best step and final
+    model), and benches that left theirs behind once filled the disk that CI shares."""
+    path = Path(tempfile.mkdtemp(prefix=f"danlu-{bench}-bench-"))
+    try:
+        yield path
+    finally:
+        if keep:
+            print(f"work folder kept: {path}", flush=True)
+        else:
+            shutil.rmtree(path, ignore_errors=True)
+
+
 def add_args(ap: argparse.ArgumentParser, json_help: str = "also write the figures to this JSON file") -> None:
     ap.add_argument("--smoke", action="store_true",
                     help="the smallest input (demo:tiny, a few records, one repetition): checks that the bench runs "
                          "and prints its figures, in seconds; the numbers mean nothing")
     ap.add_argument("--json", type=Path, help=json_help)
+    ap.add_argument("--keep", action="store_true", help="keep the work folder (runs, models) afterwards")
 
 
 def report(bench: str, figures: list[Figure], json_path: Path | None, *, smoke: bool = False,

@@ -17,13 +17,12 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "bench")]
-from figures import Figure, add_args, at_most, report  # noqa: E402
+from figures import Figure, add_args, at_most, report, work_dir  # noqa: E402
 
 TARGETS = "adapter,merged,gguf,gguf:q8_0,ollama"
 
@@ -52,11 +51,16 @@ def main() -> None:
     if args.smoke:  # every command once, on the smallest work: the report with 2 short answers, one export
         args.model, args.max_steps, args.targets = "demo:tiny", 2, "gguf"
         eval_args = ["--samples", "2", "--stability", "2", "--max-new-tokens", "8"]
-    work = Path(tempfile.mkdtemp(prefix="danlu-job-bench-"))
-    env = dict(os.environ, PYTHONPATH=str(ROOT), DANLU_RUNS=str(work / "runs"))
-    env.setdefault("DANLU_HOME", str(work / "home"))
     figures: list[Figure] = []
     detail: dict = {"model": args.model, "max_steps": args.max_steps}
+    with work_dir("job", args.keep or args.keep_run) as work:
+        measure(args, work, eval_args, figures, detail)
+    report("job_times", figures, args.json, smoke=args.smoke, detail=detail)
+
+
+def measure(args, work: Path, eval_args: list[str], figures: list[Figure], detail: dict) -> None:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), DANLU_RUNS=str(work / "runs"))
+    env.setdefault("DANLU_HOME", str(work / "home"))
     try:
         argv = ["quickstart", "--model", args.model] + (["--max-steps", str(args.max_steps)] if args.max_steps else [])
         print(f"danlu {' '.join(argv)} …", flush=True)
@@ -88,9 +92,6 @@ def main() -> None:
                                   "(written and verified)", ex_s, "s"))
     finally:
         shutil.rmtree(work / "export", ignore_errors=True)
-        if not args.keep_run:
-            shutil.rmtree(work, ignore_errors=True)
-    report("job_times", figures, args.json, smoke=args.smoke, detail=detail)
 
 
 if __name__ == "__main__":

@@ -83,7 +83,7 @@ RUNNER_CONFIGS = [
 ]
 
 RUNNER_CHILD = r"""
-import json, resource, sys, tempfile
+import json, resource, shutil, sys, tempfile
 from pathlib import Path
 import psutil
 import torch, transformers, peft, trl
@@ -102,6 +102,7 @@ cfg = TrainConfig(model=model, train_file=str(train_file), method=method, max_se
 res = train.run(cfg, runs.create("calibration", tmp / "runs"))
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 geo = [e.args.get("geometry", "") for e in runs.RunDir(Path(res.run_dir)).events() if getattr(e, "code", None) == "parameters"][0]
+shutil.rmtree(tmp, ignore_errors=True)
 print(json.dumps({"base": base, "peak": peak, "geometry": geo}))
 """
 

@@ -33,11 +33,8 @@ CHECK_HEAVY = "import sys; from danlu.engine.cli import main; main({argv!r}); " 
 
 def main():
     import argparse
-    import tempfile
 
-    from danlu.engine.plan import hardware
-    from danlu.engine.core import presets
-    from figures import Figure, add_args, at_most, report
+    from figures import add_args, work_dir
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_args(ap)
@@ -45,7 +42,15 @@ def main():
     repeat, samples = (1, 50) if args.smoke else (5, 2000)
     figures, detail = [], {}
 
-    tmp = Path(tempfile.mkdtemp())
+    with work_dir("probe", args.keep) as tmp:
+        measure(args, tmp, repeat, samples, figures, detail)
+
+
+def measure(args, tmp: Path, repeat: int, samples: int, figures: list, detail: dict) -> None:
+    from danlu.engine.plan import hardware
+    from danlu.engine.core import presets
+    from figures import Figure, at_most, report
+
     cfg = dict(presets.model_config("Qwen/Qwen2.5-1.5B"))
     (tmp / "config.json").write_text(__import__("json").dumps(cfg))
     env = dict(os.environ, PYTHONPATH=str(ROOT))

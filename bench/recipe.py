@@ -36,14 +36,14 @@ import importlib.util
 import json
 import random
 import sys
-import tempfile
+import shutil
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path[:0] = [str(ROOT), str(HERE)]
-from figures import Figure, add_args, at_most, report  # noqa: E402
+from figures import Figure, add_args, at_most, report, work_dir  # noqa: E402
 
 LF = {"method": "lora", "lora_r": 8, "lora_alpha": 16, "lora_dropout": 0.0, "lora_targets": "all-linear", "lr": 1e-4,
       "epochs": 3, "micro_batch": 1, "grad_accum": 8, "lr_scheduler": "cosine", "warmup_ratio": 0.1, "packing": False,
@@ -176,7 +176,7 @@ def rouge(model, tok, questions, max_new_tokens) -> tuple[float, float]:
 
 
 # -- one run ------------------------------------------------------------------------------------------------------
-def train_one(name, cfg, train, held, root, questions, probe, answer_tokens):
+def train_one(name, cfg, train, held, root, questions, probe, answer_tokens, keep=False):
     from danlu.engine.plan import prepare
     from danlu.engine.train import runner
 
@@ -198,6 +198,8 @@ def train_one(name, cfg, train, held, root, questions, probe, answer_tokens):
     import gc
 
     gc.collect()
+    if not keep:  # measured: a full fine-tune's folder holds gigabytes (checkpoints, best step, final model)
+        shutil.rmtree(run.path, ignore_errors=True)
     return row
 
 
@@ -230,12 +232,14 @@ def bench_dataset(label, model_ref, train, held, args, work, probe_rows, tok_len
           f"{auto.summary()}", flush=True)
     questions = demo.questions(held, args.rouge)
     root = work / label
-    rows = [train_one("auto", auto.config(train_file="x"), train, held, root, questions, probe_rows, tok_len)]
+    rows = [train_one("auto", auto.config(train_file="x"), train, held, root, questions, probe_rows, tok_len,
+                      args.keep)]
     points = grid_points(auto)[:args.grid] if "grid" in args.recipes else []
     for name, pt in points:
         p = plan.make(model_ref, task=task, lengths=lengths, held_out=len(held), probe=probe, target_batch=pt["tb"],
                       method=auto.method, overrides=dict(over, lr=pt["lr"], epochs=pt["epochs"]))
-        rows.append(train_one(name, p.config(train_file="x"), train, held, root, questions, probe_rows, tok_len))
+        rows.append(train_one(name, p.config(train_file="x"), train, held, root, questions, probe_rows, tok_len,
+                              args.keep))
     seq = auto.max_seq_len
     for name, recipe in (("LLaMA-Factory default", LF), ("TRL defaults", TRL)):
         if ("lf" if recipe is LF else "trl") not in args.recipes:
@@ -243,7 +247,7 @@ def bench_dataset(label, model_ref, train, held, args, work, probe_rows, tok_len
         if args.smoke:
             recipe = dict(recipe, epochs=1)
         cfg = TrainConfig(model=model_ref, train_file="x", max_seq_len=seq, **recipe).validate()
-        rows.append(train_one(name, cfg, train, held, root, questions, probe_rows, tok_len))
+        rows.append(train_one(name, cfg, train, held, root, questions, probe_rows, tok_len, args.keep))
     return auto, rows
 
 
@@ -269,10 +273,16 @@ def main() -> None:
 
     from danlu.engine.models import load as models
 
+    ref = str(models.resolve_model(args.model))  # a model folder: planned as a user's model (no demo settings)
+    with work_dir("recipe", args.keep) as work:
+        bench_all(args, ref, work)
+
+
+def bench_all(args, ref: str, work: Path) -> None:
+    from danlu.engine.models import load as models
+
     from transformers import AutoModelForCausalLM
 
-    ref = str(models.resolve_model(args.model))  # a model folder: planned as a user's model (no demo settings)
-    work = Path(tempfile.mkdtemp(prefix="danlu-recipe-bench-"))
     tok = models.load_tokenizer(ref)
     base = AutoModelForCausalLM.from_pretrained(ref).eval()
     probe_rows = base_probe(base, tok, args.answer_tokens)

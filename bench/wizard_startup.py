@@ -42,7 +42,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from figures import Figure, add_args, at_most, report  # noqa: E402
+from figures import Figure, add_args, at_most, report, work_dir  # noqa: E402
 
 ANSI = re.compile(rb"\x1b\[[0-9;?<>=]*[ -/]*[@-~]|\x1b[()][A-Za-z0-9]|\x1b[=>]|\x1b\][^\x07]*\x07")
 LLAMAFACTORY_WEBUI_S = 8.6  # DESIGN.md §6: median of 5 cold starts of llamafactory-cli webui 0.9.5 here
@@ -202,10 +202,13 @@ def main() -> int:
         args.runs, args.lf_runs = 1, 1
     if args.wait_load is not None:
         wait_for_load(args.wait_load, 600)
-    if args.llamafactory:
-        return side_by_side(args)
+    with work_dir("wizard", args.keep) as work:
+        return side_by_side(args, work) if args.llamafactory else alone(args, work)
+
+
+def alone(args: argparse.Namespace, work: Path) -> int:
     danlu = str(Path(sys.executable).parent / "danlu")
-    home = tempfile.mkdtemp(prefix="danlu-bench-")
+    home = str(work / "home")
     env = dict(os.environ, DANLU_HOME=home, TERM="xterm-256color", LANG="C.UTF-8", DANLU_LANG="en")
     one_run([danlu], env, b"New fine-tune")  # warm the OS page cache once, as any earlier command would
     times = [one_run([danlu], env, b"New fine-tune") for _ in range(args.runs)]
@@ -227,15 +230,16 @@ def cold_start(median_s: float, lf_s: float, lf_name: str) -> Figure:
                   "≤ 0.8 s", at_most(median_s, 0.8))
 
 
-def side_by_side(args: argparse.Namespace) -> int:
+def side_by_side(args: argparse.Namespace, work: Path) -> int:
     cli = os.path.abspath(args.llamafactory)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # so that lf_run's `finally` kills the webui too
     if not os.access(cli, os.X_OK):
         raise SystemExit(f"not an executable: {cli}")
     danlu = str(Path(sys.executable).parent / "danlu")
-    home = tempfile.mkdtemp(prefix="danlu-bench-")
+    home, lfcwd = str(work / "home"), str(work / "lf")
+    os.makedirs(lfcwd)
     env = dict(os.environ, DANLU_HOME=home, TERM="xterm-256color", LANG="C.UTF-8", DANLU_LANG="en")
-    lfenv, lfcwd = lf_env(os.environ), tempfile.mkdtemp(prefix="lf-bench-")  # webui writes llamaboard_cache/ here
+    lfenv = lf_env(os.environ)  # webui writes llamaboard_cache/ here
     load_start = os.getloadavg()
     first_lf = lf_run(cli, lfenv, lfcwd, args.lf_timeout)  # first import: cold-ish, reported apart
     first_danlu = one_run([danlu], env, b"New fine-tune")  # as above: warms the page cache once

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import math
 import subprocess
 import sys
@@ -52,13 +53,18 @@ def test_every_bench_script_is_in_make_bench_and_takes_smoke():
     for name in sorted(scripts):
         help_text = subprocess.run([sys.executable, str(BENCH / f"{name}.py"), "--help"], capture_output=True,
                                    text=True, cwd=ROOT, timeout=60).stdout
-        assert "--smoke" in help_text and "--json" in help_text, name
+        assert "--smoke" in help_text and "--json" in help_text and "--keep" in help_text, name
 
 
 def test_make_bench_smoke_prints_every_figure(tmp_path):
+    scratch = tmp_path / "tmp"  # the benches' temporary folders: all gone afterwards (full fine-tunes fill disks)
+    scratch.mkdir()
     out = subprocess.run([sys.executable, str(BENCH / "run_all.py"), "--smoke", "--out", str(tmp_path)],
-                         capture_output=True, text=True, cwd=ROOT, timeout=600)
+                         capture_output=True, text=True, cwd=ROOT, timeout=600,
+                         env=dict(os.environ, TMPDIR=str(scratch)))
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
+    left = sorted(p.name for p in scratch.iterdir() if not p.name.startswith("torchinductor_"))  # torch's own cache
+    assert not left, f"benches left behind: {left}"
     doc = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
     md = (tmp_path / "results.md").read_text(encoding="utf-8")
     assert doc["smoke"] and doc["machine"]["cores"] and doc["machine"]["versions"]["torch"]

@@ -121,6 +121,7 @@ def test_early_stopping_stops_before_the_last_epoch_and_keeps_the_best_step(over
     model = AutoModelForCausalLM.from_pretrained(str(run.final_dir)).eval()
     again = evaluate.eval_loss(model, result.eval_rows, pad_id=result.tokenizer.pad_token_id, batch_size=4)
     assert again == pytest.approx(best.loss, rel=1e-4)
+    assert not (run.path / "best").exists()  # kept while training; once final/ holds it, no second copy on disk
     assert len({e.step for e in evs if isinstance(e, events.Eval)}) == len(
         [e for e in evs if isinstance(e, events.Eval)])  # no step evaluated twice
 

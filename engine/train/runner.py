@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -586,6 +587,8 @@ class Recipe:
                 model.save_pretrained(tmp)
                 self.tokenizer.save_pretrained(tmp)
             self.emit(events.Checkpoint(step=steps, path=str(run.final_dir), final=True))
+            if state_name == "done":  # final/ is now the best step's model: its second copy would only fill the disk
+                shutil.rmtree(run.path / BEST_DIR, ignore_errors=True)
             done = events.Done(state=state_name, step=steps, eval_loss=eval_after, seconds=round(seconds, 2),
                                tokens=tokens, tokens_per_s=round(tps, 1) if tps else None, best_step=best_step)
             by_line = {self.lines[k]: round(v, 4) for k, v in self.sample_losses.items() if k in self.lines}
