@@ -230,6 +230,28 @@ def test_7_a_run_whose_status_is_a_list_is_listed_as_damaged_and_the_others_stil
     assert rc == 2 and "is finished" in one_error(err)
 
 
+def test_attach_without_a_run_follows_the_one_training_now_else_the_latest(trained, runs_root, capsys):
+    import os
+
+    from danlu.engine.core import atomic
+
+    older, newer = copy_run(trained, runs_root, "older"), copy_run(trained, runs_root, "newer")
+    for run, created in ((older, 1000.0), (newer, 2000.0)):
+        st = json.loads((run / "status.json").read_text())
+        (run / "status.json").write_text(json.dumps(dict(st, created=created)))
+
+    def attached() -> str:
+        rc, out, err = cli(capsys, "attach", "--no-follow", "--json")
+        assert rc == 0, err
+        return err.splitlines()[0]
+
+    assert newer.name in attached()  # nothing trains: the latest run
+    st = json.loads((older / "status.json").read_text())
+    (older / "status.json").write_text(json.dumps(dict(st, state="running", pid=os.getpid(),
+                                                       pid_start=atomic.proc_start(os.getpid()))))
+    assert older.name in attached()  # a run that trains now comes first, however old
+
+
 # -- 9. binary junk in events.jsonl ----------------------------------------------------------------------------------
 def test_9_binary_junk_in_the_event_log_is_tolerated(trained, runs_root, capsys):
     run = copy_run(trained, runs_root, "junk")

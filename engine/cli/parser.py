@@ -149,7 +149,8 @@ def build_parser() -> argparse.ArgumentParser:
     json_flag(sp)
 
     sp = add("attach", cmd_attach, "follow a run's events (the whole history, then live); Ctrl-C detaches")
-    sp.add_argument("run", help="run id, unique part of one, path, or 'latest'")
+    sp.add_argument("run", nargs="?", help="run id, unique part of one, path, or 'latest' (default: the run that is "
+                                           "training now, else the latest)")
     sp.add_argument("--no-follow", action="store_true", help="print the history and exit")
     json_flag(sp)
 

@@ -195,12 +195,19 @@ def cmd_runs(args):
     out(args, [r.to_dict() for r in rows], "\n".join(lines))
 
 
+def _training_now():
+    """The newest run that is training now (None when none is)."""
+    from ..runs import store as runs
+
+    return next((r for r in runs.list_runs() if r.effective_state() in ("pending", "running")), None)
+
+
 def cmd_attach(args):
     from ..runs import store as runs
 
     from rich.console import Console
 
-    run = runs.resolve(args.run)
+    run = runs.resolve(args.run) if args.run else _training_now() or runs.resolve("latest")
     console = Console(stderr=args.json, highlight=False)
     state = run.effective_state()
     live = state in ("pending", "running") and not args.no_follow
