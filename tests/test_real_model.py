@@ -141,7 +141,8 @@ def test_quickstart_fine_tunes_the_real_model_and_eval_loss_falls(real_run):
     """Eval loss on held-out conversations falls, held-out questions are answered by base and tuned model, the
     merged export matches, and only English conversations were trained on."""
     res = real_run
-    assert res["model"] == "demo:smollm2" and res["method"] == "lora" and res["lr"] == pytest.approx(2e-4)
+    # the recipe's adapter rate: the general preset's 2e-4 at hidden 4096, × 4096/576 for SmolLM2-135M
+    assert res["model"] == "demo:smollm2" and res["method"] == "lora" and res["lr"] == pytest.approx(1.4e-3)
     assert "English" in res["data_note"]
     print(f"real model, {res['steps']} LoRA steps: eval loss {res['eval_loss_before']:.4f} -> "
           f"{res['eval_loss_after']:.4f}; {res['tokens_per_s']} tokens/s")

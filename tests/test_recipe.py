@@ -41,14 +41,29 @@ def test_more_data_means_fewer_passes_and_bigger_batches():
 
 
 def test_the_learning_rate_follows_the_method_and_the_models_width():
-    lora = _plan(500, method="lora")
-    assert lora.lr == 2e-4 and "adapters" in lora.why("lr")
+    lora = _plan(500, method="lora")  # Qwen2.5-0.5B: hidden 896
+    assert math.isclose(lora.lr, 2e-4 * 4096 / 896, rel_tol=0.02) and "adapters" in lora.why("lr")
     style = _plan(500, method="lora", task="tone_style")
-    assert style.lr == 1e-4  # the task preset's rate for adapters
+    assert math.isclose(style.lr, lora.lr / 2, rel_tol=0.02)  # the task preset's rate, scaled the same
+    wide_lora = _plan(500, method="lora", model="Qwen/Qwen2.5-7B-Instruct", gpu_mem_gb=200)  # hidden 3584
+    assert wide_lora.lr == pytest.approx(2e-4 * 4096 / 3584, rel=0.02)  # near the guides' 2e-4 at 7 B
     narrow = _plan(500, method="full")  # hidden 896
     wide = _plan(500, method="full", model="Qwen/Qwen2.5-7B-Instruct", gpu_mem_gb=200)  # hidden 3584
     assert narrow.lr > wide.lr >= 2e-5 and narrow.lr <= 2e-4
     assert math.isclose(narrow.lr, 2e-5 * 4096 / 896, rel_tol=0.02) and "896" in narrow.why("lr")
+    assert lora.lr == pytest.approx(10 * narrow.lr, rel=0.05)  # LoRA's best rate: about 10× full fine-tuning's
+
+
+def test_an_adapter_unless_the_data_outgrows_it():
+    """Where a full fine-tune fits, the recipe still takes LoRA for a set that fits in the adapter; a set with more
+    tokens than the adapter has parameters gets the full fine-tune (the planner's best fit)."""
+    small = _plan(500, gpu_mem_gb=80)
+    assert small.method == "lora" and small.sources["method"] == "recipe"
+    assert "forgets less" in small.why("method_recipe")
+    assert next(c for c in small.candidates if c["method"] == "full")["fits"]  # a choice, not a fallback
+    big = _plan(200_000, mean=1000, gpu_mem_gb=80)
+    assert big.method == "full" and "more than the adapter" in big.why("method_recipe")
+    assert _plan(500, gpu_mem_gb=80, method="full").method == "full"  # yours wins
 
 
 def test_your_settings_win_over_the_recipe():

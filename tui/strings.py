@@ -577,6 +577,11 @@ STRINGS = {
         "msg_rc_lr_full": "学习率 {lr:g}：全参数微调在隐藏维度 {ref} 时取 {base:g}，本模型更窄，乘以 {ref}/{h}（Adam 的最佳学习率随宽度按 "
                           "1/宽度 下降）",
         "msg_rc_lr_lora": "学习率 {lr:g}：「{task}」预设的适配器学习率（指南建议 1e-4 到 2e-4）",
+        "msg_rc_lr_lora_width": "学习率 {lr:g}：「{task}」预设在隐藏维度 {ref} 时的适配器学习率 {base:g}，本模型更窄，乘以 "
+                                "{ref}/{h}（Adam 的最佳学习率随宽度按 1/宽度 下降）",
+        "msg_rc_method_lora": "用适配器而不是全参数微调：{tokens:,} 个训练 token 装得进它的 {params:,} 个参数，这时 LoRA "
+                              "学得一样好、遗忘更少",
+        "msg_rc_method_full": "放得下就全参数微调：{tokens:,} 个训练 token，超过适配器 {params:,} 个参数的容量",
         "msg_rc_warmup": "预热 {pct:g}% 后余弦衰减（{steps} 步中的 {n} 步：指南建议 3% 到 10%，目标约 {least} 步）",
         "msg_dx_clean": "正常：验证损失稳定在最佳值附近",
         "msg_dx_clean_train": "就训练损失来看正常",

@@ -464,10 +464,11 @@ def plan(ref: str, *, gpu_mem_gb: float | None = None, probe: Probe | None = Non
          method: str | None = None, micro_batch: int | None = None, target_batch: int = 16, lora_r: int = 16,
          lora_targets: str = "all-linear", lora_dropout: float = 0.05, grad_checkpointing: bool | None = None,
          optimizer: str | None = None, precision: str | None = None, shape: ModelShape | None = None,
-         grad_accum: int | None = None, knobs: dict | None = None) -> Plan:
+         grad_accum: int | None = None, knobs: dict | None = None, prefer: str | None = None) -> Plan:
     """Choose method, micro-batch, accumulation, checkpointing, optimizer and precision that fit.
 
-    The highest-fidelity method that fits with the margin wins (full → LoRA → QLoRA); for it, the
+    The highest-fidelity method that fits with the margin wins (full → LoRA → QLoRA), starting at ``prefer`` when
+    given (the recipe's choice: every method's figure is still computed, for the Plan screen); for it, the
     largest micro-batch (up to the target effective batch), gradient checkpointing only when it buys
     a fit or a bigger micro-batch, an 8-bit optimizer only when 32-bit states do not fit.  Forced
     choices (any argument that is not None) are kept as given.
@@ -555,7 +556,7 @@ def plan(ref: str, *, gpu_mem_gb: float | None = None, probe: Probe | None = Non
             best.reason = msg("fits", "fits at micro-batch {mb}" + gc_text + opt_text + ": {gb:g} GB", mb=best.micro_batch,
                               gb=best.peak_gb, gc=best.grad_checkpointing, opt8="8bit" in best.optimizer)
         candidates.append(best)
-        if chosen is None and best.fits:
+        if chosen is None and best.fits and (prefer is None or METHODS.index(m) >= METHODS.index(prefer)):
             chosen = best
     fits = chosen is not None
     pick = chosen or candidates[-1]
@@ -567,7 +568,7 @@ def plan(ref: str, *, gpu_mem_gb: float | None = None, probe: Probe | None = Non
         msg("budget", "memory budget: {device}, keeping {pct} % free", device=device, pct=int(MARGIN * 100)),
     ]
     if fits:
-        worse = [c.method for c in candidates if METHODS.index(c.method) < METHODS.index(pick.method)]
+        worse = [c.method for c in candidates if METHODS.index(c.method) < METHODS.index(pick.method) and not c.fits]
         if worse:
             reasons.append(msg("pick_over", "{method}: {reason} ({worse} would not fit)", method=pick.method,
                                reason=pick.reason, worse=", ".join(worse)))

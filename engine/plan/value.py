@@ -370,7 +370,10 @@ def make(model: str, *, task: str = "general", method: str | None = None, overri
     except DanluError as exc:
         raise DanluError(exc.what, where=exc.where or "plan", fix=exc.fix) from None
     shape = shape or planner.model_shape(model, trust_remote_code=trust_remote_code)
-    rc_batch, rc_batch_why = None, None
+    rc_batch, rc_batch_why, rc_method, rc_method_why = None, None, None, None
+    if use_recipe and not method:  # LoRA unless the set outgrows the adapter (engine.plan.recipe.method)
+        rc_method, rc_method_why = recipe.method(sum(min(n, seq) for n in known),
+                                                 shape.lora_params(int(values["lora_r"]), str(values["lora_targets"])))
     if use_recipe:
         budget = own.get("time_budget_s")
         sec = (sum(min(n, seq) for n in known) * FLOPS_PER_PARAM.get(method or "lora", 6) * shape.params /
@@ -386,12 +389,14 @@ def make(model: str, *, task: str = "general", method: str | None = None, overri
                        grad_checkpointing=ov.get("grad_checkpointing"), optimizer=ov.get("optimizer"),
                        precision=ov.get("precision"), lora_r=int(values["lora_r"]),
                        lora_targets=str(values["lora_targets"]), lora_dropout=float(values["lora_dropout"]),
-                       target_batch=batch_target, shape=shape)
+                       target_batch=batch_target, shape=shape, prefer=rc_method)
     # the planner's decisions (valid by construction: its own method, micro-batch, optimizer and precision lists)
     for key in ("method", *PLANNER_KEYS):
         put(key, getattr(mem, key), "you" if key in ov or (key == "method" and method) else "planner")
     if demo and method:
         sources["method"] = "demo"
+    elif rc_method_why and not method:
+        sources["method"] = "recipe"
     if "lr" in ov:
         lr_why = (msg("lr_after", "lr {lr:g}: the last run's diagnosis", lr=float(ov["lr"])) if "lr" in after else
                   msg("lr_given", "lr {lr:g}: your setting", lr=float(ov["lr"])))
@@ -436,6 +441,8 @@ def make(model: str, *, task: str = "general", method: str | None = None, overri
 
     reasons: list[tuple[str, Msg]] = [("model", mem.reasons[0]), ("budget", mem.reasons[1])]
     if mem.fits:
+        if sources["method"] == "recipe":  # why not the full fine-tune that may fit, before what fits
+            reasons.append(("method_recipe", rc_method_why))
         reasons.append(("method", mem.reasons[2]))
         if sources["method"] == "demo":
             reasons.append(("method_demo", msg("method_demo", "method {method}: {why}", method=cfg.method, why=demo)))
