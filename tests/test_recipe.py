@@ -66,6 +66,13 @@ def test_an_adapter_unless_the_data_outgrows_it():
     assert _plan(500, gpu_mem_gb=80, method="full").method == "full"  # yours wins
 
 
+def test_no_adapter_dropout_where_early_stopping_guards_over_fitting():
+    with_split = _plan(500, task="domain_qa")
+    assert with_split.lora_dropout == 0 and "early stopping" in with_split.why("dropout")
+    assert _plan(500, task="domain_qa", held_out=0).lora_dropout == 0.05  # no split: the preset's dropout
+    assert _plan(500, task="domain_qa", overrides={"lora_dropout": 0.1}).lora_dropout == 0.1  # yours wins
+
+
 def test_your_settings_win_over_the_recipe():
     p = _plan(500, method="lora", overrides={"epochs": 5, "lr": 1e-3, "eval_steps": 7, "warmup_ratio": 0.2})
     assert (p.epochs, p.lr, p.eval_steps, p.warmup_ratio) == (5, 1e-3, 7, 0.2)

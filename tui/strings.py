@@ -461,7 +461,7 @@ STRINGS = {
         "msg_err_no_records_bad": "输入里没有可读的记录（{n} 行损坏；第一个：{first}）",
         "msg_fix_no_records": "每行一个 JSON 对象（JSONL）、一个 JSON 数组，或带表头行的 CSV",
         "msg_err_plain_text": "这些记录是纯文本（'text' 字段）：没有可用来训练对话模型的用户/助手轮次",
-        "msg_fix_plain_text": "提供问题和回答两列，并用 --mapping instruction=列名,output=列名 指定",
+        "msg_fix_plain_text_cols": "提供问题和回答两列，并用 --mapping instruction=列名,output=列名 指定",
         "msg_err_still_training": "运行 {run} 还在训练", "msg_fix_from_checkpoint": "用 --from-checkpoint {n} 导出已保存的检查点",
         "msg_fix_wait_export": "等它保存检查点（danlu stop --checkpoint 可以请求保存）或训练结束",
         "msg_fix_export_after": "训练结束后再导出（danlu attach 可查看），或恢复训练",
@@ -581,6 +581,7 @@ STRINGS = {
                                 "{ref}/{h}（Adam 的最佳学习率随宽度按 1/宽度 下降）",
         "msg_rc_method_lora": "用适配器而不是全参数微调：{tokens:,} 个训练 token 装得进它的 {params:,} 个参数，这时 LoRA "
                               "学得一样好、遗忘更少",
+        "msg_rc_dropout": "适配器 dropout 为 0：在 {n} 条留出对话上的提前停止已经防止过拟合，而 dropout 会拖慢每一步",
         "msg_rc_method_full": "放得下就全参数微调：{tokens:,} 个训练 token，超过适配器 {params:,} 个参数的容量",
         "msg_rc_warmup": "预热 {pct:g}% 后余弦衰减（{steps} 步中的 {n} 步：指南建议 3% 到 10%，目标约 {least} 步）",
         "msg_dx_clean": "正常：验证损失稳定在最佳值附近",

@@ -175,7 +175,7 @@ def prepare(src, records, sink, report, mapping, confirm_mapping) -> tuple[Spec,
     if spec.format == "text":
         raise DanluError(msg("err_plain_text", "the records are plain text (a 'text' field): there are no "
                              "user/assistant turns to train a chat model on"), where=src.path,
-                         fix=msg("fix_plain_text", "give question and answer columns, and name them with --mapping "
+                         fix=msg("fix_plain_text_cols", "give question and answer columns, and name them with --mapping "
                                  "instruction=COL,output=COL"))
     return spec, sample
 

@@ -25,6 +25,8 @@ The rules, and what they follow:
   times full fine-tuning's: Schulman et al. 2025 found LoRA's best rate 10× full fine-tuning's).  Both scaled up
   by 4096 / hidden for narrower models (μP, Yang et al. 2022: Adam's best rate for hidden weights falls as 1 /
   width), at most ×10.
+* **Adapter dropout** — none when there is a held-out split: early stopping guards against over-fitting there, and
+  dropout costs time in every step (about a quarter of a LoRA step on a CPU; Unsloth's defaults leave it at 0).
 * **Warm-up and schedule** — cosine decay after a linear warm-up of 3–10 % of the steps (the guides' range), aiming
   at ``MIN_WARMUP_STEPS`` steps (fewer than a handful of warm-up steps is no warm-up at all).
 * **Evaluation cadence and early stopping** — about ``EVALS`` evaluations a run, fewer (at least ``MIN_EVALS``)
@@ -123,6 +125,12 @@ def method(train_tokens: int | None, adapter_params: int | None) -> tuple[str | 
     return "lora", msg("rc_method_lora", "an adapter, not a full fine-tune: {tokens:,} training tokens fit in its "
                                          "{params:,} parameters, where LoRA learns as well and forgets less",
                        tokens=train_tokens, params=adapter_params)
+
+
+def dropout(held_out: int) -> Msg:
+    """Why the adapter trains without dropout: early stopping on the held-out split guards over-fitting instead."""
+    return msg("rc_dropout", "adapter dropout 0: early stopping on the {n} held-out conversations guards against "
+                             "over-fitting instead, and dropout slows every step", n=held_out)
 
 
 def learning_rate(method: str, task_lr: float, hidden: int | None, task_name) -> tuple[float, Msg]:

@@ -359,6 +359,10 @@ def make(model: str, *, task: str = "general", method: str | None = None, overri
     # the recipe (engine.plan.recipe) chooses what learns from the data; the random-init demo models keep their own
     # settings (they show plumbing, not a result)
     use_recipe = bool(known) and not models_mod.is_random_init(model)
+    dropout_why = None
+    if use_recipe and held_out and "lora_dropout" not in ov and values.get("lora_dropout"):
+        put("lora_dropout", 0.0, "recipe")
+        dropout_why = recipe.dropout(held_out)
     seq, seq_why, seq_source = choose_seq_len(model, known, ov.get("max_seq_len"))
     put("max_seq_len", seq, seq_source)
     values.update({k: v for k, v in ov.items() if k in PLANNER_KEYS}, model=model, train_file="(planned)",
@@ -467,6 +471,8 @@ def make(model: str, *, task: str = "general", method: str | None = None, overri
                                                   "({src})", adapter=cfg.adapter, r=cfg.lora_r, alpha=cfg.lora_alpha,
                                        d=cfg.lora_dropout, targets=cfg.lora_targets,
                                        src=_source_text(sources["lora_r"], task_name, model))))
+        if dropout_why:
+            reasons.append(("dropout", dropout_why))
     reasons.append(("precision", mem.reasons[-1] if mem.fits else msg("precision", "precision {precision}",
                                                                        precision=cfg.precision)))
     reasons.append(("memory", msg("memory", "gradient checkpointing {gc}, optimizer {opt}: predicted peak {peak:.2f} "
