@@ -189,7 +189,14 @@ FALLING = [3.0 - 0.02 * i for i in range(60)]
     ("still learning", FALLING, {0: 3.0, 20: 2.6, 40: 2.3, 60: 2.0}, "under_fit"),
     ("held-out rises", FALLING, {0: 3.0, 20: 2.5, 40: 2.6, 60: 2.9}, "over_fit"),
     ("settled", FALLING[:30] + [2.4] * 30, {0: 3.0, 20: 2.5, 40: 2.45, 60: 2.449}, "clean"),
-    ("a spike", FALLING[:30] + [25.0] + FALLING[31:], {0: 3.0, 30: 2.6, 60: 2.3}, "diverged"),
+    ("a spike that stays", FALLING[:30] + [25.0] + [9.0 - 0.02 * i for i in range(29)], {0: 3.0, 30: 2.6, 60: 6.3},
+     "diverged"),
+    # one conversation a step: a hard sample's loss 3.4× the ten before it, and the run goes on learning (measured:
+    # the recipe bench's LoRA run on the support set was called diverged by a rule that took any such step)
+    ("one hard sample", FALLING[:30] + [8.0] + FALLING[31:], {0: 3.0, 20: 2.6, 40: 2.45, 60: 2.449}, "clean"),
+    ("a noisy small batch", [(2.0 if i % 3 else 0.4) - 0.01 * i for i in range(30)] + [0.2, 0.15, 0.9, 0.18, 0.6,
+     0.12, 0.2, 0.7, 0.1, 0.25, 0.755, 0.3, 0.1, 0.6, 0.2, 0.15, 0.5], {0: 3.0, 16: 2.5, 32: 2.45, 47: 2.449},
+     "clean"),
     ("NaN", FALLING[:10] + [float("nan")] + FALLING[11:], {0: 3.0, 60: 2.3}, "diverged"),
     ("rising training loss", [2.0 + 0.05 * i for i in range(40)], {0: 3.0, 40: 3.4}, "diverged"),
     ("no mid-run evals, still falling", FALLING, {0: 3.0, 60: 1.9}, "under_fit"),

@@ -595,7 +595,7 @@ STRINGS = {
                           "语言不同或格式损坏",
         "msg_dx_ev_restored": "提前停止已把第 {step} 步的权重作为最终模型",
         "msg_dx_ev_rose": "训练损失从 {a:.3f}（前 {k} 步）升到 {b:.3f}（后 {k} 步）",
-        "msg_dx_ev_spike": "第 {step} 步：损失 {loss:.3f}，是前十步中位数 {med:.3f} 的 {x:.1f} 倍",
+        "msg_dx_ev_spike": "第 {step} 步：损失 {loss:.3f}，是前十步中位数 {med:.3f} 的 {x:.1f} 倍，之后十步的中位数仍为 {after:.3f}",
         "msg_dx_ev_underfit": "结束时验证损失仍在下降：最后一个评估间隔内 {prev:.4f} → {last:.4f}（−{pct:.1f}%）",
         "msg_dx_ev_underfit_train": "结束时训练损失仍在下降：最后八分之一的步数内 {prev:.4f} → {last:.4f}（−{pct:.1f}%）",
         "msg_dx_next_diverged": "学习率降为三分之一，预热 10%",

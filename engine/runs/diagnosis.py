@@ -3,8 +3,10 @@
 :func:`diagnose` reads a run's events (steps with their loss and gradient norm, held-out evaluations, the end) and
 says one of:
 
-* ``diverged`` — a loss or gradient norm that is not a number, a loss spike (``SPIKE`` × the median of the steps
-  before it), or a training loss that ends higher than it began.  Next: a third of the learning rate, a longer
+* ``diverged`` — a loss or gradient norm that is not a number, a loss spike the run does not come back from
+  (``SPIKE`` × the median of the ten steps before it, and the ten after it still ``STAY`` × above it), or a training
+  loss that ends higher than it began.  One step's outlying loss that the next steps come back from is a hard
+  sample, not instability (at one conversation a step, a loss 3× its neighbours' is common).  Next: a third of the learning rate, a longer
   warm-up.
 * ``over_fit`` — held-out loss rose by more than ``RISE`` after its best evaluation while training loss kept
   falling.  Next: the passes that reached the best step (early stopping already made it the final model when it
@@ -28,7 +30,9 @@ from dataclasses import asdict, dataclass, field
 from ..core import events
 from ..core.texts import Msg, msg
 
-SPIKE = 3.0  # a step loss this many times the median of the ten before it is a spike
+SPIKE = 3.0  # a step loss this many times the median of the ten before it is a spike …
+STAY = 2.0  # … when the median of the ten steps after it stays this many times above the median before
+MIN_AFTER = 3  # steps a spike needs after it to be judged (a spike in the last steps shows in the final evaluation)
 RISE = 0.02  # held-out loss this much (2 %) above its best is over-fitting
 FALL = 0.01  # the last evaluation this much (1 %) below the one before: still learning
 TRAIN_FALL = 0.03  # without mid-run evaluations: the last eighth of the steps this much below the eighth before
@@ -172,11 +176,15 @@ def _divergence(steps: list, evals: list) -> Msg | None:
             return msg("dx_ev_nan", "step {step}: loss {loss}, gradient norm {gn}", step=s.step, loss=s.loss,
                        gn=s.grad_norm)
     losses = [s.loss for s in steps]
-    for i in range(10, len(steps)):
+    for i in range(10, len(steps) - MIN_AFTER):
         med = statistics.median(losses[i - 10:i])
-        if med > 0 and losses[i] > SPIKE * med:
+        after = statistics.median(losses[i + 1:i + 11])
+        # one step far above its neighbours that the run comes back from is one hard sample (a small batch makes
+        # that common; the data-issue check names such samples), not instability: the loss must stay up
+        if med > 0 and losses[i] > SPIKE * med and after > STAY * med:
             return msg("dx_ev_spike", "step {step}: loss {loss:.3f}, {x:.1f}× the median {med:.3f} of the ten steps "
-                                      "before", step=steps[i].step, loss=losses[i], x=losses[i] / med, med=med)
+                                      "before, and {after:.3f} over the ten after", step=steps[i].step, loss=losses[i],
+                       x=losses[i] / med, med=med, after=after)
     n = len(losses)
     if n >= 8:
         k = max(2, n // 8)
