@@ -87,7 +87,17 @@ def test_sampling_knobs_are_checked_and_read_from_the_model(loaded):
     from danlu.engine.core.errors import DanluError
 
     s = chat.Sampling.from_model(loaded.model)
-    assert s.temperature == 0.0  # the imported GGUF's generation_config does not sample
+    # the imported GGUF's generation_config does not sample: chat starts from danlu's defaults, the Modelfile's
+    assert s.source == "danlu" and s.temperature == chat.CHAT_DEFAULTS["temperature"] > 0
+    assert s.repetition_penalty == chat.CHAT_DEFAULTS["repetition_penalty"] > 1
+    from transformers import GenerationConfig
+
+    class Recommends:  # a model whose authors recommend sampling settings
+        generation_config = GenerationConfig(do_sample=True, temperature=0.3, top_p=0.8, top_k=20)
+
+    mine = chat.Sampling.from_model(Recommends(), max_new_tokens=50)
+    assert (mine.source, mine.temperature, mine.top_p, mine.top_k, mine.max_new_tokens) == ("model", 0.3, 0.8, 20, 50)
+    assert chat.Sampling().temperature == 0  # evaluation's: greedy
     s.set("temperature", "0.7")
     s.set("top-p", 0.9)
     s.set("k", "40")
@@ -138,6 +148,7 @@ def test_repl_commands_and_ctrl_c_stops_the_answer_not_the_repl(real_run, tmp_pa
     term = Tmux(f"{sys.executable} -m danlu.engine.cli chat {real_run['run_dir']}", env, width=120, height=40)
     try:
         term.wait_for("you>", timeout=180)
+        assert "sampling: temperature 0.7" in term.screen() and "danlu's chat defaults" in term.screen()
 
         def send(line):
             subprocess.run(["tmux", "send-keys", "-t", term.session, "-l", line], check=True)
@@ -230,22 +241,43 @@ def test_wizard_chat_side_by_side_recall_save_and_report(real_run, tmp_path):
             app.goto("chat", real_run["run_dir"])
             chat = app.screen
             assert await until(pilot, lambda: chat.session is not None, 120), "model did not load"
-            assert chat.query_one("#s-temperature", Input).value == "0"
+            # chat starts from a sampling that does not loop (the GGUF names none: danlu's defaults), and says so
+            assert chat.query_one("#s-temperature", Input).value == "0.7"
+            assert "danlu's chat defaults" in chat.query_one("#sampling-how").render().plain
+            chat.query_one("#s-temperature", Input).value = "0"  # greedy: the answers below are compared
             chat.query_one("#s-max_new_tokens", Input).value = "12"
-            chat.query_one("#split", Checkbox).value = True
-            await pilot.pause()
-            assert chat.query_one("#pane-base").display
             chat.query_one("#prompt", Input).focus()
             await pilot.press(*"What is the capital of France?", "enter")
             assert await until(pilot, lambda: not chat.streaming and len(chat.history) == 2, 120)
-            tuned = chat.reply_text["tuned"]
-            base = chat.reply_text["base"]
-            assert tuned.strip() and base.strip()
-            assert "Paris" in base
             assert chat.session.sampling.max_new_tokens == 12
-            assert len(chat.history) == 2, "the base answer does not join the conversation"
+            first = chat.reply_text["tuned"]
+            # side by side from here: the base pane goes on from the conversation so far, and shows it
+            chat.query_one("#split", Checkbox).value = True
+            await pilot.pause()
+            assert chat.query_one("#pane-base").display
+            shown = [w.render().plain for w in chat.query_one("#pane-base").children]
+            assert shown == ["› What is the capital of France?", first]
+            chat.query_one("#prompt", Input).focus()
+            await pilot.press(*"And of Germany?", "enter")
+            await pilot.pause()
+            assert "waits until the tuned answer ends" in chat.reply_widgets["base"].render().plain
+            assert await until(pilot, lambda: not chat.streaming and len(chat.base_session.turns) == 4, 120)
+            tuned, base = chat.reply_text["tuned"], chat.reply_text["base"]
+            assert tuned.strip() and base.strip()
+            # each pane was sent exactly the history it shows: its answer is the same prompt asked alone after it
+            from danlu.engine.infer import chat as infer
+
+            greedy = infer.Sampling(max_new_tokens=12)
+            m, tok = chat.session.model, chat.session.tokenizer
+            assert infer.answer(m, tok, chat.session.messages()[:-1], greedy).text == tuned
+            assert infer.answer(m, tok, chat.base_session.messages()[:-1], greedy, base=True).text == base
+            assert [t["content"] for t in chat.base_session.turns] == [
+                "What is the capital of France?", first, "And of Germany?", base]
+            assert [t["content"] for t in chat.history] == ["What is the capital of France?", first,
+                                                             "And of Germany?", tuned]
+            assert [w.render().plain for w in chat.query_one("#pane-base").children][-1] == base
             await pilot.press("up")
-            assert chat.query_one("#prompt", Input).value == "What is the capital of France?"
+            assert chat.query_one("#prompt", Input).value == "And of Germany?"
             chat.query_one("#transcript-path", Input).value = str(tmp_path / "t.jsonl")
             await pilot.press("ctrl+s")
             await pilot.pause()

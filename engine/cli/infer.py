@@ -84,9 +84,10 @@ def cmd_eval(args):
         out(args, res, f"{args.model} on {args.data}: eval loss {loss:.4f} over {len(rows)} samples "
              f"(perplexity {res['perplexity'] or float('inf'):.2f})")
         return
-    res = evaluate.report(args.model, args.data, samples=args.samples, stability_runs=args.stability,
-                          temperature=args.temperature, max_new_tokens=args.max_new_tokens, probe=not args.no_probe,
-                          progress=_eval_progress(args), checkpoint=args.checkpoint)
+    size = dict(evaluate.FULL if args.full else evaluate.DEFAULT)
+    size.update({k: v for k, v in (("samples", args.samples), ("max_new_tokens", args.max_new_tokens)) if v is not None})
+    res = evaluate.report(args.model, args.data, stability_runs=args.stability, temperature=args.temperature,
+                          probe=not args.no_probe, progress=_eval_progress(args), checkpoint=args.checkpoint, **size)
     if args.json:
         out(args, res)
         return

@@ -707,6 +707,7 @@ def _kquant(quantizer, src: Path, dst: Path, qtype: str) -> None:
 
 def _write_ollama(gdir: Path, ggufs: list[dict], tokenizer, stops: list[str], source: Source, out: Path,
                   system: str | None) -> dict:
+    from ..infer import chat
     from . import ollama
 
     chosen = next((g for g in ggufs if g["type"] == "q8_0"), ggufs[0])
@@ -723,7 +724,8 @@ def _write_ollama(gdir: Path, ggufs: list[dict], tokenizer, stops: list[str], so
     except DanluError as exc:
         why = exc.what
     use_template = derived["go"] if derived and not why else None
-    text = ollama.modelfile(gguf_name, stops, use_template, system, {"temperature": 0.7, "top_p": 0.9})
+    text = ollama.modelfile(gguf_name, stops, use_template, system,
+                            {chat.OLLAMA_NAMES[k]: v for k, v in chat.CHAT_DEFAULTS.items()})
     atomic.write_text(gdir / "Modelfile", text)
     model_name = _slug(source).lower()
     return {"modelfile": str(out / "gguf" / "Modelfile"), "gguf": gguf_name, "stops": stops,

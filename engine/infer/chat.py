@@ -149,6 +149,14 @@ def load(ref: str, *, base: bool = False, trust_remote_code: bool = False, check
 
 
 # -- sampling ---------------------------------------------------------------------------------------------------
+# Chat's sampling when the model recommends none (its generation_config does not sample): Ollama's defaults for
+# top_k and the repeat penalty, with the temperature and top_p that the exported Modelfile states, so that a chat
+# here sounds like the exported model in Ollama.  Evaluation stays greedy (Sampling()).
+CHAT_DEFAULTS = {"temperature": 0.7, "top_p": 0.9, "top_k": 40, "repetition_penalty": 1.1}
+OLLAMA_NAMES = {"temperature": "temperature", "top_p": "top_p", "top_k": "top_k",
+                "repetition_penalty": "repeat_penalty"}
+
+
 @dataclass
 class Sampling:
     """How replies are sampled.  ``temperature`` 0 is greedy decoding (top-p/top-k then do nothing)."""
@@ -168,18 +176,25 @@ class Sampling:
                                                        "in tokens", "range": (1, 32768)})
     seed: int | None = field(default=None, metadata={"label": "Seed", "help": "fixes the random choices of "
                                                      "sampling (none = different each time)", "range": (0, 2**31)})
+    # where the knobs came from: "greedy" (evaluation's default), "model" (its generation_config) or "danlu"
+    # (CHAT_DEFAULTS); not a knob
+    source: str = field(default="greedy", repr=False, compare=False, metadata={"knob": False})
 
     @classmethod
     def from_model(cls, model, **overrides) -> "Sampling":
-        """Defaults from the model's own generation_config (what its authors recommend), then ``overrides``."""
+        """Chat's starting point: the model's own generation_config when it samples (what its authors recommend),
+        else :data:`CHAT_DEFAULTS`; then ``overrides``.  Greedy decoding is for evaluation: in a conversation it
+        repeats itself (a small model loops on one sentence to the token limit)."""
         gen = getattr(model, "generation_config", None)
-        s = cls()
+        s = cls(**CHAT_DEFAULTS)
+        s.source = "danlu"
         if gen is not None and getattr(gen, "do_sample", False):
             s.temperature = float(gen.temperature or 1.0)
             s.top_p = float(gen.top_p if gen.top_p is not None else 1.0)
             s.top_k = int(gen.top_k or 0)
-        if gen is not None and getattr(gen, "repetition_penalty", None):
-            s.repetition_penalty = float(gen.repetition_penalty)
+            s.source = "model"
+            if getattr(gen, "repetition_penalty", None):
+                s.repetition_penalty = float(gen.repetition_penalty)
         for name, value in overrides.items():
             if value is not None:
                 s.set(name, value)
@@ -187,7 +202,7 @@ class Sampling:
 
     @staticmethod
     def names() -> list[str]:
-        return [f.name for f in fields(Sampling)]
+        return [f.name for f in fields(Sampling) if f.metadata.get("knob", True)]
 
     @staticmethod
     def label(name: str) -> str:
@@ -228,6 +243,12 @@ class Sampling:
 
     def describe(self) -> str:
         return ", ".join(f"{n} {getattr(self, n)}" for n in self.names())
+
+    def origin(self) -> str:
+        """Where the settings came from, in words."""
+        return {"model": "the model's recommended settings",
+                "danlu": "danlu's chat defaults: the model names none; temperature 0 is greedy, as in danlu eval"}.get(
+            self.source, "greedy, as in danlu eval")
 
     def generate_kwargs(self) -> dict:
         kw: dict = {"max_new_tokens": self.max_new_tokens, "repetition_penalty": self.repetition_penalty}
@@ -389,6 +410,54 @@ def answer(model, tokenizer, messages: list[dict], sampling: Sampling, *, base: 
     return r
 
 
+EVAL_BATCH = 8  # conversations answered in one generate call by answers()
+# evaluation's greedy answers repeat a little less (1 = off): without it a small model's greedy answer loops on one
+# sentence to the token limit, which measures the loop (the same value the forgetting guard's replay answers use)
+EVAL_REPETITION_PENALTY = 1.1
+
+
+def answers(model, tokenizer, conversations: list[list[dict]], sampling: Sampling, *, base: bool = False,
+            batch: int = EVAL_BATCH, progress=lambda done, total: None) -> list[Reply]:
+    """Whole replies to several conversations, ``batch`` at a time (left-padded: one generate call answers them
+    together, several times faster than one by one on a CPU).  Greedy decoding gives each the reply that
+    :func:`answer` gives it alone, up to the rounding of padded matrix products; a seeded sampling is reproducible
+    for the same batch.  ``progress(done, total)`` hears of each batch."""
+    import torch
+
+    from ..models import template
+
+    eot = template.end_of_turn_ids(tokenizer) or [tokenizer.eos_token_id]
+    adapter_off = getattr(model, "disable_adapter", None) if base else None
+    if base and adapter_off is None:
+        raise DanluError(msg("err_no_adapter", "this model has no adapter to switch off"),
+                         fix=msg("fix_load_base", "load the base model itself to compare"))
+    device = next(model.parameters()).device
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else eot[0]
+    out: list[Reply] = []
+    for start in range(0, len(conversations), batch):
+        progress(start, len(conversations))
+        prompts = [tokenizer.apply_chat_template(m, add_generation_prompt=True, tokenize=True, return_dict=True)
+                   ["input_ids"] for m in conversations[start:start + batch]]
+        width = max(len(x) for x in prompts)
+        ids = torch.tensor([[pad] * (width - len(x)) + list(x) for x in prompts], device=device)
+        mask = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in prompts], device=device)
+        t0 = time.monotonic()
+        with torch.no_grad(), (adapter_off() if adapter_off else contextlib.nullcontext()):
+            if sampling.seed is not None:
+                torch.manual_seed(sampling.seed)
+            gen = model.generate(input_ids=ids, attention_mask=mask, pad_token_id=pad, eos_token_id=eot,
+                                 **sampling.generate_kwargs())
+        seconds = (time.monotonic() - t0) / len(prompts)
+        for row in gen[:, width:].tolist():
+            end = next((i + 1 for i, tok in enumerate(row) if tok in eot), None)
+            kept = row[:end] if end else row  # a row that did not end ran to max_new_tokens: no padding in it
+            text = tokenizer.decode(kept, skip_special_tokens=True).replace("\ufffd", "")
+            out.append(Reply(text=text, tokens=len(kept), seconds=seconds, token_ids=kept,
+                             finished_on="end_of_turn" if end else "max_new_tokens"))
+    progress(len(conversations), len(conversations))
+    return out
+
+
 def compare(model, tokenizer, questions: list[dict], *, base_ref: str | None = None, **gen) -> list[dict]:
     """Greedy answers of the base and the tuned model to each question (``{"messages", "reference"}``).
 
@@ -423,8 +492,26 @@ class ChatSession:
         self.system = system or None
         self.sampling = sampling or Sampling.from_model(model)
         self.turns: list[dict] = []  # user/assistant messages, without the system prompt
-        self.base_model = None  # a full fine-tune's base model, loaded beside it on demand
+        self._shared = {"base_model": None}  # a full fine-tune's base model, loaded beside it on demand; forks share it
         self.last: Reply | None = None
+
+    @property
+    def base_model(self):
+        return self._shared["base_model"]
+
+    @base_model.setter
+    def base_model(self, model) -> None:
+        self._shared["base_model"] = model
+
+    def fork(self) -> "ChatSession":
+        """A second conversation over the same loaded models: a copy of this one's turns to go on from, the same
+        system prompt and sampling (one object: a change applies to both), its own history from now on.  The
+        wizard's side-by-side view gives each pane one, so that each side is sent exactly the history it shows."""
+        other = object.__new__(ChatSession)
+        other.__dict__.update(self.__dict__)
+        other.turns = [dict(m) for m in self.turns]
+        other.last = None
+        return other
 
     # the conversation the model sees
     def messages(self, prompt: str | None = None) -> list[dict]:

@@ -49,8 +49,9 @@ def batches(rows: list[dict], size: int, pad_id: int):
         yield ids, mask, labels
 
 
-def eval_loss(model, rows: list[dict], *, pad_id: int, batch_size: int = 8) -> float:
-    """Mean cross-entropy per assistant token over ``rows`` (token-weighted, not batch-weighted)."""
+def eval_loss(model, rows: list[dict], *, pad_id: int, batch_size: int = 8, progress=None) -> float:
+    """Mean cross-entropy per assistant token over ``rows`` (token-weighted, not batch-weighted); ``progress(done,
+    total)`` hears of each batch."""
     import torch
     import torch.nn.functional as F
 
@@ -63,7 +64,10 @@ def eval_loss(model, rows: list[dict], *, pad_id: int, batch_size: int = 8) -> f
     sparse = loss_mod.supports(model)  # the LM head on assistant positions only: same loss, less work
     try:
         with torch.no_grad():
-            for ids, mask, labels in batches(rows, batch_size, pad_id):
+            n_batches = -(-len(rows) // batch_size)
+            for i, (ids, mask, labels) in enumerate(batches(rows, batch_size, pad_id)):
+                if progress is not None:
+                    progress(i, n_batches)
                 if sparse:
                     part, n = loss_mod.loss_sum(model, {"input_ids": ids.to(device), "attention_mask": mask.to(device),
                                                         "labels": labels.to(device)})
@@ -151,8 +155,15 @@ def forgetting_verdict(kl: float) -> tuple[str, str]:
             "rate or train fewer epochs")
 
 
-def report(ref: str, data_file: str | None = None, *, samples: int = 8, stability_prompts: int = 3,
-           stability_runs: int = 5, temperature: float = 0.7, max_new_tokens: int = 128, probe: bool = True,
+# the report's size: the default is quick enough for after every run (about 100 s for the demo's run on 2 CPU
+# cores), --full answers more prompts at more length
+DEFAULT = {"samples": 8, "stability_prompts": 3, "max_new_tokens": 128}
+FULL = {"samples": 32, "stability_prompts": 6, "max_new_tokens": 256}
+
+
+def report(ref: str, data_file: str | None = None, *, samples: int = DEFAULT["samples"],
+           stability_prompts: int = DEFAULT["stability_prompts"], stability_runs: int = 5, temperature: float = 0.7,
+           max_new_tokens: int = DEFAULT["max_new_tokens"], probe: bool = True,
            write: bool = True, progress=lambda stage, text: None, checkpoint=None,
            cancelled=lambda: False) -> dict:
     """The evaluation report of a run (or a model: then without the base side); see the module's docstring.
@@ -166,10 +177,16 @@ def report(ref: str, data_file: str | None = None, *, samples: int = 8, stabilit
     from ..runs import store as runs
 
     shown_progress = progress
+    timing: dict = {}  # seconds per part of the report (its stages), in the report: where the time goes
+    clock = {"stage": None, "at": time.time()}
 
     def progress(stage, text):  # noqa: F811 - the caller's, behind a cancellation check
         if cancelled():
             raise InterruptedError("evaluation cancelled")
+        now = time.time()
+        if clock["stage"] is not None:
+            timing[clock["stage"]] = round(timing.get(clock["stage"], 0.0) + now - clock["at"], 1)
+        clock.update(stage=stage, at=now)
         shown_progress(stage, text)
 
     t0 = time.time()
@@ -202,7 +219,8 @@ def report(ref: str, data_file: str | None = None, *, samples: int = 8, stabilit
                  "base_side": compare_how}
 
     # 1. loss and perplexity
-    rows = encode.encode_all(tokenizer, convs, 4096)
+    # scored as the trainer scored them (its sequence length): the base loss here is the run's step-0 evaluation
+    rows = encode.encode_all(tokenizer, convs, _run_seq_len(run) or 4096)
     progress("loss", f"eval loss on {len(rows)} held-out conversations ({', '.join(sides)})")
     for side in sides:
         m = model if side == "tuned" else base_side[0]
@@ -214,21 +232,21 @@ def report(ref: str, data_file: str | None = None, *, samples: int = 8, stabilit
         out[side] = {"eval_loss": loss, "perplexity": math.exp(loss) if loss < 50 else None}
     out["eval_loss"], out["perplexity"] = out["tuned"]["eval_loss"], out["tuned"]["perplexity"]
 
-    # 2. greedy answers vs references
+    # 2. greedy answers vs references (a batch of prompts per generate call: the report's slowest part)
     prompts = _eval_prompts(convs, samples)
-    greedy = chat.Sampling(max_new_tokens=max_new_tokens)
+    greedy = chat.Sampling(max_new_tokens=max_new_tokens, repetition_penalty=chat.EVAL_REPETITION_PENALTY)
     answers = {side: [] for side in sides}
     stops = []
-    for i, q in enumerate(prompts, 1):
-        progress("generate", f"held-out prompt {i}/{len(prompts)}: greedy answers ({', '.join(sides)})")
-        for side in sides:
-            m, off = (model, False) if side == "tuned" else base_side
-            r = chat.answer(m, tokenizer, q["messages"], greedy, base=off)
-            answers[side].append(r.text)
-            if side == "tuned":
-                stops.append(r.finished_on)
+    for side in sides:
+        m, off = (model, False) if side == "tuned" else base_side
+        replies = chat.answers(m, tokenizer, [q["messages"] for q in prompts], greedy, base=off, progress=lambda d, n:
+                               progress("generate", f"{side}: greedy answers to held-out prompts {d}/{n}"))
+        answers[side] = [r.text for r in replies]
+        if side == "tuned":
+            stops = [r.finished_on for r in replies]
     refs = [q["reference"] for q in prompts]
     out["generation"] = {"prompts": len(prompts), "max_new_tokens": max_new_tokens,
+                         "repetition_penalty": greedy.repetition_penalty,
                          "bleu_tokenize": metrics.bleu_tokenizer(refs)}
     for side in sides:
         out[side]["rouge_l"] = metrics.rouge_l(answers[side], refs)
@@ -244,10 +262,9 @@ def report(ref: str, data_file: str | None = None, *, samples: int = 8, stabilit
     for i, q in enumerate(prompts[:stability_prompts], 1):
         progress("stability", f"prompt {i}/{min(stability_prompts, len(prompts))}: {stability_runs} answers at "
                               f"temperature {temperature:g}")
-        texts = []
-        for k in range(stability_runs):
-            sampled.seed = 1000 + k
-            texts.append(chat.answer(model, tokenizer, q["messages"], sampled).text)
+        sampled.seed = 1000 + i  # the runs of one prompt are sampled together, in one batch
+        texts = [r.text for r in chat.answers(model, tokenizer, [q["messages"]] * stability_runs, sampled)] \
+            if stability_runs else []
         stab.append({"prompt": q["messages"][-1]["content"], "agreement": metrics.agreement(texts),
                      "distinct": len(set(t.strip() for t in texts))})
     mean_agree = sum(s["agreement"] for s in stab) / len(stab) if stab else None
@@ -261,11 +278,13 @@ def report(ref: str, data_file: str | None = None, *, samples: int = 8, stabilit
     if probe and base_side:
         general = _general_prompts()
         rows_f = []
-        for i, g in enumerate(general, 1):
-            progress("forgetting", f"general prompt {i}/{len(general)}: base answer, then how far the tuned model "
-                                   "moved")
-            msgs = [{"role": "user", "content": g["prompt"]}]
-            base_reply = chat.answer(base_side[0], tokenizer, msgs, chat.Sampling(max_new_tokens=48), base=base_side[1])
+        asked = [[{"role": "user", "content": g["prompt"]}] for g in general]
+        base_replies = chat.answers(base_side[0], tokenizer, asked, chat.Sampling(max_new_tokens=48), base=base_side[1],
+                                    progress=lambda d, n: progress("forgetting", f"base answers to general prompts "
+                                                                                 f"{d}/{n}"))
+        for i, (g, msgs, base_reply) in enumerate(zip(general, asked, base_replies), 1):
+            progress("forgetting", f"general prompt {i}/{len(general)}: how far the tuned model moved from the base "
+                                   "answer")
             nll_t, nll_b, kl, n = _answer_nll_kl(model, tokenizer, msgs, base_reply.token_ids, base_side)
             rows_f.append({"lang": g.get("lang"), "prompt": g["prompt"], "base_answer": chat.shown(base_reply.text),
                            "kl": kl, "ppl_tuned": math.exp(nll_t), "ppl_base": math.exp(nll_b), "tokens": n})
@@ -301,6 +320,8 @@ def report(ref: str, data_file: str | None = None, *, samples: int = 8, stabilit
                 out["diagnosis"]["forgetting"] = {"kl": out["forgetting"]["kl"],
                                                   "verdict": out["forgetting"]["verdict"],
                                                   "advice": out["forgetting"]["advice"]}
+    progress("write", "writing eval.json and eval.md")
+    out["timing"] = timing
     out["seconds"] = round(time.time() - t0, 1)
     if write and run is not None:
         from ..core import atomic
@@ -310,6 +331,18 @@ def report(ref: str, data_file: str | None = None, *, samples: int = 8, stabilit
         atomic.write_text(run.path / f"{name}.md", markdown(out))
         out["files"] = [str(run.path / f"{name}.json"), str(run.path / f"{name}.md")]
     return out
+
+
+def _run_seq_len(run) -> int | None:
+    """The sequence length the run trained and evaluated at (None: not a run, or its config unreadable)."""
+    if run is None:
+        return None
+    from ..core.config import TrainConfig
+
+    try:
+        return TrainConfig.load(run.config_path).max_seq_len
+    except Exception:  # noqa: BLE001 - a run without a readable config is evaluated at the longest length
+        return None
 
 
 def _peak_rss() -> int:
@@ -346,7 +379,8 @@ def markdown(r: dict) -> str:
              "| | base | tuned |", "|---|---|---|",
              f"| eval loss | {_fmt(b.get('eval_loss'))} | {_fmt(t['eval_loss'])} |",
              f"| perplexity | {_fmt(b.get('perplexity'), '.2f')} | {_fmt(t['perplexity'], '.2f')} |",
-             f"| ROUGE-L F1 (greedy, {r['generation']['prompts']} prompts) | {_fmt(b.get('rouge_l'))} | "
+             f"| ROUGE-L F1 (greedy, repetition penalty {r['generation'].get('repetition_penalty', 1.0):g}, "
+             f"{r['generation']['prompts']} prompts) | {_fmt(b.get('rouge_l'))} | "
              f"{_fmt(t.get('rouge_l'))} |",
              f"| BLEU ({r['generation']['bleu_tokenize']}) | {_fmt(b.get('bleu'), '.1f')} | {_fmt(t.get('bleu'), '.1f')} |",
              ""]

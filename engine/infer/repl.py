@@ -123,6 +123,7 @@ class Repl:
         ok, how = self.session.can_compare()
         self.say("type a message; /help lists commands, /quit or Ctrl-D leaves"
                  + (f"; /compare asks the base model too ({how})" if ok else ""))
+        self.say(f"sampling: {self.session.sampling.describe()} ({self.session.sampling.origin()}; /set changes it)")
         while True:
             try:
                 line = read("you> ")

@@ -16,6 +16,7 @@ import random
 
 from ..core import atomic
 from ..data.replay import count, languages, prompts
+from ..infer.chat import EVAL_REPETITION_PENALTY
 
 MAX_NEW_TOKENS = 160
 BATCH = 8
@@ -57,7 +58,7 @@ def make(model, tokenizer, share: float, train_convs: list, seed: int = 42, prog
             enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
             with torch.no_grad():
                 gen = model.generate(**enc, max_new_tokens=MAX_NEW_TOKENS, do_sample=False,
-                                     repetition_penalty=1.1, pad_token_id=tokenizer.pad_token_id)
+                                     repetition_penalty=EVAL_REPETITION_PENALTY, pad_token_id=tokenizer.pad_token_id)
             ends = {tokenizer.eos_token_id, *_end_ids(tokenizer)}
             for prompt, row in zip(batch, gen[:, enc["input_ids"].shape[1]:].tolist()):
                 stop = next((i for i, t in enumerate(row) if t in ends), None)
