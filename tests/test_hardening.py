@@ -433,3 +433,13 @@ def test_the_names_a_config_accepts_are_known_to_transformers():
 def test_bad_numbers_on_the_command_line_are_refused_by_range(tmp_path, runs_root, capsys, args, says):
     rc, _, err = cli(capsys, *args)
     assert rc == 2 and says in one_error(err)
+
+
+@pytest.mark.parametrize("columns", [80, 160])
+def test_runs_fits_the_terminal_and_keeps_each_run_id_whole(trained, runs_root, capsys, monkeypatch, columns):
+    long = copy_run(trained, runs_root, "quickstart-lora-demo-smollm2-with-a-long-name")
+    monkeypatch.setenv("COLUMNS", str(columns))
+    rc, out, _ = cli(capsys, "runs")
+    assert rc == 0 and all(len(line) <= columns for line in out.splitlines()), out
+    assert long.name in out.split(), "the id is what every other command takes: never cut"
+    assert ("\n  done" in out) == (columns == 80), out  # narrow: each id on its own line, its figures below

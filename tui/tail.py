@@ -111,16 +111,22 @@ class Metrics:
     done: events.Done | None = None
     error: events.Error | None = None
     first_ts: float | None = None
+    step_ts: float | None = None  # when the last step landed
+    phase: events.Phase | None = None  # what the trainer does between steps, until a step, an eval or the end
     events: int = 0
 
     def add(self, ev: events.Event) -> None:
         self.events += 1
         if self.first_ts is None and ev.ts is not None:
             self.first_ts = ev.ts
+        if isinstance(ev, events.Phase):
+            self.phase = ev
+        elif isinstance(ev, (events.Step, events.Eval, events.Done, events.Error, events.Backoff)):
+            self.phase = None
         if isinstance(ev, events.Step):
             if ev.loss is not None:
                 self.losses.append((ev.step, ev.loss))
-            self.last_step = ev
+            self.last_step, self.step_ts = ev, ev.ts
         elif isinstance(ev, events.Eval):
             if ev.loss is not None:
                 self.evals.append((ev.step, ev.loss))
@@ -130,7 +136,7 @@ class Metrics:
             self.done = ev
         elif isinstance(ev, events.Error):
             self.error = ev
-        if not isinstance(ev, (events.System, events.Step)):
+        if not isinstance(ev, (events.System, events.Step, events.Phase)):
             self.log.append((ev.ts, ev.type, describe(ev)))
 
     def snapshot(self) -> dict:
@@ -145,8 +151,33 @@ class Metrics:
             "loss": s.loss, "elapsed_s": elapsed, "eta_s": 0 if self.done else eta,
             "system": self.system.to_row() if self.system else {}, "log": list(self.log)[-12:],
             "done": self.done.to_row() if self.done else None, "error": self.error.to_row() if self.error else None,
-            "events": self.events,
+            "events": self.events, "started": self.first_ts, "step_ts": self.step_ts,
+            "phase": phase_text(self.phase) if self.phase else None,
         }
+
+
+def clock(s: dict, now: float) -> dict:
+    """The progress line's clock at ``now``: elapsed from the run's first event (one source: the same the run's
+    log gives at the end) and the ETA from the step rate, counted down between steps; it ticks between events."""
+    done = s.get("done") or {}
+    started = s.get("started")
+    if started is None:
+        elapsed = None
+    elif done:
+        elapsed = done.get("seconds") if done.get("seconds") is not None else (done.get("ts") or now) - started
+    else:
+        elapsed = max(0.0, now - started)
+    eta = s.get("eta_s")
+    if eta and not done and s.get("step_ts"):
+        eta = max(0.0, eta - (now - s["step_ts"]))
+    return {"elapsed_s": elapsed, "eta_s": 0 if done else eta}
+
+
+def phase_text(ev: events.Phase) -> str:
+    """A trainer's phase in the wizard's language, with its counter."""
+    key = "phase_eval0" if ev.phase == "eval" and ev.step == 0 else f"phase_{ev.phase}"
+    what = tr(key, step=ev.step) if has(key) else events.phase_text(ev)
+    return what + (f" {ev.n}/{ev.of}" if ev.n is not None and ev.of else "")
 
 
 def fmt_duration(seconds) -> str:

@@ -26,12 +26,15 @@ def print_event(console, ev):
         console.print(f"[dim]checkpoint: {escape(ev.path)}[/dim]")
     elif isinstance(ev, events.Backoff):
         console.print(f"[dim]backoff: out of memory at step {ev.step}; now {escape(ev.new)} (was {escape(ev.old)})[/dim]")
+    elif isinstance(ev, events.Phase):
+        if not ev.n:  # its start (its counter goes to the dashboard; a line a second would flood a terminal)
+            console.print(f"[dim]{escape(events.phase_text(ev))}…[/dim]")
     elif isinstance(ev, events.Status):
         console.print(f"[dim]status: {ev.state}[/dim]")
     elif isinstance(ev, events.Error):
         console.print(f"[red]error: {escape(ev.message)}[/red]  {escape(ev.hint)}")
     elif isinstance(ev, events.Done):
-        console.print(f"[green]done[/green]: {ev.state} after {ev.step} steps, {num(ev.seconds, '.1f', '?')} s")
+        console.print(f"[green]{ev.state}[/green] after {ev.step} steps, {num(ev.seconds, '.1f', '?')} s")
 
 
 class ProgressView:
@@ -182,12 +185,23 @@ def cmd_resume(args):
 def cmd_runs(args):
     from ..runs import store as runs
 
+    import shutil
+
     rows = [r.summary() for r in runs.list_runs()]
+    cells = [(r.state, r.method or "-", r.step_text, r.loss_text, (r.verdict or "-").replace("_", "-")
+              + (f"  ({r.damage})" if r.damage else "")) for r in rows]
+    head = ("STATE", "METHOD", "STEP", "LOSS", "VERDICT")
+    widths = [max(len(c[i]) for c in [head, *cells]) for i in range(4)]
+
+    def line(c) -> str:
+        return " ".join(f"{v:>{w}}" if i in (2, 3) else f"{v:<{w}}" for i, (v, w) in
+                        enumerate(zip(c[:4], widths))) + f"  {c[4]}"
+
     w = max([3] + [len(r.id) for r in rows])
-    lines = [f"{'RUN':<{w}} {'STATE':<9} {'METHOD':<6} {'STEP':>9} {'LOSS':>7}  VERDICT"]
-    for r in rows:
-        lines.append(f"{r.id:<{w}} {r.state:<9} {r.method or '-':<6} {r.step_text:>9} {r.loss_text:>7}  "
-                     f"{(r.verdict or '-').replace('_', '-')}" + (f"  ({r.damage})" if r.damage else ""))
+    if w + 1 + len(line(head)) <= shutil.get_terminal_size((100, 24)).columns:
+        lines = [f"{'RUN':<{w}} {line(head)}"] + [f"{r.id:<{w}} {line(c)}" for r, c in zip(rows, cells)]
+    else:  # a narrow terminal: each run's id on its own line (whole: it is what the other commands take)
+        lines = [f"RUN\n  {line(head)}"] + [f"{r.id}\n  {line(c)}" for r, c in zip(rows, cells)]
     if not rows:
         from ..core import paths
 
@@ -195,19 +209,12 @@ def cmd_runs(args):
     out(args, [r.to_dict() for r in rows], "\n".join(lines))
 
 
-def _training_now():
-    """The newest run that is training now (None when none is)."""
-    from ..runs import store as runs
-
-    return next((r for r in runs.list_runs() if r.effective_state() in ("pending", "running")), None)
-
-
 def cmd_attach(args):
     from ..runs import store as runs
 
     from rich.console import Console
 
-    run = runs.resolve(args.run) if args.run else _training_now() or runs.resolve("latest")
+    run = runs.resolve(args.run) if args.run else runs.training_now() or runs.resolve("latest")
     console = Console(stderr=args.json, highlight=False)
     state = run.effective_state()
     live = state in ("pending", "running") and not args.no_follow

@@ -103,6 +103,38 @@ class Log(Event):
 
 
 @dataclass(kw_only=True)
+class Phase(Event):
+    """What the trainer is doing when it is not taking steps (loading, evaluating, saving…), with a counter where
+    the work has one; the next step, evaluation or end event closes it.  Viewers say it so that no wait is silent."""
+
+    TYPE: ClassVar[str] = "phase"
+    phase: str = ""  # one of PHASES
+    n: int | None = None  # done so far …
+    of: int | None = None  # … of this many (batches, answers)
+    step: int | None = None  # the step an evaluation is at
+
+
+# what each phase is, in the CLI's words (a viewer in another language has its own)
+PHASES = {
+    "loading": "loading the model",
+    "replay": "the base model answers general prompts (forgetting guard)",
+    "eval": "evaluating on the held-out split",
+    "train": "training: the first step",
+    "final_eval": "final evaluation",
+    "saving": "saving the final model",
+}
+
+
+def phase_text(ev: "Phase") -> str:
+    what = PHASES.get(ev.phase, ev.phase)
+    if ev.phase == "eval" and ev.step == 0:
+        what = "evaluating before training"
+    elif ev.phase == "eval" and ev.step:
+        what += f" at step {ev.step}"
+    return what + (f" {ev.n}/{ev.of}" if ev.n is not None and ev.of else "")
+
+
+@dataclass(kw_only=True)
 class Status(Event):
     TYPE: ClassVar[str] = "status"
     state: str = ""  # running | resumed
@@ -131,7 +163,8 @@ class Error(Event):
     kind: str = ""  # the exception's class name
 
 
-TYPES: dict[str, type[Event]] = {c.TYPE: c for c in (Step, Eval, System, Checkpoint, Backoff, Log, Status, Done, Error)}
+TYPES: dict[str, type[Event]] = {c.TYPE: c for c in (Step, Eval, System, Checkpoint, Backoff, Log, Phase, Status, Done,
+                                                      Error)}
 
 # the log lines the trainer writes: code -> the English message, formatted from the line's args (a viewer in
 # another language formats its own text from the same args)

@@ -453,6 +453,12 @@ def create(name: str, root: Path | None = None) -> RunDir:
     raise DanluError(f"could not create a run directory under {root}", fix="check that the folder is writable, or set DANLU_RUNS")
 
 
+def training_now(root: Path | None = None) -> RunDir | None:
+    """The newest run that is training now (None when none is): what `danlu attach` follows without a run, and what
+    the wizard names when it closes while training goes on."""
+    return next((r for r in list_runs(root) if r.effective_state() in ("pending", "running")), None)
+
+
 def list_runs(root: Path | None = None) -> list[RunDir]:
     root = Path(root) if root else paths.runs_root()
     if not root.is_dir():

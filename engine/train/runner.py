@@ -188,6 +188,7 @@ def _callback(run: RunDir, cfg: TrainConfig, ctl: Control, emit, eval_fn, state:
             if rank() == 0:
                 run.set_status(state="running", total=st.max_steps, step=st.global_step)
                 emit(events.Status(state="running", step=st.global_step, total=st.max_steps))
+                emit(events.Phase(phase="train", step=st.global_step))  # until the first step lands
 
         def on_step_begin(self, args, st, control, **kw):
             inject = os.environ.get(INJECT_OOM_ENV)
@@ -224,7 +225,7 @@ def _callback(run: RunDir, cfg: TrainConfig, ctl: Control, emit, eval_fn, state:
                 control.should_save = True
                 control.should_training_stop = True
             if cfg.eval_steps and eval_fn and st.global_step % cfg.eval_steps == 0 and st.global_step < st.max_steps:
-                loss = eval_fn(kw["model"])
+                loss = eval_fn(kw["model"], st.global_step)
                 state["last_eval"] = (st.global_step, loss)
                 if rank() == 0:
                     emit(events.Eval(step=st.global_step, loss=loss))
@@ -253,6 +254,7 @@ def _callback(run: RunDir, cfg: TrainConfig, ctl: Control, emit, eval_fn, state:
     return Events()
 
 
+PHASE_EVERY_S = 1.0  # a phase's counter is written at most this often
 BEST_DIR = "best"  # the trainable weights at the best held-out loss so far, and best.json (step, loss)
 
 
@@ -449,6 +451,17 @@ class Recipe:
         self.resume_from: Path | None = None
         self.eval_before: float | None = None
         self.trainer = None
+        self._phase: tuple = (None, 0.0)  # the phase last said, and when (monotonic)
+
+    def phase(self, name: str, n: int | None = None, of: int | None = None, step: int | None = None) -> None:
+        """Say what the trainer is doing between steps (events.Phase): when it starts, then its counter at most
+        every PHASE_EVERY_S."""
+        now = time.monotonic()
+        said, at = self._phase
+        if said == (name, step) and n is not None and now - at < PHASE_EVERY_S:
+            return
+        self._phase = ((name, step), now)
+        self.emit(events.Phase(phase=name, n=n, of=of, step=step))
 
     def emit(self, ev: events.Event) -> events.Event | None:
         """Write an event (rank 0 only) and hand it to the listener (the CLI's progress view)."""
@@ -477,13 +490,14 @@ class Recipe:
                       enumerate(encode.encode(self.tokenizer, c, cfg.max_seq_len) for c in train_convs)}
         self.sample_losses: dict = {}
         self.emit(events.log("loading", model=cfg.model, method=cfg.method))
+        self.phase("loading")
         self.model = models.load_for_training(cfg)
         trainable, total = models.count_params(self.model)
         if cfg.replay:  # the forgetting guard: the base model's own answers to general prompts train too
             from . import replay
 
             mixed = replay.load_or_make(run.data_dir / "replay.jsonl", self.model, self.tokenizer, cfg.replay,
-                                        train_convs, cfg.seed)
+                                        train_convs, cfg.seed, lambda done, total: self.phase("replay", done, total))
             self.train_rows = self.train_rows + encode.encode_all(self.tokenizer, mixed, cfg.max_seq_len)
             self.emit(events.log("replay", n=len(mixed), pct=round(100 * cfg.replay, 1),
                                  languages=", ".join(replay.languages(train_convs))))
@@ -498,7 +512,7 @@ class Recipe:
                 import shutil
 
                 shutil.rmtree(run.path / BEST_DIR, ignore_errors=True)
-            self.eval_before = self.eval_fn(self.model)
+            self.eval_before = self.eval_fn(self.model, 0)
             self.emit(events.Eval(step=0, loss=self.eval_before))
         best = read_best(run) if resume else None
         if best:  # a resumed run compares its evaluations with the best one before the interruption
@@ -517,9 +531,10 @@ class Recipe:
             self.eval_before = before[0].loss if before else None
         self.emit(events.Status(state="resumed", step=step, checkpoint=str(self.resume_from)))
 
-    def eval_fn(self, model) -> float:
+    def eval_fn(self, model, step: int | None = None, phase: str = "eval") -> float:
         return evaluate.eval_loss(model, self.eval_rows, pad_id=self.tokenizer.pad_token_id,
-                                  batch_size=self.cfg.micro_batch)
+                                  batch_size=self.cfg.micro_batch,
+                                  progress=lambda done, total: self.phase(phase, done, total, step))
 
     # -- train ------------------------------------------------------------------------------
     def train(self) -> None:
@@ -566,7 +581,7 @@ class Recipe:
         if last and last[0] == steps:  # stopped early right after an evaluation: that one is the last step's
             eval_after = last[1]
         else:
-            eval_after = self.eval_fn(model) if self.eval_rows else None
+            eval_after = self.eval_fn(model, steps, "final_eval") if self.eval_rows else None
             if self.main and eval_after is not None:
                 self.emit(events.Eval(step=steps, loss=eval_after))
         best_step = steps if self.eval_rows else None
@@ -583,6 +598,7 @@ class Recipe:
                        None)
         tps = (tokens - self.state.get("tokens_at_begin", 0)) / runtime if runtime else None
         if self.main:
+            self.phase("saving")
             with atomic.staged_dir(run.final_dir, overwrite=True) as tmp:
                 model.save_pretrained(tmp)
                 self.tokenizer.save_pretrained(tmp)

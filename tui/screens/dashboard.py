@@ -17,13 +17,15 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
-from textual.widgets import Footer, Header, ProgressBar, Static
+from textual.widgets import Header, ProgressBar, Static
 from textual.worker import get_current_worker
 
 from danlu.engine import runs
 
 from ..strings import error_text, t
+from .. import tail
 from ..tail import STATES, Metrics, fmt_duration
+from ..widgets import KeysFooter
 from .base import StepScreen
 
 MAX_HZ = 10.0
@@ -114,10 +116,11 @@ class DashboardScreen(StepScreen):
             yield PlotextPlot(id="chart")
             yield Static(t("reading_events"), id="side")
         with Horizontal(id="progress-row"):
+            yield Static("", id="phase")  # what the trainer does between steps, in the bar's place
             yield ProgressBar(id="progress", show_eta=False, show_percentage=True)
             yield Static("", id="eta")
         yield Static("", id="events")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         plt = self.query_one("#chart").plt
@@ -127,6 +130,7 @@ class DashboardScreen(StepScreen):
         # trainer while it loads the model (the step counter in #eta shows 0/? meanwhile)
         self.query_one("#progress", ProgressBar).display = False
         self._tail(self.run)
+        self.set_interval(1.0, self._tick)  # the clock moves between events (a step can take a minute)
 
     def on_unmount(self) -> None:
         self._stop.set()
@@ -158,9 +162,13 @@ class DashboardScreen(StepScreen):
         progress = self.query_one("#progress", ProgressBar)
         if s.get("total") and (progress.total, progress.progress) != (s["total"], s["step"]):
             progress.update(total=s["total"], progress=s["step"])
-            progress.display = True
-        self._set("#eta", f" {s['step']}/{s['total'] or '?'}  {t('elapsed')} {fmt_duration(s.get('elapsed_s'))}  "
-                          f"ETA {fmt_duration(s.get('eta_s'))}")
+        phase = s.get("phase") if msg.state in ("pending", "running") else None
+        if phase is None and msg.state == "pending" and not s.get("events"):
+            phase = t("phase_starting")
+        self._set("#phase", f"⏳ {phase}" if phase else "")
+        self.query_one("#phase").display = bool(phase)
+        progress.display = bool(s.get("total")) and not phase
+        self._tick()
         self._set("#events", events_text(s.get("log", [])[-5:]))
         plotted = self._points(s)
         # A new loss or eval point redraws the chart (the costly part: ~30-50 ms), at most every CHART_S while
@@ -172,6 +180,15 @@ class DashboardScreen(StepScreen):
             self._plot_latest()
         elif self._plot_timer is None:  # the newest point is drawn when the interval is over, events or not
             self._plot_timer = self.set_timer(wait, self._plot_latest)
+
+    def _tick(self) -> None:
+        """The step counter with a clock that moves every second, not only when a step lands."""
+        s = self.snapshot
+        if not s:
+            return
+        c = tail.clock(s, tail.now())
+        self._set("#eta", f" {s['step']}/{s['total'] or '?'}  {t('elapsed')} {fmt_duration(c['elapsed_s'])}  "
+                          f"ETA {fmt_duration(c['eta_s'])}")
 
     @staticmethod
     def _points(s: dict) -> tuple:
@@ -207,6 +224,12 @@ class DashboardScreen(StepScreen):
         if s["evals"]:
             xs, ys = zip(*s["evals"])
             plt.scatter(list(xs), list(ys), label="eval", marker="●")
+        # the x axis spans the whole run in whole steps (not the steps so far, in fractions)
+        last = max([s.get("total") or 0, s.get("step") or 0] + [x for x, _ in s["losses"] + s["evals"]])
+        if last:
+            ticks = sorted({round(last * k / 4) for k in range(5)})
+            plt.xlim(0, last)
+            plt.xticks(ticks, [str(x) for x in ticks])
         chart.refresh()
 
     # -- keys ---------------------------------------------------------------------------------
