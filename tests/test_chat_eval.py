@@ -243,7 +243,7 @@ def test_wizard_chat_side_by_side_recall_save_and_report(real_run, tmp_path):
             assert await until(pilot, lambda: chat.session is not None, 120), "model did not load"
             # chat starts from a sampling that does not loop (the GGUF names none: danlu's defaults), and says so
             assert chat.query_one("#s-temperature", Input).value == "0.7"
-            assert "danlu's chat defaults" in chat.query_one("#sampling-how").render().plain
+            assert "danlu's defaults" in chat.query_one("#sampling-how").render().plain
             chat.query_one("#s-temperature", Input).value = "0"  # greedy: the answers below are compared
             chat.query_one("#s-max_new_tokens", Input).value = "12"
             chat.query_one("#prompt", Input).focus()

@@ -243,3 +243,22 @@ def test_no_source_file_is_ignored_by_git():
     out = subprocess.run(["git", "check-ignore", "--no-index", "--stdin"], input="\n".join(files), text=True,
                          capture_output=True, cwd=ROOT)
     assert out.stdout.strip() == "", f"ignored by .gitignore: {out.stdout.split()}"
+
+
+def test_every_checkbox_and_footer_in_the_wizard_is_the_wizards_own():
+    """Textual's Checkbox and SelectionList draw the same ▐X▌ on and off, told apart by colour only: every screen
+    uses tui.widgets' TickBox / TickList (✓ or an empty box) instead; and its footer, KeysFooter (the screen's keys
+    without "^p palette", so that they fit 80 columns)."""
+    import ast
+
+    found = []
+    for path in sorted((ROOT / "tui").rglob("*.py")):
+        if path.name == "widgets.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call):
+                f = node.func.value if isinstance(node.func, ast.Subscript) else node.func
+                name = f.id if isinstance(f, ast.Name) else f.attr if isinstance(f, ast.Attribute) else ""
+                if name in ("Checkbox", "SelectionList", "RadioButton", "Footer"):
+                    found.append(f"{path.relative_to(ROOT)}:{node.lineno} {name}(…)")
+    assert not found, found

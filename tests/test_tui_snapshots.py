@@ -50,6 +50,19 @@ PROBE = {
 }
 
 
+def probe():
+    """PROBE as the engine's probe makes it: its warning a text with its code (JSON keeps only the English)."""
+    import dataclasses
+
+    from danlu.engine.core.texts import msg
+
+    p = hardware.Probe.from_dict(PROBE)
+    warning = msg("shared_gpu", "GPU {index} is shared: {held:.1f} GB held by {n} other process(es) ({who}); danlu "
+                                "plans with the {free:.1f} GB that are free", index=0, held=1.5, n=1,
+                  who="pid 4242 python", free=22.1)
+    return dataclasses.replace(p, warnings=(warning,))
+
+
 @pytest.fixture
 def fixed_runs(monkeypatch):
     shutil.rmtree(RUNS, ignore_errors=True)
@@ -60,7 +73,8 @@ def fixed_runs(monkeypatch):
     run.path.mkdir()
     run.set_status(state="done", method="lora", model="demo:small", step=20, total=20, loss=3.1415, created=1.0)
     ts = 1_700_000_000.0
-    rows = [{"ts": ts, "type": "log", "message": "loading demo:small for lora training"},
+    rows = [{"ts": ts, "type": "log", "message": "loading demo:small for lora training", "code": "loading",
+             "args": {"model": "demo:small", "method": "lora"}},
             {"ts": ts, "type": "eval", "step": 0, "loss": 8.4}]
     for s in range(1, 21):
         rows.append({"ts": ts + s, "type": "step", "step": s, "total": 20, "loss": 8.4 - 0.26 * s, "lr": 3e-3 * (1 - s / 20),
@@ -76,9 +90,27 @@ def fixed_runs(monkeypatch):
     return run
 
 
+@pytest.fixture
+def snap_compare(snap_compare):
+    """The plugin's snap_compare, and on every recorded screen the layout check (tests/layout.py): a snapshot of a
+    cut label would otherwise be recorded as the truth."""
+    import layout
+
+    def compare(app, *, run_before=None, **kw):
+        async def checked(pilot):
+            if run_before is not None:
+                await run_before(pilot)
+            found = layout.problems(pilot.app.screen)
+            assert not found, "\n".join(found)
+
+        return snap_compare(app, run_before=checked, **kw)
+
+    return compare
+
+
 def make_app(lang="en", **wizard):
     app = DanluApp(demo=True, lang=lang)
-    app.wizard.probe = hardware.Probe.from_dict(PROBE)
+    app.wizard.probe = probe()
     app.wizard.data_file = "sample_data/lab_consultant.sharegpt.jsonl"
     for k, v in wizard.items():
         setattr(app.wizard, k, v)
@@ -199,9 +231,13 @@ class _Shown:
     def __init__(self):
         from danlu.engine.infer.chat import Sampling
 
-        self.sampling = Sampling(repetition_penalty=1.1, max_new_tokens=96)
+        self.sampling = Sampling.from_model(object(), max_new_tokens=96)  # the GGUF demo names none: danlu's
         self.turns = []
         self.model = object()
+        self.system = None
+
+    def fork(self):
+        return self
 
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
@@ -261,3 +297,91 @@ def test_help(snap_compare, fixed_runs):
         await settle(pilot, n=2)
 
     assert snap_compare(make_app(), terminal_size=(80, 24), run_before=run_before)
+
+
+# -- every screen, both languages, both sizes: nothing cut, no English left on a Chinese screen ----------------------
+SCREENS = ["welcome", "hardware", "model", "data", "plan", "dashboard", "chat", "report", "export", "help"]
+
+
+def _screen(name: str, fixed_runs, monkeypatch):
+    """(wizard settings, run_before) that bring the wizard to ``name`` with the snapshot tests' frozen inputs."""
+    from danlu.engine.infer.chat import Reply
+    from danlu.tui.screens import chat, export
+
+    run = str(fixed_runs.path)
+    if name == "welcome":
+        return {}, lambda p: settle(p, n=2)
+    if name == "hardware":
+        return {}, step("hardware")
+    if name == "model":
+        return {}, step("model", lambda app: app.screen.query_one("#models").row_count > 2)
+    if name == "data":
+        return {"data_file": "sample_data/lab_consultant.dirty.jsonl"}, data_step()
+    if name == "plan":
+        return ({"model": "demo:small", "conversations": [[{"role": "user", "content": "x"}]] * 10},
+                step("plan", lambda app: app.wizard.plan is not None))
+    if name == "dashboard":
+        return {}, step("dashboard", lambda app: app.screen.snapshot.get("done") is not None, run)
+    if name == "report":
+        (fixed_runs.path / "eval.md").write_text("# Evaluation\n\nok\n", encoding="utf-8")
+        return {}, step("report", lambda app: "Evaluation" in app.screen.query_one("#report").source, run)
+    if name == "export":
+        monkeypatch.setattr(export, "free_gb", lambda path: 812.4)
+        return {}, step("export", None, run)
+    if name == "help":
+        async def helped(pilot):
+            await settle(pilot, n=2)
+            await pilot.press("question_mark")
+            await settle(pilot, n=2)
+        return {}, helped
+
+    def loaded(self, ref):
+        self.post_message(chat.ModelLoaded(_Shown(), compare=chat_compare_text(), can_compare=True))
+
+    monkeypatch.setattr(chat.ChatScreen, "_load", loaded)
+    monkeypatch.setattr(chat.ChatScreen, "_generate", lambda self, prompt, sides, stop: None)
+
+    async def chatted(pilot):
+        pilot.app.goto("chat", run)
+        await settle(pilot, lambda: type(pilot.app.screen).__name__ == "ChatScreen")
+        scr = pilot.app.screen
+        await settle(pilot, lambda: scr.session is not None)
+        await pilot.press("ctrl+t")
+        scr.query_one("#prompt", Input).value = "How long does food microbiology testing take?"
+        await pilot.press("enter")
+        for side in ("tuned", "base"):
+            scr.post_message(chat.ReplyFinished(side, Reply(text="5 working days.", tokens=4, seconds=0.5,
+                                                            finished_on="end_of_turn")))
+        await settle(pilot, lambda: not scr.streaming)
+
+    return {}, chatted
+
+
+def chat_compare_text():
+    from danlu.engine.core.texts import msg
+
+    return msg("cmp_adapter", "base = the same model with the adapter switched off (no second copy in memory)")
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("name", SCREENS)
+def test_every_screen_reads_whole_in_both_languages(fixed_runs, monkeypatch, name, size, lang):
+    """The layout check of tests/layout.py on every screen, and on a Chinese screen no English word outside the
+    allow-list (names, units, keys, code)."""
+    import asyncio
+
+    import layout
+
+    wizard, run_before = _screen(name, fixed_runs, monkeypatch)
+
+    async def go():
+        app = make_app(lang, **wizard)
+        async with app.run_test(size=size) as pilot:
+            await run_before(pilot)
+            found = layout.problems(pilot.app.screen)
+            if lang == "zh":
+                found += layout.english_words(layout.screen_text(pilot.app.screen, layout.NOT_OURS))
+            assert not found, "\n".join(found)
+
+    asyncio.run(go())

@@ -18,6 +18,7 @@ from textual.widgets import DataTable, Input
 
 from danlu.engine.runs import store as runs
 from danlu.tui.app import DanluApp
+from danlu.tui.strings import t
 
 
 async def wait_for(pilot, cond, timeout=60.0, what="condition"):
@@ -278,6 +279,32 @@ def test_data_screen_mapping_editor_when_the_columns_are_unknown(tmp_path):
     asyncio.run(go())
 
 
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_a_file_whose_columns_were_only_guessed_is_not_a_dataset_until_confirmed(lang):
+    """sample_data/dirty_manifest.json (a list of problem records) maps to instruction/output only by a guess from
+    its contents: no green tick, Next refuses, and Apply (the mapping confirmed) makes it a dataset."""
+
+    async def go():
+        app = DanluApp(demo=True, lang=lang)
+        async with app.run_test(size=(80, 24)) as pilot:
+            scr = await open_data(app, pilot, ROOT / "sample_data" / "dirty_manifest.json")
+            status = scr.query_one("#data-status")
+            assert scr.guessed and status.has_class("warn") and "✓" not in str(status.render())
+            assert scr.query_one("#mapping-box").has_class("-shown")
+            await pilot.press("ctrl+n")
+            await pilot.pause()
+            assert type(app.screen).__name__ == "DataScreen"
+            assert any(t("confirm_mapping_first") in str(n.message) for n in app._notifications)
+            apply = scr.query_one("#apply-mapping")
+            apply.focus()
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: scr.loaded is not None and scr.loaded.report.mapping_source == "given",
+                           what="read with the confirmed mapping")
+            assert not scr.guessed and status.has_class("ok") and "✓" in str(status.render())
+
+    asyncio.run(go())
+
+
 def test_data_screen_proposed_mapping_and_alpaca_copy(tmp_path):
     from textual.widgets import Select
 
@@ -390,6 +417,56 @@ def test_model_screen_shows_the_preselected_row_wherever_it_is():
     assert asyncio.run(go("demo:small")) == (2, 0)
     row, scrolled = asyncio.run(go("google/gemma-3-12b-pt"))
     assert row > 20 and scrolled > 0
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+def test_dashboard_says_what_the_trainer_does_between_steps_and_its_clock_ticks(danlu_home, monkeypatch, lang):
+    """No silent wait: an evaluation before training shows its counter in the bar's place, the elapsed clock moves
+    while no event arrives, a step brings the bar back, the final evaluation and saving are said, and at the end the
+    elapsed time is the run's own (the log's "done after … s")."""
+    from danlu.tui import tail
+
+    clock = {"now": 1000.0}
+    monkeypatch.setattr(tail, "now", lambda: clock["now"])
+    run = runs.create(f"phases-{lang}")
+    run.set_status(state="running", pid=os.getpid(), method="lora")
+
+    def add(row):
+        with run.events_path.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+
+    add({"ts": 940.0, "type": "log", "message": "loading", "code": "loading", "args": {"model": "m", "method": "lora"}})
+    add({"ts": 990.0, "type": "phase", "phase": "eval", "n": 3, "of": 12, "step": 0})
+    words = {"en": ("evaluating before training 3/12", "final evaluation 1/12", "elapsed 1:00", "elapsed 1:05",
+                    "elapsed 3:16"),
+             "zh": ("训练前评估 3/12", "最终评估 1/12", "1:00", "1:05", "3:16")}[lang]
+
+    async def go():
+        app = DanluApp(lang=lang)
+        async with app.run_test(size=(80, 24)) as pilot:
+            app.goto("dashboard", str(run.path))
+            dash = app.screen
+            await wait_for(pilot, lambda: dash.snapshot.get("events", 0) == 2, what="the events")
+            await wait_for(pilot, lambda: words[0] in str(dash.query_one("#phase").render()), what="the phase")
+            assert not dash.query_one("#progress").display
+            assert words[2] in str(dash.query_one("#eta").render())
+            clock["now"] = 1005.0  # no event for five seconds: the clock still moves
+            await wait_for(pilot, lambda: words[3] in str(dash.query_one("#eta").render()), what="the clock")
+            add({"ts": 1006.0, "type": "eval", "step": 0, "loss": 3.4})
+            add({"ts": 1007.0, "type": "status", "state": "running", "step": 0, "total": 10})
+            add({"ts": 1010.0, "type": "step", "step": 1, "total": 10, "loss": 3.0, "elapsed_s": 3.0})
+            await wait_for(pilot, lambda: dash.query_one("#progress").display, what="the bar after a step")
+            assert not dash.query_one("#phase").display
+            add({"ts": 1040.0, "type": "step", "step": 10, "total": 10, "loss": 2.0, "elapsed_s": 33.0})
+            add({"ts": 1041.0, "type": "phase", "phase": "final_eval", "n": 1, "of": 12, "step": 10})
+            await wait_for(pilot, lambda: words[1] in str(dash.query_one("#phase").render()), what="final eval")
+            add({"ts": 1136.0, "type": "done", "state": "done", "step": 10, "eval_loss": 2.1, "seconds": 196.0})
+            run.set_status(state="done")
+            await wait_for(pilot, lambda: dash.state == "done", what="done")
+            await wait_for(pilot, lambda: words[4] in str(dash.query_one("#eta").render()), what="the run's time")
+            assert not dash.query_one("#phase").display
+
+    asyncio.run(go())
 
 
 def test_dashboard_chart_follows_a_running_run_at_a_bounded_rate(danlu_home, monkeypatch):
@@ -670,3 +747,17 @@ def test_an_engine_fix_that_names_a_flag_is_said_with_the_wizards_control():
         finally:
             strings.set_lang("en")
         assert "--overwrite" not in said and strings.STRINGS[lang]["overwrite"] in said, said
+
+
+def test_closing_the_wizard_while_a_run_trains_says_it_goes_on(danlu_home, monkeypatch, capsys, tmp_path):
+    from danlu.tui import app as app_mod
+
+    monkeypatch.setenv("DANLU_RUNS", str(tmp_path / "runs"))  # runs of its own (others here "run" as this process)
+
+    monkeypatch.setattr(DanluApp, "run", lambda self: None)  # the wizard opened and was closed (Ctrl+Q)
+    app_mod.run_app(lang="en")
+    assert "still training" not in capsys.readouterr().err
+    run = runs.create("goes-on")
+    run.set_status(state="running", pid=os.getpid(), method="lora")
+    app_mod.run_app(lang="en")
+    assert f"run {run.id} is still training in its own process" in capsys.readouterr().err

@@ -41,7 +41,7 @@ class DanluApp(App):
     CSS = STYLES
     BINDINGS = [
         Binding("question_mark", "help", "key_help"),
-        Binding("f2", "toggle_theme", "key_theme"),
+        Binding("f2", "toggle_theme", "key_theme", show=False),  # said in the help and the palette
     ]
 
     def __init__(self, *, demo: bool = False, lang: str | None = None):
@@ -116,6 +116,11 @@ def run_app(demo: bool = False, lang: str | None = None) -> None:
     import threading
 
     DanluApp(demo=demo, lang=lang).run()
+    from danlu.engine import runs
+
+    training = runs.training_now()
+    if training is not None:  # closing the wizard never stops a run: say so, and how to come back to it
+        print(t("still_training", run=training.id), file=sys.stderr, flush=True)
     busy = [th for th in threading.enumerate() if th is not threading.main_thread() and not th.daemon and th.is_alive()]
     if busy:  # a model still loading or an export still writing: say why the prompt is not back yet
         print(f"danlu: finishing {len(busy)} background task(s) (a model load or an export) before exiting; "

@@ -61,7 +61,7 @@ STRINGS = {
         "does_not_fit": "does not fit",
         "model_custom_hint": "Or a Hugging Face id, a local folder, or a .gguf file to import (Enter checks it, offline "
                              "if there is no network):",
-        "model_custom_placeholder": "e.g. Qwen/Qwen2.5-0.5B-Instruct, ~/models/my-model or ~/Downloads/model.Q4_K_M.gguf",
+        "model_custom_placeholder": "Qwen/Qwen2.5-0.5B-Instruct, ~/models/my-model or a .gguf file",
         "gguf_ok": "{what} — Next imports it as a model folder (dequantised, verified)",
         "gguf_importing": "importing the GGUF file (about half a minute for a small model)…",
         "gguf_imported": "imported to {out}",
@@ -70,6 +70,8 @@ STRINGS = {
         "trust_question": "Run Python code shipped with this model's repository?\n\nOnly do this for a model whose "
                           "authors you trust: the code runs with your user's rights. Most models (Llama, Qwen, "
                           "Mistral, Gemma, Phi-3) do not need it.",
+        "licence_smollm2": "Apache-2.0 (SmolLM2-135M-Instruct, HuggingFaceTB)",
+        "licence_demo": "Apache-2.0 (danlu's random-init demo model)",
         "license_note": "Licence: {license} — read it before you share the fine-tuned model.",
         "license_check": "see the model card",
         # data
@@ -78,6 +80,9 @@ STRINGS = {
                           "Ctrl+O: the bundled sample.",
         "data_file_placeholder": "path/to/data.jsonl", "reading": "Reading {path}…",
         "fix_path": "check the path; Ctrl+O uses the bundled sample data",
+        "data_summary_guess": "⚠ {records} records, {kept} would train — but their columns were guessed from "
+                              "the contents: check the mapping below and press Apply (or pick another file)",
+        "confirm_mapping_first": "The columns were guessed: check the mapping and press Apply first",
         "data_summary": "✓ {records} records · {kept} kept for training · {problems} problems · "
                         "{removed} dropped by cleaning",
         "data_format": "Format: {format} ({confidence}) — {evidence}", "mapping": "column mapping",
@@ -161,6 +166,7 @@ STRINGS = {
         # dashboard
         "dash_title": "Run {run} · {state}", "reading_events": "Reading events…",
         "chart_title": "loss (line) · eval loss (dots)", "chart_x": "step",
+        "m_grad_norm": "grad-norm", "m_tokens_s": "tok/s",
         "m_loss": "loss", "m_eval": "eval", "m_epoch": "epoch", "elapsed": "elapsed",
         "no_system_yet": "(no system samples yet)", "no_events_yet": "(no events yet)",
         "detached": "Detached from {run}: training continues. Re-attach from the Welcome screen.",
@@ -185,9 +191,21 @@ STRINGS = {
         "ready_split": "Side by side: tuned, then base answer each prompt — Esc stops, Ctrl+T one pane",
         "btn_save_transcript": "Append",
         "generating": "Generating… (Esc stops)", "stopped": "stopped",
+        "still_training": "danlu: run {run} is still training in its own process; `danlu attach` follows it, "
+                          "`danlu` shows it.",
+        "phase_starting": "starting the trainer", "phase_loading": "loading the model",
+        "phase_replay": "base model answers general prompts (forgetting guard)",
+        "phase_eval0": "evaluating before training", "phase_eval": "evaluating at step {step}",
+        "phase_train": "training: the first step", "phase_final_eval": "final evaluation",
+        "phase_saving": "saving the final model",
+        "waiting_side": "(waits until the {side} answer ends)",
+        "busy_streaming": "Still answering: Esc stops it, then try again",
+        "sampling_model": "Sampling: the model's recommended settings.",
+        "sampling_greedy": "Sampling: greedy (temperature 0), as the evaluation.",
+        "sampling_danlu": "Sampling: danlu's defaults (the model names none; the Modelfile's too). 0 = greedy.",
         "system_prompt": "System prompt", "system_placeholder": "optional", "max_tokens": "Max new tokens",
-        "chat_placeholder": "Type a message and press Enter (↑ recalls earlier ones)",
-        "pane_tuned": "tuned", "pane_base": "base", "split_view": "tuned | base side by side",
+        "chat_placeholder": "Message, then Enter (↑ earlier ones)",
+        "pane_tuned": "tuned", "pane_base": "base", "split_view": "Side by side",
         "save_transcript": "Save transcript (JSONL)", "transcript_saved": "Conversation appended to {path}",
         "speed": "{side}: {tokens} tokens, {tps} tokens/s", "no_base": "No base model to compare with",
         "key_split": "Side by side", "key_retry": "Retry", "key_save_transcript": "Save", "key_report": "Report",
@@ -205,10 +223,11 @@ STRINGS = {
                            "its training and held-out conversations are kept.",
         # export
         "export_title": "Export · {run}", "target_adapter": "LoRA adapter (small; needs the base model)",
-        "target_merged": "Merged model (safetensors; stands alone), verified against the tuned model",
-        "target_gguf": "GGUF for llama.cpp / LM Studio (types below), checked in transformers and llama.cpp",
-        "target_ollama": "Ollama Modelfile (template checked with Go, stop tokens set)",
-        "target_hub": "Push to the Hugging Face Hub (token from HF_TOKEN or `hf auth login`)",
+        "target_merged": "Merged model (safetensors; stands alone)",
+        "target_gguf": "GGUF for llama.cpp / LM Studio (types below)",
+        "export_checked": "Each file written is loaded back and its answers compared with the tuned model's.",
+        "target_ollama": "Ollama Modelfile (chat template and stop tokens)",
+        "target_hub": "Push to the Hugging Face Hub (HF_TOKEN or `hf auth login`)",
         "merged_dtype": "Merged dtype", "dtype_of_base": "the base model's", "gguf_types": "GGUF types (size):",
         "hub_repo": "Hub repository", "via_llama_cpp": "via llama.cpp", "needs_llama_cpp": "needs llama.cpp",
         "destination": "Destination folder:", "free_space": "{gb} GB free there",
@@ -257,7 +276,7 @@ STRINGS = {
                      "side by side for every prompt. The panel on the right holds the system prompt and the sampling "
                      "settings (temperature 0 = greedy). Ctrl+Y retries the last message, Ctrl+S appends the "
                      "conversation to the transcript file as a training-format JSONL line, Ctrl+R opens the "
-                     "evaluation report.",
+                     "evaluation report, Ctrl+L clears the conversation.",
         "help_report": "REPORT\n\nThe run's evaluation: eval loss and perplexity of the base and the tuned model, "
                        "ROUGE-L and BLEU of greedy answers against the references, stability of sampled answers, "
                        "a forgetting probe on general prompts, examples and a template check. It is saved in the "
@@ -308,7 +327,7 @@ STRINGS = {
         "col_model": "模型", "col_family": "系列", "col_size": "规模", "col_fit": "本机适配",
         "does_not_fit": "放不下",
         "model_custom_hint": "或输入 Hugging Face 模型 id、本地目录，或要导入的 .gguf 文件（回车检查；无网络时离线检查）：",
-        "model_custom_placeholder": "例如 Qwen/Qwen2.5-0.5B-Instruct、~/models/my-model 或 ~/Downloads/model.Q4_K_M.gguf",
+        "model_custom_placeholder": "Qwen/Qwen2.5-0.5B-Instruct、~/models/my-model 或 .gguf 文件",
         "gguf_ok": "{what} —— 下一步将其导入为模型目录（反量化并校验）",
         "gguf_importing": "正在导入 GGUF 文件（小模型约半分钟）…",
         "gguf_imported": "已导入到 {out}",
@@ -316,11 +335,15 @@ STRINGS = {
         "trust_remote_code": "trust_remote_code（运行模型仓库中的代码）",
         "trust_question": "要运行此模型仓库附带的 Python 代码吗？\n\n只对你信任其作者的模型这样做：代码将以你的用户权限运行。"
                           "大多数模型（Llama、Qwen、Mistral、Gemma、Phi-3）不需要。",
+        "licence_smollm2": "Apache-2.0（SmolLM2-135M-Instruct，HuggingFaceTB）",
+        "licence_demo": "Apache-2.0（danlu 随机初始化的演示模型）",
         "license_note": "许可：{license} —— 分享微调模型前请阅读。", "license_check": "见模型卡",
         "step_data": "第 3/4 步 · 数据",
         "data_file_hint": "数据文件（JSONL/JSON/CSV/Parquet；Alpaca、ShareGPT、messages…）。回车读取；Ctrl+O：自带示例。",
         "data_file_placeholder": "path/to/data.jsonl", "reading": "正在读取 {path}…",
         "fix_path": "检查路径；Ctrl+O 使用自带示例数据",
+        "data_summary_guess": "⚠ {records} 条记录，{kept} 条可训练 —— 但列是根据内容猜的：请检查下方的列映射并点“应用”（或换一个文件）",
+        "confirm_mapping_first": "列是猜出来的：请先检查列映射并点“应用”",
         "data_summary": "✓ {records} 条记录 · 训练用 {kept} · {problems} 个问题 · 清洗去掉 {removed}",
         "data_format": "格式：{format}（{confidence}）—— {evidence}", "mapping": "列映射",
         "mapping_line": "列映射：{mapping}",
@@ -393,7 +416,8 @@ STRINGS = {
         "saving": "正在准备训练目录…", "starting": "正在准备训练目录并开始训练…",
         "config_saved": "✓ 已保存 {path} —— 复现：danlu train <该文件>",
         "dash_title": "训练 {run} · {state}", "reading_events": "正在读取事件…",
-        "chart_title": "loss（线）· eval loss（点）", "chart_x": "step",
+        "chart_title": "训练损失（线）· 验证损失（点）", "chart_x": "步",
+        "m_grad_norm": "梯度范数", "m_tokens_s": "token/秒",
         "m_loss": "损失", "m_eval": "验证", "m_epoch": "轮次", "elapsed": "已用",
         "no_system_yet": "（还没有系统采样）", "no_events_yet": "（还没有事件）",
         "detached": "已离开 {run}：训练继续进行。可在欢迎页重新查看。",
@@ -445,6 +469,10 @@ STRINGS = {
         "msg_fix_model_folder": "请给出 save_pretrained 保存的文件夹（含 config.json）、Hugging Face id 或 demo:smollm2",
         "msg_err_model_no_config": "这个文件夹不是模型（里面没有 config.json）",
         "msg_err_model_not_found": "找不到模型：{ref!r}",
+        "msg_err_model_path_missing": "没有这个模型文件夹或文件：{ref}",
+        "msg_fix_model_kinds": "请给出模型文件夹（含 config.json）、.gguf 文件、Hugging Face id（如 Qwen/Qwen2.5-0.5B-Instruct）或 demo:smollm2",
+        "msg_err_no_config_offline": "离线时不知道模型 {ref!r} 的配置",
+        "msg_fix_no_config_offline": "请给出模型文件夹（含 config.json）、.gguf 文件、demo:smollm2 或某个预设（`danlu plan --list-models`），或先下载模型",
         "msg_fix_model_ref": "请给出本地模型文件夹、Hugging Face id（如 Qwen/Qwen2.5-0.5B-Instruct）或 demo:smollm2",
         "msg_err_model_offline": "模型 {ref!r} 不在本地 Hugging Face 缓存里，而且连不上 Hub",
         "msg_fix_model_offline": "连上网络（或把 HF_ENDPOINT 设为镜像），用 `hf download` 下载，或给出本地模型文件夹或 "
@@ -536,7 +564,7 @@ STRINGS = {
         "msg_lr_task": "学习率 {lr:g}：「{task}」预设的 {kind} 学习率", "msg_kind_full": "全参数微调",
         "msg_kind_adapter": "LoRA 适配器", "msg_lr_given": "学习率 {lr:g}：你的设置",
         "msg_method_demo": "方法 {method}：{why}", "msg_method_given": "方法 {method}：你的选择",
-        "msg_demo_method": "离线演示的选择：几 MB 的适配器，导出与合并只需几秒（方法选「自动」则由规划器决定）",
+        "msg_demo_method": "离线演示的选择：几 MB 的适配器，导出与合并只需几秒（换方法：--method，或方案页的“方法”）",
         "msg_batch_you": "你的设置",
         "msg_batch_target": "能放下的最大微批，上限为每步 {target} 条对话（{src}），不足部分靠累积",
         "msg_target_you": "--target-batch",
@@ -609,7 +637,7 @@ STRINGS = {
         "msg_src_default": "danlu 的默认值", "msg_task_name": "{name}",
         "msg_task_none": "「{task}」预设在此方案中不设任何值：使用 {model} 自己的设置（presets/demo.yaml）",
         "msg_task_took": "「{task}」预设在此设定 {n} 项：{values}", "msg_join": "{parts}", "list_sep": "、",
-        "msg_took_lr": "学习率 {v:g}", "msg_took_epochs": "{v:g} 轮", "msg_took_warmup_ratio": "预热 {v:.0%}",
+        "msg_took_lr": "学习率 {v:g}", "msg_took_lr_scaled": "学习率 {v:g}（配方按本模型宽度放大为 {lr:g}）", "msg_took_epochs": "{v:g} 轮", "msg_took_warmup_ratio": "预热 {v:.0%}",
         "msg_took_lora_r": "秩 {v}", "msg_took_lora_alpha": "alpha {v}", "msg_took_lora_dropout": "dropout {v:g}",
         "msg_largest_term": "最大的一项是 {term}（{gb:.1f} GB）",
         "msg_shorter_seq": "缩短序列（--seq-len {n}）", "msg_use_qlora": "改用 QLoRA（--method qlora）",
@@ -650,6 +678,16 @@ STRINGS = {
         "msg_fix_no_comma": "在记录之间补上缺少的逗号（文件其余部分未读取）",
         "msg_csv_row": "这一 CSV 行无法读取（{detail}）", "msg_fix_csv_row": "检查这一行的引号",
         "msg_demo_languages": "{note}（保留 {kept} 条；未用：{left}）",
+        "msg_lang_count": "{n} 条{lang}",
+        "msg_cmp_adapter": "基座 = 同一个模型关闭适配器（内存中没有第二份）",
+        "msg_cmp_loaded": "基座 = 在全参微调模型旁加载的基座模型",
+        "msg_cmp_no_base": "这不是微调训练：没有可对比的基座模型",
+        "msg_cmp_no_room": "全参微调：在旁边加载基座模型约需 {need:.1f} GB，可用 {free:.1f} GB",
+        "msg_cmp_will_load": "全参微调：将在旁边加载基座模型（{need:.1f} GB）",
+        "term_weights": "权重", "term_quant_constants": "量化常数", "term_adapters": "适配器",
+        "term_autocast_copies": "混合精度副本", "term_optimizer": "优化器", "term_optimizer_paged": "优化器（分页）",
+        "term_gradients": "梯度", "term_activations": "激活", "term_logits": "logits", "term_optimizer_step": "优化器步",
+        "term_eval": "评估", "term_dequant_workspace": "反量化缓冲", "term_runtime": "运行时", "term_allocator": "分配器", "term_cuda_context": "CUDA 上下文",
         "msg_repaired": "损坏的行，已修复：{how}", "msg_fix_repaired": "在文件中修正这一行",
         "msg_blank_row": "空行", "msg_fix_blank_row": "无需处理（空行会被忽略）",
         "msg_csv_cells": "这一行有 {n} 个单元格，表头有 {header} 个",
@@ -707,9 +745,26 @@ STRINGS = {
         "ready_split": "并排对比：每条消息先由微调、再由基座模型回答 —— Esc 停止，Ctrl+T 单栏",
         "btn_save_transcript": "追加",
         "generating": "生成中…（Esc 停止）", "stopped": "已停止",
+        "still_training": "danlu：训练 {run} 仍在自己的进程中继续；`danlu attach` 可以跟随它，`danlu` 可以查看它。",
+        "phase_starting": "正在启动训练进程", "phase_loading": "正在加载模型",
+        "phase_replay": "基座模型回答通用问题（防遗忘）",
+        "phase_eval0": "训练前评估", "phase_eval": "第 {step} 步评估",
+        "phase_train": "训练中：第一步", "phase_final_eval": "最终评估",
+        "phase_saving": "正在保存最终模型",
+        "waiting_side": "（等{side}模型回答完再开始）",
+        "busy_streaming": "还在回答：按 Esc 停止后再试",
+        "knob_temperature": "温度", "knob_help_temperature": "0 = 贪心解码（总选最可能的 token）；0.7 是常用的创作设置",
+        "knob_top_p": "Top-p（核采样）", "knob_help_top_p": "只从累计概率达到 p 的最可能 token 中采样（1 = 关闭）",
+        "knob_top_k": "Top-k", "knob_help_top_k": "只从最可能的 k 个 token 中采样（0 = 关闭）",
+        "knob_repetition_penalty": "重复惩罚", "knob_help_repetition_penalty": "大于 1 时降低重复前文 token 的概率（1 = 关闭）",
+        "knob_max_new_tokens": "最多新 token 数", "knob_help_max_new_tokens": "回答最长多少个 token",
+        "knob_seed": "随机种子", "knob_help_seed": "固定采样的随机选择（none = 每次不同）",
+        "sampling_model": "采样：模型推荐的设置。",
+        "sampling_greedy": "采样：贪心解码（温度 0），与评估相同。",
+        "sampling_danlu": "采样：danlu 默认值（模型未推荐；与 Modelfile 相同）。温度 0 = 贪心。",
         "system_prompt": "系统提示词", "system_placeholder": "可选", "max_tokens": "最多新 token",
-        "chat_placeholder": "输入消息并回车（↑ 调出之前的消息）",
-        "pane_tuned": "微调", "pane_base": "基座", "split_view": "微调 | 基座 并排",
+        "chat_placeholder": "输入消息并回车（↑ 之前的消息）",
+        "pane_tuned": "微调", "pane_base": "基座", "split_view": "并排对比",
         "save_transcript": "保存对话（JSONL）", "transcript_saved": "对话已追加到 {path}",
         "speed": "{side}：{tokens} 个 token，{tps} token/秒", "no_base": "没有可对比的基座模型",
         "key_split": "并排", "key_retry": "重试", "key_save_transcript": "保存", "key_report": "评估报告",
@@ -722,10 +777,11 @@ STRINGS = {
         "next_planning": "正在读取诊断并规划下一次训练…",
         "next_plan_after": "接着 {run}：{summary}。下一步：{next}。下面的设置是那次训练的设置加上这个改动；沿用它的训练集和留出集。",
         "export_title": "导出 · {run}", "target_adapter": "LoRA 适配器（小；需要基座模型）",
-        "target_merged": "合并模型（safetensors；可独立使用），并与微调模型对比验证",
-        "target_gguf": "GGUF（llama.cpp / LM Studio，类型见下），在 transformers 和 llama.cpp 中校验",
-        "target_ollama": "Ollama Modelfile（用 Go 校验模板，设置停止符）",
-        "target_hub": "推送到 Hugging Face Hub（令牌来自 HF_TOKEN 或 `hf auth login`）",
+        "target_merged": "合并模型（safetensors；可独立使用）",
+        "target_gguf": "GGUF（llama.cpp / LM Studio，类型见下）",
+        "export_checked": "写出的每个文件都会重新加载，并与微调模型的回答对比。",
+        "target_ollama": "Ollama Modelfile（对话模板与停止符）",
+        "target_hub": "推送到 Hugging Face Hub（HF_TOKEN 或 `hf auth login`）",
         "merged_dtype": "合并精度", "dtype_of_base": "基座模型的精度", "gguf_types": "GGUF 类型（大小）：",
         "hub_repo": "Hub 仓库", "via_llama_cpp": "经 llama.cpp", "needs_llama_cpp": "需要 llama.cpp",
         "destination": "目标目录：", "free_space": "该处可用 {gb} GB",
@@ -759,7 +815,7 @@ STRINGS = {
         "help_chat": "对话\n\n模型在后台加载。回车发送；文字流式出现；Esc 停止回复（再按 Esc 返回）；↑/↓ 调出之前的消息。"
                      "Ctrl+B 在微调模型和基座模型间切换（同一份权重，关闭适配器即为基座）；Ctrl+T 对每条消息并排显示两者。"
                      "右侧面板可设置系统提示词和采样参数（温度 0 为贪心）。Ctrl+Y 重试上一条，Ctrl+S 把对话以训练格式"
-                     "（JSONL 一行）追加到文件，Ctrl+R 打开评估报告。",
+                     "（JSONL 一行）追加到文件，Ctrl+R 打开评估报告，Ctrl+L 清空对话。",
         "help_report": "评估报告\n\n该训练的评估：基座与微调模型的 eval loss 和困惑度、贪心回答相对参考答案的 ROUGE-L 和 BLEU、"
                        "采样回答的稳定性、通用问题上的遗忘探测、示例和模板检查。保存在训练目录的 eval.json 和 eval.md"
                        "（`danlu eval RUN` 生成同样的报告）。Ctrl+R 重新评估。",
@@ -825,6 +881,8 @@ def say(text) -> str:
             args[name] = (t("list_sep") if has("list_sep") else ", ").join(say(v) for v in value)
         elif isinstance(value, dict):  # a value given in several languages (presets)
             args[name] = localised(value)
+        elif name == "state" and isinstance(value, str) and has(f"state_{value}"):  # a run's state, in our words
+            args[name] = t(f"state_{value}")
         else:
             args[name] = say(value) if isinstance(value, str) else value
     try:

@@ -2,6 +2,8 @@
 
 CSS = """
 Screen { layout: vertical; }
+/* a scrollbar takes its own column: text never runs under it (it did in the chat panes at 80 columns) */
+VerticalScroll { scrollbar-gutter: stable; scrollbar-size-vertical: 1; }
 .step-title { text-style: bold; color: $accent; padding: 0 1; height: auto; }
 .hint { color: $text-muted; padding: 0 1; height: auto; }
 .body { padding: 0 1; height: 1fr; }
@@ -14,6 +16,7 @@ Screen { layout: vertical; }
 .nav { height: 1; padding: 0 1; }
 .nav Button { margin-right: 1; min-width: 10; }
 Input { width: 1fr; }
+TickBox { height: auto; width: 1fr; }  /* a long label wraps instead of being cut at 80 columns */
 DataTable { height: auto; max-height: 12; }
 #models { height: 12; }  /* fixed: the preselected row is scrolled into view before the rows are laid out */
 
@@ -48,6 +51,7 @@ Checkbox.choice:focus { border: none; }
 #side { width: 1fr; min-width: 26; height: 100%; padding: 0 1; }
 #progress-row { height: 1; padding: 0 1; }
 #progress { width: 1fr; }
+#phase { width: 1fr; color: $warning; }
 #events { height: 6; border-top: solid $panel; padding: 0 1; }
 
 /* chat */
@@ -60,6 +64,9 @@ Checkbox.choice:focus { border: none; }
 #chat-side { width: 30; height: 100%; padding: 0 1; border-left: solid $panel; }
 #chat-side Input { width: 100%; margin-bottom: 0; }
 .slabel { color: $text-muted; margin-top: 1; }
+.knob { height: 1; }
+.knob Label { width: 19; color: $text-muted; }
+.knob Input { width: 1fr; }
 #report-body { height: 1fr; padding: 0 1; }
 
 /* plan */
@@ -72,5 +79,7 @@ HelpScreen, ConfirmScreen { align: center middle; }
 #help-box, #confirm-box { width: 76; max-width: 95%; height: auto; max-height: 90%; border: round $accent;
   padding: 1 2; background: $surface; }
 #eta { width: 44; }
+#gguf-types { height: auto; max-height: 7; }
+#commands { height: auto; max-height: 10; }  /* the destination stays on screen at 80×24 */
 #progress Bar { width: 1fr; }
 """

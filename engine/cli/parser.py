@@ -23,6 +23,9 @@ def data_targets() -> tuple:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from ..infer.chat import CHAT_DEFAULTS as CHAT
+    from ..infer.evaluate import DEFAULT as EVAL, FULL as EVAL_FULL
+
     p = Parser(prog="danlu", description="danlu (丹炉): fine-tune a chat model on one GPU, from probe to export.",
                 epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"danlu {__version__}")
@@ -162,8 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp = add("chat", cmd_chat, "chat with a model or a run's tuned model (streaming REPL; --prompt for one answer)",
              "Chat with a run's tuned model (its base model with the adapter, in 4-bit again for a QLoRA run), one of "
              "its checkpoints (RUN@checkpoint-N or --checkpoint N), a merged/full model folder, a Hugging Face id or "
-             "demo:smollm2. Replies stream and stop at the chat template's end-of-turn token; sampling defaults come "
-             "from the model's generation_config. In the REPL: /system, /reset, /retry, /compare (the same prompt to "
+             "demo:smollm2. Replies stream and stop at the chat template's end-of-turn token; sampling starts from the "
+             "model's generation_config, else danlu's chat defaults (the exported Modelfile's); danlu eval is greedy. In the REPL: /system, /reset, /retry, /compare (the same prompt to "
              "the base model: the adapter switched off, no second copy in memory), /set temperature 0.7, /save "
              "FILE (the transcript as a training-format JSONL line), /help; Ctrl-C stops the answer, not the REPL.")
     sp.add_argument("model", help="run id/path (RUN@checkpoint-N for a checkpoint), model folder, Hugging Face id, or "
@@ -175,10 +178,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--base", action="store_true", help="use the run's base model without the adapter")
     sp.add_argument("--max-new-tokens", type=POS_INT, default=None, help="longest reply in tokens (default 256)")
     sp.add_argument("--temperature", type=NONNEG_FLOAT, default=None,
-                    help="0 = greedy; default from the model's generation_config (greedy if it has none)")
-    sp.add_argument("--top-p", type=number(float, 0, 1, low_open=True, what="above 0, at most 1"), default=None, help="nucleus sampling (default from the model, else 1)")
-    sp.add_argument("--top-k", type=NONNEG_INT, default=None, help="top-k sampling, 0 = off (default from the model)")
-    sp.add_argument("--repetition-penalty", type=POS_FLOAT, default=None, help="above 1 discourages repeats (default 1)")
+                    help="0 = greedy (what danlu eval uses); default: the model's generation_config when it samples, "
+                         f"else danlu's chat default {CHAT['temperature']:g} (the exported Modelfile's too)")
+    sp.add_argument("--top-p", type=number(float, 0, 1, low_open=True, what="above 0, at most 1"), default=None,
+                    help=f"nucleus sampling (default from the model, else {CHAT['top_p']:g})")
+    sp.add_argument("--top-k", type=NONNEG_INT, default=None, help="top-k sampling, 0 = off (default from the model, "
+                                                                  f"else {CHAT['top_k']})")
+    sp.add_argument("--repetition-penalty", type=POS_FLOAT, default=None,
+                    help=f"above 1 discourages repeats (default from the model, else {CHAT['repetition_penalty']:g}: "
+                         "a small model's answers loop on one sentence without it)")
     sp.add_argument("--seed", type=int, default=None, help="seed for sampling")
     sp.add_argument("--trust-remote-code", action="store_true", help="run model code from its repository")
     json_flag(sp)
@@ -195,15 +203,21 @@ def build_parser() -> argparse.ArgumentParser:
              "forgetting {kl, ppl_base, ppl_tuned, verdict, advice, prompts} (or {skipped}), template "
              "{prompt_identical, tokens_identical, end_of_turn, trained_end, stops_on_trained_end, ok, "
              "generation_stopped_at_end_of_turn, generation_hit_max_new_tokens}, memory {model_gb, "
-             "rss_after_load_gb, rss_with_base_gb, peak_rss_gb}, verdict, seconds, files.")
+             "rss_after_load_gb, rss_with_base_gb, peak_rss_gb}, verdict, timing {part: seconds}, seconds, files.")
     sp.add_argument("model", help="run id/path (RUN@checkpoint-N), or a model folder / Hugging Face id / demo model "
                                   "with --data")
     sp.add_argument("--data", help="held-out conversations (default: the run's data/eval.jsonl)")
     sp.add_argument("--checkpoint", help="evaluate this checkpoint of the run: N or checkpoint-N")
-    sp.add_argument("--samples", type=NONNEG_INT, default=8, help="held-out prompts answered greedily (default 8)")
+    sp.add_argument("--samples", type=NONNEG_INT, default=None,
+                    help=f"held-out prompts answered greedily (default {EVAL['samples']}; --full {EVAL_FULL['samples']})")
     sp.add_argument("--stability", type=NONNEG_INT, default=5, help="sampled answers per stability prompt (default 5)")
     sp.add_argument("--temperature", type=NONNEG_FLOAT, default=0.7, help="temperature of the stability answers (0.7)")
-    sp.add_argument("--max-new-tokens", type=POS_INT, default=128, help="longest greedy answer (default 128)")
+    sp.add_argument("--max-new-tokens", type=POS_INT, default=None,
+                    help=f"longest greedy answer (default {EVAL['max_new_tokens']}; --full {EVAL_FULL['max_new_tokens']})")
+    sp.add_argument("--full", action="store_true",
+                    help=f"the long report: {EVAL_FULL['samples']} prompts, {EVAL_FULL['stability_prompts']} stability "
+                         f"prompts, answers up to {EVAL_FULL['max_new_tokens']} tokens (the default takes about 2 "
+                         "minutes for the demo's run on a 2-core CPU)")
     sp.add_argument("--no-probe", action="store_true", help="skip the forgetting probe")
     sp.add_argument("--loss-only", action="store_true", help="only eval loss and perplexity on --data (fast)")
     sp.add_argument("--base", action="store_true", help="with --loss-only: the run's base model instead")

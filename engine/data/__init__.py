@@ -25,11 +25,11 @@ from .write import AtomicWriter, convertible, write_conversations, write_copy
 from .read import open_source
 from ..models.encode import assistant_spans, token_lengths
 from .formats import FORMATS, SHAREGPT_ROLES, TARGETS, TO_SHAREGPT, Spec, from_messages
-from .model import Conversation, CopyResult, DataReport, Problem
+from .model import SURE_MAPPING, Conversation, CopyResult, DataReport, Problem
 from .dedup import DEFAULT_THRESHOLD as NEAR_DUP_THRESHOLD, conversation_key
 
 __all__ = [
-    "FORMATS", "TARGETS", "CLEAN_RULES", "NEAR_DUP_THRESHOLD", "convertible", "write_copy", "open_source",
+    "FORMATS", "SURE_MAPPING", "TARGETS", "CLEAN_RULES", "NEAR_DUP_THRESHOLD", "convertible", "write_copy", "open_source",
     "token_lengths", "assistant_spans", "SHAREGPT_ROLES", "TO_SHAREGPT", "ON_ERROR", "DEFAULT_MAX_CHARS", "Conversation",
     "DataReport", "Problem", "CopyResult", "Spec", "AtomicWriter", "load_conversations", "load", "iter_conversations", "analyse",
     "clean", "split", "split_counts", "leakage", "mix_in", "no_usable", "normalize", "normalize_text", "length_stats", "write_conversations",

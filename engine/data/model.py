@@ -70,6 +70,9 @@ class Problem:
         return {k: v for k, v in asdict(self).items() if v is not None}
 
 
+SURE_MAPPING = 0.9  # a proposed column mapping this confident was read from the column names
+
+
 @dataclass
 class DataReport:
     """What the data doctor found in one input (a file, folder or dataset)."""
@@ -88,6 +91,13 @@ class DataReport:
     fixed: int = 0
     notes: list[str] = field(default_factory=list)
     stats: dict = field(default_factory=dict)
+
+    @property
+    def mapping_guessed(self) -> bool:
+        """The columns were mapped by a guess from their contents, not recognised by their names: a person must
+        confirm the mapping before the data counts as a dataset (a CSV of 问题/回答 is recognised; a list of log
+        records is only guessed at)."""
+        return self.mapping_source == "proposed" and (self.confidence or 0) < SURE_MAPPING
 
     def counts(self) -> dict:
         out: dict[str, int] = {}

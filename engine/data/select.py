@@ -14,6 +14,8 @@ import random
 from .textnorm import is_cjk
 
 LANGUAGES = ("en", "zh")
+# a language's name in each language the wizard speaks (a viewer says "184 Chinese" or "184 条中文", not "184 zh")
+LANGUAGE_NAMES = {"en": {"en": "English", "zh": "英文"}, "zh": {"en": "Chinese", "zh": "中文"}}
 
 
 def language(msgs) -> str:

@@ -119,7 +119,8 @@ def merge_to(base: Path, out: Path, *, adapter: Path | None = None, dtype: str |
                     flush()
                 shard[key] = t.contiguous()
                 shard_bytes += t.numel() * t.element_size()
-        progress(f"{f.name}: {merged} adapter weights merged so far")
+        progress(f"{f.name}: {merged} adapter weights merged so far" if adapter else
+                 f"{f.name}: {total} tensors written as {dtype}")
     flush()
     missing = sorted(set(plan) - used)
     if missing:

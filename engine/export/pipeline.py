@@ -839,14 +839,24 @@ def template_stops(tokenizer) -> list[str]:
     return template.end_of_turn_tokens(tokenizer)
 
 
-def summary(r: ExportResult) -> str:
-    """The export in plain words: what is where, and how each part was verified."""
-    lines = [f"exported {Path(r.run).name} to {r.export_dir}"]
+def summary(r: ExportResult, *, relative: bool = False, commands: bool = True) -> str:
+    """The export in plain words: what is where, and how each part was verified.  ``relative``: paths inside the
+    export folder as relative ones (a narrow screen that shows the folder once); ``commands``: with the commands
+    that use it (a screen that shows them in a copyable box leaves them out)."""
+    def at(path) -> str:
+        if not relative:
+            return str(path)
+        try:
+            return str(Path(path).relative_to(r.export_dir)) + ("/" if Path(path).is_dir() else "")
+        except ValueError:
+            return str(path)
+
+    lines = [f"exported {Path(r.run).name}" + ("" if relative else f" to {r.export_dir}")]
     if r.adapter_dir:
-        lines.append(f"  adapter  {r.adapter_dir}")
+        lines.append(f"  adapter  {at(r.adapter_dir)}")
     if r.merged_dir:
         c = r.merged_check or {}
-        lines.append(f"  merged   {r.merged_dir}" + (
+        lines.append(f"  merged   {at(r.merged_dir)}" + (
             f"  — reloaded, logits within {c['max_abs_diff']:.2e} of the tuned model (bound {c['bound']:g})"
             if c else ""))
     for g in r.gguf:
@@ -864,18 +874,18 @@ def summary(r: ExportResult) -> str:
         elif lc.get("skipped"):
             parts.append(f"llama.cpp not run ({lc['skipped']})")
         rd = v["reader"]
-        parts.append(f"chat template {'embedded' if rd['chat_template_identical'] else 'DIFFERENT'}, stops at "
-                     f"{rd['eot_token_id'] if rd['eot_token_id'] is not None else rd['eos_token_id']}")
-        lines.append(f"  gguf     {g['path']} ({g['bytes'] / 1e6:.0f} MB, {g['type']}; {g['writer']})")
+        parts.append(f"chat template {'embedded' if rd['chat_template_identical'] else 'DIFFERENT'}, end-of-turn "
+                     f"token id {rd['eot_token_id'] if rd['eot_token_id'] is not None else rd['eos_token_id']}")
+        lines.append(f"  gguf     {at(g['path'])} ({g['bytes'] / 1e6:.0f} MB, {g['type']}; {g['writer']})")
         lines.append("           " + "; ".join(parts))
     if r.ollama:
         o = r.ollama
-        lines.append(f"  ollama   {o['modelfile']} — TEMPLATE: {o['template']}; stop {', '.join(o['stops'])}")
+        lines.append(f"  ollama   {at(o['modelfile'])} — TEMPLATE: {o['template']}; stop {', '.join(o['stops'])}")
     if r.hub:
         lines.append(f"  hub      {r.hub['url']}")
     for note in r.notes:
         lines.append(f"  note: {note}")
-    if r.commands:
+    if r.commands and commands:
         lines.append("use it:")
         lines += [f"  {c}" for c in r.commands.splitlines()]
     return "\n".join(lines)

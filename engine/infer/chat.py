@@ -527,20 +527,22 @@ class ChatSession:
     def can_compare(self) -> tuple[bool, str]:
         """Whether a base answer is available, and in words how (or why not)."""
         if self.has_adapter:
-            return True, "base = the same model with the adapter switched off (no second copy in memory)"
+            return True, msg("cmp_adapter", "base = the same model with the adapter switched off (no second copy in "
+                                            "memory)")
         if self.base_model is not None:
-            return True, "base = the base model, loaded beside the fully fine-tuned one"
+            return True, msg("cmp_loaded", "base = the base model, loaded beside the fully fine-tuned one")
         base_ref = self.target.base_ref if self.target else None
         if not base_ref:
-            return False, "this is not a fine-tuned run: there is no base model to compare with"
+            return False, msg("cmp_no_base", "this is not a fine-tuned run: there is no base model to compare with")
         need = model_bytes(self.model)
         import psutil
 
         free = psutil.virtual_memory().available
         if need * 1.3 > free:
-            return False, (f"a full fine-tune: loading its base model beside it needs about {need / 1e9:.1f} GB, "
-                           f"{free / 1e9:.1f} GB are free")
-        return True, f"a full fine-tune: the base model will be loaded beside it ({need / 1e9:.1f} GB)"
+            return False, msg("cmp_no_room", "a full fine-tune: loading its base model beside it needs about "
+                                             "{need:.1f} GB, {free:.1f} GB are free", need=need / 1e9, free=free / 1e9)
+        return True, msg("cmp_will_load", "a full fine-tune: the base model will be loaded beside it ({need:.1f} GB)",
+                         need=need / 1e9)
 
     def _base_side(self):
         """(model, base flag) that answers as the base model."""

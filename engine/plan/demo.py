@@ -14,10 +14,9 @@ from ..models import load as models
 from ..core import paths, presets
 from ..core.texts import Msg, msg
 
-# why the offline demo (`danlu quickstart`, `danlu --demo`) trains LoRA unless told otherwise: the planner would
-# pick a full fine-tune wherever one fits
-DEMO_METHOD = msg("demo_method", "the offline demo's choice: an adapter of a few MB exports and merges in seconds "
-                                 "(method auto lets the planner pick)")
+# why the offline demo (`danlu quickstart`, `danlu --demo`) trains LoRA unless told otherwise
+DEMO_METHOD = msg("demo_method", "the offline demo's choice: an adapter of a few MB, which exports and merges in "
+                                 "seconds (another method: --method, or Method on the Plan screen)")
 
 
 def default_model() -> str:
@@ -63,12 +62,14 @@ def select(model_ref: str, convs: list, source=None) -> tuple[list, str | None]:
     kept, dropped = sel.by_language(convs, langs)
     if not dropped:
         return kept, None
-    left = ", ".join(f"{n} {lang}" for lang, n in sorted(dropped.items()))
+    names = {lang: sel.LANGUAGE_NAMES.get(lang, {"en": lang}) for lang in dropped}
+    left = tuple(Msg(f"{n} {names[lang]['en']}", "lang_count", n=n, lang=names[lang])
+                 for lang, n in sorted(dropped.items()))
     note = s.get("language_note") or "language filter"
     english = note.get("en", "language filter") if isinstance(note, dict) else str(note)
     # the note is a {language: text} value: a viewer says it in its own language (tui.strings.say)
-    return kept, Msg(f"{english} ({len(kept)} kept, {left} left out)", "demo_languages", note=note, kept=len(kept),
-                     left=left)
+    return kept, Msg(f"{english} ({len(kept)} kept, {', '.join(left)} left out)", "demo_languages", note=note,
+                     kept=len(kept), left=left)
 
 
 def eval_ratio() -> float:

@@ -200,10 +200,14 @@ def model_shape(ref: str, *, trust_remote_code: bool = False) -> ModelShape:
     online = _hub_config(ref, trust_remote_code)
     if online is not None:
         return ModelShape.from_config(online, ref)
+    if str(ref).startswith(("./", "../", "/", "~")) or str(ref).lower().endswith(".gguf"):
+        raise DanluError(msg("err_model_path_missing", "no such model folder or file: {ref}", ref=ref),
+                         fix=msg("fix_model_kinds", "pass a model folder (with config.json), a .gguf file, a "
+                                 "Hugging Face id such as Qwen/Qwen2.5-0.5B-Instruct, or demo:smollm2"))
     raise DanluError(
-        f"no config known for model {ref!r} offline",
-        fix="pass a local model folder or its config.json, one of the presets (`danlu plan --list-models`), "
-        "or download the model first",
+        msg("err_no_config_offline", "no config known for model {ref!r} offline", ref=ref),
+        fix=msg("fix_no_config_offline", "pass a model folder (with config.json), a .gguf file, demo:smollm2 or one of "
+                "the presets (`danlu plan --list-models`), or download the model first"),
     )
 
 

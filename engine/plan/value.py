@@ -142,9 +142,15 @@ class Plan:
         """What the task preset contributes to this plan, from the values (a demo model keeps its own settings)."""
         from . import tasks
 
-        name = _task_name(tasks.load().get(self.task, {}), self.task)
-        # the recipe takes the preset's rate for adapters (engine.plan.recipe.learning_rate): that is the preset's too
-        taken = [_took(key, self.settings[key]) for key in TOOK
+        preset = tasks.load().get(self.task, {})
+        name = _task_name(preset, self.task)
+        # the recipe takes the preset's rate for adapters (engine.plan.recipe.learning_rate) and may scale it to the
+        # model's width: the preset's own rate is said, and what it became
+        taken = [(msg("took_lr_scaled", "lr {v:g} (the recipe scaled it to {lr:g} for this model)", v=preset["lr"],
+                      lr=self.settings[key])
+                  if key == "lr" and self.sources.get(key) == "recipe" and isinstance(preset.get("lr"), (int, float))
+                  and float(preset["lr"]) != self.settings[key] else _took(key, self.settings[key]))
+                 for key in TOOK
                  if (self.sources.get(key) == "task" or (key == "lr" and self.sources.get(key) == "recipe"
                                                          and self.method != "full"))
                  and (self.method != "full" or not key.startswith("lora_"))]

@@ -19,9 +19,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, Static
+from textual.widgets import Button, Checkbox, Header, Input, Label, Static
 
-from ..strings import error_text, t
+from ..strings import error_text, has, say, t
+from ..widgets import KeysFooter, TickBox
 from .base import StepScreen
 
 BATCH_S = 0.08  # post streamed text at most every 80 ms
@@ -40,17 +41,18 @@ class TokensReceived(Message):
 
 
 class ReplyFinished(Message):
-    def __init__(self, side: str, reply=None, error: str | None = None):
+    def __init__(self, side: str, reply=None, error: str | None = None, skipped: bool = False):
         super().__init__()
-        self.side, self.reply, self.error = side, reply, error
+        self.side, self.reply, self.error, self.skipped = side, reply, error, skipped
 
 
 class ChatScreen(StepScreen):
     HELP = "chat"
     BINDINGS = [Binding("escape", "stop_or_back", "key_stop_or_back"), Binding("ctrl+b", "toggle_base", "key_base"),
-                Binding("ctrl+t", "toggle_split", "key_split"), Binding("ctrl+y", "retry", "key_retry"),
+                Binding("ctrl+t", "toggle_split", "key_split"),
+                Binding("ctrl+y", "retry", "key_retry", show=False),  # said in the help and the palette: the
                 Binding("ctrl+s", "save", "key_save_transcript"), Binding("ctrl+r", "report", "key_report"),
-                Binding("ctrl+l", "clear", "key_clear")]
+                Binding("ctrl+l", "clear", "key_clear", show=False)]  # footer fits 80 columns without them
     PALETTE = [("toggle_base", "key_base"), ("toggle_split", "key_split"), ("retry", "key_retry"),
                ("save", "key_save_transcript"), ("report", "key_report"), ("clear", "key_clear")]
 
@@ -59,7 +61,8 @@ class ChatScreen(StepScreen):
         self.ref = ref
         self.side = "base" if base else "tuned"  # who answers in the single view
         self.split = False
-        self.session = None
+        self.session = None  # the tuned pane's conversation (the single view's, whichever side answers)
+        self.base_session = None  # the base pane's own conversation in the side-by-side view (a fork)
         self.stop_event: threading.Event | None = None
         self.reply_widgets: dict[str, Static] = {}
         self.reply_text: dict[str, str] = {}
@@ -79,6 +82,12 @@ class ChatScreen(StepScreen):
     @property
     def streaming(self) -> bool:
         return self.stop_event is not None
+
+    def _busy(self) -> bool:
+        """True while an answer streams, and then the key that was pressed is not dropped without a word."""
+        if self.streaming:
+            self.notify(t("busy_streaming"), severity="warning", timeout=3)
+        return self.streaming
 
     def compose(self) -> ComposeResult:
         from danlu.engine.infer import Sampling
@@ -100,19 +109,24 @@ class ChatScreen(StepScreen):
                 yield Label(t("system_prompt"), classes="slabel")
                 yield Input(id="system", placeholder=t("system_placeholder"), compact=True)
                 for name in Sampling.names():
-                    label = Label(Sampling.label(name), classes="slabel")
-                    label.tooltip = Sampling.help(name)
-                    yield label
-                    inp = Input(id=f"s-{name}", compact=True)
-                    inp.tooltip = Sampling.help(name)
-                    yield inp
-                yield Checkbox(t("split_view"), id="split", compact=True)
+                    # the engine names its knobs in English; the wizard's language has its own words where it can
+                    text = t(f"knob_{name}") if has(f"knob_{name}") else Sampling.label(name)
+                    help_ = t(f"knob_help_{name}") if has(f"knob_help_{name}") else Sampling.help(name)
+                    with Horizontal(classes="knob"):  # a row per knob: the whole panel fits 24 lines
+                        label = Label(text)
+                        label.tooltip = help_
+                        yield label
+                        inp = Input(id=f"s-{name}", compact=True)
+                        inp.tooltip = help_
+                        yield inp
+                yield Static("", id="sampling-how", classes="hint")
+                yield TickBox(t("split_view"), id="split", compact=True)
                 yield Static("", id="compare-how", classes="hint")
                 yield Label(t("save_transcript"), classes="slabel")
                 yield Input(id="transcript-path", value="chat-transcript.jsonl", compact=True)
                 yield Button(t("btn_save_transcript"), id="save-btn", compact=True)
                 yield Static("", id="speed", classes="hint")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.query_one("#pane-base").display = False
@@ -149,7 +163,8 @@ class ChatScreen(StepScreen):
             value = getattr(msg.session.sampling, name)
             self.query_one(f"#s-{name}", Input).value = "" if value is None else f"{value:g}" if isinstance(
                 value, float) else str(value)
-        self.query_one("#compare-how", Static).update(msg.compare)
+        self.query_one("#sampling-how", Static).update(t(f"sampling_{msg.session.sampling.source}"))
+        self.query_one("#compare-how", Static).update(say(msg.compare))
         split = self.query_one("#split", Checkbox)
         split.disabled = not msg.can_compare
         if self.side == "base" and not msg.can_compare:
@@ -173,10 +188,13 @@ class ChatScreen(StepScreen):
 
         s = self.session
         s.system = self.query_one("#system", Input).value.strip() or None
+        if self.base_session is not None:
+            self.base_session.system = s.system  # the sampling is one object, the system prompt one per pane
+        start = Sampling.from_model(s.model)  # an emptied field goes back to where the knobs started
         for name in Sampling.names():
             try:
                 s.sampling.set(name, self.query_one(f"#s-{name}", Input).value.strip() or
-                               ("none" if name == "seed" else getattr(Sampling(), name)))
+                               ("none" if name == "seed" else getattr(start, name)))
             except DanluError as exc:
                 return error_text(exc)
         return None
@@ -184,7 +202,7 @@ class ChatScreen(StepScreen):
     @on(Input.Submitted, "#prompt")
     def _send(self, event: Input.Submitted) -> None:
         text = event.value.strip()
-        if not text or self.session is None or self.streaming:
+        if not text or self.session is None or self._busy():
             return
         problem = self._apply_settings()
         if problem:
@@ -195,44 +213,54 @@ class ChatScreen(StepScreen):
         self.recall = len(self.sent)
         self._start(text)
 
+    def _pane(self, side: str) -> VerticalScroll:
+        """The pane ``side``'s answers go to (the single view has one pane, whichever side answers)."""
+        return self.query_one(f"#pane-{side if self.split else 'tuned'}", VerticalScroll)
+
+    def _session(self, side: str):
+        """The conversation ``side`` continues: in the side-by-side view each pane has its own."""
+        return self.base_session if self.split and side == "base" else self.session
+
+    def _show_exchange(self, pane: VerticalScroll, prompt: str, answer: str | None) -> Static:
+        pane.mount(Static(f"› {prompt}", classes="msg-user", markup=False))
+        widget = Static("▌" if answer is None else answer, classes="msg-assistant", markup=False)
+        pane.mount(widget)
+        pane.scroll_end(animate=False)
+        return widget
+
     def _start(self, text: str) -> None:
         sides = ["tuned", "base"] if self.split else [self.side]
-        for side in (["tuned", "base"] if self.split else [self.side]):
-            pane = self.query_one(f"#pane-{side if self.split else 'tuned'}", VerticalScroll)
-            pane.mount(Static(f"› {text}", classes="msg-user", markup=False))
-            widget = Static("▌", classes="msg-assistant", markup=False)
-            pane.mount(widget)
-            pane.scroll_end(animate=False)
+        for n, side in enumerate(sides):
+            widget = self._show_exchange(self._pane(side), text, None)
+            if n:  # answered after the first side: it says so instead of a cursor that does not move
+                widget.update(t("waiting_side", side=t(f"pane_{sides[0]}")))
             self.reply_widgets[side] = widget
             self.reply_text[side] = ""
         self.stop_event = threading.Event()
         self.query_one("#chat-status", Static).update(t("generating"))
-        self._generate(text, sides, self.stop_event)
+        self._generate(text, [(side, self._session(side)) for side in sides], self.stop_event)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="generate")
-    def _generate(self, prompt: str, sides: list[str], stop: threading.Event) -> None:
-        first = None
-        for n, side in enumerate(sides):
+    def _generate(self, prompt: str, sides: list, stop: threading.Event) -> None:
+        """Each side streams from its own conversation and adds its answer to it (also when stopped); a side not
+        reached because Esc stopped the one before it is not asked, and its pane drops the question."""
+        for n, (side, session) in enumerate(sides):
+            if n and stop.is_set():
+                self.post_message(ReplyFinished(side, None, skipped=True))
+                continue
             done = ReplyFinished(side, None)
-            if not (stop.is_set() and first is not None):
-                pending, last = [], time.monotonic()
-                try:
-                    # every side answers the same conversation; the first side's answer joins it at the end
-                    for piece in self.session.stream(prompt, side=side, stop=stop, commit=False):
-                        pending.append(piece)
-                        if time.monotonic() - last >= BATCH_S:
-                            self.post_message(TokensReceived(side, "".join(pending)))
-                            pending, last = [], time.monotonic()
-                    done = ReplyFinished(side, self.session.last)
-                    if first is None:
-                        first = self.session.last.text
-                except Exception as exc:  # noqa: BLE001 - shown in the pane, never closes the app
-                    done = ReplyFinished(side, self.session.last,
-                                         error=error_text(exc))
-                if pending:
-                    self.post_message(TokensReceived(side, "".join(pending)))
-            if n == len(sides) - 1 and first is not None:
-                self.session.add_exchange(prompt, first)  # before the screen hears that the reply is done
+            pending, last = [], time.monotonic()
+            try:
+                for piece in session.stream(prompt, side=side, stop=stop):
+                    pending.append(piece)
+                    if time.monotonic() - last >= BATCH_S:
+                        self.post_message(TokensReceived(side, "".join(pending)))
+                        pending, last = [], time.monotonic()
+                done = ReplyFinished(side, session.last)
+            except Exception as exc:  # noqa: BLE001 - shown in the pane, never closes the app
+                done = ReplyFinished(side, session.last, error=error_text(exc))
+            if pending:
+                self.post_message(TokensReceived(side, "".join(pending)))
             self.post_message(done)
 
     @on(TokensReceived)
@@ -250,7 +278,11 @@ class ChatScreen(StepScreen):
         widget = self.reply_widgets.get(msg.side)
         text = self.reply_text.get(msg.side, "")
         r = msg.reply
-        if widget is not None:
+        if msg.skipped and widget is not None:  # not asked: the pane shows only what its conversation holds
+            pane = widget.parent
+            for child in list(pane.children)[-2:]:
+                child.remove()
+        elif widget is not None:
             tail = f"  [{t('stopped')}]" if r is not None and r.stopped else ""
             widget.update((shown(text, r.tokens if r else None) if r is not None else text) + tail
                           + (f"\n✗ {msg.error}" if msg.error else ""))
@@ -259,7 +291,7 @@ class ChatScreen(StepScreen):
             self.query_one("#speed", Static).update(t("speed", side=t(f"pane_{msg.side}"), tokens=r.tokens,
                                                       tps=f"{r.tokens_per_s:.1f}"))
         last_side = "base" if self.split else self.side
-        if msg.side == last_side or msg.error:
+        if msg.side == last_side:
             self.stop_event = None
             self._ready()
 
@@ -280,7 +312,7 @@ class ChatScreen(StepScreen):
             self.app.pop_screen()
 
     def action_toggle_base(self) -> None:
-        if self.streaming or self.session is None:
+        if self.session is None or self._busy():
             return
         if not self.can_compare:
             self.notify(self.query_one("#compare-how", Static).render().plain or t("no_base"), severity="warning")
@@ -294,6 +326,15 @@ class ChatScreen(StepScreen):
     def _split_changed(self, event: Checkbox.Changed) -> None:
         self.split = event.value
         self.query_one("#pane-base").display = self.split
+        pane = self.query_one("#pane-base", VerticalScroll)
+        pane.remove_children()
+        self.base_session = None
+        if self.split and self.session is not None:
+            # the base pane goes on from the conversation so far, shown in it: each pane sends what it shows
+            self.base_session = self.session.fork()
+            turns = self.base_session.turns
+            for user, answer in zip(turns[0::2], turns[1::2]):
+                self._show_exchange(pane, user["content"], answer["content"])
         self.query_one("#pane-tuned").border_title = t("pane_tuned") if self.split or self.side == "tuned" else \
             t("pane_base")
         if self.session is not None:
@@ -301,19 +342,25 @@ class ChatScreen(StepScreen):
 
     def action_toggle_split(self) -> None:
         box = self.query_one("#split", Checkbox)
-        if not box.disabled and not self.streaming:
+        if not box.disabled and not self._busy():
             box.value = not box.value
 
     def action_retry(self) -> None:
-        if self.streaming or self.session is None:
+        if self.session is None or self._busy():
             return
         from danlu.engine.core import DanluError
 
+        sides = ["tuned", "base"] if self.split else [self.side]
         try:
             prompt = self.session.retry()
+            if self.split:
+                self.base_session.retry()
         except DanluError as exc:
             self.notify(error_text(exc), severity="warning")
             return
+        for side in sides:  # the panes drop the exchange that is asked again
+            for child in list(self._pane(side).children)[-2:]:
+                child.remove()
         self._start(prompt)
 
     def action_save(self) -> None:
@@ -336,8 +383,10 @@ class ChatScreen(StepScreen):
         self.app.goto("report", self.ref)
 
     def action_clear(self) -> None:
-        if self.streaming or self.session is None:
+        if self.session is None or self._busy():
             return
         self.session.reset()
+        if self.base_session is not None:
+            self.base_session.reset()
         for side in ("tuned", "base"):
             self.query_one(f"#pane-{side}", VerticalScroll).remove_children()

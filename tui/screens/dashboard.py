@@ -11,6 +11,7 @@ import threading
 import time
 from pathlib import Path
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -63,13 +64,16 @@ def side_text(s: dict) -> str:
     def num(v, f):
         return format(v, f) if isinstance(v, (int, float)) else "–"
 
+    def row(label: str, value: str) -> str:  # values in one column, whatever the label's width in cells
+        return label + " " * max(1, 10 - cell_len(label)) + value
+
     lines = [
-        f"{t('m_loss')}      {num(s.get('loss'), '.4f')}",
-        f"{t('m_eval')}      {num(s['evals'][-1][1], '.4f') if s.get('evals') else '–'}",
-        f"lr        {num(s.get('lr'), '.2e')}",
-        f"grad-norm {num(s.get('grad_norm'), '.3f')}",
-        f"tok/s     {num(s.get('tokens_per_s'), ',.0f')}",
-        f"{t('m_epoch')}     {num(s.get('epoch'), '.2f')}",
+        row(t("m_loss"), num(s.get("loss"), ".4f")),
+        row(t("m_eval"), num(s["evals"][-1][1], ".4f") if s.get("evals") else "–"),
+        row("lr", num(s.get("lr"), ".2e")),
+        row(t("m_grad_norm"), num(s.get("grad_norm"), ".3f")),
+        row(t("m_tokens_s"), num(s.get("tokens_per_s"), ",.0f")),
+        row(t("m_epoch"), num(s.get("epoch"), ".2f")),
         "",
     ]
     sysrow = s.get("system") or {}
@@ -218,12 +222,12 @@ class DashboardScreen(StepScreen):
         plt.clear_data()
         if s["losses"]:
             xs, ys = zip(*s["losses"])
-            # legend labels stay ASCII: plotext counts characters, not cells, so CJK labels push the frame out
-            # (the translated title above the chart says which is which)
-            plt.plot(list(xs), list(ys), label="loss", marker="braille")
+            # no legend: plotext counts characters, not cells, so CJK labels push its frame out; the translated
+            # title above the chart says which is which (line: loss, dots: eval loss)
+            plt.plot(list(xs), list(ys), marker="braille")
         if s["evals"]:
             xs, ys = zip(*s["evals"])
-            plt.scatter(list(xs), list(ys), label="eval", marker="●")
+            plt.scatter(list(xs), list(ys), marker="●")
         # the x axis spans the whole run in whole steps (not the steps so far, in fractions)
         last = max([s.get("total") or 0, s.get("step") or 0] + [x for x, _ in s["losses"] + s["evals"]])
         if last:

@@ -19,12 +19,13 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
-from textual.widgets import Button, Footer, Header, Input, Label, Static
+from textual.widgets import Button, Header, Input, Label, Static
 from textual.worker import get_current_worker
 
 
 from .. import dataview
 from ..strings import error_text, say, t
+from ..widgets import KeysFooter
 from .base import StepScreen
 from .data_parts import CleaningChoices, MappingBox, PreviewPanel, ProblemsPanel, SplitAndFormat
 
@@ -95,7 +96,8 @@ class DataScreen(StepScreen):
         self.tokens: list | None = None
         self.tokenizer = None
         self._tok_loading = False
-        self.kept: list[int] = []
+        self.kept: list[int] = []  # rows the cleaning keeps
+        self.trained: list[int] = []  # … of which the run trains on (the demo keeps its languages)
         self.seq = 1024
         self._gen = 0
 
@@ -150,7 +152,7 @@ class DataScreen(StepScreen):
         with Horizontal(classes="nav"):
             yield Button(t("btn_back"), id="back", compact=True)
             yield Button(t("btn_next"), id="next", variant="primary", compact=True)
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         w = self.wizard
@@ -180,7 +182,7 @@ class DataScreen(StepScreen):
 
     def _load_path(self, path: str, mapping: dict | None = None) -> None:
         self._gen += 1
-        self.loaded, self.tokens, self.kept = None, None, []
+        self.loaded, self.tokens, self.kept, self.trained = None, None, [], []
         status = self.query_one("#data-status", Static)
         status.update(t("reading", path=path))
         status.set_classes("loading")
@@ -234,7 +236,9 @@ class DataScreen(StepScreen):
         if r.mapping:
             text += "\n" + t("mapping_line", mapping=", ".join(f"{k}={v}" for k, v in r.mapping.items()))
         self.query_one("#data-format", Static).update(text)
-        unsure = r.mapping_source in ("proposed", "given") or (isinstance(conf, (int, float)) and conf < 0.9)
+        from danlu.engine.data import SURE_MAPPING
+
+        unsure = r.mapping_source in ("proposed", "given") or (isinstance(conf, (int, float)) and conf < SURE_MAPPING)
         self.mapping_box.show(loaded.columns, r.mapping, unsure)
         self.split_format.save_path = dataview.copy_path(loaded.path, self.split_format.target)
         self.problems.show(r.problems, self.choices)
@@ -356,6 +360,9 @@ class DataScreen(StepScreen):
 
         # the demo on an English-centric model trains on the English half of the sample data (engine/plan/demo.py)
         w.conversations, select_note = demo.select(w.model, [loaded.convs[i] for i in self.kept], loaded.path)
+        chosen = {id(c) for c in w.conversations}
+        # what the screen counts, previews and charts is what will train (the demo's language filter included)
+        self.trained = [i for i in self.kept if id(loaded.convs[i]) in chosen]
         if self.tokens is not None:  # the token length of each conversation that will train, for the plan
             counted = {id(loaded.convs[i]): self.tokens[i] for i in self.kept if i < len(self.tokens)}
             w.token_lengths = [counted.get(id(c)) for c in w.conversations]
@@ -369,12 +376,16 @@ class DataScreen(StepScreen):
         w.removed = dropped
         r = loaded.report
         status = self.query_one("#data-status", Static)
-        status.update(t("data_summary", records=r.records, kept=len(self.kept),
-                        problems=len(r.problems), removed=sum(dropped.values()))
-                      + (f"\n{say(select_note)}" if select_note else ""))
-        status.set_classes("ok" if self.kept else "error")
+        if self.guessed:  # not a ✓: nothing is known to be a dataset until its columns are confirmed
+            status.update(t("data_summary_guess", records=r.records, kept=len(self.trained)))
+            status.set_classes("warn")
+        else:
+            status.update(t("data_summary", records=r.records, kept=len(self.trained),
+                            problems=len(r.problems), removed=sum(dropped.values()))
+                          + (f"\n{say(select_note)}" if select_note else ""))
+            status.set_classes("ok" if self.trained else "error")
         self.cleaning.show(counts, tokens_known=self.tokens is not None, seq=self.seq, kept=len(self.kept))
-        self.preview.show(loaded.convs, self.kept, self.tokens, self.tokenizer)
+        self.preview.show(loaded.convs, self.trained, self.tokens, self.tokenizer)
         self.problems.set_choices(choices)
         self._update_hist()
         self._update_split()
@@ -385,7 +396,7 @@ class DataScreen(StepScreen):
         if self.tokens is None:
             hist.update(Text(t("tok_wait"), style="dim"))
             return
-        hist.update(histogram_text([self.tokens[i] for i in self.kept if i < len(self.tokens)], self.seq))
+        hist.update(histogram_text([self.tokens[i] for i in self.trained if i < len(self.tokens)], self.seq))
 
     def _update_split(self) -> None:
         from danlu.engine.data import split_counts
@@ -483,5 +494,13 @@ class DataScreen(StepScreen):
         if not self.wizard.conversations:
             self.notify(t("no_data_yet"), severity="warning")
             return
+        if self.guessed:
+            self.notify(t("confirm_mapping_first"), severity="warning")
+            return
         self.app.goto("plan")
+
+    @property
+    def guessed(self) -> bool:
+        """The columns were mapped by a guess from their contents (not their names), and nobody confirmed it yet."""
+        return self.loaded is not None and self.loaded.report.mapping_guessed
 

@@ -28,6 +28,7 @@ from textual.message import Message
 from textual.widgets import Button, Checkbox, DataTable, Input, Label, Select, Static
 
 from .. import dataview
+from ..widgets import TickBox
 from ..strings import say, t
 
 MAP_FIELDS = ("instruction", "output", "input", "system", "history", "messages")
@@ -143,14 +144,6 @@ class MappingBox(Vertical):
         self.post_message(self.Applied(mapping))
 
 
-class ChoiceBox(Checkbox):
-    """A cleaning toggle: ✓ when on, an empty box when off (not only a colour change)."""
-
-    @property
-    def BUTTON_INNER(self) -> str:  # noqa: N802 - Textual's class attribute, per state here
-        return "✓" if self.value else " "
-
-
 class CleaningChoices(Vertical):
     """The cleaning rules as toggles, each with how many rows it concerns, and a line on what is always dropped."""
 
@@ -167,7 +160,7 @@ class CleaningChoices(Vertical):
 
     def compose(self) -> ComposeResult:
         for name in dataview.CHOICES:
-            yield ChoiceBox(t(f"clean_{name}", n="…", seq="…", chars=MAX_CHARS), value=self._initial[name],
+            yield TickBox(t(f"clean_{name}", n="…", seq="…", chars=MAX_CHARS), value=self._initial[name],
                             id=f"c-{name}", classes="choice", compact=True)
         yield Static("", id="clean-info", classes="hint", markup=False)
 

@@ -15,11 +15,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
-from textual.widgets import Button, Checkbox, Footer, Header, Input, Label, Select, SelectionList, Static, TextArea
+from textual.widgets import Button, Checkbox, Header, Input, Label, Select, SelectionList, Static, TextArea
 
 from danlu.engine.export import TARGETS  # the engine's export targets, in its order
 
 from ..strings import error_text, t
+from ..widgets import KeysFooter, TickBox, TickList
 from .base import StepScreen
 
 GGUF_CHOICES = ("f16", "bf16", "q8_0", "q4_0", "q4_1", "q4_k_m", "q5_k_m", "q6_k")
@@ -68,20 +69,21 @@ class ExportScreen(StepScreen):
         yield Static(t("export_title", run=self.run_path.name), classes="step-title")
         with VerticalScroll(classes="body"):
             for name in TARGETS:
-                yield Checkbox(t(f"target_{name}"), value=name in ("adapter", "merged"), id=f"t-{name}", compact=True)
+                yield TickBox(t(f"target_{name}"), value=name in ("adapter", "merged"), id=f"t-{name}", compact=True)
+            yield Static(t("export_checked"), classes="hint")
             with Horizontal(classes="row"):
-                yield Label(t("merged_dtype"), classes="label")
+                yield Label(t("merged_dtype"), classes="clabel")
                 yield Select([(x, x) for x in ("bf16", "fp16", "fp32")], id="dtype", allow_blank=True, compact=True,
                              prompt=t("dtype_of_base"))
             yield Label(t("gguf_types"), classes="label")
-            yield SelectionList[str](*[(q, q, q == "f16") for q in GGUF_CHOICES], id="gguf-types")
+            yield TickList(*[(q, q, q == "f16") for q in GGUF_CHOICES], id="gguf-types")
             with Horizontal(classes="row"):
-                yield Label(t("hub_repo"), classes="label")
+                yield Label(t("hub_repo"), classes="clabel")
                 yield Input(placeholder="you/my-model", id="hub-repo", compact=True)
             yield Static(t("destination"), classes="hint")
             yield Input(str(self.run_path / "export"), id="dest", compact=True)
             yield Static("", id="free", classes="hint")
-            yield Checkbox(t("overwrite"), id="overwrite", compact=True)
+            yield TickBox(t("overwrite"), id="overwrite", compact=True)
             yield Static("", id="export-status", classes="hint")
             yield Static("", id="export-log", classes="hint", markup=False)
             yield Static("", id="export-result", markup=False)
@@ -89,7 +91,7 @@ class ExportScreen(StepScreen):
         with Horizontal(classes="nav"):
             yield Button(t("btn_back"), id="back", compact=True)
             yield Button(t("btn_export"), id="go", variant="success", compact=True)
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.query_one("#commands").display = False
@@ -164,6 +166,7 @@ class ExportScreen(StepScreen):
         status.update(t("exporting"))
         status.set_classes("loading")
         self.query_one("#export-log", Static).update("")
+        self.call_after_refresh(status.scroll_visible, animate=False, top=True)  # its progress, on screen
         self._export(str(self.run_path), Path(self.query_one("#dest", Input).value).expanduser(), targets, types,
                      dtype, self.query_one("#overwrite", Checkbox).value,
                      self.query_one("#hub-repo", Input).value.strip() or None)
@@ -202,15 +205,19 @@ class ExportScreen(StepScreen):
         if msg.error:
             status.update(f"✗ {msg.error}")
             status.set_classes("error")
+            self.call_after_refresh(status.scroll_visible, animate=False, top=True)
             return
         r = msg.result
         status.update(t("export_done", path=r.export_dir))
         status.set_classes("ok")
-        self.query_one("#export-result", Static).update(export.summary(r))
+        # paths inside the export folder, relative (the folder is named above); the commands, whole, in the box below
+        self.query_one("#export-result", Static).update(export.summary(r, relative=True, commands=False))
         commands = self.query_one("#commands", TextArea)
         commands.text = r.commands
         commands.display = True
         self._show_free(self.query_one("#dest", Input).value)
+        body = self.query_one(".body", VerticalScroll)
+        self.set_timer(0.2, lambda: body.scroll_to_widget(status, animate=False, top=True))  # the result, on screen
 
     @on(Button.Pressed, "#go")
     def _go(self) -> None:

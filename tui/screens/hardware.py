@@ -7,9 +7,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
-from textual.widgets import Button, DataTable, Footer, Header, Static
+from textual.widgets import Button, DataTable, Header, Static
 
 from ..strings import say, t
+from ..widgets import KeysFooter
 from .base import StepScreen
 
 
@@ -55,7 +56,7 @@ class HardwareScreen(StepScreen):
         with Horizontal(classes="nav"):
             yield Button(t("btn_back"), id="back", compact=True)
             yield Button(t("btn_next"), id="next", variant="primary", compact=True)
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.query_one("#hw-table", DataTable).add_columns(t("col_what"), t("col_value"))

@@ -7,18 +7,28 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
-from textual.widgets import Button, Checkbox, DataTable, Footer, Header, Input, Static
+from textual.widgets import Button, Checkbox, DataTable, Header, Input, Static
 
 from .. import tasks
 from ..strings import error_text, t
+from ..widgets import KeysFooter, TickBox
 from .base import StepScreen
 
 DEMO_MODELS = ("demo:smollm2", "demo:tiny", "demo:small")  # the real pretrained one first
 LICENSES = {  # family → the licence a user should read before shipping a fine-tune
-    "demo": "Apache-2.0 (built here)", "Qwen": "Apache-2.0 / Qwen licence", "meta-llama": "Llama community licence",
+    "Qwen": "Apache-2.0 / Qwen licence", "meta-llama": "Llama community licence", "HuggingFaceTB": "Apache-2.0",
     "mistralai": "Apache-2.0", "microsoft": "MIT", "google": "Gemma terms of use", "codellama": "Llama 2 licence",
     "stabilityai": "CC BY-SA 4.0",
 }
+
+
+def licence(ref: str) -> str:
+    """The licence to read before sharing a fine-tune of ``ref``, in the wizard's words where it has some."""
+    if ref == "demo:smollm2":  # imported: SmolLM2-135M-Instruct's own licence
+        return t("licence_smollm2")
+    if ref.startswith("demo:"):
+        return t("licence_demo")
+    return LICENSES.get(family(ref), t("license_check"))
 
 
 def family(ref: str) -> str:
@@ -74,14 +84,14 @@ class ModelScreen(StepScreen):
             yield Static(t("computing_fit"), id="fit-status", classes="loading")
             yield DataTable(id="models", cursor_type="row", zebra_stripes=True)
             yield Static("", id="license", classes="hint")  # right under the table: visible at 80×24
-            yield Checkbox(t("trust_remote_code"), id="trust")
+            yield TickBox(t("trust_remote_code"), id="trust")
             yield Static(t("model_custom_hint"), classes="hint")
             yield Input(placeholder=t("model_custom_placeholder"), id="custom")
             yield Static("", id="custom-result", classes="hint")
         with Horizontal(classes="nav"):
             yield Button(t("btn_back"), id="back", compact=True)
             yield Button(t("btn_next"), id="next", variant="primary", compact=True)
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#models", DataTable)
@@ -137,7 +147,7 @@ class ModelScreen(StepScreen):
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         ref = str(event.row_key.value)
-        self.query_one("#license", Static).update(t("license_note", license=LICENSES.get(family(ref), t("license_check"))))
+        self.query_one("#license", Static).update(t("license_note", license=licence(ref)))
 
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         self.action_next()

@@ -19,10 +19,11 @@ from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.reactive import reactive
-from textual.widgets import Button, Footer, Header, Input, Label, Select, Static
+from textual.widgets import Button, Header, Input, Label, Select, Static
 
 from .. import tasks
-from ..strings import error_text, say, t
+from ..strings import error_text, has, say, t
+from ..widgets import KeysFooter
 from .base import StepScreen
 
 KNOBS = ("max_seq_len", "lr", "epochs", "max_steps", "adapter", "lora_r", "lora_alpha", "lora_dropout", "lora_targets",
@@ -44,7 +45,7 @@ def memory_bar(terms: dict, budget_gb: float, width: int = 48) -> Text:
         color = TERM_COLORS[i % len(TERM_COLORS)]
         bar.append("█" * max(1, round(gb * scale)) if gb * scale >= 0.5 else "", style=color)
         legend.append("■ ", style=color)
-        legend.append(f"{name} {gb:.2f}  ")
+        legend.append(f"{t(f'term_{name}') if has(f'term_{name}') else name.replace('_', ' ')} {gb:.2f}  ")
     used = bar.cell_len
     cap = round((budget_gb or 0) * scale)
     if cap > used:
@@ -181,7 +182,7 @@ class PlanScreen(StepScreen):
             yield Button(t("btn_back"), id="back", compact=True)
             yield Button(t("btn_save"), id="save", compact=True)
             yield Button(t("btn_start"), id="start", variant="success", compact=True)
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         if self.wizard.task not in tasks.load():

@@ -9,9 +9,10 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.message import Message
-from textual.widgets import Footer, Header, Markdown, Static
+from textual.widgets import Header, Markdown, Static
 
 from ..strings import error_text, t
+from ..widgets import KeysFooter
 from .base import StepScreen
 
 
@@ -43,7 +44,7 @@ class ReportScreen(StepScreen):
         yield Static("", id="report-status", classes="hint")
         with VerticalScroll(id="report-body"):
             yield Markdown("", id="report")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         md = self._existing()

@@ -5,18 +5,23 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import DataTable, Footer, Header, OptionList, Static
+from textual.widgets import DataTable, Header, OptionList, Static
 from textual.widgets.option_list import Option
 
 from danlu.engine.core import paths
 from danlu.engine import runs
 
 from ..strings import t
+from ..widgets import KeysFooter
 from .base import StepScreen
+
+
+REFRESH_S = 2.0  # how often the runs table is read again
 
 
 class WelcomeScreen(StepScreen):
     HELP = "welcome"
+    _rows: list | None = None  # the runs table's rows as last shown
     BINDINGS = [
         Binding("q", "app.quit", "key_quit"),
         Binding("n", "new", "key_new"),
@@ -39,25 +44,35 @@ class WelcomeScreen(StepScreen):
             )
             yield Static(t("runs_on_disk", root=str(paths.runs_root())), id="runs-title")
             yield DataTable(id="runs", cursor_type="row", zebra_stripes=True)
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         table = self.query_one("#runs", DataTable)
         table.add_columns(t("col_run"), t("col_state"), t("col_method"), t("col_step"), t("col_loss"))
         self.action_refresh()
         self.query_one("#actions", OptionList).focus()
+        self.set_interval(REFRESH_S, self.action_refresh)  # a run training in the background moves on here too
 
     def on_screen_resume(self) -> None:
         self.action_refresh()
 
     def action_refresh(self) -> None:
+        """The runs on disk; the table is rebuilt only when a row changed, and the cursor stays on its run."""
         table = self.query_one("#runs", DataTable)
+        rows = [(r.path, (r.id, t(f"state_{r.state}"), r.method or "-", r.step_text, r.loss_text))
+                for r in (s.summary() for s in runs.list_runs())]
+        if rows == self._rows:
+            return
+        at = self.selected_run()
+        self._rows = rows
         table.clear()
-        found = [r.summary() for r in runs.list_runs()]
-        for r in found:
-            table.add_row(r.id, t(f"state_{r.state}"), r.method or "-", r.step_text, r.loss_text, key=r.path)
-        if not found:
+        for key, cells in rows:
+            table.add_row(*cells, key=key)
+        if not rows:
             table.add_row(t("no_runs"), "", "", "", "")
+        keys = [k for k, _ in rows]
+        if at in keys:
+            table.move_cursor(row=keys.index(at), animate=False)
 
     def selected_run(self) -> str | None:
         table = self.query_one("#runs", DataTable)

@@ -1,0 +1,43 @@
+"""The wizard's own small widgets, used by every screen instead of Textual's look-alikes."""
+
+from __future__ import annotations
+
+from rich.segment import Segment
+from textual.strip import Strip
+from textual.widgets import Checkbox, Footer, SelectionList
+from textual.widgets._toggle_button import ToggleButton  # what SelectionList draws its boxes with
+from textual.widgets.option_list import OptionDoesNotExist
+
+
+class TickBox(Checkbox):
+    """A checkbox that reads without colour: ✓ when on, an empty box when off (Textual's draws an X either way and
+    tells them apart by colour only).  Every checkbox in the wizard is one (tests/test_tui_wizard.py checks)."""
+
+    @property
+    def BUTTON_INNER(self) -> str:  # noqa: N802 - Textual's class attribute, per state here
+        return "✓" if self.value else " "
+
+
+class TickList(SelectionList[str]):
+    """A selection list whose ticks read without colour, like :class:`TickBox`."""
+
+    def render_line(self, y: int) -> Strip:
+        strip = super().render_line(y)
+        segments = list(strip)
+        if len(segments) < 3 or segments[1].text != ToggleButton.BUTTON_INNER:
+            return strip
+        try:
+            option = self.get_option_at_index(self.scroll_offset.y + y)
+        except OptionDoesNotExist:
+            return strip
+        segments[1] = Segment("✓" if option.value in self._selected else " ", segments[1].style)
+        return Strip(segments, strip.cell_length)
+
+
+class KeysFooter(Footer):
+    """The footer of every screen: the screen's own keys, without Textual's "^p palette" on the right (the help says
+    Ctrl+P), so that they fit 80 columns in both languages."""
+
+    def __init__(self, *args, **kw):
+        kw.setdefault("show_command_palette", False)
+        super().__init__(*args, **kw)
