@@ -90,6 +90,14 @@ def fixed_runs(monkeypatch):
     return run
 
 
+@pytest.fixture(autouse=True)
+def stopped_clocks(monkeypatch):
+    """A busy line's clock reads 0:00 in every snapshot, however long the machine took to get there."""
+    from danlu.tui import widgets
+
+    monkeypatch.setattr(widgets, "clock", lambda: 0.0)
+
+
 @pytest.fixture
 def snap_compare(snap_compare):
     """The plugin's snap_compare, and on every recorded screen the layout check (tests/layout.py): a snapshot of a

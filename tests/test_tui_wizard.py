@@ -761,3 +761,34 @@ def test_closing_the_wizard_while_a_run_trains_says_it_goes_on(danlu_home, monke
     run.set_status(state="running", pid=os.getpid(), method="lora")
     app_mod.run_app(lang="en")
     assert f"run {run.id} is still training in its own process" in capsys.readouterr().err
+
+
+def test_a_finished_chat_answer_reads_as_markdown_not_as_its_syntax():
+    from danlu.tui.screens.chat import answer_view
+    from rich.console import Console
+
+    console = Console(width=60, record=True)
+    console.print(answer_view("**Sourcing**\n\n- ISO 4833\n- 5 working days"))
+    text = console.export_text()
+    assert "Sourcing" in text and "**" not in text and "ISO 4833" in text
+    assert answer_view("Usually 5 working days.") == "Usually 5 working days."  # plain text stays plain
+
+
+def test_a_text_written_into_a_run_is_said_in_chinese_when_read_back():
+    """The plan line of a run's events keeps its text's code and values through JSON (engine.core.to_json), so a
+    Chinese dashboard reads it in Chinese, as the Plan screen said it."""
+    from danlu.engine.core import events, from_json, to_json
+    from danlu.engine.plan import value as plan
+    from danlu.tui import strings, tail
+
+    p = plan.make("demo:tiny", lengths=[200] * 40, held_out=5)
+    row = json.loads(json.dumps(events.log("plan", summary=str(p.summary()), said=to_json(p.summary()),
+                                           **p.comparable()).to_row()))
+    said = row["args"]["said"]
+    assert from_json(said) == p.summary() and from_json(said).code == p.summary().code
+    strings.set_lang("zh")
+    try:
+        said = tail.describe(events.parse(row))
+        assert said == f"方案：{strings.say(p.summary())}" and "packed" not in said and "epoch" not in said, said
+    finally:
+        strings.set_lang("en")

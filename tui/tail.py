@@ -15,7 +15,7 @@ from pathlib import Path
 from danlu.engine.core import events
 from danlu.engine.runs import SHOWN_STATES as STATES  # the engine's list of what a run can be in
 
-from .strings import has, t as tr
+from .strings import has, say, t as tr
 
 MAX_POINTS = 240  # points per plotted series (plotext slows down with long series)
 
@@ -65,6 +65,10 @@ def _log(ev: events.Log) -> str:
         if ev.code == "best_restored":
             return tr("log_best_restored", step=a["step"], loss=_num(a.get("loss"), ".4f"),
                       last=_num(a.get("last"), ".4f"))
+        if ev.code == "plan" and isinstance(a.get("said"), dict):  # the plan's summary, said in our words
+            from danlu.engine.core import from_json
+
+            return tr("log_plan", summary=say(from_json(a["said"])))
         if ev.code == "diagnosis":
             return tr("log_diagnosis", verdict=tr(f"verdict_{a['verdict']}"), next=a.get("next", ""))
         if ev.code in ("loading", "damaged_checkpoint", "replay"):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rich.segment import Segment
 from textual.strip import Strip
-from textual.widgets import Checkbox, Footer, SelectionList
+from textual.widgets import Checkbox, Footer, SelectionList, Static
 from textual.widgets._toggle_button import ToggleButton  # what SelectionList draws its boxes with
 from textual.widgets.option_list import OptionDoesNotExist
 
@@ -41,3 +41,41 @@ class KeysFooter(Footer):
     def __init__(self, *args, **kw):
         kw.setdefault("show_command_palette", False)
         super().__init__(*args, **kw)
+
+
+def clock() -> float:  # Busy's time (snapshot tests stop it)
+    import time
+
+    return time.monotonic()
+
+
+class Busy(Static):
+    """A status line for work that takes a while: what is being done, and a clock that moves every second, so
+    that no wait looks frozen (a model loading, a report part, an export stage).  :meth:`work` starts or updates it,
+    :meth:`done` stops the clock and shows the outcome."""
+
+    def on_mount(self) -> None:
+        self._text: str | None = None
+        self._t0 = 0.0
+        self.set_interval(1.0, self._tick)
+
+    def work(self, text: str) -> None:
+        if getattr(self, "_text", None) is None:
+            self._t0 = clock()
+        self._text = text
+        self.set_classes("loading")
+        self._tick()
+
+    def done(self, text, classes: str = "ok") -> None:
+        self._text = None
+        self.set_classes(classes)
+        self.update(text)
+
+    @property
+    def working(self) -> bool:
+        return getattr(self, "_text", None) is not None
+
+    def _tick(self) -> None:
+        if self.working:
+            s = int(clock() - self._t0)
+            self.update(f"{self._text}  ⏱ {s // 60}:{s % 60:02d}")

@@ -10,6 +10,7 @@ signal a process that is not ours), :mod:`.config` (TrainConfig, validated where
 from . import events, paths, presets
 from .config import METHODS, TrainConfig
 from .errors import DanluError, debug_hint
-from .texts import Msg, msg
+from .texts import Msg, from_json, msg, to_json
 
-__all__ = ["DanluError", "debug_hint", "Msg", "msg", "TrainConfig", "METHODS", "events", "paths", "presets"]
+__all__ = ["DanluError", "debug_hint", "Msg", "msg", "to_json", "from_json", "TrainConfig", "METHODS", "events",
+           "paths", "presets"]

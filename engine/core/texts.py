@@ -31,3 +31,27 @@ def _rebuild(text, code, args):
 def msg(code: str, template: str, **args) -> Msg:
     """``template`` formatted with ``args``, remembering both (``msg("fits", "fits at {gb} GB", gb=3)``)."""
     return Msg(template.format(**args), code, **args)
+
+
+def to_json(value):
+    """A value that may hold Msgs, as JSON keeps it: a Msg becomes ``{"msg": text, "code": code, "args": {…}}`` (its
+    values the same way), a tuple a list; :func:`from_json` gives the Msg back, so that a text written into a run's
+    events can still be said in a viewer's language."""
+    if isinstance(value, Msg) and value.code:
+        return {"msg": str(value), "code": value.code, "args": {k: to_json(v) for k, v in value.args.items()}}
+    if isinstance(value, (tuple, list)):
+        return [to_json(v) for v in value]
+    if isinstance(value, dict):
+        return {k: to_json(v) for k, v in value.items()}
+    return str(value) if isinstance(value, str) else value
+
+
+def from_json(value):
+    """The value :func:`to_json` wrote, its Msgs whole again (a list comes back as a tuple: a list of texts)."""
+    if isinstance(value, dict) and set(value) == {"msg", "code", "args"}:
+        return Msg(str(value["msg"]), value["code"], **{k: from_json(v) for k, v in dict(value["args"]).items()})
+    if isinstance(value, list):
+        return tuple(from_json(v) for v in value)
+    if isinstance(value, dict):
+        return {k: from_json(v) for k, v in value.items()}
+    return value

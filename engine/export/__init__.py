@@ -6,7 +6,7 @@
 """
 
 from .pipeline import (DEFAULT_TARGETS, TARGETS, ExportResult, GGUFChoice, SourceInfo, export, gguf_choices,
-                       preflight, source_info, summary)
+                       preflight, source_info, summary, summary_lines)
 
-__all__ = ["export", "ExportResult", "preflight", "summary", "source_info", "gguf_choices", "SourceInfo", "GGUFChoice",
-           "TARGETS", "DEFAULT_TARGETS"]
+__all__ = ["export", "ExportResult", "preflight", "summary", "summary_lines", "source_info", "gguf_choices",
+           "SourceInfo", "GGUFChoice", "TARGETS", "DEFAULT_TARGETS"]

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.errors import DanluError
+from ..core.texts import msg
 
 # the types the gguf package writes itself; K-quants need llama.cpp
 PYTHON_TYPES = ("f16", "bf16", "q8_0", "q4_0", "q4_1")
@@ -322,7 +323,7 @@ def write_gguf(folder: str | os.PathLike, out: str | os.PathLike, *, qtype: str 
             w.write_tensor_data(data)
             counts[gt.name] = counts.get(gt.name, 0) + 1
             if i % 20 == 0 or i == len(plan):
-                progress(f"{i}/{len(plan)} tensors written")
+                progress(msg("ex_tensors", "{i}/{n} tensors written", i=i, n=len(plan)))
     finally:
         w.close()
     return {"path": str(out), "type": qtype, "architecture": arch.gguf, "tensors": len(plan), "tensor_types": counts,

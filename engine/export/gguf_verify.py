@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..core.texts import msg
+
 TOKENIZER_TEXTS = ["Hello world! The year 2024 had 12345 samples.", "  two spaces, tabs\tand\nnew lines",
                    "émigré naïve café — 你好，世界。 <|im_end|> x**2", "def f(x):\n    return x // 2  # done"]
 
@@ -186,7 +188,7 @@ def verify(path: Path, tokenizer, *, merged_dir: Path, ids, ref_logits, qtype: s
     bound = checks.GGUF_BOUNDS.get(qtype, checks.KQUANT_BOUND)
     top1_min = checks.TOP1_MIN.get(qtype, 0.6)
     margin = checks.NEAR_TIE.get(qtype, 2.0)
-    progress("reading it back with the gguf reader")
+    progress(msg("ex_read_back", "reading it back with the gguf reader"))
     res: dict = {"bound": bound, "top1_min": top1_min, "reader": read_back(path, tokenizer)}
     problems = []
     r = res["reader"]
@@ -197,7 +199,7 @@ def verify(path: Path, tokenizer, *, merged_dir: Path, ids, ref_logits, qtype: s
                         f"end-of-turn token ({r['end_of_turn_ids']})")
     if ref_logits is not None:
         if r["architecture"] in gguf_import.supported_architectures():
-            progress("loading it with transformers' GGUF loader")
+            progress(msg("ex_load_gguf", "loading it with transformers' GGUF loader"))
             try:
                 res["transformers"] = _transformers(path, ids, ref_logits, tokenizer, messages, ref_answer, ref_model,
                                                     margin)
@@ -213,7 +215,7 @@ def verify(path: Path, tokenizer, *, merged_dir: Path, ids, ref_logits, qtype: s
             problems.append(f"transformers: logits differ by {t['max_abs_diff']:.3g} (bound {bound:g}), same next "
                             f"token at {t['top1_agreement']:.0%} of positions")
         if llama_cpp_available():
-            progress("running it in llama.cpp (llama-cpp-python)")
+            progress(msg("ex_llama_cpp", "running it in llama.cpp (llama-cpp-python)"))
             res["llama_cpp"] = _llama_cpp(path, tokenizer, ids, ref_logits, messages, ref_answer, ref_model, margin)
             lc = res["llama_cpp"]
             if lc["max_abs_diff"] > bound or lc["top1_agreement"] < top1_min:

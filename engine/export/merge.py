@@ -15,6 +15,7 @@ import shutil
 from pathlib import Path
 
 from ..core.errors import DanluError
+from ..core.texts import msg
 
 SHARD_BYTES = 2 * 1024**3
 DTYPES = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
@@ -119,8 +120,9 @@ def merge_to(base: Path, out: Path, *, adapter: Path | None = None, dtype: str |
                     flush()
                 shard[key] = t.contiguous()
                 shard_bytes += t.numel() * t.element_size()
-        progress(f"{f.name}: {merged} adapter weights merged so far" if adapter else
-                 f"{f.name}: {total} tensors written as {dtype}")
+        progress(msg("ex_merged_so_far", "{file}: {n} adapter weights merged so far", file=f.name, n=merged)
+                 if adapter else msg("ex_retyped", "{file}: {n} tensors written as {dtype}", file=f.name, n=total,
+                                     dtype=dtype))
     flush()
     missing = sorted(set(plan) - used)
     if missing:

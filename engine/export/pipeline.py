@@ -38,7 +38,7 @@ from pathlib import Path
 from ..core import atomic
 from . import checks
 from ..core.errors import DanluError
-from ..core.texts import msg
+from ..core.texts import Msg, msg
 
 TARGETS = ("adapter", "merged", "gguf", "ollama", "hub")
 DEFAULT_TARGETS = ("adapter", "merged")
@@ -461,7 +461,7 @@ def _export(plan: dict, *, overwrite, hub_repo, hub_private, name, llama_cpp, re
 
     from ..models import load as models, template
 
-    step("load", "loading the tokenizer and the tuned model to verify against")
+    step("load", msg("ex_load", "loading the tokenizer and the tuned model to verify against"))
     tokenizer = models.load_tokenizer(str(source.adapter or source.base_dir))
     if reference is None and plan["verify"]:
         reference = reference_model(source)
@@ -487,7 +487,7 @@ def _export(plan: dict, *, overwrite, hub_repo, hub_private, name, llama_cpp, re
         from . import hub
 
         folder = Path(result["merged_dir"] or result["adapter_dir"])
-        step("hub", f"pushing {folder.name} to {hub_repo}")
+        step("hub", msg("ex_hub", "pushing {folder} to {repo}", folder=folder.name, repo=hub_repo))
         result["hub"] = hub.push(folder, hub_repo, private=hub_private)
     result["commands"] = usage_commands(result)
     result["note"] = "; ".join(result["notes"]) or None
@@ -502,18 +502,19 @@ def _write_all(plan, source, out, targets, tokenizer, reference, ids, ref_logits
     with atomic.staged_dir(out, overwrite=overwrite) as tmp:
         card = model_card(source, result, tokenizer)
         if "adapter" in targets and source.adapter is not None:
-            step("adapter", "writing the adapter")
+            step("adapter", msg("ex_adapter", "writing the adapter"))
             _write_adapter(source, tmp / "adapter", tokenizer, card)
             result["adapter_dir"] = str(out / "adapter")
         need_merged = any(t in targets for t in ("merged", "gguf", "ollama")) or (
             "hub" in targets and source.adapter is None)
         if need_merged:
-            step("merged", f"merging into the base model's {plan['dtype']} weights, shard by shard")
+            step("merged", msg("ex_merging", "merging into the base model's {dtype} weights, shard by shard",
+                                   dtype=plan["dtype"]))
             merged_tmp = tmp / "merged"
             _write_merged(source, merged_tmp, tokenizer, plan["dtype"], card,
                           progress=lambda text: step("merged", text))
             if reference is not None:
-                step("verify", "reloading the merged model and comparing its logits")
+                step("verify", msg("ex_verify_merged", "reloading the merged model and comparing its logits"))
                 result["merged_check"] = _check_merged(merged_tmp, ids, ref_logits, plan["dtype"])
                 result["merged_logits_max_abs_diff"] = result["merged_check"]["max_abs_diff"]
                 if not result["merged_check"]["ok"]:
@@ -532,13 +533,13 @@ def _write_all(plan, source, out, targets, tokenizer, reference, ids, ref_logits
             messages = _held_out_prompt(source)
             merged_answer = _greedy(reference, tokenizer, messages) if reference is not None else None
             for q in plan["gguf_types"]:
-                step("gguf", f"writing {q}")
+                step("gguf", msg("ex_gguf", "writing {q}", q=q))
                 path = gdir / f"{base_name}-{q}.gguf"
                 info = _write_gguf(merged_tmp, path, q, plan, llama_cpp, gdir, base_name, source,
-                                   progress=lambda text: step("gguf", f"{q}: {text}"))
+                                   progress=lambda text: step("gguf", msg("ex_of", "{q}: {text}", q=q, text=text)))
                 check = gguf_verify.verify(path, tokenizer, merged_dir=merged_tmp, ids=ids, ref_logits=ref_logits,
                                            qtype=q, messages=messages, ref_answer=merged_answer, ref_model=reference,
-                                           progress=lambda text: step("verify", f"{q}: {text}"))
+                                           progress=lambda text: step("verify", msg("ex_of", "{q}: {text}", q=q, text=text)))
                 entry = {"type": q, "path": str(out / "gguf" / path.name), "bytes": path.stat().st_size, **info,
                          "verify": check}
                 result["gguf"].append(entry)
@@ -547,7 +548,7 @@ def _write_all(plan, source, out, targets, tokenizer, reference, ids, ref_logits
                                      fix="nothing was written; try --llama-cpp DIR (llama.cpp's converter), or "
                                          "report this with the model's architecture")
             if "ollama" in targets:
-                step("ollama", "writing the Modelfile and checking its template with Go")
+                step("ollama", msg("ex_ollama", "writing the Modelfile and checking its template with Go"))
                 result["ollama"] = _write_ollama(gdir, result["gguf"], tokenizer, stops, source, out, plan["system"])
         if not result["merged_dir"] and (tmp / "merged").exists():
             shutil.rmtree(tmp / "merged")
@@ -718,9 +719,11 @@ def _write_ollama(gdir: Path, ggufs: list[dict], tokenizer, stops: list[str], so
         if ollama.go_available():
             check = ollama.check_template(derived["go"], tokenizer)
             if not check["identical"]:
-                why = "the derived template renders differently from the chat template (see danlu_export.json)"
+                why = msg("ex_template_differs", "the derived template renders differently from the chat "
+                                                 "template (see danlu_export.json)")
         else:
-            why = "Go is not installed, so the derived template could not be checked with text/template"
+            why = msg("ex_no_go", "Go is not installed, so the derived template could not be checked with "
+                                  "text/template")
     except DanluError as exc:
         why = exc.what
     use_template = derived["go"] if derived and not why else None
@@ -729,8 +732,9 @@ def _write_ollama(gdir: Path, ggufs: list[dict], tokenizer, stops: list[str], so
     atomic.write_text(gdir / "Modelfile", text)
     model_name = _slug(source).lower()
     return {"modelfile": str(out / "gguf" / "Modelfile"), "gguf": gguf_name, "stops": stops,
-            "template": "derived and checked with Go's text/template" if use_template else
-            f"none: relies on the GGUF's embedded chat template (Ollama 0.30 or newer) — {why}",
+            "template": msg("ex_template_checked", "derived and checked with Go's text/template") if use_template
+            else msg("ex_template_none", "none: relies on the GGUF's embedded chat template (Ollama 0.30 or newer) — "
+                                         "{why}", why=why),
             "template_check": check, "system": system,
             "create": f"cd {out / 'gguf'} && ollama create {model_name} -f Modelfile && ollama run {model_name}"}
 
@@ -840,9 +844,14 @@ def template_stops(tokenizer) -> list[str]:
 
 
 def summary(r: ExportResult, *, relative: bool = False, commands: bool = True) -> str:
-    """The export in plain words: what is where, and how each part was verified.  ``relative``: paths inside the
-    export folder as relative ones (a narrow screen that shows the folder once); ``commands``: with the commands
-    that use it (a screen that shows them in a copyable box leaves them out)."""
+    """The export in plain words: what is where, and how each part was verified (:func:`summary_lines`)."""
+    return "\n".join(summary_lines(r, relative=relative, commands=commands))
+
+
+def summary_lines(r: ExportResult, *, relative: bool = False, commands: bool = True) -> list:
+    """The summary's lines, each a text with its code (a viewer says them in its language).  ``relative``: paths
+    inside the export folder as relative ones (a narrow screen that names the folder once); ``commands``: with the
+    commands that use it (a screen that shows them in a copyable box leaves them out)."""
     def at(path) -> str:
         if not relative:
             return str(path)
@@ -851,44 +860,55 @@ def summary(r: ExportResult, *, relative: bool = False, commands: bool = True) -
         except ValueError:
             return str(path)
 
-    lines = [f"exported {Path(r.run).name}" + ("" if relative else f" to {r.export_dir}")]
+    run = Path(r.run).name
+    lines = [msg("ex_sum_head", "exported {run}", run=run) if relative else
+             msg("ex_sum_head_to", "exported {run} to {path}", run=run, path=r.export_dir)]
     if r.adapter_dir:
-        lines.append(f"  adapter  {at(r.adapter_dir)}")
+        lines.append(msg("ex_sum_adapter", "  adapter  {path}", path=at(r.adapter_dir)))
     if r.merged_dir:
         c = r.merged_check or {}
-        lines.append(f"  merged   {at(r.merged_dir)}" + (
-            f"  — reloaded, logits within {c['max_abs_diff']:.2e} of the tuned model (bound {c['bound']:g})"
-            if c else ""))
+        lines.append(msg("ex_sum_merged_checked", "  merged   {path}  — reloaded, logits within {diff:.2e} of the tuned "
+                                                  "model (bound {bound:g})", path=at(r.merged_dir),
+                         diff=c["max_abs_diff"], bound=c["bound"]) if c else
+                     msg("ex_sum_merged", "  merged   {path}", path=at(r.merged_dir)))
     for g in r.gguf:
         v = g["verify"]
         parts = []
         if "max_abs_diff" in (v.get("transformers") or {}):
-            t = v["transformers"]
-            parts.append(f"transformers: logits within {t['max_abs_diff']:.3f}, same next token {t['top1_agreement']:.0%}")
+            tf = v["transformers"]
+            parts.append(msg("ex_part_tf", "transformers: logits within {diff:.3f}, same next token {top1:.0%}",
+                             diff=tf["max_abs_diff"], top1=tf["top1_agreement"]))
         lc = v.get("llama_cpp") or {}
         if "max_abs_diff" in lc:
-            parts.append(f"llama.cpp: logits within {lc['max_abs_diff']:.3f}, same next token {lc['top1_agreement']:.0%}"
-                         f", tokenizer {'identical' if lc['tokenizer_identical'] else 'DIFFERENT'}"
-                         + (f", greedy answer {'identical' if lc.get('greedy_identical') else 'differs'}"
-                            if "greedy_identical" in lc else ""))
+            parts.append(msg("ex_part_lc", "llama.cpp: logits within {diff:.3f}, same next token {top1:.0%}, tokenizer "
+                                           "{tok}{greedy}", diff=lc["max_abs_diff"], top1=lc["top1_agreement"],
+                             tok=msg("ex_same", "identical") if lc["tokenizer_identical"] else
+                             msg("ex_different", "DIFFERENT"),
+                             greedy=(msg("ex_greedy_same", ", greedy answer identical") if lc.get("greedy_identical")
+                                     else msg("ex_greedy_differs", ", greedy answer differs"))
+                             if "greedy_identical" in lc else ""))
         elif lc.get("skipped"):
-            parts.append(f"llama.cpp not run ({lc['skipped']})")
+            parts.append(msg("ex_part_lc_skipped", "llama.cpp not run ({why})", why=lc["skipped"]))
         rd = v["reader"]
-        parts.append(f"chat template {'embedded' if rd['chat_template_identical'] else 'DIFFERENT'}, end-of-turn "
-                     f"token id {rd['eot_token_id'] if rd['eot_token_id'] is not None else rd['eos_token_id']}")
-        lines.append(f"  gguf     {at(g['path'])} ({g['bytes'] / 1e6:.0f} MB, {g['type']}; {g['writer']})")
-        lines.append("           " + "; ".join(parts))
+        parts.append(msg("ex_part_template", "chat template {state}, end-of-turn token id {eot}",
+                         state=msg("ex_embedded", "embedded") if rd["chat_template_identical"] else
+                         msg("ex_different", "DIFFERENT"),
+                         eot=rd["eot_token_id"] if rd["eot_token_id"] is not None else rd["eos_token_id"]))
+        lines.append(msg("ex_sum_gguf", "  gguf     {path} ({mb:.0f} MB, {type}; {writer})", path=at(g["path"]),
+                         mb=g["bytes"] / 1e6, type=g["type"], writer=g["writer"]))
+        lines.append(Msg("           " + "; ".join(parts), "ex_sum_parts", parts=tuple(parts)))
     if r.ollama:
         o = r.ollama
-        lines.append(f"  ollama   {at(o['modelfile'])} — TEMPLATE: {o['template']}; stop {', '.join(o['stops'])}")
+        lines.append(msg("ex_sum_ollama", "  ollama   {path} — TEMPLATE: {template}; stop {stops}", path=at(o["modelfile"]),
+                         template=o["template"], stops=", ".join(o["stops"])))
     if r.hub:
-        lines.append(f"  hub      {r.hub['url']}")
+        lines.append(msg("ex_sum_hub", "  hub      {url}", url=r.hub["url"]))
     for note in r.notes:
-        lines.append(f"  note: {note}")
+        lines.append(msg("ex_sum_note", "  note: {note}", note=note))
     if r.commands and commands:
-        lines.append("use it:")
+        lines.append(msg("ex_sum_use", "use it:"))
         lines += [f"  {c}" for c in r.commands.splitlines()]
-    return "\n".join(lines)
+    return lines
 
 
 def usage_commands(result: dict) -> str:

@@ -40,8 +40,11 @@ class Target:
     def describe(self) -> str:
         what = self.checkpoint or self.adapter or self.base
         if self.adapter:
-            return f"{Path(what).name if self.checkpoint else 'tuned adapter'} on {self.base_ref or self.base}" + (
-                " (4-bit base, as trained)" if self.method == "qlora" else "")
+            four = msg("tg_4bit", " (4-bit base, as trained)") if self.method == "qlora" else ""
+            base = self.base_ref or self.base
+            if self.checkpoint:
+                return msg("tg_checkpoint", "{name} on {base}{four}", name=Path(what).name, base=base, four=four)
+            return msg("tg_adapter", "tuned adapter on {base}{four}", base=base, four=four)
         return str(what)
 
 

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from ..models.encode import IGNORE
+from ..core.texts import msg
 
 # forgetting verdicts by the mean KL divergence (nats per token) between base and tuned on the base's answers
 KL_LITTLE, KL_SOME = 0.1, 0.5
@@ -205,7 +206,7 @@ def report(ref: str, data_file: str | None = None, *, samples: int = DEFAULT["sa
 
         raise DanluError("the evaluation data holds no usable conversation", where=str(data_file),
                          fix="check it with `danlu data inspect`")
-    progress("load", f"loading {target.describe()}")
+    progress("load", msg("ev_load", "loading {what}", what=target.describe()))
     proc = psutil.Process()
     model, tokenizer = chat.load(ref, target=target)
     session = chat.ChatSession(model, tokenizer, target=target)
@@ -221,7 +222,8 @@ def report(ref: str, data_file: str | None = None, *, samples: int = DEFAULT["sa
     # 1. loss and perplexity
     # scored as the trainer scored them (its sequence length): the base loss here is the run's step-0 evaluation
     rows = encode.encode_all(tokenizer, convs, _run_seq_len(run) or 4096)
-    progress("loss", f"eval loss on {len(rows)} held-out conversations ({', '.join(sides)})")
+    progress("loss", msg("ev_loss", "eval loss on {n} held-out conversations ({sides})", n=len(rows),
+                         sides=tuple(_side(s) for s in sides)))
     for side in sides:
         m = model if side == "tuned" else base_side[0]
         if side == "base" and base_side[1]:
@@ -240,7 +242,9 @@ def report(ref: str, data_file: str | None = None, *, samples: int = DEFAULT["sa
     for side in sides:
         m, off = (model, False) if side == "tuned" else base_side
         replies = chat.answers(m, tokenizer, [q["messages"] for q in prompts], greedy, base=off, progress=lambda d, n:
-                               progress("generate", f"{side}: greedy answers to held-out prompts {d}/{n}"))
+                               progress("generate", msg("ev_generate", "{side}: greedy answers to held-out prompts "
+                                                                       "{d}/{n}", side=_side(side), d=d,
+                                                        n=n)))
         answers[side] = [r.text for r in replies]
         if side == "tuned":
             stops = [r.finished_on for r in replies]
@@ -260,8 +264,8 @@ def report(ref: str, data_file: str | None = None, *, samples: int = DEFAULT["sa
     sampled = chat.Sampling(temperature=temperature, top_p=0.95, max_new_tokens=min(max_new_tokens, 64))
     stab = []
     for i, q in enumerate(prompts[:stability_prompts], 1):
-        progress("stability", f"prompt {i}/{min(stability_prompts, len(prompts))}: {stability_runs} answers at "
-                              f"temperature {temperature:g}")
+        progress("stability", msg("ev_stability", "prompt {i}/{n}: {runs} answers at temperature {temp:g}", i=i,
+                                  n=min(stability_prompts, len(prompts)), runs=stability_runs, temp=temperature))
         sampled.seed = 1000 + i  # the runs of one prompt are sampled together, in one batch
         texts = [r.text for r in chat.answers(model, tokenizer, [q["messages"]] * stability_runs, sampled)] \
             if stability_runs else []
@@ -280,11 +284,11 @@ def report(ref: str, data_file: str | None = None, *, samples: int = DEFAULT["sa
         rows_f = []
         asked = [[{"role": "user", "content": g["prompt"]}] for g in general]
         base_replies = chat.answers(base_side[0], tokenizer, asked, chat.Sampling(max_new_tokens=48), base=base_side[1],
-                                    progress=lambda d, n: progress("forgetting", f"base answers to general prompts "
-                                                                                 f"{d}/{n}"))
+                                    progress=lambda d, n: progress("forgetting", msg(
+                                        "ev_forget_base", "base answers to general prompts {d}/{n}", d=d, n=n)))
         for i, (g, msgs, base_reply) in enumerate(zip(general, asked, base_replies), 1):
-            progress("forgetting", f"general prompt {i}/{len(general)}: how far the tuned model moved from the base "
-                                   "answer")
+            progress("forgetting", msg("ev_forget", "general prompt {i}/{n}: how far the tuned model moved from the "
+                                               "base answer", i=i, n=len(general)))
             nll_t, nll_b, kl, n = _answer_nll_kl(model, tokenizer, msgs, base_reply.token_ids, base_side)
             rows_f.append({"lang": g.get("lang"), "prompt": g["prompt"], "base_answer": chat.shown(base_reply.text),
                            "kl": kl, "ppl_tuned": math.exp(nll_t), "ppl_base": math.exp(nll_b), "tokens": n})
@@ -299,7 +303,7 @@ def report(ref: str, data_file: str | None = None, *, samples: int = DEFAULT["sa
         out["forgetting"] = {"skipped": "no base model to compare with" if probe else "turned off (--no-probe)"}
 
     # 5. template
-    progress("template", "checking that chat prompts match the training format")
+    progress("template", msg("ev_template", "checking that chat prompts match the training format"))
     tmpl = template.check(tokenizer, [dict(m) for m in convs[0]] if any(m["role"] == "assistant" for m in convs[0])
                           else None)
     tmpl.pop("prompt", None)
@@ -320,7 +324,7 @@ def report(ref: str, data_file: str | None = None, *, samples: int = DEFAULT["sa
                 out["diagnosis"]["forgetting"] = {"kl": out["forgetting"]["kl"],
                                                   "verdict": out["forgetting"]["verdict"],
                                                   "advice": out["forgetting"]["advice"]}
-    progress("write", "writing eval.json and eval.md")
+    progress("write", msg("ev_write", "writing eval.json and eval.md"))
     out["timing"] = timing
     out["seconds"] = round(time.time() - t0, 1)
     if write and run is not None:
@@ -331,6 +335,11 @@ def report(ref: str, data_file: str | None = None, *, samples: int = DEFAULT["sa
         atomic.write_text(run.path / f"{name}.md", markdown(out))
         out["files"] = [str(run.path / f"{name}.json"), str(run.path / f"{name}.md")]
     return out
+
+
+def _side(side: str):
+    """"tuned" or "base", as a text a viewer may say in its language."""
+    return msg("side_tuned", "tuned") if side == "tuned" else msg("side_base", "base")
 
 
 def _run_seq_len(run) -> int | None:

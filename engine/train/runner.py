@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..core import atomic, events
+from ..core import atomic, events, texts
 from .. import data
 from ..models import encode, load as models
 from ..infer import evaluate, loss as loss_mod
@@ -298,7 +298,8 @@ def plan_event(cfg: TrainConfig, lengths: list) -> events.Log:
         p = plan.of_config(cfg, lengths, probe=hardware.probe())
     except DanluError as exc:  # a model the planner does not model: train anyway, say why there is no plan line
         return events.log("plan_unknown", reason=exc.one_line())
-    return events.log("plan", summary=str(p.summary()), **p.comparable())
+    # the summary also as a text with its code and values: a viewer says it in its own language
+    return events.log("plan", summary=str(p.summary()), said=texts.to_json(p.summary()), **p.comparable())
 
 
 def auto_save_steps(cfg: TrainConfig, total: int) -> int:

@@ -10,6 +10,7 @@ transcript can be saved as a training-format JSONL line.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from pathlib import Path
@@ -22,10 +23,21 @@ from textual.message import Message
 from textual.widgets import Button, Checkbox, Header, Input, Label, Static
 
 from ..strings import error_text, has, say, t
-from ..widgets import KeysFooter, TickBox
+from ..widgets import Busy, KeysFooter, TickBox
 from .base import StepScreen
 
 BATCH_S = 0.08  # post streamed text at most every 80 ms
+MARKDOWN = re.compile(r"\*\*\S|__\S|^#{1,6} |^\s*[-*] |^\s*\d+\. |`", re.M)
+
+
+def answer_view(text: str):
+    """A finished answer as it should read: its markdown rendered (bold, lists, headings, code), else the text as
+    it came (streaming shows the raw text; the rendering replaces it when the answer ends)."""
+    if not MARKDOWN.search(text):
+        return text
+    from rich.markdown import Markdown
+
+    return Markdown(text)
 
 
 class ModelLoaded(Message):
@@ -94,7 +106,7 @@ class ChatScreen(StepScreen):
 
         yield Header()
         yield Static(t("chat_title", run=Path(self.ref).name), id="chat-title", classes="step-title")
-        yield Static(t("loading_model"), id="chat-status", classes="loading")
+        yield Busy("", id="chat-status", classes="loading", markup=False)
         with Horizontal(id="chat-body"):
             with Vertical(id="chat-main"):
                 with Horizontal(id="panes"):
@@ -130,6 +142,7 @@ class ChatScreen(StepScreen):
 
     def on_mount(self) -> None:
         self.query_one("#pane-base").display = False
+        self.query_one("#chat-status", Busy).work(t("loading_model"))
         self._load(self.ref)
 
     def on_unmount(self) -> None:
@@ -153,10 +166,9 @@ class ChatScreen(StepScreen):
 
     @on(ModelLoaded)
     def _loaded(self, msg: ModelLoaded) -> None:
-        status = self.query_one("#chat-status", Static)
+        status = self.query_one("#chat-status", Busy)
         if msg.error:
-            status.update(f"✗ {msg.error}")
-            status.set_classes("error")
+            status.done(f"✗ {msg.error}", "error")
             return
         self.session, self.can_compare = msg.session, msg.can_compare
         for name in msg.session.sampling.names():
@@ -175,10 +187,8 @@ class ChatScreen(StepScreen):
         prompt.focus()
 
     def _ready(self, extra: str = "") -> None:
-        status = self.query_one("#chat-status", Static)
-        status.update((t("ready_split") if self.split else t("model_ready_base") if self.side == "base"
-                       else t("model_ready_tuned")) + extra)
-        status.set_classes("ok")
+        self.query_one("#chat-status", Busy).done((t("ready_split") if self.split else t("model_ready_base")
+                                                   if self.side == "base" else t("model_ready_tuned")) + extra)
 
     # -- sending --------------------------------------------------------------------------------------------------
     def _apply_settings(self) -> str | None:
@@ -223,7 +233,7 @@ class ChatScreen(StepScreen):
 
     def _show_exchange(self, pane: VerticalScroll, prompt: str, answer: str | None) -> Static:
         pane.mount(Static(f"› {prompt}", classes="msg-user", markup=False))
-        widget = Static("▌" if answer is None else answer, classes="msg-assistant", markup=False)
+        widget = Static("▌" if answer is None else answer_view(answer), classes="msg-assistant", markup=False)
         pane.mount(widget)
         pane.scroll_end(animate=False)
         return widget
@@ -237,7 +247,7 @@ class ChatScreen(StepScreen):
             self.reply_widgets[side] = widget
             self.reply_text[side] = ""
         self.stop_event = threading.Event()
-        self.query_one("#chat-status", Static).update(t("generating"))
+        self.query_one("#chat-status", Busy).work(t("generating"))
         self._generate(text, [(side, self._session(side)) for side in sides], self.stop_event)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="generate")
@@ -284,8 +294,8 @@ class ChatScreen(StepScreen):
                 child.remove()
         elif widget is not None:
             tail = f"  [{t('stopped')}]" if r is not None and r.stopped else ""
-            widget.update((shown(text, r.tokens if r else None) if r is not None else text) + tail
-                          + (f"\n✗ {msg.error}" if msg.error else ""))
+            body = (shown(text, r.tokens if r else None) if r is not None else text) + tail
+            widget.update(answer_view(body) if not msg.error else f"{body}\n✗ {msg.error}")
             widget.parent.scroll_end(animate=False)
         if r is not None and r.tokens:
             self.query_one("#speed", Static).update(t("speed", side=t(f"pane_{msg.side}"), tokens=r.tokens,

@@ -190,6 +190,9 @@ class DashboardScreen(StepScreen):
         s = self.snapshot
         if not s:
             return
+        if s.get("started") is None:  # no event yet (the trainer is starting): the clock runs from the run's creation
+            created = self.run.status().get("created")
+            s = dict(s, started=created if isinstance(created, (int, float)) else None)
         c = tail.clock(s, tail.now())
         self._set("#eta", f" {s['step']}/{s['total'] or '?'}  {t('elapsed')} {fmt_duration(c['elapsed_s'])}  "
                           f"ETA {fmt_duration(c['eta_s'])}")

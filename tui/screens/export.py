@@ -19,8 +19,8 @@ from textual.widgets import Button, Checkbox, Header, Input, Label, Select, Sele
 
 from danlu.engine.export import TARGETS  # the engine's export targets, in its order
 
-from ..strings import error_text, t
-from ..widgets import KeysFooter, TickBox, TickList
+from ..strings import error_text, has, say, t
+from ..widgets import Busy, KeysFooter, TickBox, TickList
 from .base import StepScreen
 
 GGUF_CHOICES = ("f16", "bf16", "q8_0", "q4_0", "q4_1", "q4_k_m", "q5_k_m", "q6_k")
@@ -63,6 +63,7 @@ class ExportScreen(StepScreen):
         self.run_path = Path(run_path)
         self.busy = False
         self.params: int | None = None
+        self._stages: dict[str, str] = {}  # the export's stages, each with its latest word
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -84,7 +85,7 @@ class ExportScreen(StepScreen):
             yield Input(str(self.run_path / "export"), id="dest", compact=True)
             yield Static("", id="free", classes="hint")
             yield TickBox(t("overwrite"), id="overwrite", compact=True)
-            yield Static("", id="export-status", classes="hint")
+            yield Busy("", id="export-status", classes="hint", markup=False)
             yield Static("", id="export-log", classes="hint", markup=False)
             yield Static("", id="export-result", markup=False)
             yield TextArea("", id="commands", read_only=True)
@@ -162,10 +163,10 @@ class ExportScreen(StepScreen):
         picked = self.query_one("#dtype", Select)
         dtype = None if picked.is_blank() else str(picked.value)  # blank: the base model's own dtype
         self.busy = True
-        status = self.query_one("#export-status", Static)
-        status.update(t("exporting"))
-        status.set_classes("loading")
+        status = self.query_one("#export-status", Busy)
+        status.work(t("exporting"))
         self.query_one("#export-log", Static).update("")
+        self._stages: dict[str, str] = {}
         self.call_after_refresh(status.scroll_visible, animate=False, top=True)  # its progress, on screen
         self._export(str(self.run_path), Path(self.query_one("#dest", Input).value).expanduser(), targets, types,
                      dtype, self.query_one("#overwrite", Checkbox).value,
@@ -192,26 +193,28 @@ class ExportScreen(StepScreen):
 
     @on(ExportProgress)
     def _progress(self, msg: ExportProgress) -> None:
-        log = self.query_one("#export-log", Static)
-        lines = [line for line in str(log.render()).splitlines() if line and not line.startswith(f"[{msg.stage}]")]
-        log.update("\n".join([*lines, f"[{msg.stage}] {msg.text}"][-8:]))
+        """One line per stage, its latest word, in the wizard's language."""
+        self._stages.pop(msg.stage, None)
+        self._stages[msg.stage] = say(msg.text)
+        label = {stage: t(f"stage_{stage}") if has(f"stage_{stage}") else stage for stage in self._stages}
+        self.query_one("#export-log", Static).update(
+            "\n".join(f"[{label[stage]}] {text}" for stage, text in list(self._stages.items())[-8:]))
 
     @on(ExportFinished)
     def _finished(self, msg: ExportFinished) -> None:
         from danlu.engine import export
 
         self.busy = False
-        status = self.query_one("#export-status", Static)
+        status = self.query_one("#export-status", Busy)
         if msg.error:
-            status.update(f"✗ {msg.error}")
-            status.set_classes("error")
+            status.done(f"✗ {msg.error}", "error")
             self.call_after_refresh(status.scroll_visible, animate=False, top=True)
             return
         r = msg.result
-        status.update(t("export_done", path=r.export_dir))
-        status.set_classes("ok")
+        status.done(t("export_done", path=r.export_dir))
         # paths inside the export folder, relative (the folder is named above); the commands, whole, in the box below
-        self.query_one("#export-result", Static).update(export.summary(r, relative=True, commands=False))
+        self.query_one("#export-result", Static).update(
+            "\n".join(say(line) for line in export.summary_lines(r, relative=True, commands=False)))
         commands = self.query_one("#commands", TextArea)
         commands.text = r.commands
         commands.display = True

@@ -11,15 +11,15 @@ from textual.containers import VerticalScroll
 from textual.message import Message
 from textual.widgets import Header, Markdown, Static
 
-from ..strings import error_text, t
-from ..widgets import KeysFooter
+from ..strings import error_text, has, say, t
+from ..widgets import Busy, KeysFooter
 from .base import StepScreen
 
 
 class ReportProgress(Message):
-    def __init__(self, text: str):
+    def __init__(self, stage: str, text):
         super().__init__()
-        self.text = text
+        self.stage, self.text = stage, text
 
 
 class ReportReady(Message):
@@ -41,7 +41,7 @@ class ReportScreen(StepScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(t("report_title", run=Path(self.ref).name), classes="step-title")
-        yield Static("", id="report-status", classes="hint")
+        yield Busy("", id="report-status", classes="hint", markup=False)
         with VerticalScroll(id="report-body"):
             yield Markdown("", id="report")
         yield KeysFooter()
@@ -72,9 +72,7 @@ class ReportScreen(StepScreen):
         if self.running:
             return
         self.running = True
-        status = self.query_one("#report-status", Static)
-        status.update(t("report_running"))
-        status.set_classes("loading")
+        self.query_one("#report-status", Busy).work(t("report_running"))
         self._make(self.ref)
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="report")
@@ -85,7 +83,7 @@ class ReportScreen(StepScreen):
 
         worker = get_current_worker()
         try:
-            res = infer.eval_report(ref, progress=lambda stage, text: self.post_message(ReportProgress(f"{stage}: {text}")),
+            res = infer.eval_report(ref, progress=lambda stage, text: self.post_message(ReportProgress(stage, text)),
                                   cancelled=lambda: worker.is_cancelled)
             self.post_message(ReportReady(infer.eval_markdown(res)))
         except InterruptedError:
@@ -95,16 +93,15 @@ class ReportScreen(StepScreen):
 
     @on(ReportProgress)
     def _progress(self, msg: ReportProgress) -> None:
-        self.query_one("#report-status", Static).update(f"{t('report_running')} {msg.text}")
+        stage = t(f"estage_{msg.stage}") if has(f"estage_{msg.stage}") else msg.stage
+        self.query_one("#report-status", Busy).work(f"{t('report_running')} {stage}: {say(msg.text)}")
 
     @on(ReportReady)
     def _ready(self, msg: ReportReady) -> None:
         self.running = False
-        status = self.query_one("#report-status", Static)
+        status = self.query_one("#report-status", Busy)
         if msg.error:
-            status.update(f"✗ {msg.error}")
-            status.set_classes("error")
+            status.done(f"✗ {msg.error}", "error")
             return
         self._show(msg.markdown)
-        status.update(t("report_done"))
-        status.set_classes("ok")
+        status.done(t("report_done"))
