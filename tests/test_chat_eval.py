@@ -255,8 +255,9 @@ def test_wizard_chat_side_by_side_recall_save_and_report(real_run, tmp_path):
             chat.query_one("#split", Checkbox).value = True
             await pilot.pause()
             assert chat.query_one("#pane-base").display
-            shown = list(chat.query_one("#pane-base").children)
-            assert len(shown) == 2 and str(shown[0].render()) == "› What is the capital of France?"
+            shown = list(chat.query_one("#pane-base").children)  # a line that says so, then the exchange
+            assert len(shown) == 3 and str(shown[1].render()) == "› What is the capital of France?"
+            assert "tuned model's" in str(shown[0].render()) and shown[2].has_class("copied")
             chat.query_one("#prompt", Input).focus()
             await pilot.press(*"And of Germany?", "enter")
             await pilot.pause()
@@ -275,7 +276,7 @@ def test_wizard_chat_side_by_side_recall_save_and_report(real_run, tmp_path):
                 "What is the capital of France?", first, "And of Germany?", base]
             assert [t["content"] for t in chat.history] == ["What is the capital of France?", first,
                                                              "And of Germany?", tuned]
-            assert len(chat.query_one("#pane-base").children) == 4, "the pane shows the two exchanges it sent"
+            assert len(chat.query_one("#pane-base").children) == 5, "the pane shows the two exchanges it sent"
             await pilot.press("up")
             assert chat.query_one("#prompt", Input).value == "And of Germany?"
             chat.query_one("#transcript-path", Input).value = str(tmp_path / "t.jsonl")

@@ -622,8 +622,9 @@ def test_the_data_doctors_evidence_and_cleaning_findings_in_chinese():
         assert strings.say(found["overlong"].what).startswith("过长：") and "上限 2,000" in strings.say(found["overlong"].what)
         assert strings.say(found["overlong"].fix).startswith("缩短或删除它")
         _, proposed = data.load_conversations(ROOT / "sample_data" / "lab_consultant_zh_headers.csv")
+        # the wizard's own words: its control, not the CLI's flag
         assert strings.say(proposed.evidence) == ("按列名映射列 '问题', '回答'；建议的映射 instruction=问题,output=回答 "
-                                                  "—— 用 --mapping 'instruction=问题,output=回答' 确认或修改")
+                                                  "—— 在下方检查后点“应用映射”")
     finally:
         strings.set_lang("en")
 
@@ -792,3 +793,14 @@ def test_a_text_written_into_a_run_is_said_in_chinese_when_read_back():
         assert said == f"方案：{strings.say(p.summary())}" and "packed" not in said and "epoch" not in said, said
     finally:
         strings.set_lang("en")
+
+
+def test_a_text_may_carry_values_named_text_and_code():
+    """The export's GGUF stage says "{q}: {text}": a value name must never collide with Msg's own arguments (it did,
+    and every GGUF export from the wizard failed with a TypeError)."""
+    from danlu.engine.core import from_json, msg, to_json
+
+    inner = msg("ex_tensors", "{i}/{n} tensors written", i=3, n=9)
+    m = msg("ex_of", "{q}: {text}", q="f16", text=inner)
+    assert m == "f16: 3/9 tensors written" and m.args["text"] is inner
+    assert from_json(to_json(msg("x", "{code} {text}", code="c", text="t"))).args == {"code": "c", "text": "t"}

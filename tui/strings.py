@@ -79,10 +79,11 @@ STRINGS = {
         "data_file_hint": "Dataset file (JSONL/JSON/CSV/Parquet; Alpaca, ShareGPT, messages…). Enter reads it; "
                           "Ctrl+O: the bundled sample.",
         "data_file_placeholder": "path/to/data.jsonl", "reading": "Reading {path}…",
-        "fix_path": "check the path; Ctrl+O uses the bundled sample data",
+        "fix_path": "check the path; Ctrl+O uses the bundled sample data", "file_not_found": "file not found: {path}",
         "data_summary_guess": "⚠ {records} records, {kept} would train — but their columns were guessed from "
-                              "the contents: check the mapping below and press Apply (or pick another file)",
-        "confirm_mapping_first": "The columns were guessed: check the mapping and press Apply first",
+                              "the contents: check the mapping below and press Apply mapping (or pick another file)",
+        "confirm_mapping_first": "The columns were guessed: check the mapping and press Apply mapping first",
+        "wiz_ev_proposed": "{evidence}; proposed mapping {flag} — check it below and press Apply mapping",
         "data_summary": "✓ {records} records · {kept} kept for training · {problems} problems · "
                         "{removed} dropped by cleaning",
         "data_format": "Format: {format} ({confidence}) — {evidence}", "mapping": "column mapping",
@@ -200,6 +201,7 @@ STRINGS = {
         "phase_saving": "saving the final model",
         "waiting_side": "(waits until the {side} answer ends)",
         "busy_streaming": "Still answering: Esc stops it, then try again",
+        "pane_copied": "The conversation so far (its answers are the tuned model's); the base model answers from here:",
         "sampling_model": "Sampling: the model's recommended settings.",
         "sampling_greedy": "Sampling: greedy (temperature 0), as the evaluation.",
         "sampling_danlu": "Sampling: danlu's defaults (the model names none; the Modelfile's too). 0 = greedy.",
@@ -214,7 +216,7 @@ STRINGS = {
         "report_done": "✓ Report written to the run (eval.json, eval.md).", "key_rerun_report": "Evaluate again",
         "report_after_training": "The report evaluates the final model: wait until training ends.",
         "key_next_plan": "Next plan",
-        "log_diagnosis": "diagnosis: {verdict} — n opens the next plan (or `danlu plan --from RUN`)",
+        "log_diagnosis": "diagnosis: {verdict} — n opens the next plan (or `danlu plan --from {run}`)",
         "verdict_clean": "clean", "verdict_under_fit": "under-fit", "verdict_over_fit": "over-fit",
         "verdict_diverged": "diverged", "verdict_unknown": "unknown",
         "next_after_training": "The next plan follows from the run's diagnosis: wait until training ends.",
@@ -341,9 +343,9 @@ STRINGS = {
         "step_data": "第 3/4 步 · 数据",
         "data_file_hint": "数据文件（JSONL/JSON/CSV/Parquet；Alpaca、ShareGPT、messages…）。回车读取；Ctrl+O：自带示例。",
         "data_file_placeholder": "path/to/data.jsonl", "reading": "正在读取 {path}…",
-        "fix_path": "检查路径；Ctrl+O 使用自带示例数据",
-        "data_summary_guess": "⚠ {records} 条记录，{kept} 条可训练 —— 但列是根据内容猜的：请检查下方的列映射并点“应用”（或换一个文件）",
-        "confirm_mapping_first": "列是猜出来的：请先检查列映射并点“应用”",
+        "fix_path": "检查路径；Ctrl+O 使用自带示例数据", "file_not_found": "找不到文件：{path}",
+        "data_summary_guess": "⚠ {records} 条记录，{kept} 条可训练 —— 但列是根据内容猜的：请检查下方的列映射并点“应用映射”（或换一个文件）",
+        "confirm_mapping_first": "列是猜出来的：请先检查列映射并点“应用映射”",
         "data_summary": "✓ {records} 条记录 · 训练用 {kept} · {problems} 个问题 · 清洗去掉 {removed}",
         "data_format": "格式：{format}（{confidence}）—— {evidence}", "mapping": "列映射",
         "mapping_line": "列映射：{mapping}",
@@ -472,7 +474,7 @@ STRINGS = {
         "log_early_stopping": "提前停止：验证损失已连续 {evals} 次评估未低于 {best}",
         "log_replay": "混入 {n} 条通用对话（{pct}%）：基座模型自己对内置提示（{languages}）的回答",
         "log_best_restored": "最终模型取第 {step} 步的权重：验证损失最低（{loss}；最后一步为 {last}）",
-        "log_diagnosis": "诊断：{verdict} —— 按 n 打开下一步计划（或 `danlu plan --from RUN`）",
+        "log_diagnosis": "诊断：{verdict} —— 按 n 打开下一步计划（或 `danlu plan --from {run}`）",
         "verdict_clean": "正常", "verdict_under_fit": "欠拟合", "verdict_over_fit": "过拟合",
         "verdict_diverged": "发散", "verdict_unknown": "未知",
         "log_damaged_checkpoint": "检查点 {name} 已损坏，改用前一个",
@@ -763,6 +765,8 @@ STRINGS = {
         "msg_fix_or_on_error": "{fix}，或使用 --on-error fix",
         "msg_ev_given": "按给定的映射读取列：{mapping}",
         "msg_ev_proposed": "{evidence}；建议的映射 {flag} —— 用 --mapping '{flag}' 确认或修改",
+        "wiz_ev_proposed": "{evidence}；建议的映射 {flag} —— 在下方检查后点“应用映射”",
+        "fmt_alpaca (mapped columns)": "alpaca（列映射）", "fmt_sharegpt (mapped column)": "sharegpt（列映射）",
         "msg_ev_turns_column": "列 {column} 是 {keys} 轮次列表",
         "msg_ev_mapped_name": "按列名映射列 {columns}",
         "msg_ev_mapped_longest": "按内容映射列 {columns}（最长的文本列当作回答）",
@@ -789,6 +793,7 @@ STRINGS = {
         "phase_saving": "正在保存最终模型",
         "waiting_side": "（等{side}模型回答完再开始）",
         "busy_streaming": "还在回答：按 Esc 停止后再试",
+        "pane_copied": "到目前为止的对话（回答来自微调模型）；基座模型从这里开始回答：",
         "knob_temperature": "温度", "knob_help_temperature": "0 = 贪心解码（总选最可能的 token）；0.7 是常用的创作设置",
         "knob_top_p": "Top-p（核采样）", "knob_help_top_p": "只从累计概率达到 p 的最可能 token 中采样（1 = 关闭）",
         "knob_top_k": "Top-k", "knob_help_top_k": "只从最可能的 k 个 token 中采样（0 = 关闭）",
@@ -844,7 +849,7 @@ STRINGS = {
                      "每个要点是一项决定及其来源（规划器、你的数据、任务预设、演示模型的设置或你自己）。修改任务、方法或任何设置，"
                      "停止输入片刻后整个方案会重新生成（Ctrl+R 立即重新规划）；全参数微调时隐藏适配器设置。Ctrl+S 在新训练目录中"
                      "保存的正是该方案的配置（与 `danlu plan --save` 相同）；Ctrl+T 在后台开始训练并打开训练面板。",
-        "help_dashboard": "训练面板\n\n训练目录的查看器：loss 和 eval loss、学习率、梯度范数、tokens/s、进度和剩余时间、"
+        "help_dashboard": "训练面板\n\n训练目录的查看器：训练损失和验证损失、学习率、梯度范数、每秒 token 数、进度和剩余时间、"
                           "GPU/CPU/内存。d（或 Esc）离开：训练继续，欢迎页仍显示该训练。s 干净地停止训练"
                           "（完成当前步并保存）；k 立即保存检查点。显存不足时的自动降批、检查点和错误会以文字显示在下方。"
                           "c 对话，r 评估报告（训练结束后），e 导出。",

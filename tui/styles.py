@@ -61,6 +61,7 @@ Checkbox.choice:focus { border: none; }
 .pane { width: 1fr; height: 100%; padding: 0 1; border: round $panel; border-title-color: $accent; }
 .msg-user { color: $accent; margin-top: 1; }
 .msg-assistant { margin-bottom: 0; }
+.msg-assistant.copied { color: $text-muted; }
 #chat-side { width: 30; height: 100%; padding: 0 1; border-left: solid $panel; }
 #chat-side Input { width: 100%; margin-bottom: 0; }
 .slabel { color: $text-muted; margin-top: 1; }

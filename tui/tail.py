@@ -50,7 +50,7 @@ def _state(state: str) -> str:
     return tr(f"state_{state}") if state in STATES else state
 
 
-def _log(ev: events.Log) -> str:
+def _log(ev: events.Log, run: str | None = None) -> str:
     """A trainer's log line in the wizard's language when its code is known, else its (English) message."""
     a = ev.args
     if not has(f"log_{ev.code}"):  # English, or a code this version does not know: the trainer's own words
@@ -70,7 +70,8 @@ def _log(ev: events.Log) -> str:
 
             return tr("log_plan", summary=say(from_json(a["said"])))
         if ev.code == "diagnosis":
-            return tr("log_diagnosis", verdict=tr(f"verdict_{a['verdict']}"), next=a.get("next", ""))
+            return tr("log_diagnosis", verdict=tr(f"verdict_{a['verdict']}"), next=a.get("next", ""),
+                      run=run or "RUN")
         if ev.code in ("loading", "damaged_checkpoint", "replay"):
             return tr(f"log_{ev.code}", **a)
     except (KeyError, TypeError, ValueError, IndexError):  # a line from another version: its own words
@@ -78,7 +79,7 @@ def _log(ev: events.Log) -> str:
     return ev.message
 
 
-def describe(ev: events.Event) -> str:
+def describe(ev: events.Event, run: str | None = None) -> str:
     """One event in plain words for the event log (in the wizard's language)."""
     if isinstance(ev, events.Step):
         return tr("ev_step", step=ev.step, total=ev.total, loss=_num(ev.loss, ".4f"))
@@ -101,7 +102,7 @@ def describe(ev: events.Event) -> str:
             return tr("ev_resumed", step=ev.step, name=Path(ev.checkpoint or "").name)
         return tr("ev_status", state=_state(ev.state))
     if isinstance(ev, events.Log):
-        return _log(ev)
+        return _log(ev, run)
     return ev.type
 
 
@@ -114,6 +115,7 @@ class Metrics:
     log: deque = field(default_factory=lambda: deque(maxlen=50))
     done: events.Done | None = None
     error: events.Error | None = None
+    run: str | None = None  # the run's id (a line that names a command names it)
     first_ts: float | None = None
     step_ts: float | None = None  # when the last step landed
     phase: events.Phase | None = None  # what the trainer does between steps, until a step, an eval or the end
@@ -141,7 +143,7 @@ class Metrics:
         elif isinstance(ev, events.Error):
             self.error = ev
         if not isinstance(ev, (events.System, events.Step, events.Phase)):
-            self.log.append((ev.ts, ev.type, describe(ev)))
+            self.log.append((ev.ts, ev.type, describe(ev, self.run)))
 
     def snapshot(self) -> dict:
         """What the dashboard draws, as plain values (posted to the UI thread)."""

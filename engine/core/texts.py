@@ -15,7 +15,7 @@ class Msg(str):
     code: str | None
     args: dict
 
-    def __new__(cls, text: str = "", code: str | None = None, **args):
+    def __new__(cls, text: str = "", code: str | None = None, /, **args):  # any value name, text and code too
         obj = super().__new__(cls, text)
         obj.code, obj.args = code, args
         return obj
@@ -28,7 +28,7 @@ def _rebuild(text, code, args):
     return Msg(text, code, **args)
 
 
-def msg(code: str, template: str, **args) -> Msg:
+def msg(code: str, template: str, /, **args) -> Msg:
     """``template`` formatted with ``args``, remembering both (``msg("fits", "fits at {gb} GB", gb=3)``)."""
     return Msg(template.format(**args), code, **args)
 

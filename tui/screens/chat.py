@@ -343,8 +343,10 @@ class ChatScreen(StepScreen):
             # the base pane goes on from the conversation so far, shown in it: each pane sends what it shows
             self.base_session = self.session.fork()
             turns = self.base_session.turns
+            if turns:  # said, so that the tuned answers in the base pane are not taken for the base model's
+                pane.mount(Static(t("pane_copied"), classes="hint"))
             for user, answer in zip(turns[0::2], turns[1::2]):
-                self._show_exchange(pane, user["content"], answer["content"])
+                self._show_exchange(pane, user["content"], answer["content"]).add_class("copied")
         self.query_one("#pane-tuned").border_title = t("pane_tuned") if self.split or self.side == "tuned" else \
             t("pane_base")
         if self.session is not None:

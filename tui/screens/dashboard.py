@@ -139,15 +139,21 @@ class DashboardScreen(StepScreen):
     def on_unmount(self) -> None:
         self._stop.set()
 
+    def check_action(self, action: str, parameters) -> bool | None:
+        """Stop and checkpoint are for a run that trains: a finished run's footer does not offer them."""
+        if action in ("stop", "checkpoint"):
+            return self.state in ("pending", "running")
+        return True
+
     @work(thread=True, exclusive=True, exit_on_error=False, group="tail")
     def _tail(self, run: runs.RunDir) -> None:
         worker = get_current_worker()
-        reader, metrics = runs.EventReader(run.events_path), Metrics()
+        reader, metrics = runs.EventReader(run.events_path), Metrics(run=run.id)
         last_post, last_state, dirty = 0.0, None, True
         while not worker.is_cancelled and not self._stop.is_set():
             rows, replaced = reader.read()
             if replaced:  # a resume dropped the steps after its checkpoint: so does the chart
-                metrics, dirty = Metrics(), True
+                metrics, dirty = Metrics(run=run.id), True
             for row in rows:
                 metrics.add(row)
             dirty = dirty or bool(rows)
@@ -160,6 +166,8 @@ class DashboardScreen(StepScreen):
 
     @on(MetricsReceived)
     def _received(self, msg: MetricsReceived) -> None:
+        if msg.state != self.state:
+            self.refresh_bindings()
         s, self.snapshot, self.state = msg.snapshot, msg.snapshot, msg.state
         self._set("#dash-title", t("dash_title", run=self.run.id, state=t(f"state_{msg.state}")), layout=True)
         self._set("#side", side_text(s))

@@ -24,7 +24,7 @@ from textual.worker import get_current_worker
 
 
 from .. import dataview
-from ..strings import error_text, say, t
+from ..strings import error_text, has, say, t
 from ..widgets import KeysFooter
 from .base import StepScreen
 from .data_parts import CleaningChoices, MappingBox, PreviewPanel, ProblemsPanel, SplitAndFormat
@@ -197,7 +197,7 @@ class DataScreen(StepScreen):
         p = Path(path).expanduser()
         try:
             if not p.exists():
-                raise DanluError(f"file not found: {p}", fix=t("fix_path"))
+                raise DanluError(t("file_not_found", path=str(p)), fix=t("fix_path"))
             self.post_message(DataRead(gen, dataview.read(p, mapping, cancelled=lambda: worker.is_cancelled)))
         except InterruptedError:
             return
@@ -231,7 +231,8 @@ class DataScreen(StepScreen):
         w.data_file, w.data_report = loaded.path, r
         w.data_mapping = loaded.mapping
         conf = r.confidence
-        text = t("data_format", format=r.format, evidence=say(r.evidence or ""),
+        text = t("data_format", format=t(f"fmt_{r.format}") if has(f"fmt_{r.format}") else r.format,
+                 evidence=say(r.evidence or ""),
                  confidence=f"{conf:.0%}" if isinstance(conf, (int, float)) else "?")
         if r.mapping:
             text += "\n" + t("mapping_line", mapping=", ".join(f"{k}={v}" for k, v in r.mapping.items()))

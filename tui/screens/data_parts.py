@@ -381,6 +381,7 @@ class PreviewPanel(Vertical):
         self.convs, self.kept, self.tokens, self._row_of = [], [], None, {}
         self.table.clear()
         self.rendered.update("")
+        self.rendered.border_title = t("rendered_title")  # nothing of the previous file stays on screen
 
     def render_current(self, tokenizer) -> None:
         self.tokenizer = tokenizer
