@@ -86,8 +86,8 @@ def describe(ev: events.Event, run: str | None = None) -> str:
     if isinstance(ev, events.Eval):
         return tr("ev_eval", loss=_num(ev.loss, ".4f"), step=ev.step)
     if isinstance(ev, events.Checkpoint):
-        if ev.final:
-            return tr("ev_final", path=ev.path)
+        if ev.final:  # inside the run the title names: its folder's name, not a path that wraps mid-word
+            return tr("ev_final", path=f"{Path(ev.path).name}/")
         return tr("ev_checkpoint", step=ev.step, name=Path(ev.path).name or ev.path)
     if isinstance(ev, events.Backoff):
         reason = " ".join(ev.reason.split())
