@@ -67,7 +67,7 @@ def one_run(cmd: list[str], env: dict, marker: bytes, timeout: float = 20.0) -> 
                     break
                 buf += chunk
                 plain = ANSI.sub(b"", buf)
-                if marker in plain and b"palette" in plain:
+                if marker in plain and b"Help" in plain:  # the footer's last key: the first screen is drawn
                     return time.perf_counter() - t0
         raise RuntimeError(f"no first screen within {timeout} s; output tail: {ANSI.sub(b'', buf)[-500:]!r}")
     finally:

@@ -804,3 +804,29 @@ def test_a_text_may_carry_values_named_text_and_code():
     m = msg("ex_of", "{q}: {text}", q="f16", text=inner)
     assert m == "f16: 3/9 tensors written" and m.args["text"] is inner
     assert from_json(to_json(msg("x", "{code} {text}", code="c", text="t"))).args == {"code": "c", "text": "t"}
+
+
+def test_the_welcome_runs_table_follows_new_runs_and_keeps_a_chosen_one(danlu_home, monkeypatch, tmp_path):
+    from danlu.tui.screens import welcome
+
+    monkeypatch.setenv("DANLU_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setattr(welcome, "REFRESH_S", 0.2)
+    first = runs.create("first")
+    first.set_status(state="done", method="lora", created=1.0)
+
+    async def go():
+        app = DanluApp(lang="en")
+        async with app.run_test(size=(100, 30)) as pilot:
+            scr = app.screen
+            await wait_for(pilot, lambda: scr.selected_run() == str(first.path), what="the run listed")
+            second = runs.create("second")
+            second.set_status(state="running", method="lora", created=2.0)
+            # the cursor was on the first row: the newest run, the new one, is selected (a/Enter attach to it)
+            await wait_for(pilot, lambda: scr.selected_run() == str(second.path), what="the new run, selected")
+            scr.query_one("#runs", DataTable).move_cursor(row=1)
+            third = runs.create("third")
+            third.set_status(state="pending", method="lora", created=3.0)
+            await wait_for(pilot, lambda: scr.query_one("#runs", DataTable).row_count == 3, what="the third run")
+            assert scr.selected_run() == str(first.path), "a run the person moved to stays selected"
+
+    asyncio.run(go())

@@ -57,13 +57,15 @@ class WelcomeScreen(StepScreen):
         self.action_refresh()
 
     def action_refresh(self) -> None:
-        """The runs on disk; the table is rebuilt only when a row changed, and the cursor stays on its run."""
+        """The runs on disk; the table is rebuilt only when a row changed, and a cursor moved to a run stays on it
+        (one on the first row stays there: the newest run)."""
         table = self.query_one("#runs", DataTable)
         rows = [(r.path, (r.id, t(f"state_{r.state}"), r.method or "-", r.step_text, r.loss_text))
                 for r in (s.summary() for s in runs.list_runs())]
         if rows == self._rows:
             return
-        at = self.selected_run()
+        table_cursor = self.query_one("#runs", DataTable).cursor_row
+        at = self.selected_run() if table_cursor > 0 else None  # on the first row: the newest run stays selected
         self._rows = rows
         table.clear()
         for key, cells in rows:
