@@ -250,33 +250,9 @@ class _Shown:
 
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 def test_chat_side_by_side(snap_compare, fixed_runs, size, monkeypatch):
-    from danlu.engine.infer.chat import Reply
-    from danlu.tui.screens import chat
-
-    def loaded(self, ref):
-        self.post_message(chat.ModelLoaded(_Shown(), compare="base = the same model with the adapter switched off",
-                                           can_compare=True))
-
-    monkeypatch.setattr(chat.ChatScreen, "_load", loaded)
-    monkeypatch.setattr(chat.ChatScreen, "_generate", lambda self, prompt, sides, stop: None)
-
-    async def run_before(pilot):
-        pilot.app.goto("chat", str(fixed_runs.path))
-        await settle(pilot, lambda: type(pilot.app.screen).__name__ == "ChatScreen")
-        scr = pilot.app.screen
-        await settle(pilot, lambda: scr.session is not None)
-        await pilot.press("ctrl+t")
-        scr.query_one("#prompt", Input).value = "How long does food microbiology testing take?"
-        await pilot.press("enter")
-        for side, text in (("tuned", "Usually 5 working days after sample receipt."),
-                           ("base", "It depends on the method; some tests take weeks.")):
-            scr.post_message(chat.TokensReceived(side, text))
-            scr.post_message(chat.ReplyFinished(side, Reply(text=text, tokens=11, seconds=0.5,
-                                                            finished_on="end_of_turn")))
-        await settle(pilot, lambda: not scr.streaming)
-        scr.query_one("#prompt", Input).focus()
-        await settle(pilot, n=4)
-
+    run_before = side_by_side(monkeypatch, str(fixed_runs.path),
+                              {"tuned": "Usually 5 working days after sample receipt.",
+                               "base": "It depends on the method; some tests take weeks."})
     assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
 
 
@@ -313,8 +289,7 @@ SCREENS = ["welcome", "hardware", "model", "data", "plan", "dashboard", "chat", 
 
 def _screen(name: str, fixed_runs, monkeypatch):
     """(wizard settings, run_before) that bring the wizard to ``name`` with the snapshot tests' frozen inputs."""
-    from danlu.engine.infer.chat import Reply
-    from danlu.tui.screens import chat, export
+    from danlu.tui.screens import export
 
     run = str(fixed_runs.path)
     if name == "welcome":
@@ -343,13 +318,22 @@ def _screen(name: str, fixed_runs, monkeypatch):
             await settle(pilot, n=2)
         return {}, helped
 
+    return {}, side_by_side(monkeypatch, run, {"tuned": "5 working days.", "base": "5 working days."})
+
+
+def side_by_side(monkeypatch, run: str, answers: dict):
+    """A run_before that opens the chat (its model load and generation held back), turns side-by-side on, sends a
+    prompt and delivers ``answers`` (side -> text) as the finished replies."""
+    from danlu.engine.infer.chat import Reply
+    from danlu.tui.screens import chat
+
     def loaded(self, ref):
         self.post_message(chat.ModelLoaded(_Shown(), compare=chat_compare_text(), can_compare=True))
 
     monkeypatch.setattr(chat.ChatScreen, "_load", loaded)
     monkeypatch.setattr(chat.ChatScreen, "_generate", lambda self, prompt, sides, stop: None)
 
-    async def chatted(pilot):
+    async def run_before(pilot):
         pilot.app.goto("chat", run)
         await settle(pilot, lambda: type(pilot.app.screen).__name__ == "ChatScreen")
         scr = pilot.app.screen
@@ -357,12 +341,15 @@ def _screen(name: str, fixed_runs, monkeypatch):
         await pilot.press("ctrl+t")
         scr.query_one("#prompt", Input).value = "How long does food microbiology testing take?"
         await pilot.press("enter")
-        for side in ("tuned", "base"):
-            scr.post_message(chat.ReplyFinished(side, Reply(text="5 working days.", tokens=4, seconds=0.5,
+        for side, text in answers.items():
+            scr.post_message(chat.TokensReceived(side, text))
+            scr.post_message(chat.ReplyFinished(side, Reply(text=text, tokens=11, seconds=0.5,
                                                             finished_on="end_of_turn")))
         await settle(pilot, lambda: not scr.streaming)
+        scr.query_one("#prompt", Input).focus()
+        await settle(pilot, n=4)
 
-    return {}, chatted
+    return run_before
 
 
 def chat_compare_text():
