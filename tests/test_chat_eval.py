@@ -148,7 +148,8 @@ def test_repl_commands_and_ctrl_c_stops_the_answer_not_the_repl(real_run, tmp_pa
     term = Tmux(f"{sys.executable} -m danlu.engine.cli chat {real_run['run_dir']}", env, width=120, height=40)
     try:
         term.wait_for("you>", timeout=180)
-        assert "sampling: temperature 0.7" in term.screen() and "danlu's chat defaults" in term.screen()
+        flat = term.screen().replace("\n", "")  # a long line wraps at the terminal's width
+        assert "sampling: temperature 0.7" in flat and "danlu's chat defaults" in flat, term.screen()
 
         def send(line):
             subprocess.run(["tmux", "send-keys", "-t", term.session, "-l", line], check=True)
@@ -260,7 +261,7 @@ def test_wizard_chat_side_by_side_recall_save_and_report(real_run, tmp_path):
             assert "tuned model's" in str(shown[0].render()) and shown[2].has_class("copied")
             chat.query_one("#prompt", Input).focus()
             await pilot.press(*"And of Germany?", "enter")
-            await pilot.pause()
+            # at once (the base pane's line changes only when its own answer starts, after the tuned one's)
             assert "waits until the tuned answer ends" in chat.reply_widgets["base"].render().plain
             assert await until(pilot, lambda: not chat.streaming and len(chat.base_session.turns) == 4, 120)
             tuned, base = chat.reply_text["tuned"], chat.reply_text["base"]
@@ -268,10 +269,11 @@ def test_wizard_chat_side_by_side_recall_save_and_report(real_run, tmp_path):
             # each pane was sent exactly the history it shows: its answer is the same prompt asked alone after it
             from danlu.engine.infer import chat as infer
 
-            greedy = infer.Sampling(max_new_tokens=12)
+            same = chat.session.sampling  # what the panes used: temperature 0 (greedy), the panel's other knobs
+            assert same.temperature == 0 and same is chat.base_session.sampling
             m, tok = chat.session.model, chat.session.tokenizer
-            assert infer.answer(m, tok, chat.session.messages()[:-1], greedy).text == tuned
-            assert infer.answer(m, tok, chat.base_session.messages()[:-1], greedy, base=True).text == base
+            assert infer.answer(m, tok, chat.session.messages()[:-1], same).text == tuned
+            assert infer.answer(m, tok, chat.base_session.messages()[:-1], same, base=True).text == base
             assert [t["content"] for t in chat.base_session.turns] == [
                 "What is the capital of France?", first, "And of Germany?", base]
             assert [t["content"] for t in chat.history] == ["What is the capital of France?", first,

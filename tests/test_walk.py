@@ -131,9 +131,9 @@ async def walk(app, pilot, watch: Watch) -> None:
     await pilot.press(*"and then?", "enter")
     await watch.wait(pilot, lambda: not chat.streaming and chat.base_session is not None
                      and len(chat.base_session.turns) == 4, 60, "both answers")
-    greedy = infer.Sampling(max_new_tokens=10)
-    for side, session in (("tuned", chat.session), ("base", chat.base_session)):
-        alone = infer.answer(session.model, session.tokenizer, session.messages()[:-1], greedy, base=side == "base")
+    for side, session in (("tuned", chat.session), ("base", chat.base_session)):  # the panes' own sampling (greedy)
+        alone = infer.answer(session.model, session.tokenizer, session.messages()[:-1], session.sampling,
+                             base=side == "base")
         if alone.text != chat.reply_text[side]:
             watch.note(f"the {side} pane answered {chat.reply_text[side]!r}; the same prompt alone after the same "
                        f"history: {alone.text!r}")
