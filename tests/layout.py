@@ -95,7 +95,8 @@ def english_words(lines: list[str]) -> list[str]:
     allowed = ALLOWED | {f.name for f in __import__("dataclasses").fields(TrainConfig)}
     found = []
     for line in lines:
-        line = re.sub(r"'[^']*'|`[^`]*`|\"[^\"]*\"", " ", line)  # quoted: a name or code
+        # quoted (a name or code); a command in backticks that a wrap left open runs to the end of the line
+        line = re.sub(r"'[^']*'|`[^`]*(`|$)|\"[^\"]*\"", " ", line)
         for token in re.split(r"[\s\u3000-\u303f\uff00-\uffef\u4e00-\u9fff（）：，。；、“”‘’「」《》—…·•■█░▌▐▊▎▔▁│╭╮╰╯─⏳✓✗⚠]+", line):
             if not token or re.search(r"[/._:@0-9=`$~^\\\\<>{}\[\]]", token) or token.startswith("-"):
                 continue  # a path, id, number, flag or piece of code
