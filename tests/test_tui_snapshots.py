@@ -341,6 +341,10 @@ def side_by_side(monkeypatch, run: str, answers: dict):
         await pilot.press("ctrl+t")
         scr.query_one("#prompt", Input).value = "How long does food microbiology testing take?"
         await pilot.press("enter")
+        # the base pane answers after the tuned one, and says so instead of showing a cursor that does not move
+        from danlu.tui.strings import t
+
+        assert str(scr.reply_widgets["base"].render()) == t("waiting_side", side=t("pane_tuned"))
         for side, text in answers.items():
             scr.post_message(chat.TokensReceived(side, text))
             scr.post_message(chat.ReplyFinished(side, Reply(text=text, tokens=11, seconds=0.5,
