@@ -11,7 +11,7 @@ from textual.widgets.option_list import OptionDoesNotExist
 
 class TickBox(Checkbox):
     """A checkbox that reads without colour: ✓ when on, an empty box when off (Textual's draws an X either way and
-    tells them apart by colour only).  Every checkbox in the wizard is one (tests/test_tui_wizard.py checks)."""
+    tells them apart by colour only).  Every checkbox in the wizard is one (tests/test_structure.py checks)."""
 
     @property
     def BUTTON_INNER(self) -> str:  # noqa: N802 - Textual's class attribute, per state here
