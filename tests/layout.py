@@ -104,3 +104,21 @@ def english_words(lines: list[str]) -> list[str]:
                 if len(word) > 2 and word not in allowed and word.lower() not in allowed:
                     found.append(f"{word!r} in {line.strip()[:70]!r}")
     return found
+
+
+def report_words(markdown: str) -> list[str]:
+    """English words in a Chinese evaluation report (engine.infer.evaluate.markdown said in Chinese), outside what
+    is the user's own text: the examples' prompts, references and answers, the stability section's prompts."""
+    import re
+
+    from danlu.tui.strings import STRINGS
+
+    quoted = {STRINGS["zh"]["msg_rep_ex_title"]: "all", STRINGS["zh"]["msg_rep_st_title"]: "rows"}
+    keep, section = [], None
+    for line in markdown.splitlines():
+        if line.startswith("#"):
+            section = quoted.get(line.strip())
+        elif section == "all" or (section == "rows" and line.startswith("- ")):
+            continue
+        keep.append(re.sub(r"\([^()]*=[^()]*\)", "", line))  # the next plan's settings: config names
+    return english_words(keep)

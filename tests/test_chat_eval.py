@@ -207,6 +207,19 @@ def test_evaluation_report(real_run):
     assert sorted(res["files"]) == sorted([str(run / "eval.json"), str(run / "eval.md")])
     md = (run / "eval.md").read_text()
     assert f"{t['eval_loss']:.3f}" in md and f"{b['eval_loss']:.3f}" in md and "Forgetting" in md
+    # the wizard renders eval.json in its language: no English outside the user's own texts, code and names
+    from danlu.engine.infer import eval_markdown
+    from danlu.tui import strings
+    from layout import report_words
+
+    assert eval_markdown(on_disk) == md
+    strings.set_lang("zh")
+    try:
+        zh = eval_markdown(on_disk, strings.say)
+    finally:
+        strings.set_lang("en")
+    assert not report_words(zh), (report_words(zh), zh)
+    assert "## 遗忘" in zh and f"{t['eval_loss']:.3f}" in zh
 
 
 def test_rouge_and_bleu_score_chinese_meaningfully():

@@ -256,12 +256,35 @@ def test_chat_side_by_side(snap_compare, fixed_runs, size, monkeypatch):
     assert snap_compare(make_app(), terminal_size=size, run_before=run_before)
 
 
+def write_report(run_dir) -> None:
+    """A saved evaluation report (eval.json) with frozen numbers, its verdicts the engine's own texts."""
+    from danlu.engine.core import atomic, said
+    from danlu.engine.infer import evaluate
+
+    verdict, advice = evaluate.forgetting_verdict(0.042)
+    r = {"run": str(run_dir), "model": "demo:small", "method": "lora", "checkpoint": None,
+         "data": str(run_dir / "data" / "eval.jsonl"), "eval_conversations": 16,
+         "base_side": evaluate.msg("cmp_adapter", "base = the same model with the adapter switched off (no second copy "
+                                                  "in memory)"),
+         "base": {"eval_loss": 3.351, "perplexity": 28.53, "rouge_l": 0.067, "bleu": 1.0},
+         "tuned": {"eval_loss": 3.108, "perplexity": 22.38, "rouge_l": 0.093, "bleu": 1.6},
+         "generation": {"prompts": 8, "max_new_tokens": 128, "repetition_penalty": 1.1, "bleu_tokenize": "13a"},
+         "examples": [{"prompt": "How long does food microbiology testing take?",
+                       "reference": "Usually 5 working days after sample receipt.",
+                       "base": "It depends on the method.", "tuned": "Usually 5 working days."}],
+         "stability": {"temperature": 0.7, "runs": 5, "agreement": None, "prompts": [], "verdict": None},
+         "forgetting": {"prompts": [{}] * 8, "kl": 0.042, "ppl_base": 2.22, "ppl_tuned": 2.31, "verdict": verdict,
+                        "advice": advice},
+         "template": {"prompt_identical": True, "tokens_identical": True, "trained_end": "<|im_end|>",
+                      "end_of_turn": ["<|im_end|>"], "stops_on_trained_end": True,
+                      "generation_stopped_at_end_of_turn": 7, "generation_hit_max_new_tokens": 1},
+         "memory": {"peak_rss_gb": 1.64, "model_gb": 0.56}, "seconds": 103.0}
+    r["verdict"] = evaluate._overall(r)
+    atomic.write_json(run_dir / "eval.json", {**r, "said": said(r)})
+
+
 def test_report(snap_compare, fixed_runs):
-    (fixed_runs.path / "eval.md").write_text(
-        "# Evaluation of 20261123-101500-lora-demo-small\n\n**It learned the data: lower eval loss than the base; "
-        "its answers are closer to the references.**\n\n| | base | tuned |\n|---|---|---|\n| eval loss | 3.351 | "
-        "3.108 |\n| ROUGE-L F1 (greedy, 8 prompts) | 0.067 | 0.093 |\n\n## Forgetting\n\nmean KL(base ‖ tuned) "
-        "**0.042** nats/token: little forgetting.\n", encoding="utf-8")
+    write_report(fixed_runs.path)
     done = lambda app: "Evaluation" in app.screen.query_one("#report").source  # noqa: E731
     assert snap_compare(make_app(), terminal_size=(100, 30), run_before=step("report", done, str(fixed_runs.path)))
 
@@ -306,8 +329,8 @@ def _screen(name: str, fixed_runs, monkeypatch):
     if name == "dashboard":
         return {}, step("dashboard", lambda app: app.screen.snapshot.get("done") is not None, run)
     if name == "report":
-        (fixed_runs.path / "eval.md").write_text("# Evaluation\n\nok\n", encoding="utf-8")
-        return {}, step("report", lambda app: "Evaluation" in app.screen.query_one("#report").source, run)
+        write_report(fixed_runs.path)
+        return {}, step("report", lambda app: "## " in app.screen.query_one("#report").source, run)
     if name == "export":
         monkeypatch.setattr(export, "free_gb", lambda path: 812.4)
         return {}, step("export", None, run)
@@ -381,6 +404,8 @@ def test_every_screen_reads_whole_in_both_languages(fixed_runs, monkeypatch, nam
             found = layout.problems(pilot.app.screen)
             if lang == "zh":
                 found += layout.english_words(layout.screen_text(pilot.app.screen, layout.NOT_OURS))
+                if name == "report":  # the report's text, outside the user's own (its examples)
+                    found += layout.report_words(pilot.app.screen.query_one("#report").source)
             assert not found, "\n".join(found)
 
     asyncio.run(go())

@@ -795,6 +795,47 @@ def test_a_text_written_into_a_run_is_said_in_chinese_when_read_back():
         strings.set_lang("en")
 
 
+def test_every_plan_setting_has_its_help_in_chinese():
+    """The Plan screen's fields show TrainConfig's help as their tooltip and hint: in Chinese, every one of them."""
+    import dataclasses
+
+    from danlu.engine.core import TrainConfig
+    from danlu.tui import strings
+    from danlu.tui.screens.plan import KNOBS
+
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    zh = {k[len("cfg_help_"):] for k in strings.STRINGS["zh"] if k.startswith("cfg_help_")}
+    assert set(KNOBS) <= zh <= fields, (set(KNOBS) - zh, zh - fields)
+
+
+def test_a_files_texts_come_back_as_msgs_through_its_said_key():
+    """A file for any reader keeps plain strings and a ``said`` key beside them (engine.core.said); read back,
+    the run's diagnosis.json is said in Chinese (the evaluation report's diagnosis part is made from it), and a
+    text that no longer matches its said stays the plain text."""
+    from danlu.engine.core import msg, said, with_said
+    from danlu.engine.runs.diagnosis import Diagnosis
+    from danlu.tui import strings
+
+    value = {"verdict": msg("st_stable", "stable"), "n": 3, "rows": [{"a": "plain"}, {"a": msg("yes", "yes")}]}
+    on_disk = json.loads(json.dumps({**value, "said": said(value)}))
+    back = with_said(on_disk)
+    assert back["verdict"].code == "st_stable" and back["rows"][1]["a"].code == "yes" and back["n"] == 3
+    assert not hasattr(back["rows"][0]["a"], "code") and said({"a": "plain"}) is None
+    on_disk["verdict"] = "edited by hand"
+    assert not hasattr(with_said(on_disk)["verdict"], "code")
+
+    d = Diagnosis("over_fit", msg("dx_over_fit", "over-fit after step {step}: the best model is step {step}'s", step=7),
+                  [msg("dx_ev_restored", "early stopping kept step {step}'s weights as the final model", step=7)])
+    read = Diagnosis.from_dict(json.loads(json.dumps(d.to_dict())))
+    assert read.summary == d.summary and read.summary.code == "dx_over_fit"
+    strings.set_lang("zh")
+    try:
+        assert strings.say(read.summary) == "第 7 步之后过拟合：最佳模型是第 7 步的"
+        assert "7" in strings.say(read.evidence[0]) and "early" not in strings.say(read.evidence[0])
+    finally:
+        strings.set_lang("en")
+
+
 def test_a_text_may_carry_values_named_text_and_code():
     """The export's GGUF stage says "{q}: {text}": a value name must never collide with Msg's own arguments (it did,
     and every GGUF export from the wizard failed with a TypeError)."""

@@ -13,10 +13,13 @@ import importlib
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 
+from . import linebreak
 from .screens.welcome import WelcomeScreen
 from .state import WizardState
 from .styles import CSS as STYLES
 from .strings import set_lang, t
+
+linebreak.install()  # Chinese lines break between characters, never a number from its unit (tui/linebreak.py)
 
 SCREENS_BY_NAME = {
     "hardware": ("danlu.tui.screens.hardware", "HardwareScreen"),

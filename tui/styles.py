@@ -18,7 +18,8 @@ VerticalScroll { scrollbar-gutter: stable; scrollbar-size-vertical: 1; }
 Input { width: 1fr; }
 TickBox { height: auto; width: 1fr; }  /* a long label wraps instead of being cut at 80 columns */
 DataTable { height: auto; max-height: 12; }
-#models { height: 12; }  /* fixed: the preselected row is scrolled into view before the rows are laid out */
+#models { height: 1fr; max-height: 12; min-height: 4; }  /* gives way on a short terminal: the input stays seen */
+#model-body #custom { margin: 0 0 1 0; }
 
 #welcome { padding: 0 1; }
 #title { text-style: bold; color: $accent; }

@@ -10,7 +10,7 @@ signal a process that is not ours), :mod:`.config` (TrainConfig, validated where
 from . import events, paths, presets
 from .config import METHODS, TrainConfig
 from .errors import DanluError, debug_hint
-from .texts import Msg, from_json, msg, to_json
+from .texts import Msg, from_json, msg, said, to_json, with_said
 
-__all__ = ["DanluError", "debug_hint", "Msg", "msg", "to_json", "from_json", "TrainConfig", "METHODS", "events",
+__all__ = ["DanluError", "debug_hint", "Msg", "msg", "to_json", "from_json", "said", "with_said", "TrainConfig", "METHODS", "events",
            "paths", "presets"]

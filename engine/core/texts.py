@@ -55,3 +55,38 @@ def from_json(value):
     if isinstance(value, dict):
         return {k: from_json(v) for k, v in value.items()}
     return value
+
+
+def said(value):
+    """The Msgs inside a JSON-shaped value, in its shape (dicts and lists), as :func:`to_json` writes them; None
+    where there are none.  A file written for any reader keeps its texts as plain strings and its ``said`` beside
+    them, so that :func:`with_said` gives a viewer the Msgs back (``{"verdict": Msg, "n": 3}`` gives
+    ``{"verdict": {…}}``)."""
+    if isinstance(value, Msg) and value.code:
+        return to_json(value)
+    if isinstance(value, dict):
+        out = {k: s for k, s in ((k, said(v)) for k, v in value.items() if k != "said") if s is not None}
+        return out or None
+    if isinstance(value, (list, tuple)):
+        out = [said(v) for v in value]
+        return out if any(s is not None for s in out) else None
+    return None
+
+
+def with_said(value, saying=None):
+    """``value`` with the Msgs :func:`said` kept for it put back in their places (``saying``: its ``said`` key's by
+    default); a place whose plain text no longer matches keeps the plain text."""
+    if saying is None and isinstance(value, dict):
+        saying = value.get("said")
+    if saying is None:
+        return value
+    if isinstance(value, dict) and isinstance(saying, dict) and set(saying) == {"msg", "code", "args"}:
+        return value
+    if isinstance(value, str) and isinstance(saying, dict) and set(saying) == {"msg", "code", "args"}:
+        m = from_json(saying)
+        return m if str(m) == value else value
+    if isinstance(value, dict) and isinstance(saying, dict):
+        return {k: with_said(v, saying.get(k)) if k in saying else v for k, v in value.items()}
+    if isinstance(value, list) and isinstance(saying, list):
+        return [with_said(v, s) if s is not None else v for v, s in zip(value, saying)] + value[len(saying):]
+    return value

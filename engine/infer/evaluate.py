@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 
 from ..models.encode import IGNORE
-from ..core.texts import msg
+from ..core.texts import msg, said
 
 # forgetting verdicts by the mean KL divergence (nats per token) between base and tuned on the base's answers
 KL_LITTLE, KL_SOME = 0.1, 0.5
@@ -144,16 +144,17 @@ class _null:
 
 def forgetting_verdict(kl: float) -> tuple[str, str]:
     if kl < KL_LITTLE:
-        return ("the tuned model answers general questions almost exactly like the base model: little forgetting",
-                "nothing to do")
+        return (msg("fg_little", "the tuned model answers general questions almost exactly like the base model: little "
+                                 "forgetting"),
+                msg("fg_little_do", "nothing to do"))
     if kl < KL_SOME:
-        return ("the tuned model has moved somewhat from the base model on general questions",
-                "if its general answers matter, mix 10–20 % general chat data into the training set "
-                "(`danlu data clean --mix FILE --mix-ratio 0.15`)")
-    return ("the tuned model has moved a lot from the base model on general questions: it may have forgotten "
-            "general abilities",
-            "mix 10–20 % general chat data in (`danlu data clean --mix FILE --mix-ratio 0.15`), lower the learning "
-            "rate or train fewer epochs")
+        return (msg("fg_some", "the tuned model has moved somewhat from the base model on general questions"),
+                msg("fg_some_do", "if its general answers matter, mix 10–20 % general chat data into the training "
+                                  "set (`danlu data clean --mix FILE --mix-ratio 0.15`)"))
+    return (msg("fg_much", "the tuned model has moved a lot from the base model on general questions: it may have "
+                           "forgotten general abilities"),
+            msg("fg_much_do", "mix 10–20 % general chat data in (`danlu data clean --mix FILE --mix-ratio 0.15`), "
+                              "lower the learning rate or train fewer epochs"))
 
 
 # the report's size: the default is quick enough for after every run (about 100 s for the demo's run on 2 CPU
@@ -274,9 +275,10 @@ def report(ref: str, data_file: str | None = None, *, samples: int = DEFAULT["sa
     mean_agree = sum(s["agreement"] for s in stab) / len(stab) if stab else None
     out["stability"] = {"temperature": temperature, "runs": stability_runs, "prompts": stab, "agreement": mean_agree,
                         "verdict": None if mean_agree is None else (
-                            "stable: answers at this temperature say much the same" if mean_agree >= 0.6 else
-                            "varied: answers at this temperature differ a lot; use a lower temperature for "
-                            "predictable answers" )}
+                            msg("st_stable", "stable: answers at this temperature say much the same")
+                            if mean_agree >= 0.6 else
+                            msg("st_varied", "varied: answers at this temperature differ a lot; use a lower "
+                                             "temperature for predictable answers"))}
 
     # 4. forgetting probe
     if probe and base_side:
@@ -300,7 +302,8 @@ def report(ref: str, data_file: str | None = None, *, samples: int = DEFAULT["sa
                              "ppl_base": math.exp(sum(math.log(r["ppl_base"]) * r["tokens"] for r in rows_f) / tokens),
                              "verdict": verdict, "advice": advice}
     else:
-        out["forgetting"] = {"skipped": "no base model to compare with" if probe else "turned off (--no-probe)"}
+        out["forgetting"] = {"skipped": msg("fg_no_base", "no base model to compare with") if probe else
+                             msg("fg_off", "turned off (--no-probe)")}
 
     # 5. template
     progress("template", msg("ev_template", "checking that chat prompts match the training format"))
@@ -320,6 +323,7 @@ def report(ref: str, data_file: str | None = None, *, samples: int = DEFAULT["sa
         d = diagnosis.read(run)
         if d is not None:
             out["diagnosis"] = d.to_dict()
+            out["diagnosis"].pop("said", None)  # the report's own said (below) keeps its texts' codes
             if "kl" in out["forgetting"]:
                 out["diagnosis"]["forgetting"] = {"kl": out["forgetting"]["kl"],
                                                   "verdict": out["forgetting"]["verdict"],
@@ -327,6 +331,7 @@ def report(ref: str, data_file: str | None = None, *, samples: int = DEFAULT["sa
     progress("write", msg("ev_write", "writing eval.json and eval.md"))
     out["timing"] = timing
     out["seconds"] = round(time.time() - t0, 1)
+    out["said"] = said(out)  # its texts' codes: a viewer reading eval.json says them in its language (markdown(say=))
     if write and run is not None:
         from ..core import atomic
 
@@ -363,77 +368,118 @@ def _peak_rss() -> int:
 def _overall(r: dict) -> str:
     t, b = r.get("tuned", {}), r.get("base")
     if not b:
-        return f"Eval loss {t.get('eval_loss', float('nan')):.3f}; no base model to compare with"
+        return msg("ov_no_base", "Eval loss {loss:.3f}; no base model to compare with",
+                   loss=t.get("eval_loss", float("nan")))
     learned = t["eval_loss"] < b["eval_loss"]
     closer = t.get("rouge_l", 0) > b.get("rouge_l", 0)
-    words = ("It learned the data: lower eval loss than the base" if learned else
-             "It did not learn the data: eval loss is not lower than the base's")
-    words += ("; its answers are closer to the references" if closer else
-              "; its answers are not closer to the references than the base's")
-    return words
+    if learned and closer:
+        return msg("ov_learned_closer", "It learned the data: lower eval loss than the base; its answers are closer to "
+                                        "the references")
+    if learned:
+        return msg("ov_learned", "It learned the data: lower eval loss than the base; its answers are not closer to "
+                                 "the references than the base's")
+    if closer:
+        return msg("ov_not_learned_closer", "It did not learn the data: eval loss is not lower than the base's; its "
+                                            "answers are closer to the references")
+    return msg("ov_not_learned", "It did not learn the data: eval loss is not lower than the base's; its answers are "
+                                 "not closer to the references than the base's")
 
 
 def _fmt(x, spec=".3f") -> str:
     return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else format(x, spec)
 
 
-def markdown(r: dict) -> str:
-    """The report as Markdown (eval.md), rendered by the wizard's Report view."""
-    t, b = r["tuned"], r.get("base") or {}
-    lines = [f"# Evaluation of {Path(r['run']).name if r.get('run') else r['model']}", "",
-             f"**{r['verdict']}.**", "",
-             f"Base model: `{r['model']}`, method {r.get('method') or '-'}"
-             + (f", checkpoint `{Path(r['checkpoint']).name}`" if r.get("checkpoint") else "")
-             + f"; held-out data: `{r['data']}` ({r['eval_conversations']} conversations). {r['base_side']}.", "",
-             "| | base | tuned |", "|---|---|---|",
-             f"| eval loss | {_fmt(b.get('eval_loss'))} | {_fmt(t['eval_loss'])} |",
-             f"| perplexity | {_fmt(b.get('perplexity'), '.2f')} | {_fmt(t['perplexity'], '.2f')} |",
-             f"| ROUGE-L F1 (greedy, repetition penalty {r['generation'].get('repetition_penalty', 1.0):g}, "
-             f"{r['generation']['prompts']} prompts) | {_fmt(b.get('rouge_l'))} | "
-             f"{_fmt(t.get('rouge_l'))} |",
-             f"| BLEU ({r['generation']['bleu_tokenize']}) | {_fmt(b.get('bleu'), '.1f')} | {_fmt(t.get('bleu'), '.1f')} |",
+def markdown(r: dict, say=str) -> str:
+    """The report as Markdown (eval.md), rendered by the wizard's Report view.
+
+    Every phrase is a Msg (``rep_*``), said through ``say``: the English text by default, a viewer's own words when
+    it passes its ``say`` (``r`` read from eval.json gets its texts' codes back from its ``said`` key)."""
+    from ..core.texts import with_said
+
+    r = with_said(r)
+    t, b, gen = r["tuned"], r.get("base") or {}, r["generation"]
+
+    def bold(text):
+        return say(msg("rep_bold", "**{text}.**", text=say(text)))
+
+    name = Path(r["run"]).name if r.get("run") else r["model"]
+    data = r["data"]
+    if r.get("run") and Path(data).is_relative_to(r["run"]):  # the run's own split: short enough to read whole
+        data = str(Path(data).relative_to(r["run"]))
+    lines = [say(msg("rep_title", "# Evaluation of {name}", name=name)), "", bold(r["verdict"]), "",
+             say(msg("rep_about", "Base model: `{model}`, method {method}", model=r["model"],
+                     method=r.get("method") or "-"))
+             + (say(msg("rep_about_ckpt", ", checkpoint `{ckpt}`", ckpt=Path(r["checkpoint"]).name))
+                if r.get("checkpoint") else "")
+             + say(msg("rep_about_data", "; held-out data: `{data}` ({n} conversations).", data=data,
+                       n=r["eval_conversations"]))
+             + say(msg("rep_about_side", " {side}.", side=say(r["base_side"]))), "",
+             f"| | {say(msg('rep_base', 'base'))} | {say(msg('rep_tuned', 'tuned'))} |", "|---|---|---|",
+             f"| {say(msg('rep_loss', 'eval loss'))} | {_fmt(b.get('eval_loss'))} | {_fmt(t['eval_loss'])} |",
+             f"| {say(msg('rep_ppl', 'perplexity'))} | {_fmt(b.get('perplexity'), '.2f')} | "
+             f"{_fmt(t['perplexity'], '.2f')} |",
+             "| " + say(msg("rep_rouge", "ROUGE-L F1 (greedy, repetition penalty {rep:g}, {n} prompts)",
+                            rep=gen.get("repetition_penalty", 1.0), n=gen["prompts"]))
+             + f" | {_fmt(b.get('rouge_l'))} | {_fmt(t.get('rouge_l'))} |",
+             f"| BLEU ({gen['bleu_tokenize']}) | {_fmt(b.get('bleu'), '.1f')} | {_fmt(t.get('bleu'), '.1f')} |",
              ""]
     d = r.get("diagnosis")
     if d:
-        lines += ["## Diagnosis of the run", "", f"**{d['summary']}.**", ""]
-        lines += [f"- {e}" for e in d.get("evidence") or []]
+        lines += [say(msg("rep_dx_title", "## Diagnosis of the run")), "", bold(d["summary"]), ""]
+        lines += [f"- {say(e)}" for e in d.get("evidence") or []]
         if d.get("forgetting"):
-            lines.append(f"- forgetting probe: {d['forgetting']['verdict']} (KL {d['forgetting']['kl']:.3f})")
+            lines.append("- " + say(msg("rep_dx_forget", "forgetting probe: {verdict} (KL {kl:.3f})",
+                                        verdict=say(d["forgetting"]["verdict"]), kl=d["forgetting"]["kl"])))
         changes = ", ".join(f"{k}={v}" for k, v in (d.get("next_overrides") or {}).items())
-        lines += ["", f"Next: {d.get('next_reason') or 'the same plan'}" + (f" ({changes})" if changes else "")
-                  + " — `danlu plan --from RUN` writes that plan.", ""]
+        nxt = say(d["next_reason"]) if d.get("next_reason") else say(msg("rep_same_plan", "the same plan"))
+        lines += ["", say(msg("rep_next", "Next: {what}", what=nxt + (f" ({changes})" if changes else "")))
+                  + say(msg("rep_next_cmd", " — `danlu plan --from RUN` writes that plan.")), ""]
     s = r["stability"]
     if s.get("agreement") is not None:
-        lines += ["## Stability", "",
-                  f"The same prompt {s['runs']} times at temperature {s['temperature']:g}: mean agreement "
-                  f"(pairwise ROUGE-L) **{s['agreement']:.2f}** — {s['verdict']}.", ""]
-        lines += [f"- {p['agreement']:.2f}, {p['distinct']} distinct: {_clip(p['prompt'])}" for p in s["prompts"]]
+        lines += [say(msg("rep_st_title", "## Stability")), "",
+                  say(msg("rep_st_text", "The same prompt {runs} times at temperature {temp:g}: mean agreement "
+                                         "(pairwise ROUGE-L) **{agree:.2f}** — {verdict}.", runs=s["runs"],
+                          temp=s["temperature"], agree=s["agreement"], verdict=say(s["verdict"]))), ""]
+        lines += ["- " + say(msg("rep_st_row", "{agree:.2f}, {n} distinct: {prompt}", agree=p["agreement"],
+                                 n=p["distinct"], prompt=_clip(p["prompt"]))) for p in s["prompts"]]
         lines.append("")
     f = r["forgetting"]
-    lines += ["## Forgetting", ""]
+    lines += [say(msg("rep_fg_title", "## Forgetting")), ""]
     if "skipped" in f:
-        lines += [f"Skipped: {f['skipped']}.", ""]
+        lines += [say(msg("rep_fg_skipped", "Skipped: {why}.", why=say(f["skipped"]))), ""]
     else:
-        lines += [f"On {len(f['prompts'])} general prompts outside the training data (English and Chinese), the base "
-                  f"model's own greedy answers: mean KL(base ‖ tuned) **{f['kl']:.3f}** nats/token, their perplexity "
-                  f"{f['ppl_base']:.2f} under the base and {f['ppl_tuned']:.2f} under the tuned model.", "",
-                  f"**{f['verdict']}.** What to do: {f['advice']}.", ""]
-    lines += ["## Examples", ""]
+        lines += [say(msg("rep_fg_text", "On {n} general prompts outside the training data (English and Chinese), "
+                                         "the base model's own greedy answers: mean KL(base ‖ tuned) **{kl:.3f}** "
+                                         "nats/token, their perplexity {pb:.2f} under the base and {pt:.2f} under the "
+                                         "tuned model.", n=len(f["prompts"]), kl=f["kl"], pb=f["ppl_base"],
+                          pt=f["ppl_tuned"])), "",
+                  bold(f["verdict"]) + " " + say(msg("rep_fg_do", "What to do: {advice}.", advice=say(f["advice"]))),
+                  ""]
+    lines += [say(msg("rep_ex_title", "## Examples")), ""]
     for ex in r["examples"]:
-        lines += [f"**Prompt:** {_clip(ex['prompt'], 400)}", "", f"- reference: {_clip(ex['reference'])}",
-                  f"- base: {_clip(ex['base']) if ex.get('base') is not None else '–'}",
-                  f"- tuned: {_clip(ex['tuned'])}", ""]
+        base = _clip(ex["base"]) if ex.get("base") is not None else "–"
+        lines += [say(msg("rep_ex_prompt", "**Prompt:** {text}", text=_clip(ex["prompt"], 400))), "",
+                  "- " + say(msg("rep_ex_ref", "reference: {text}", text=_clip(ex["reference"]))),
+                  "- " + say(msg("rep_ex_base", "base: {text}", text=base)),
+                  "- " + say(msg("rep_ex_tuned", "tuned: {text}", text=_clip(ex["tuned"]))), ""]
     tm = r["template"]
-    lines += ["## Template check", "",
-              f"- chat-time prompt byte-identical to the training format: {'yes' if tm['prompt_identical'] else 'NO'}",
-              f"- same tokens: {'yes' if tm['tokens_identical'] else 'NO'}",
-              f"- training ends each answer with `{tm['trained_end']}`; generation stops at "
-              f"{', '.join(f'`{x}`' for x in tm['end_of_turn'])}: {'yes' if tm['stops_on_trained_end'] else 'NO'}",
-              f"- greedy answers that ended at the end-of-turn token: {tm['generation_stopped_at_end_of_turn']} of "
-              f"{tm['generation_stopped_at_end_of_turn'] + tm['generation_hit_max_new_tokens']} "
-              f"(the others reached max_new_tokens)", "",
-              f"_{r['seconds']:.0f} s; peak RSS {r['memory']['peak_rss_gb']:.2f} GB for a {r['memory']['model_gb']:.2f} GB "
-              "model._", ""]
+
+    def yes(ok):
+        return say(msg("rep_yes", "yes")) if ok else say(msg("rep_no", "NO"))
+
+    ended = tm["generation_stopped_at_end_of_turn"]
+    stops = ", ".join(f"`{x}`" for x in tm["end_of_turn"])
+    lines += [say(msg("rep_tm_title", "## Template check")), "",
+              "- " + say(msg("rep_tm_prompt", "chat-time prompt byte-identical to the training format: {ok}",
+                             ok=yes(tm["prompt_identical"]))),
+              "- " + say(msg("rep_tm_tokens", "same tokens: {ok}", ok=yes(tm["tokens_identical"]))),
+              "- " + say(msg("rep_tm_end", "training ends each answer with `{end}`; generation stops at {stops}: {ok}",
+                             end=tm["trained_end"], stops=stops, ok=yes(tm["stops_on_trained_end"]))),
+              "- " + say(msg("rep_tm_ended", "greedy answers that ended at the end-of-turn token: {n} of {total} (the "
+                                             "others reached max_new_tokens)", n=ended,
+                             total=ended + tm["generation_hit_max_new_tokens"])), "",
+              say(msg("rep_footer", "_{s:.0f} s; peak RSS {rss:.2f} GB for a {gb:.2f} GB model._", s=r["seconds"],
+                      rss=r["memory"]["peak_rss_gb"], gb=r["memory"]["model_gb"])), ""]
     return "\n".join(lines)
 
 

@@ -28,7 +28,7 @@ import statistics
 from dataclasses import asdict, dataclass, field
 
 from ..core import events
-from ..core.texts import Msg, msg
+from ..core.texts import Msg, msg, said, with_said
 
 SPIKE = 3.0  # a step loss this many times the median of the ten before it is a spike …
 STAY = 2.0  # … when the median of the ten steps after it stays this many times above the median before
@@ -53,19 +53,23 @@ class Diagnosis:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        d["summary"] = str(self.summary)
-        d["evidence"] = [str(e) for e in self.evidence]
-        d["next_reason"] = str(self.next_reason) if self.next_reason else None
+        d["summary"], d["evidence"], d["next_reason"] = self.summary, list(self.evidence), self.next_reason  # Msgs
+        d["said"] = said({"summary": self.summary, "evidence": list(self.evidence), "next_reason": self.next_reason})
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "Diagnosis":
-        return cls(verdict=str(d.get("verdict", "unknown")), summary=Msg(str(d.get("summary", ""))),
-                   evidence=[Msg(str(e)) for e in d.get("evidence") or []],
+        d = with_said(d)  # the texts as Msgs again where the file kept them (a viewer says them in its language)
+        return cls(verdict=str(d.get("verdict", "unknown")), summary=_text(d.get("summary", "")),
+                   evidence=[_text(e) for e in d.get("evidence") or []],
                    next_overrides=dict(d.get("next_overrides") or {}),
-                   next_reason=Msg(str(d["next_reason"])) if d.get("next_reason") else None,
+                   next_reason=_text(d["next_reason"]) if d.get("next_reason") else None,
                    best_step=d.get("best_step"), best_eval=d.get("best_eval"), last_eval=d.get("last_eval"),
                    data_issues=list(d.get("data_issues") or []))
+
+
+def _text(value) -> Msg:
+    return value if isinstance(value, Msg) else Msg(str(value))
 
 
 def _finite(x) -> bool:

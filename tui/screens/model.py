@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Button, Checkbox, DataTable, Header, Input, Static
 
@@ -36,9 +36,10 @@ def family(ref: str) -> str:
 
 
 def verdict(p) -> str:
-    """The plan's fit verdict in a few words: method, effective batch, predicted peak."""
+    """The plan's fit verdict in a few words: the method it picks and its predicted peak (the status line above the
+    table says at which sequence length)."""
     if p.fits:
-        return f"✓ {p.method} ×{p.effective_batch} {p.predicted_peak_gb:.1f} GB"
+        return t("fit_yes", method=p.method, gb=p.predicted_peak_gb)
     return f"✗ {t('does_not_fit')} {p.predicted_peak_gb:.0f} GB"
 
 
@@ -47,9 +48,9 @@ def fmt_params(n: int) -> str:
 
 
 class VerdictsComputed(Message):
-    def __init__(self, rows: list[tuple[str, str, str, str]]):
+    def __init__(self, rows: list[tuple[str, str, str, str]], seqs: list[int]):
         super().__init__()
-        self.rows = rows
+        self.rows, self.seqs = rows, seqs  # the sequence lengths the verdicts were planned at
 
 
 class ModelChecked(Message):
@@ -80,13 +81,13 @@ class ModelScreen(StepScreen):
     def compose(self) -> ComposeResult:
         yield Header()
         yield Static(t("step_model"), classes="step-title")
-        with VerticalScroll(classes="body"):
+        with Vertical(classes="body", id="model-body"):  # no scrolling: the table gives way, the input stays seen
             yield Static(t("computing_fit"), id="fit-status", classes="loading")
             yield DataTable(id="models", cursor_type="row", zebra_stripes=True)
             yield Static("", id="license", classes="hint")  # right under the table: visible at 80×24
-            yield TickBox(t("trust_remote_code"), id="trust")
+            yield TickBox(t("trust_remote_code"), id="trust", compact=True)
             yield Static(t("model_custom_hint"), classes="hint")
-            yield Input(placeholder=t("model_custom_placeholder"), id="custom")
+            yield Input(placeholder=t("model_custom_placeholder"), id="custom", compact=True)
             yield Static("", id="custom-result", classes="hint")
         with Horizontal(classes="nav"):
             yield Button(t("btn_back"), id="back", compact=True)
@@ -114,21 +115,23 @@ class ModelScreen(StepScreen):
     def _verdicts(self, probe) -> None:
         from danlu.engine.core import presets
 
-        rows = []
+        rows, seqs = [], []
         for ref in dict.fromkeys([*DEMO_MODELS, *presets.model_ids()]):
             try:
                 p = self.plan_for(ref)
+                seqs.append(p.settings["max_seq_len"])
                 rows.append((ref, family(ref), fmt_params(p.params), verdict(p)))
             except Exception as exc:  # noqa: BLE001 - one preset's trouble is shown in its row
                 rows.append((ref, family(ref), "?", f"? {exc}"[:40]))
-        self.post_message(VerdictsComputed(rows))
+        self.post_message(VerdictsComputed(rows, seqs))
 
     @on(VerdictsComputed)
     def _show(self, msg: VerdictsComputed) -> None:
         w = self.wizard
+        low, high = (min(msg.seqs), max(msg.seqs)) if msg.seqs else ("?", "?")
         self.query_one("#fit-status", Static).update(t(
             "fit_for_machine", task=tasks.text(tasks.load().get(w.task, {}), "name") or w.task,
-            method=w.method or "auto"))
+            method=w.method or "auto", seq=low if low == high else f"{low}–{high}"))
         self.query_one("#fit-status").set_classes("hint")
         table = self.query_one("#models", DataTable)
         table.clear()
@@ -139,9 +142,9 @@ class ModelScreen(StepScreen):
         want = self.wizard.model or demo.default_model()
         for i, row in enumerate(msg.rows):
             if row[0] == want:
-                # The table has a fixed height (styles.py): with height auto, the scroll into view could be
-                # computed while it was still one row high, leaving it scrolled past demo:tiny.
-                table.move_cursor(row=i)
+                # after the layout: the scroll into view was computed while the table was still one row high,
+                # leaving it scrolled past demo:tiny
+                self.call_after_refresh(table.move_cursor, row=i)
         if want not in [r[0] for r in msg.rows]:
             self.query_one("#custom", Input).value = want
 

@@ -44,13 +44,14 @@ def memory_bar(terms: dict, budget_gb: float, width: int = 48) -> Text:
     for i, (name, gb) in enumerate(items):
         color = TERM_COLORS[i % len(TERM_COLORS)]
         bar.append("█" * max(1, round(gb * scale)) if gb * scale >= 0.5 else "", style=color)
-        legend.append("■ ", style=color)
-        legend.append(f"{t(f'term_{name}') if has(f'term_{name}') else name.replace('_', ' ')} {gb:.2f}  ")
+        legend.append("■\u00a0", style=color)  # no-break spaces: a legend item is never split over two lines
+        label = t(f"term_{name}") if has(f"term_{name}") else name.replace("_", "\u00a0")
+        legend.append(f"{label}\u00a0{gb:.2f}  ")
     used = bar.cell_len
     cap = round((budget_gb or 0) * scale)
     if cap > used:
         bar.append("░" * (cap - used), style="dim")
-    bar.append(f"  {total:.2f} / {budget_gb:.1f} GB")
+    bar.append(f"  {total:.2f} / {budget_gb:.2f} GB")  # the plan's own figures, to the same digits
     return Text("\n").join([bar, legend])
 
 
@@ -115,7 +116,7 @@ class Knobs(Grid):
         for name in KNOBS:
             yield Label(name, id=f"l-{name}")
             inp = Input(id=f"k-{name}", compact=True)
-            inp.tooltip = helps.get(name, "")
+            inp.tooltip = t(f"cfg_help_{name}") if has(f"cfg_help_{name}") else helps.get(name, "")
             yield inp
 
     def show(self, p) -> None:

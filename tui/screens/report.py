@@ -1,4 +1,5 @@
-"""The evaluation report of a run: eval.md rendered; made by engine.infer.evaluate.report in a worker when missing."""
+"""The evaluation report of a run: its eval.json rendered as Markdown in the wizard's language
+(engine.infer.evaluate.markdown with tui.strings.say); made by engine.infer.evaluate.report in a worker when missing."""
 
 from __future__ import annotations
 
@@ -55,15 +56,17 @@ class ReportScreen(StepScreen):
             self.action_rerun()
 
     def _existing(self) -> str | None:
-        from danlu.engine import runs
+        """The saved report (eval.json) in this language; None when there is none or it cannot be read."""
+        import json
+
+        from danlu.engine import infer, runs
         from danlu.engine.core import DanluError
 
         try:
             run = runs.resolve(self.ref)
-        except DanluError:
+            return infer.eval_markdown(json.loads((run.path / "eval.json").read_text(encoding="utf-8")), say)
+        except (DanluError, OSError, ValueError, KeyError, TypeError):
             return None
-        path = run.path / "eval.md"
-        return path.read_text(encoding="utf-8") if path.is_file() else None
 
     def _show(self, markdown: str) -> None:
         self.query_one("#report", Markdown).update(markdown)
@@ -85,7 +88,7 @@ class ReportScreen(StepScreen):
         try:
             res = infer.eval_report(ref, progress=lambda stage, text: self.post_message(ReportProgress(stage, text)),
                                   cancelled=lambda: worker.is_cancelled)
-            self.post_message(ReportReady(infer.eval_markdown(res)))
+            self.post_message(ReportReady(infer.eval_markdown(res, say)))
         except InterruptedError:
             return
         except Exception as exc:  # noqa: BLE001 - shown, never closes the app
