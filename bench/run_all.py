@@ -64,6 +64,7 @@ BENCHES = [
     Bench("bench_data", []),
     Bench("plan_calibration", []),
     Bench("plan_calibration", ["--model", "demo:smollm2"], ["--smoke", "--model", "demo:tiny"], label="plan_calibration_runner"),
+    Bench("preference", []),  # DPO on the real model, from the base and after SFT
     Bench("recipe", []),  # the longest: the real model trained 22 times (two datasets × auto, 8 grid points, LF, TRL)
 ]
 

@@ -28,6 +28,8 @@ EXPECTED = {
     "bench_data": {"data.convert_records_per_s", "data.minhash_s"},
     "plan_calibration": {"plan.memory_error", "plan.memory_ratio_min"},
     "plan_calibration_runner": {"plan.runner_ratio_min", "plan.runner_ratio_max"},
+    "preference": {"pref.dpo.accuracy_gain", "pref.dpo.margin", "pref.dpo.forgetting_vs_sft",
+                   "pref.chain.accuracy_gain", "pref.chain.wall_s"},
     "recipe": {"recipe.support.loss_vs_grid_best", "recipe.support.loss_vs_lf", "recipe.support.loss_vs_trl",
                "recipe.support.wall_vs_lf", "recipe.extract.rouge_vs_lf", "recipe.extract.forgetting_vs_lf"},
 }

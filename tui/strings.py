@@ -169,7 +169,8 @@ STRINGS = {
         # dashboard
         "dash_title": "Run {run} · {state}", "reading_events": "Reading events…",
         "chart_title": "loss (line) · eval loss (dots)", "chart_x": "step",
-        "m_grad_norm": "grad-norm", "m_tokens_s": "tok/s",
+        "m_grad_norm": "grad-norm", "m_tokens_s": "tok/s", "m_pref_acc": "pref acc", "m_margin": "margin",
+        "m_logps": "logp c/r",
         "m_loss": "loss", "m_eval": "eval", "m_epoch": "epoch", "elapsed": "elapsed",
         "no_system_yet": "(no system samples yet)", "no_events_yet": "(no events yet)",
         "detached": "Detached from {run}: training continues. Re-attach from the Welcome screen.",
@@ -423,7 +424,8 @@ STRINGS = {
         "config_saved": "✓ 已保存 {path} —— 复现：danlu train <该文件>",
         "dash_title": "训练 {run} · {state}", "reading_events": "正在读取事件…",
         "chart_title": "训练损失（线）· 验证损失（点）", "chart_x": "步",
-        "m_grad_norm": "梯度范数", "m_tokens_s": "token/秒",
+        "m_grad_norm": "梯度范数", "m_tokens_s": "token/秒", "m_pref_acc": "偏好准确", "m_margin": "奖励差",
+        "m_logps": "选/拒 logp",
         "m_loss": "损失", "m_eval": "验证", "m_epoch": "轮次", "elapsed": "已用",
         "no_system_yet": "（还没有系统采样）", "no_events_yet": "（还没有事件）",
         "detached": "已离开 {run}：训练继续进行。可在欢迎页重新查看。",
@@ -475,6 +477,11 @@ STRINGS = {
         # the evaluation report (engine.infer.evaluate.markdown), phrase by phrase
         "msg_rep_title": "# {name} 的评估", "msg_rep_about": "基座模型：`{model}`，方法 {method}",
         "msg_rep_about_ckpt": "，检查点 `{ckpt}`", "msg_rep_about_data": "；留出数据：`{data}`（{n} 条对话）。",
+        "msg_rep_pf_title": "## 偏好（{stage}）",
+        "msg_rep_pf_text": "在 {n} 对留出数据上：模型认为选中回答（按每个 token）比被拒回答更可能的比例，以及每个 token "
+                           "的平均对数概率差。",
+        "msg_rep_pf_accuracy": "偏好准确率", "msg_rep_pf_margin": "差值（nats/token）",
+        "msg_ev_pref": "{side}：在 {n} 对留出数据上比较偏好，批次 {d}/{b}", "estage_preference": "偏好",
         "msg_rep_bold": "**{text}。**", "msg_rep_about_side": "{side}。", "msg_rep_base": "基座", "msg_rep_tuned": "微调", "msg_rep_loss": "验证损失", "msg_rep_ppl": "困惑度",
         "msg_rep_rouge": "ROUGE-L F1（贪心，重复惩罚 {rep:g}，{n} 个问题）",
         "msg_rep_dx_title": "## 训练诊断", "msg_rep_dx_forget": "遗忘探测：{verdict}（KL {kl:.3f}）",

@@ -119,6 +119,7 @@ class Metrics:
     first_ts: float | None = None
     step_ts: float | None = None  # when the last step landed
     phase: events.Phase | None = None  # what the trainer does between steps, until a step, an eval or the end
+    eval_accuracy: float | None = None  # a preference stage: the last held-out preference accuracy
     events: int = 0
 
     def add(self, ev: events.Event) -> None:
@@ -136,6 +137,8 @@ class Metrics:
         elif isinstance(ev, events.Eval):
             if ev.loss is not None:
                 self.evals.append((ev.step, ev.loss))
+            if ev.accuracy is not None:  # a preference stage: held-out pairs whose chosen answer wins
+                self.eval_accuracy = ev.accuracy
         elif isinstance(ev, events.System):
             self.system = ev
         elif isinstance(ev, events.Done):
@@ -159,6 +162,9 @@ class Metrics:
             "done": self.done.to_row() if self.done else None, "error": self.error.to_row() if self.error else None,
             "events": self.events, "started": self.first_ts, "step_ts": self.step_ts,
             "phase": phase_text(self.phase) if self.phase else None,
+            # a preference stage's rewards (events.Step), the last held-out accuracy
+            "accuracy": s.accuracy, "margin": s.margin, "logp_chosen": s.logp_chosen, "logp_rejected": s.logp_rejected,
+            "eval_accuracy": self.eval_accuracy,
         }
 
 

@@ -46,9 +46,98 @@ def _report_text(report, removed=None) -> str:
     return "\n".join(lines)
 
 
+def _pref_text(d) -> str:
+    r = d.to_dict()
+    lines = [f"{r['file']}: preference data, {r['format']} — feeds stage(s) {', '.join(r['stages'])}",
+             f"{r['records']} records, {r['kept']} usable {'pairs' if r['kind'] == 'preference' else 'answers'}, "
+             f"{len(r['problems'])} problem(s)"]
+    st = r["stats"]
+    if "pairs" in st:
+        lines.append(f"{st['prompts']} distinct prompts; the chosen answer is the longer one in "
+                     f"{st['chosen_longer']:.0%} of pairs (median {st['chosen_chars']} vs {st['rejected_chars']} "
+                     "characters)")
+    if "desirable" in st:
+        lines.append(f"{st['desirable']:.0%} of the answers are labelled good")
+    lines += [f"! {w}" for w in r["warnings"]]
+    for p in r["problems"][:50]:
+        lines.append(f"  line {p['line']}: {p['what']} [{p['action']}]")
+    if len(r["problems"]) > 50:
+        lines.append(f"  … {len(r['problems']) - 50} more (use --json for all)")
+    return "\n".join(lines)
+
+
+def _cmd_preference(args) -> None:
+    """``danlu data inspect|convert|split`` on preference data (engine.data.preference)."""
+    from pathlib import Path
+
+    from ..core import guard
+    from ..core.errors import DanluError
+    from .. import data
+    from ..data import preference as pf
+
+    d = pf.load(args.file)
+    if args.data_cmd == "inspect":
+        out(args, d.to_dict(), _pref_text(d))
+        if not (d.pairs or d.unpaired):
+            raise DanluError("no usable preference pair", where=args.file, fix="see the problems above, by line")
+        return
+    if args.data_cmd == "clean":
+        raise DanluError("`danlu data clean` is for SFT conversations; preference data is checked and cleaned "
+                         "as it is read", where=args.file,
+                         fix="use `danlu data inspect` to see its problems and `danlu data split` or `convert` to "
+                             "write the usable pairs")
+    to = args.to or "preference"
+    if args.data_cmd == "convert":
+        guard.check_destination(args.output, guard.inputs_of((args.file, "the input file")), what="--output")
+        if to in pf.TARGETS:
+            rows = pf.records(d, pf.TARGETS[to])
+        else:  # an SFT form: the chosen answers (or the answers labelled good) as conversations
+            convs = pf.conversations(d.pairs) or [u.prompt + [{"role": "assistant", "content": u.completion}]
+                                                  for u in d.unpaired if u.label]
+            path = data.write_conversations(Path(args.output), convs, to)
+            out(args, {"output": str(path), "records": len(convs), "to": to, **d.to_dict()},
+                _pref_text(d) + f"\nwrote {len(convs)} {to} conversations (the chosen answers) to {path}")
+            return
+        path = pf.write(rows, args.output)
+        out(args, {"output": str(path), "records": len(rows), "to": to, **d.to_dict()},
+            _pref_text(d) + f"\nwrote {len(rows)} {to} records to {path}")
+        return
+    # split
+    if to not in pf.TARGETS:
+        raise DanluError(f"--to {to} is an SFT form; a preference split keeps the pairs", where="--to",
+                         fix=f"use one of {', '.join(pf.TARGETS)}")
+    items = d.pairs or d.unpaired
+    train, held = pf.split(items, args.eval_ratio, args.seed)
+    folder = Path(args.out_dir)
+    paths = {}
+    for name, part in (("train", train), ("eval", held)):
+        dest = folder / f"{name}.jsonl"
+        guard.check_destination(dest, guard.inputs_of((args.file, "the input file")), what="--out-dir")
+        sub = pf.PreferenceData(d.path, d.format, len(part), pairs=[i for i in part if isinstance(i, pf.Pair)],
+                                unpaired=[i for i in part if not isinstance(i, pf.Pair)])
+        paths[name] = str(pf.write(pf.records(sub, pf.TARGETS[to]), dest))
+    leak = pf.leakage(train, held)
+    res = {"train": paths["train"], "eval": paths["eval"], "train_records": len(train), "eval_records": len(held),
+           "leakage": {"prompts": leak}, **d.to_dict()}
+    out(args, res, _pref_text(d) + f"\nwrote {len(train)} train pairs to {paths['train']} and {len(held)} eval pairs "
+                                   f"to {paths['eval']}\nleakage: {leak} held-out prompt(s) also in train")
+
+
 def cmd_data(args):
     from .. import data
+    from ..data import preference
 
+    if preference.looks_like(args.file):
+        _cmd_preference(args)
+        return
+    if getattr(args, "to", None) in preference.TARGETS:
+        from ..core.errors import DanluError
+
+        raise DanluError(f"--to {args.to} writes preference pairs, but this file has no chosen/rejected answers",
+                         where=args.file, fix="give a file of pairs (prompt, chosen, rejected), or use --to messages, "
+                                              "alpaca or sharegpt")
+    if args.data_cmd in ("clean", "split"):
+        args.to = args.to or "messages"
     common = dict(mapping=args.mapping, on_error=args.on_error)
     if args.data_cmd == "inspect":
         report = data.steps.inspect(args.file, max_chars=args.max_chars, near_dup_threshold=args.near_dup_threshold,

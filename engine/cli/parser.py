@@ -17,9 +17,11 @@ from .train import cmd_attach, cmd_resume, cmd_runs, cmd_stop, cmd_train
 
 # -- parser -----------------------------------------------------------------------------------
 def data_targets() -> tuple:
+    """Every --to: the SFT forms (engine.data.formats) and the preference forms (engine.data.preference)."""
     from ..data.formats import TARGETS
+    from ..data.preference import TARGETS as PREFERENCE
 
-    return TARGETS
+    return tuple(TARGETS) + tuple(PREFERENCE)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,6 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--from", dest="from_run", metavar="RUN",
                     help="the next plan after a finished run: its config with its diagnosis's changes (runs/<id>, "
                          "an id, or latest); with --save, a config to train")
+    sp.add_argument("--stage", choices=["sft", "dpo", "orpo", "simpo", "kto"], default=None,
+                    help="sft (default): learn from example answers; dpo, orpo, simpo: learn which of two answers is "
+                         "better (--data of chosen/rejected pairs); kto: from answers labelled good or bad. With "
+                         "--from RUN (an SFT run) the preference stage starts from that run's model")
     sp.add_argument("--list-models", action="store_true", help="list the model presets known offline")
     json_flag(sp)
 
@@ -85,7 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
                        ("convert", "convert to alpaca, sharegpt or messages"),
                        ("clean", "drop broken records, exact and near duplicates and overlong rows"),
                        ("split", "split into train and eval files and check for leakage")):
-        d = dsub.add_parser(name, help=help, description=help)
+        d = dsub.add_parser(name, help=help, description=help + ". Preference data (chosen/rejected pairs in TRL's "
+                            "or LLaMA-Factory's forms, or KTO's prompt/completion/label) is recognised too: inspect "
+                            "names the stages it can feed and checks its pairs; convert writes --to preference, trl, "
+                            "kto, alpaca_preference or sharegpt_preference (or an SFT form: the chosen answers); "
+                            "split keeps each prompt on one side")
         d.set_defaults(func=cmd_data)
         d.add_argument("file", help="a .json/.jsonl/.csv/.tsv/.parquet file, a folder of them, a `datasets` "
                                     "save_to_disk folder, dataset_info.json#NAME, or a Hugging Face id (online)")
@@ -94,8 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
         d.add_argument("--on-error", choices=["fix", "skip", "stop"], default="skip",
                        help="bad records: fix what can be fixed, skip them (default), or stop at the first")
         if name in ("convert", "clean", "split"):
-            d.add_argument("--to", choices=list(data_targets()), default="messages" if name != "convert" else None,
-                           required=name == "convert", help="output format")
+            d.add_argument("--to", choices=list(data_targets()), default=None, required=name == "convert",
+                           help="output format (default: messages; preference for preference data)")
         if name in ("convert", "clean"):
             d.add_argument("-o", "--output", required=True, help="output file (.jsonl, or .json for a JSON array)")
         if name in ("inspect", "clean"):

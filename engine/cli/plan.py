@@ -38,7 +38,9 @@ def cmd_plan(args):
     if args.list_models:
         out(args, presets.model_ids(), "\n".join(presets.model_ids()))
         return
-    if args.from_run:
+    if args.from_run and args.stage and args.stage != _run_stage(args.from_run):
+        _start_from_run(args)  # a new stage after the run: its model is the starting point
+    elif args.from_run:
         _plan_from_run(args)
         return
     if not args.model:
@@ -65,15 +67,62 @@ def _plan_from_args(args):
              "lora_targets": args.lora_targets, "optimizer": args.optimizer,
              "grad_checkpointing": {"on": True, "off": False, None: None}[args.grad_checkpointing]}
     overrides.update({k: v for k, v in flags.items() if v is not None})
+    stage = getattr(args, "stage", None) or overrides.get("stage") or "sft"
+    if stage != "sft":
+        overrides["stage"] = stage
+    if getattr(args, "start_from", None):
+        overrides["start_from"] = args.start_from
     convs, lengths = None, None
-    if args.data:
+    if args.data and stage != "sft":  # pairs: each counted with its longer answer (a sequence of the pair)
+        from ..data import preference
+
+        d = preference.load(args.data)
+        convs = d.pairs or d.unpaired
+        longer = [i.prompt + [{"role": "assistant", "content": max(
+            (i.chosen, i.rejected) if isinstance(i, preference.Pair) else (i.completion,), key=len)}] for i in convs]
+        lengths = plan.token_lengths(args.model, longer, trust_remote_code=args.trust_remote_code) if convs else []
+    elif args.data:
         convs, _ = data.load_conversations(args.data)
         lengths = plan.token_lengths(args.model, convs, trust_remote_code=args.trust_remote_code) if convs else []
-    held_out = len(data.load_conversations(args.eval_data)[0]) if args.eval_data else 0
+    if args.eval_data and stage != "sft":
+        from ..data import preference
+
+        held = preference.load(args.eval_data)
+        held_out = len(held.pairs or held.unpaired)
+    else:
+        held_out = len(data.load_conversations(args.eval_data)[0]) if args.eval_data else 0
     p = plan.make(args.model, task=args.task, method=args.method, overrides=overrides, lengths=lengths, probe=probe,
                   gpu_mem_gb=args.gpu_mem, target_batch=args.target_batch, trust_remote_code=args.trust_remote_code,
                   held_out=held_out)
     return p, convs
+
+
+def _run_stage(ref: str) -> str:
+    from ..core.config import TrainConfig
+    from ..runs import store as runs
+
+    run = runs.resolve(ref)
+    return TrainConfig.load(run.config_path).stage if run.config_path.exists() else "sft"
+
+
+def _start_from_run(args) -> None:
+    """``danlu plan --stage dpo --from RUN``: the new stage starts from the run's model (its merged weights, made
+    once into the run's export folder), which is also the new stage's reference model."""
+    import sys
+
+    from ..plan import prepare
+    from ..runs import store as runs
+
+    run = runs.resolve(args.from_run)
+    if args.model:
+        raise DanluError("--model and --from both name the starting model", where="danlu plan",
+                         fix=f"drop --model: the {args.stage} stage starts from run {run.id}'s model")
+    if not args.json:
+        print(f"starting point: run {run.id}'s model (merging its adapter once into {run.path / 'export' / 'merged'})",
+              file=sys.stderr)
+    args.model = str(prepare.starting_point(run))
+    args.start_from = str(run.path)
+    args.from_run = None
 
 
 def _plan_from_run(args) -> None:

@@ -15,6 +15,8 @@ from .errors import DanluError
 from .texts import msg
 
 METHODS = ("full", "lora", "qlora")
+STAGES = ("sft", "dpo", "orpo", "simpo", "kto")  # sft: from examples; the others: which answer is better
+PREFERENCE_STAGES = STAGES[1:]
 ADAPTERS = ("lora", "dora", "rslora", "prompt", "prefix")
 VIRTUAL_TOKEN_ADAPTERS = ("prompt", "prefix")  # learned virtual tokens: cannot be merged, no packing
 PRECISIONS = ("fp32", "bf16", "fp16")
@@ -42,6 +44,12 @@ class TrainConfig:
     train_file: str = _f("", "Training data: a JSONL file of {'messages': [...]} conversations.")
     eval_file: str | None = _f(None, "Evaluation data in the same format (optional).")
     method: str = _f("lora", "full | lora | qlora (4-bit NF4 base with LoRA adapters).")
+    stage: str = _f("sft", "sft (learn from example answers) | dpo, orpo, simpo (learn which of two answers is "
+                           "better, from chosen/rejected pairs) | kto (from answers labelled good or bad).")
+    pref_beta: float = _f(0.1, "Preference stages: how far the tuned model may move from the reference (DPO/KTO "
+                               "beta; SimPO and ORPO use it as their own scale).")
+    start_from: str = _f("", "The run this stage starts from (set by `danlu plan --stage S --from RUN`; its merged "
+                             "model is `model`, and the reference model).")
     max_seq_len: int = _f(512, "Longest tokenized sample; longer ones are truncated.")
     micro_batch: int = _f(4, "Samples per forward/backward pass.")
     grad_accum: int = _f(4, "Micro-batches accumulated per optimizer step.")
@@ -84,6 +92,7 @@ class TrainConfig:
         for f in dataclasses.fields(self):
             setattr(self, f.name, _coerce(f.name, getattr(self, f.name), f))
         _choice("method", self.method, METHODS)
+        _choice("stage", self.stage, STAGES)
         _choice("adapter", self.adapter, ADAPTERS)
         _choice("precision", self.precision, PRECISIONS)
         _choice("lr_scheduler", self.lr_scheduler, SCHEDULERS)
@@ -118,6 +127,8 @@ class TrainConfig:
         _range("lora_dropout", self.lora_dropout, 0, 1, fraction, high_open=True)
         _range("replay", self.replay, 0, 0.5, msg("want_replay", "a share from 0 to 0.5 (e.g. {example})",
                                                   example=0.15), high_open=True)
+        _range("pref_beta", self.pref_beta, 0, None, msg("want_beta", "more than 0 (e.g. {example})", example=0.1),
+               low_open=True)
         _range("weight_decay", self.weight_decay, 0, None, msg("want_min_eg", "{low} or more (e.g. {example})", low=0,
                                                                 example=0.01))
         _range("max_grad_norm", self.max_grad_norm, 0, None, msg("want_clip", "0 (no clipping) or more (e.g. 1.0)"))
@@ -331,8 +342,9 @@ def _choice(name: str, value: str, allowed) -> None:
                          fix=msg("fix_one_of", "use one of {allowed}", allowed=", ".join(allowed)))
 
 
-def _range(name: str, value, low, high, want: str, *, high_open: bool = False) -> None:
-    bad = value < low or (high is not None and (value >= high if high_open else value > high))
+def _range(name: str, value, low, high, want: str, *, high_open: bool = False, low_open: bool = False) -> None:
+    bad = (value <= low if low_open else value < low) or (high is not None and (value >= high if high_open else
+                                                                                 value > high))
     if bad:
         raise DanluError(msg("err_range", "{name} must be {want}, got {got}", name=name, want=want, got=_short(value)),
                          where=name, fix=msg("fix_set", "set {name}: {want}", name=name, want=want))

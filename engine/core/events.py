@@ -51,6 +51,12 @@ class Step(Event):
     tokens: int | None = None  # input tokens seen so far
     tokens_per_s: float | None = None
     elapsed_s: float | None = None
+    # preference stages (TRL's rewards/* and logps/*): the share of pairs whose chosen answer the model prefers,
+    # the mean reward margin, the chosen and rejected answers' mean log-probabilities
+    accuracy: float | None = None
+    margin: float | None = None
+    logp_chosen: float | None = None
+    logp_rejected: float | None = None
 
 
 @dataclass(kw_only=True)
@@ -58,6 +64,8 @@ class Eval(Event):
     TYPE: ClassVar[str] = "eval"
     step: int = 0
     loss: float | None = None
+    accuracy: float | None = None  # preference stages: held-out pairs whose chosen answer wins, and the mean margin
+    margin: float | None = None
 
 
 @dataclass(kw_only=True)

@@ -86,6 +86,63 @@ def eval_loss(model, rows: list[dict], *, pad_id: int, batch_size: int = 8, prog
     return total / count if count else math.nan
 
 
+# -- preference pairs --------------------------------------------------------------------------------------------
+def answer_rows(tokenizer, prompt: list, answer: str, max_len: int) -> dict:
+    """A prompt and one answer encoded with labels on the answer's tokens only (not on earlier turns' answers)."""
+    from ..models import encode
+
+    row = encode.encode(tokenizer, list(prompt) + [{"role": "assistant", "content": answer}], max_len)
+    labels, end = list(row["labels"]), len(row["labels"])
+    while end and labels[end - 1] == IGNORE:
+        end -= 1
+    start = end
+    while start and labels[start - 1] != IGNORE:
+        start -= 1
+    row["labels"] = [IGNORE] * start + labels[start:end] + [IGNORE] * (len(labels) - end)
+    return row
+
+
+def answer_logps(model, rows: list[dict], *, pad_id: int, batch_size: int = 4, progress=None) -> list[float]:
+    """Each row's mean log-probability per answer token (length-normalised: a longer answer is not less likely
+    for being longer)."""
+    import torch
+    import torch.nn.functional as F
+
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    out: list[float] = []
+    try:
+        with torch.no_grad():
+            n_batches = -(-len(rows) // batch_size)
+            for i, (ids, mask, labels) in enumerate(batches(rows, batch_size, pad_id)):
+                if progress is not None:
+                    progress(i, n_batches)
+                logits = model(input_ids=ids.to(device), attention_mask=mask.to(device)).logits.float()
+                logits = logits[:, -ids.shape[1]:]
+                shift = labels[:, 1:].to(device)
+                nll = F.cross_entropy(logits[:, :-1].transpose(1, 2), shift, ignore_index=IGNORE, reduction="none")
+                counts = (shift != IGNORE).sum(dim=1).clamp(min=1)
+                out += (-(nll.sum(dim=1) / counts)).tolist()
+    finally:
+        model.train(was_training)
+    return out
+
+
+def preference_scores(model, tokenizer, pairs: list, max_len: int, *, base: bool = False, progress=None) -> dict:
+    """On held-out pairs: ``accuracy``, the share whose chosen answer has the higher length-normalised
+    log-probability, and ``margin``, the mean difference (nats per token); ``base`` scores with the adapter off."""
+    import contextlib
+
+    rows = [answer_rows(tokenizer, p.prompt, answer, max_len) for p in pairs for answer in (p.chosen, p.rejected)]
+    off = model.disable_adapter() if base else contextlib.nullcontext()
+    with off:
+        logps = answer_logps(model, rows, pad_id=tokenizer.pad_token_id, progress=progress)
+    diffs = [logps[2 * i] - logps[2 * i + 1] for i in range(len(pairs))]
+    return {"accuracy": round(sum(d > 0 for d in diffs) / len(diffs), 4) if diffs else None,
+            "margin": round(sum(diffs) / len(diffs), 4) if diffs else None, "pairs": len(diffs)}
+
+
 # -- the evaluation report -------------------------------------------------------------------------------------
 def _eval_prompts(convs: list, n: int, seed: int = 0) -> list[dict]:
     """Up to ``n`` prompts: each conversation up to its last assistant turn, with that turn as the reference."""
@@ -201,7 +258,17 @@ def report(ref: str, data_file: str | None = None, *, samples: int = DEFAULT["sa
             raise DanluError("no held-out data to evaluate on", where=ref,
                              fix="pass --data FILE (a run keeps its held-out split in data/eval.jsonl)")
         data_file = str(run.data_dir / "eval.jsonl")
-    convs, _ = data.load_conversations(data_file)
+    stage = _run_stage(run)
+    pairs = []
+    if stage != "sft":  # a preference run: its held-out pairs, their chosen answers as the conversations to score
+        from ..data import preference
+
+        held = preference.load(data_file)
+        pairs = held.pairs
+        convs = preference.conversations(pairs) or [u.prompt + [{"role": "assistant", "content": u.completion}]
+                                                    for u in held.unpaired if u.label]
+    else:
+        convs, _ = data.load_conversations(data_file)
     if not convs:
         from ..core.errors import DanluError
 
@@ -234,6 +301,15 @@ def report(ref: str, data_file: str | None = None, *, samples: int = DEFAULT["sa
             loss = eval_loss(m, rows, pad_id=tokenizer.pad_token_id, batch_size=4)
         out[side] = {"eval_loss": loss, "perplexity": math.exp(loss) if loss < 50 else None}
     out["eval_loss"], out["perplexity"] = out["tuned"]["eval_loss"], out["tuned"]["perplexity"]
+    if pairs:  # which answer of a held-out pair each side prefers
+        out["stage"] = stage
+        out["preference"] = {"pairs": len(pairs)}
+        for side in sides:
+            m, off = (model, False) if side == "tuned" else base_side
+            out["preference"][side] = preference_scores(
+                m, tokenizer, pairs, _run_seq_len(run) or 4096, base=bool(off), progress=lambda d, n, side=side:
+                progress("preference", msg("ev_pref", "{side}: preference on {n} held-out pairs, batch {d}/{b}",
+                                           side=_side(side), n=len(pairs), d=d + 1, b=n)))
 
     # 2. greedy answers vs references (a batch of prompts per generate call: the report's slowest part)
     prompts = _eval_prompts(convs, samples)
@@ -347,6 +423,18 @@ def _side(side: str):
     return msg("side_tuned", "tuned") if side == "tuned" else msg("side_base", "base")
 
 
+def _run_stage(run) -> str:
+    """The run's stage (sft for a model that is not a run, or a run without a readable config)."""
+    if run is None:
+        return "sft"
+    from ..core.config import TrainConfig
+
+    try:
+        return TrainConfig.load(run.config_path).stage
+    except Exception:  # noqa: BLE001 - a run without a readable config is evaluated as SFT
+        return "sft"
+
+
 def _run_seq_len(run) -> int | None:
     """The sequence length the run trained and evaluated at (None: not a run, or its config unreadable)."""
     if run is None:
@@ -423,6 +511,18 @@ def markdown(r: dict, say=str) -> str:
              + f" | {_fmt(b.get('rouge_l'))} | {_fmt(t.get('rouge_l'))} |",
              f"| BLEU ({gen['bleu_tokenize']}) | {_fmt(b.get('bleu'), '.1f')} | {_fmt(t.get('bleu'), '.1f')} |",
              ""]
+    pf = r.get("preference")
+    if pf:
+        pb, pt = pf.get("base") or {}, pf.get("tuned") or {}
+        lines += [say(msg("rep_pf_title", "## Preference ({stage})", stage=r.get("stage", "dpo"))), "",
+                  say(msg("rep_pf_text", "On {n} held-out pairs: the share whose chosen answer the model finds more "
+                                         "likely than the rejected one (per token), and the mean difference in "
+                                         "log-probability per token.", n=pf["pairs"])), "",
+                  f"| | {say(msg('rep_base', 'base'))} | {say(msg('rep_tuned', 'tuned'))} |", "|---|---|---|",
+                  f"| {say(msg('rep_pf_accuracy', 'preference accuracy'))} | {_fmt(pb.get('accuracy'), '.2f')} | "
+                  f"{_fmt(pt.get('accuracy'), '.2f')} |",
+                  f"| {say(msg('rep_pf_margin', 'margin (nats/token)'))} | {_fmt(pb.get('margin'))} | "
+                  f"{_fmt(pt.get('margin'))} |", ""]
     d = r.get("diagnosis")
     if d:
         lines += [say(msg("rep_dx_title", "## Diagnosis of the run")), "", bold(d["summary"]), ""]

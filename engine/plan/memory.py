@@ -343,7 +343,8 @@ def memory_terms(shape: ModelShape, method: str, micro_batch: int, seq_len: int,
                  lora_dropout: float = 0.05, attention: str = "sdpa", master_weights: bool = False,
                  upcast_non_quantized: bool = False, eval_batch: int | None = None, grad_accum: int = 1,
                  optimizer_in_backward: bool = False, loss: str = "fp32", double_quant: bool = True,
-                 quant_saves_input: bool = False, adapter_dtype: str | None = None) -> dict:
+                 quant_saves_input: bool = False, adapter_dtype: str | None = None, sequences: int = 1,
+                 reference_copy: bool = False) -> dict:
     """Bytes per named cause of memory use at the peak of one training configuration.
 
     Knobs (each a documented behaviour of the training stacks, none a per-source factor):
@@ -363,7 +364,11 @@ def memory_terms(shape: ModelShape, method: str, micro_batch: int, seq_len: int,
       fp32 log-softmax kept for backward and its gradient, 12 bytes a value in all), ``native`` (loss in the
       logits' dtype, litgpt: 8 bytes), ``chunked`` (torchtune's chunked cross-entropy: 16-bit logits plus each
       chunk's fp32 log-softmax, the gradient one chunk at a time: 7 bytes);
-    * ``attention``: ``sdpa`` / ``flash`` (no score matrix) or ``eager``.
+    * ``attention``: ``sdpa`` / ``flash`` (no score matrix) or ``eager``;
+    * ``sequences``: sequences per sample in one forward pass (2 for a preference pair: the chosen and the rejected
+      answer run together, TRL's concatenated forward), multiplying activations and logits;
+    * ``reference_copy``: a frozen second copy of the weights, the reference model of a full-fine-tune DPO or KTO
+      (with an adapter the reference is the same weights with the adapter switched off: no copy).
 
     The peak is either during forward/backward (weights, optimizer states, activations, logits and — with
     accumulation or LoRA — gradients) or during the optimizer step (weights, states, all gradients and the
@@ -371,7 +376,7 @@ def memory_terms(shape: ModelShape, method: str, micro_batch: int, seq_len: int,
     """
     fp32 = precision == "fp32"
     wbytes = 4 if fp32 else 2
-    tokens = micro_batch * seq_len
+    tokens = micro_batch * seq_len * sequences
     embed = shape.embed_params
     other = shape.params - shape.linear_params - embed  # norms
     opt = optimizer.lower()
@@ -383,6 +388,8 @@ def memory_terms(shape: ModelShape, method: str, micro_batch: int, seq_len: int,
         t["quant_constants"] = shape.linear_params * ((1 / 64 + 4 / (64 * 256)) if double_quant else 4 / 64)
     else:
         t["weights"] = shape.params * (4 if master_weights else wbytes)
+    if reference_copy and method == "full":
+        t["reference"] = shape.params * wbytes
     trained = shape.params if method == "full" else shape.lora_params(lora_r, lora_targets)
     if method == "full":
         pbytes = 4 if master_weights else wbytes
@@ -433,7 +440,7 @@ def memory_terms(shape: ModelShape, method: str, micro_batch: int, seq_len: int,
         t["logits"] = 0.0
         t["optimizer_step"] = step_temp
     if eval_batch:
-        eval_peak = eval_batch * seq_len * (shape.vocab * (act_bytes + 4) + 4 * shape.hidden * act_bytes)
+        eval_peak = eval_batch * seq_len * sequences * (shape.vocab * (act_bytes + 4) + 4 * shape.hidden * act_bytes)
         t["eval"] = max(0.0, eval_peak - t["activations"] - t["logits"] - t["optimizer_step"])
     if method == "qlora":
         t["dequant_workspace"] = 2 * max(shape.intermediate, shape.hidden) * shape.hidden * wbytes

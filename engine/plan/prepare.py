@@ -79,17 +79,27 @@ def check_config(cfg: TrainConfig, where: str = "config") -> dict:
                                                            "from the config's folder)")
         if path.stat().st_size == 0:
             raise DanluError(f"{name} is empty", where=str(path), fix="point it at a JSONL file of conversations")
-        convs, _ = data.load_conversations(str(path))
+        if cfg.stage != "sft":  # a preference stage reads pairs (or KTO's labelled answers)
+            from ..data import preference
+
+            d = preference.load(str(path))
+            convs = d.pairs or d.unpaired
+            if d.unpaired and cfg.stage != "kto":
+                raise DanluError(f"{name} holds answers labelled good or bad, not pairs: only stage kto can use "
+                                 "them", where=str(path), fix="set stage: kto, or give chosen/rejected pairs")
+        else:
+            convs, _ = data.load_conversations(str(path))
         if not convs:
-            raise DanluError(f"{name} has no usable conversation", where=str(path),
-                             fix=f"check it with `danlu data inspect {path}`")
+            raise DanluError(f"{name} has no usable {'pair' if cfg.stage != 'sft' else 'conversation'}",
+                             where=str(path), fix=f"check it with `danlu data inspect {path}`")
         read[name] = convs
     return read
 
 
 def run_name(cfg: TrainConfig, prefix: str = "") -> str:
     model = Path(cfg.model).name if not cfg.model.startswith("demo:") else cfg.model.replace(":", "-")
-    return f"{prefix}{cfg.method}-{model or 'model'}"
+    stage = f"{cfg.stage}-" if cfg.stage != "sft" else ""
+    return f"{prefix}{stage}{cfg.method}-{model or 'model'}"
 
 
 def prepare_run(cfg: TrainConfig, train_convs: list, eval_convs: list | None = None, *, name: str | None = None,
@@ -99,9 +109,38 @@ def prepare_run(cfg: TrainConfig, train_convs: list, eval_convs: list | None = N
     if not train_convs:
         raise DanluError("no training conversations left to train on", fix="check the data with `danlu data inspect`")
     run = runs.create(name or run_name(cfg), root)
-    cfg.train_file = str(data.write_conversations(run.data_dir / "train.jsonl", train_convs, target))
-    cfg.eval_file = (str(data.write_conversations(run.data_dir / "eval.jsonl", eval_convs, target))
-                     if eval_convs else None)
+    if cfg.stage != "sft":  # pairs (or labelled answers), in TRL's conversational form
+        from ..data import preference
+
+        def write(path, items):
+            d = preference.PreferenceData("", "", len(items), pairs=[i for i in items if isinstance(i, preference.Pair)],
+                                          unpaired=[i for i in items if not isinstance(i, preference.Pair)])
+            return str(preference.write(preference.records(d, "kto" if d.unpaired else "trl_conversational"), path))
+    else:
+        def write(path, convs):
+            return str(data.write_conversations(path, convs, target))
+    cfg.train_file = write(run.data_dir / "train.jsonl", train_convs)
+    cfg.eval_file = write(run.data_dir / "eval.jsonl", eval_convs) if eval_convs else None
     cfg.dataset_hash = data.file_hash(cfg.train_file)
     atomic.write_text(run.config_path, cfg.to_yaml())
     return run
+
+
+def starting_point(run: runs.RunDir, progress=lambda stage, text: None) -> Path:
+    """The model a next stage starts from after ``run`` (a preference stage after SFT): the run's merged model,
+    exported into the run (``export/merged``, verified like any export) unless it is there already, or the run's
+    final folder itself when it holds a whole model (a full fine-tune).  Chat, evaluation and export of the next
+    run then load it as their base model, and its "base" side is this starting point: the reference model."""
+    final = run.final_dir
+    if (final / "config.json").is_file() and not (final / "adapter_config.json").is_file():
+        return final
+    merged = run.path / "export" / "merged"
+    if (merged / "config.json").is_file():
+        return merged
+    if not (final / "adapter_config.json").is_file():
+        raise DanluError(f"run {run.id} has no final model to start from (state: {run.effective_state()})",
+                         fix="wait until it finishes, or start from its base model")
+    from ..export import pipeline
+
+    pipeline.export(str(run.path), targets=("merged",), progress=progress)
+    return merged

@@ -26,7 +26,7 @@ import math
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from ..core.config import METHODS, VIRTUAL_TOKEN_ADAPTERS, TrainConfig
+from ..core.config import PREFERENCE_STAGES, METHODS, VIRTUAL_TOKEN_ADAPTERS, TrainConfig
 from ..core.errors import DanluError
 from ..core.texts import Msg, msg
 from ..data import replay as data_replay
@@ -40,6 +40,9 @@ SEQ_STEP = 64  # lengths are rounded up to a multiple of 64
 SEQ_MIN = 64
 DEFAULT_TARGET_BATCH = 16  # samples per optimizer step the planner aims for (reached by accumulation)
 # the planner's choices: an override of one of these is given to the planner as a forced choice
+PREF_BETA = {"dpo": 0.1, "kto": 0.1, "orpo": 0.1, "simpo": 2.0}  # TRL's defaults; SimPO's paper uses 2.0-2.5
+REFERENCE_STAGES = ("dpo", "kto")
+PREF_MIN_BATCH = 8  # pairs a preference step sees at least (Zephyr's DPO: 32 to 64 on 8 GPUs; 8 by accumulation)  # ORPO and SimPO need no reference model
 PLANNER_KEYS = ("micro_batch", "grad_accum", "grad_checkpointing", "optimizer", "precision")
 # TrainConfig fields a task preset sets (the learning rate per method besides)
 TASK_KEYS = ("epochs", "lora_r", "lora_alpha", "lora_dropout", "warmup_ratio")
@@ -60,6 +63,8 @@ class Plan:
     task: str
     method: str
     adapter: str | None  # None for a full fine-tune
+    stage: str  # sft, or a preference stage (dpo, orpo, simpo, kto)
+    pref_beta: float | None  # a preference stage's beta (None for sft)
     # batch geometry: the planner's micro-batch × accumulation (samples) and how it runs (packed rows)
     micro_batch: int
     grad_accum: int
@@ -120,6 +125,10 @@ class Plan:
         if self.pack_len:
             return msg("geo_packed_unknown", "packed rows of {pack} tokens, about {samples} conversation(s) a step",
                        pack=self.pack_len, samples=self.effective_batch)
+        if self.stage != "sft":
+            return msg("geo_pairs", "micro-batch {mb} × accumulation {ga} = {samples} {what} a step",
+                       mb=self.micro_batch, ga=self.grad_accum, samples=self.effective_batch,
+                       what=msg("pairs_kto", "answer(s)") if self.stage == "kto" else msg("pairs", "pair(s)"))
         return msg("geo_batch", "micro-batch {mb} × accumulation {ga} = {samples} conversation(s) a step",
                    mb=self.micro_batch, ga=self.grad_accum, samples=self.effective_batch)
 
@@ -133,9 +142,11 @@ class Plan:
             steps = msg("sum_steps", "{epochs:g} epoch(s), {steps} steps", epochs=self.epochs, steps=self.steps)
         else:
             steps = msg("sum_steps_unknown", "{epochs:g} epoch(s), steps from the data", epochs=self.epochs)
+        method = (msg("sum_stage", "{stage} (beta {beta:g}) with {method}", stage=self.stage, beta=self.pref_beta,
+                      method=self.method) if self.stage != "sft" else self.method)
         return msg("summary", "{method}{shape} · {batch} · seq len {seq} · lr {lr:g} · {steps} · "
                               "{precision} · peak {peak:.2f} GB of {budget:.2f} GB",
-                   method=self.method, shape=shape, batch=self.batch_text(), seq=self.max_seq_len, lr=self.lr,
+                   method=method, shape=shape, batch=self.batch_text(), seq=self.max_seq_len, lr=self.lr,
                    steps=steps, precision=self.precision, peak=self.predicted_peak_gb, budget=self.budget_gb)
 
     def task_text(self) -> Msg:
@@ -198,7 +209,7 @@ def _took(key: str, v) -> Msg:
             "replay": lambda: msg("took_replay", "{v:.0%} general data mixed in", v=v)}[key]()
 
 
-COMPARED = ("method", "micro_batch", "grad_accum", "effective_batch", "run_micro_batch", "run_grad_accum", "pack_len",
+COMPARED = ("stage", "method", "micro_batch", "grad_accum", "effective_batch", "run_micro_batch", "run_grad_accum", "pack_len",
             "max_seq_len", "lr", "epochs", "steps", "warmup_ratio", "eval_steps", "early_stopping_patience",
             "predicted_peak_gb")
 
@@ -361,6 +372,13 @@ def make(model: str, *, task: str = "general", method: str | None = None, overri
     for key, value in ov.items():
         if key not in PLANNER_KEYS:
             put(key, value, "after" if key in after else "you")
+    stage = str(values.get("stage") or "sft")
+    pref = stage in PREFERENCE_STAGES
+    if pref:  # a pair's two answers run as two sequences: no packing (TRL's preference trainers pad)
+        if "packing" not in ov:
+            put("packing", False, "stage")
+        if "pref_beta" not in ov:
+            put("pref_beta", PREF_BETA.get(stage, 0.1), "stage")
     known = [n for n in (lengths or []) if n]
     # the recipe (engine.plan.recipe) chooses what learns from the data; the random-init demo models keep their own
     # settings (they show plumbing, not a result)
@@ -393,13 +411,18 @@ def make(model: str, *, task: str = "general", method: str | None = None, overri
     target_from = (msg("target_you", "--target-batch") if target_batch else
                    msg("src_demo", "{model}'s settings", model=model) if own.get("target_batch") else
                    msg("src_recipe", "the recipe") if rc_batch else msg("src_default", "danlu's default"))
+    if pref and not target_batch and batch_target < PREF_MIN_BATCH:  # one pair a step is too noisy to learn from
+        batch_target = PREF_MIN_BATCH
+        target_from = msg("target_pref", "at least {n} pairs a step for a preference stage", n=PREF_MIN_BATCH)
+        rc_batch_why = None
 
     mem = planner.plan(model, gpu_mem_gb=gpu_mem_gb, probe=probe, seq_len=seq, method=method,
                        micro_batch=ov.get("micro_batch"), grad_accum=ov.get("grad_accum"),
                        grad_checkpointing=ov.get("grad_checkpointing"), optimizer=ov.get("optimizer"),
                        precision=ov.get("precision"), lora_r=int(values["lora_r"]),
                        lora_targets=str(values["lora_targets"]), lora_dropout=float(values["lora_dropout"]),
-                       target_batch=batch_target, shape=shape, prefer=rc_method)
+                       target_batch=batch_target, shape=shape, prefer=rc_method,
+                       knobs={"sequences": 2, "reference_copy": stage in REFERENCE_STAGES} if pref else None)
     # the planner's decisions (valid by construction: its own method, micro-batch, optimizer and precision lists)
     for key in ("method", *PLANNER_KEYS):
         put(key, getattr(mem, key), "you" if key in ov or (key == "method" and method) else "planner")
@@ -417,6 +440,12 @@ def make(model: str, *, task: str = "general", method: str | None = None, overri
     else:
         lr, lr_source, lr_why = _lr_for(model, entry, mem.method)
         put("lr", lr, lr_source)
+    if pref and "lr" not in ov:  # preference tuning moves a model that already answers: a tenth of SFT's rate
+        sft_lr = float(values["lr"])
+        put("lr", float(f"{sft_lr / 10:.3g}"), "stage")
+        lr_why = msg("lr_pref", "lr {lr:g}: a tenth of the SFT rate {sft:g} ({why}); preference tuning adjusts a "
+                                "model that already answers, and the guides (DPO, Zephyr, TRL) use an order of "
+                                "magnitude less", lr=float(values["lr"]), sft=sft_lr, why=lr_why)
     values["plan_reason"] = " | ".join(str(r) for r in mem.reasons)
     cfg = TrainConfig(**values)
 
@@ -458,12 +487,17 @@ def make(model: str, *, task: str = "general", method: str | None = None, overri
             reasons.append(("method_demo", msg("method_demo", "method {method}: {why}", method=cfg.method, why=demo)))
         elif sources["method"] == "you":
             reasons.append(("method_given", msg("method_given", "method {method}: your choice", method=cfg.method)))
-    if known:
+    if pref:
+        reasons.append(("stage", stage_reason(stage, cfg.method, cfg.pref_beta)))
+    if known and pref:
+        reasons.append(("data", msg("data_pairs", "{n} training pairs, {tokens:,} tokens in their longer answer's "
+                                                  "sequence after truncation", n=len(known), tokens=train_tokens or 0)))
+    elif known:
         reasons.append(("data", msg("data_train", "{n} training conversations, {tokens:,} tokens after truncation",
                                     n=len(known), tokens=train_tokens or 0)))
     reasons.append(("seq_len", seq_why))
     batch_given = target_batch or own.get("target_batch") or {"micro_batch", "grad_accum"} & set(ov)
-    if rc_batch and not batch_given:
+    if rc_batch and not batch_given and rc_batch_why:
         reasons.append(("target_batch", rc_batch_why))
     reasons.append(("batch", _batch_reason(cfg, geo, effective, eff_tokens, batch_target, target_from, sources)))
     reasons.append(("lr", lr_why))
@@ -515,8 +549,8 @@ def make(model: str, *, task: str = "general", method: str | None = None, overri
     if pack_len:
         settings["pack_len"] = pack_len  # the row length that runs (pack_len is an upper bound), so config.yaml says it
     return Plan(
-        model=model, task=task, method=cfg.method, adapter=None if full else cfg.adapter,
-        micro_batch=cfg.micro_batch, grad_accum=cfg.grad_accum, pack_len=pack_len,
+        model=model, task=task, method=cfg.method, adapter=None if full else cfg.adapter, stage=cfg.stage,
+        pref_beta=cfg.pref_beta if pref else None, micro_batch=cfg.micro_batch, grad_accum=cfg.grad_accum, pack_len=pack_len,
         run_micro_batch=geo.micro_batch if geo else None, run_grad_accum=geo.grad_accum if geo else None,
         effective_batch=effective, effective_tokens=eff_tokens, max_seq_len=cfg.max_seq_len, lr=cfg.lr,
         lr_scheduler=cfg.lr_scheduler, warmup_ratio=cfg.warmup_ratio, epochs=cfg.epochs, max_steps=cfg.max_steps,
@@ -529,6 +563,26 @@ def make(model: str, *, task: str = "general", method: str | None = None, overri
         terms=MappingProxyType(dict(mem.terms)), reasons=tuple(reasons), remedies=tuple(mem.remedies),
         candidates=tuple(mem.candidates), sources=MappingProxyType(sources), settings=MappingProxyType(settings),
     )
+
+
+def stage_reason(stage: str, method: str, beta: float) -> Msg:
+    """What a preference stage does, what it compares against and what that costs in memory."""
+    what = {"dpo": msg("st_dpo", "DPO: raises the chosen answer's likelihood over the rejected one's, relative to a "
+                                 "reference model (beta {beta:g}: how far it may move from it)", beta=beta),
+            "kto": msg("st_kto", "KTO: raises good answers and lowers bad ones, each on its own, relative to a "
+                                 "reference model (beta {beta:g})", beta=beta),
+            "orpo": msg("st_orpo", "ORPO: the SFT loss on the chosen answer plus an odds-ratio penalty on the "
+                                   "rejected one (weight {beta:g}), without a reference model", beta=beta),
+            "simpo": msg("st_simpo", "SimPO: a margin between the chosen and rejected answers' length-normalised "
+                                     "likelihoods (beta {beta:g}), without a reference model", beta=beta)}[stage]
+    if stage not in REFERENCE_STAGES:
+        ref = msg("ref_none", "no reference model to hold")
+    elif method == "full":
+        ref = msg("ref_copy", "the reference is a frozen second copy of the starting weights (counted in memory)")
+    else:
+        ref = msg("ref_adapter", "the reference is the same model with the adapter switched off: no second copy")
+    return msg("stage_why", "{what}; {ref}; both answers of a pair run in one forward pass, so memory is planned "
+                            "for two sequences a sample", what=what, ref=ref)
 
 
 def of_config(cfg: TrainConfig, lengths: list | None, *, probe: Probe | None = None,
@@ -555,6 +609,9 @@ def _recipe_rest(values, sources, ov, cfg, geo, known, train_tokens, mean, mem, 
     if "epochs" not in ov and not (ov.get("max_steps") or -1) > 0:
         sec = _seconds(mem, cfg, per_epoch, eff_tokens, probe, gpu_mem_gb)
         values["epochs"], why["epochs"] = recipe.epochs(per_epoch, sec, budget_s)
+        if cfg.stage != "sft" and values["epochs"] < 1:
+            values["epochs"], why["epochs"] = 1.0, msg("epochs_pref", "1 epoch: a preference stage sees every pair "
+                                                                      "at least once")
         sources["epochs"] = "recipe"
     total = _steps(dataclasses.replace(one, epochs=values["epochs"], max_steps=values["max_steps"]), geo, known,
                    train_tokens) or per_epoch

@@ -174,6 +174,20 @@ def _is_oom(exc: BaseException) -> bool:
     return isinstance(exc, (torch.OutOfMemoryError, OutOfMemory)) or "out of memory" in str(exc).lower()
 
 
+PREFERENCE_LOGS = {"accuracy": "rewards/accuracies", "margin": "rewards/margins", "logp_chosen": "logps/chosen",
+                   "logp_rejected": "logps/rejected"}  # events.Step's field: the TRL preference trainers' log key
+
+
+def preference_metrics(logs: dict, prefix: str = "") -> dict:
+    """A preference trainer's rewards and log-probabilities from its log (empty for SFT)."""
+    out = {}
+    for name, key in PREFERENCE_LOGS.items():
+        value = logs.get(prefix + key)
+        if isinstance(value, (int, float)) and value == value:
+            out[name] = round(float(value), 4)
+    return out
+
+
 def _callback(run: RunDir, cfg: TrainConfig, ctl: Control, emit, eval_fn, state: dict):
     from transformers import TrainerCallback
 
@@ -213,7 +227,7 @@ def _callback(run: RunDir, cfg: TrainConfig, ctl: Control, emit, eval_fn, state:
                              lr=float(logs.get("learning_rate", 0.0)),
                              grad_norm=float(logs["grad_norm"]) if logs.get("grad_norm") is not None else None,
                              epoch=round(float(st.epoch or 0.0), 4), tokens=tokens, tokens_per_s=round(tps, 1),
-                             elapsed_s=round(elapsed, 2)))
+                             elapsed_s=round(elapsed, 2), **preference_metrics(logs)))
             run.set_status(step=st.global_step, total=st.max_steps, loss=loss, eta_s=round(eta, 1) if eta else None)
 
         def on_step_end(self, args, st, control, **kw):
@@ -225,10 +239,12 @@ def _callback(run: RunDir, cfg: TrainConfig, ctl: Control, emit, eval_fn, state:
                 control.should_save = True
                 control.should_training_stop = True
             if cfg.eval_steps and eval_fn and st.global_step % cfg.eval_steps == 0 and st.global_step < st.max_steps:
+                should_log = control.should_log  # an evaluation that logs (TRL's) must not swallow this step's log
                 loss = eval_fn(kw["model"], st.global_step)
+                control.should_log = should_log
                 state["last_eval"] = (st.global_step, loss)
                 if rank() == 0:
-                    emit(events.Eval(step=st.global_step, loss=loss))
+                    emit(events.Eval(step=st.global_step, loss=loss, **state.pop("eval_extra", {})))
                 best = state.get("best_eval")
                 if best is None or loss < best - 1e-6:
                     state["best_eval"], state["bad_evals"] = loss, 0
@@ -310,9 +326,8 @@ def auto_save_steps(cfg: TrainConfig, total: int) -> int:
     return max(1, min(total, max(10, -(-total // per_run))))
 
 
-def _sft_args(cfg: TrainConfig, run: RunDir, geo: Geometry):
-    from trl import SFTConfig
-
+def common_args(cfg: TrainConfig, run: RunDir, geo: Geometry) -> dict:
+    """The transformers TrainingArguments every stage's trainer runs with (SFT's and the preference stages')."""
     try:
         import tensorboard  # noqa: F401
 
@@ -321,9 +336,10 @@ def _sft_args(cfg: TrainConfig, run: RunDir, geo: Geometry):
     except ImportError:
         report_to = "none"
     save_steps = cfg.save_steps or 10  # automatic: set from the run's length when training begins
-    return SFTConfig(
+    return dict(
         output_dir=str(run.checkpoints_dir),
         per_device_train_batch_size=geo.micro_batch,
+        per_device_eval_batch_size=geo.micro_batch,
         gradient_accumulation_steps=geo.grad_accum,
         num_train_epochs=cfg.epochs,
         max_steps=cfg.max_steps,
@@ -346,12 +362,20 @@ def _sft_args(cfg: TrainConfig, run: RunDir, geo: Geometry):
         eval_strategy="no",
         report_to=report_to,
         disable_tqdm=True,
-        max_length=geo.pack_len or cfg.max_seq_len,
-        packing=geo.pack_len is not None,
-        packing_strategy="bfd",
         include_num_input_tokens_seen="non_padding",
         dataloader_num_workers=0,
         ddp_find_unused_parameters=False if int(os.environ.get("WORLD_SIZE", "1")) > 1 else None,
+    )
+
+
+def _sft_args(cfg: TrainConfig, run: RunDir, geo: Geometry):
+    from trl import SFTConfig
+
+    return SFTConfig(
+        **common_args(cfg, run, geo),
+        max_length=geo.pack_len or cfg.max_seq_len,
+        packing=geo.pack_len is not None,
+        packing_strategy="bfd",
         train_sampling_strategy="group_by_length" if (cfg.group_by_length and not geo.pack_len) else "random",
     )
 
@@ -407,7 +431,11 @@ def config_diff(old: TrainConfig, new: TrainConfig) -> list[str]:
 
 def run(cfg: TrainConfig, run: RunDir, *, listener=None, resume: bool = False, detached: bool = False) -> TrainResult:
     """Train ``cfg`` in ``run`` (or resume it); return the result with the tuned model still in memory."""
-    recipe = Recipe(cfg, run, listener=listener, detached=detached)
+    if cfg.stage != "sft":  # DPO, ORPO, SimPO, KTO: the same runner around TRL's preference trainers
+        from .preference import PreferenceRecipe as recipe_class
+    else:
+        recipe_class = Recipe
+    recipe = recipe_class(cfg, run, listener=listener, detached=detached)
     try:
         recipe.setup(resume)
         recipe.train()
@@ -514,7 +542,7 @@ class Recipe:
 
                 shutil.rmtree(run.path / BEST_DIR, ignore_errors=True)
             self.eval_before = self.eval_fn(self.model, 0)
-            self.emit(events.Eval(step=0, loss=self.eval_before))
+            self.emit(events.Eval(step=0, loss=self.eval_before, **self.state.pop("eval_extra", {})))
         best = read_best(run) if resume else None
         if best:  # a resumed run compares its evaluations with the best one before the interruption
             self.state["best_eval"], self.state["bad_evals"] = best["eval_loss"], 0
@@ -584,7 +612,7 @@ class Recipe:
         else:
             eval_after = self.eval_fn(model, steps, "final_eval") if self.eval_rows else None
             if self.main and eval_after is not None:
-                self.emit(events.Eval(step=steps, loss=eval_after))
+                self.emit(events.Eval(step=steps, loss=eval_after, **self.state.pop("eval_extra", {})))
         best_step = steps if self.eval_rows else None
         best = read_best(run) if self.cfg.early_stopping_patience else None
         if best and best["step"] < steps and best["eval_loss"] < eval_after - 1e-6:

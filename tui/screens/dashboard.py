@@ -74,8 +74,14 @@ def side_text(s: dict) -> str:
         row(t("m_grad_norm"), num(s.get("grad_norm"), ".3f")),
         row(t("m_tokens_s"), num(s.get("tokens_per_s"), ",.0f")),
         row(t("m_epoch"), num(s.get("epoch"), ".2f")),
-        "",
     ]
+    if s.get("accuracy") is not None or s.get("eval_accuracy") is not None:  # a preference stage's rewards
+        lines += [row(t("m_pref_acc"), num(s.get("accuracy"), ".2f")
+                      + (f" ({t('m_eval')} {num(s.get('eval_accuracy'), '.2f')})"
+                         if s.get("eval_accuracy") is not None else "")),
+                  row(t("m_margin"), num(s.get("margin"), ".3f")),
+                  row(t("m_logps"), f"{num(s.get('logp_chosen'), '.0f')} / {num(s.get('logp_rejected'), '.0f')}")]
+    lines.append("")
     sysrow = s.get("system") or {}
     for g in sysrow.get("gpus", []):
         lines.append(f"GPU{g.get('index')} {num(g.get('util_pct'), '.0f')}%  {num(g.get('temp_c'), '.0f')}°C "

@@ -1,0 +1,196 @@
+"""Preference stages (DPO, ORPO, SimPO, KTO): the data forms people have, the data doctor, the plan, the runner and
+the report's preference block (engine.data.preference, engine.plan.value, engine.train.preference)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, run_cli, run_json
+
+from danlu.engine.data import preference as pf
+
+SAMPLE = ROOT / "sample_data" / "lab_consultant.preference.jsonl"
+SYSTEM = {"role": "system", "content": "You are the lab's assistant."}
+Q1, A1 = "Which standard do you follow for formaldehyde?", "GB 18401-2010, with GB/T 2912.1 as the method."
+Q2, GOOD, BAD = "And how long does it take?", "Five working days after the sample arrives.", "It depends, contact us."
+PAIR = pf.Pair([SYSTEM, {"role": "user", "content": Q1}, {"role": "assistant", "content": A1},
+                {"role": "user", "content": Q2}], GOOD, BAD)
+ONE = pf.Pair([{"role": "user", "content": Q2}], GOOD, BAD)
+
+
+# -- every form people have reads as the same pair ------------------------------------------------------------------
+FORMS = {
+    "trl": ({"prompt": Q2, "chosen": GOOD, "rejected": BAD}, ONE),
+    "trl_conversational": ({"prompt": PAIR.prompt, "chosen": [{"role": "assistant", "content": GOOD}],
+                            "rejected": [{"role": "assistant", "content": BAD}]}, PAIR),
+    "implicit prompt": ({"chosen": PAIR.prompt + [{"role": "assistant", "content": GOOD}],
+                         "rejected": PAIR.prompt + [{"role": "assistant", "content": BAD}]}, PAIR),
+    "ultrafeedback": ({"prompt": Q2, "chosen": [{"role": "user", "content": Q2}, {"role": "assistant", "content": GOOD}],
+                       "rejected": [{"role": "user", "content": Q2}, {"role": "assistant", "content": BAD}],
+                       "score_chosen": 8.0}, ONE),
+    "alpaca_preference": ({"instruction": Q2, "input": "", "chosen": GOOD, "rejected": BAD, "system": SYSTEM["content"],
+                           "history": [[Q1, A1]]}, PAIR),
+    "sharegpt_preference": ({"conversations": [{"from": "system", "value": SYSTEM["content"]},
+                                               {"from": "human", "value": Q1}, {"from": "gpt", "value": A1},
+                                               {"from": "human", "value": Q2}],
+                             "chosen": {"from": "gpt", "value": GOOD}, "rejected": {"from": "gpt", "value": BAD}},
+                            PAIR),
+}
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_each_form_reads_as_the_pair_and_round_trips(form, tmp_path):
+    row, want = FORMS[form]
+    fmt = pf.row_format(row)
+    got = pf.to_pair(row, fmt)
+    assert (got.prompt, got.chosen, got.rejected) == (want.prompt, want.chosen, want.rejected)
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps(row) + "\n" + json.dumps(row | {"chosen": row["chosen"]}) + "\n")
+    for target in ("trl_conversational", "alpaca_preference", "sharegpt_preference") + (("trl",) if want is ONE else ()):
+        out = tmp_path / f"{target}.jsonl"
+        pf.write(pf.records(pf.load(src), target), out)
+        back = pf.load(out)
+        assert back.format == target
+        assert [(p.prompt, p.chosen, p.rejected) for p in back.pairs] == [(want.prompt, GOOD, BAD)], target
+
+
+def test_kto_takes_unpaired_answers_and_pairs_become_a_good_and_a_bad_one(tmp_path):
+    src = tmp_path / "pairs.jsonl"
+    pf.write(pf.records(pf.PreferenceData("", "", 1, pairs=[PAIR]), "trl_conversational"), src)
+    kto = tmp_path / "kto.jsonl"
+    pf.write(pf.records(pf.load(src), "kto"), kto)
+    d = pf.load(kto)
+    assert d.format == "kto" and d.stages() == ("kto",) and not d.pairs
+    assert [(u.completion, u.label) for u in d.unpaired] == [(GOOD, True), (BAD, False)]
+    assert pf.load(src).stages() == ("dpo", "orpo", "simpo", "kto")
+
+
+# -- the doctor -----------------------------------------------------------------------------------------------------
+def test_the_doctor_drops_what_cannot_teach_and_flags_what_teaches_the_wrong_thing(tmp_path):
+    long_q = "Could you tell me which tests a children's plush toy needs for the EU market?"
+    rows = [
+        {"prompt": Q2, "chosen": GOOD, "rejected": BAD},  # 1 fine
+        {"prompt": Q2, "chosen": GOOD, "rejected": BAD},  # 2 the same pair again
+        {"prompt": Q1, "chosen": A1, "rejected": A1},  # 3 identical sides
+        {"prompt": Q1, "chosen": "  ", "rejected": BAD},  # 4 empty chosen
+        {"prompt": long_q, "chosen": f"{long_q} EN 71-1, -2 and -3.", "rejected": "No idea."},  # 5 prompt inside
+        {"prompt": [{"role": "user", "content": Q1}, {"role": "assistant", "content": A1}],
+         "chosen": [{"role": "assistant", "content": GOOD}], "rejected": [{"role": "assistant", "content": BAD}]},  # 6
+    ]
+    src = tmp_path / "dirty.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    d = pf.load(src)
+    found = {(p.line, p.code, p.action) for p in d.problems}
+    assert found == {(2, "duplicate", "dropped"), (3, "identical", "dropped"), (4, "empty", "dropped"),
+                     (5, "prompt_in_answer", "kept"), (6, "turns", "dropped")}, found
+    assert [p.line for p in d.pairs] == [1, 5]
+
+
+def test_a_length_bias_is_flagged_and_the_bundled_pairs_have_none(tmp_path):
+    rows = [{"prompt": f"question {i}", "chosen": "a long and careful answer " * 3, "rejected": "short"}
+            for i in range(20)]
+    src = tmp_path / "biased.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    d = pf.load(src)
+    assert d.stats["chosen_longer"] == 1.0 and any("longer" in str(w) for w in d.warnings)
+    sample = pf.load(SAMPLE)
+    assert len(sample.pairs) == 368 and not sample.warnings and not sample.problems
+    assert 0.1 < sample.stats["chosen_longer"] < 0.9
+    langs = {json.loads(line)["lang"] for line in SAMPLE.read_text(encoding="utf-8").splitlines()}
+    assert langs == {"en", "zh"}
+
+
+def test_a_split_keeps_every_prompt_on_one_side():
+    items = [pf.Pair([{"role": "user", "content": f"q{i % 30}"}], f"good {i}", f"bad {i}") for i in range(90)]
+    train, held = pf.split(items, 0.2, seed=1)
+    assert len(train) + len(held) == 90 and 12 <= len(held) <= 24
+    assert pf.leakage(train, held) == 0
+
+
+# -- the CLI --------------------------------------------------------------------------------------------------------
+def test_data_commands_on_preference_files(tmp_path):
+    info = run_json("data", "inspect", str(SAMPLE))
+    assert info["format"] == "trl_conversational" and info["stages"] == ["dpo", "orpo", "simpo", "kto"]
+    assert info["kept"] == 368
+    res = run_json("data", "convert", str(SAMPLE), "--to", "alpaca_preference", "-o", str(tmp_path / "a.json"))
+    assert res["records"] == 368 and run_json("data", "inspect", str(tmp_path / "a.json"))["format"] == \
+        "alpaca_preference"
+    res = run_json("data", "split", str(tmp_path / "a.json"), "--out-dir", str(tmp_path / "split"))
+    assert res["train_records"] + res["eval_records"] == 368 and res["leakage"]["prompts"] == 0
+    chosen = run_json("data", "convert", str(SAMPLE), "--to", "messages", "-o", str(tmp_path / "sft.jsonl"))
+    assert chosen["records"] == 368  # the chosen answers as SFT conversations
+    bad = run_cli("data", "convert", str(ROOT / "sample_data" / "lab_consultant.messages.jsonl"), "--to", "preference",
+                  "-o", str(tmp_path / "x.jsonl"))
+    assert bad.returncode == 2 and "no chosen/rejected" in bad.stderr and not (tmp_path / "x.jsonl").exists()
+
+
+# -- the plan -------------------------------------------------------------------------------------------------------
+def test_the_plan_of_a_preference_stage():
+    """Two sequences a pair in memory, a reference copy only for a full fine-tune of DPO/KTO, lr a tenth of SFT's,
+    the stage's beta, at least 8 pairs a step; said in the plan's reasons."""
+    from danlu.engine.plan import value as plan
+
+    lengths = [300] * 200
+    same = {"micro_batch": 2, "packing": False}  # the same batches, so that the two plans' terms compare
+    dpo = plan.make("demo:smollm2", overrides={"stage": "dpo", **same}, lengths=lengths, held_out=20, method="lora",
+                    target_batch=8)
+    sft_np = plan.make("demo:smollm2", overrides=same, lengths=lengths, held_out=20, method="lora", target_batch=8)
+    assert dpo.stage == "dpo" and dpo.pref_beta == 0.1 and "reference" not in dpo.terms
+    assert dpo.terms["activations"] == pytest.approx(2 * sft_np.terms["activations"], rel=0.01)
+    assert dpo.lr == pytest.approx(sft_np.lr / 10, rel=0.01)
+    assert "adapter switched off" in str(dpo.why("stage")) and "a tenth" in str(dpo.why("lr"))
+    full = plan.make("demo:smollm2", overrides={"stage": "dpo"}, lengths=lengths, held_out=20, method="full")
+    assert full.terms["reference"] == full.terms["weights"] and "second copy" in str(full.why("stage"))
+    simpo = plan.make("demo:smollm2", overrides={"stage": "simpo"}, lengths=lengths, held_out=20, method="full")
+    assert "reference" not in simpo.terms and simpo.pref_beta == 2.0
+    small = plan.make("demo:smollm2", overrides={"stage": "dpo"}, lengths=lengths, held_out=20)
+    assert small.effective_batch >= 8 and small.epochs >= 1
+    assert small.summary().startswith("dpo (beta 0.1)")
+
+
+def test_plan_stage_on_the_cli_saves_a_config_that_trains_it(tmp_path):
+    res = run_json("plan", "--model", "demo:tiny", "--stage", "orpo", "--data", str(SAMPLE),
+                   "--save", str(tmp_path / "c.yaml"))
+    assert res["stage"] == "orpo" and res["config"]["stage"] == "orpo" and res["config"]["packing"] is False
+    assert res["train_samples"] == 368
+
+
+# -- the runner ----------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tiny_pairs(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("pairs")
+    d = pf.load(SAMPLE)
+    en = [p for p, line in zip(d.pairs, SAMPLE.read_text(encoding="utf-8").splitlines())
+          if json.loads(line)["lang"] == "en"]
+    for name, part in (("train", en[:24]), ("eval", en[24:30])):
+        pf.write(pf.records(pf.PreferenceData("", "", len(part), pairs=part), "trl_conversational"),
+                 folder / f"{name}.jsonl")
+    return folder
+
+
+@pytest.mark.parametrize("stage, method", [("dpo", "lora"), ("dpo", "full"), ("orpo", "lora"), ("simpo", "lora"),
+                                           ("kto", "lora")])
+def test_each_stage_trains_on_the_runner(stage, method, tiny_pairs, tmp_path, danlu_home):
+    """A few steps of each stage on demo:tiny: the run ends done with its final model, the steps carry the
+    stage's rewards (KTO and SimPO log no reference rewards where TRL does not), the held-out evaluations the
+    preference accuracy; the loss moved."""
+    cfg = tmp_path / "c.yaml"
+    run_json("plan", "--model", "demo:tiny", "--method", method, "--stage", stage, "--data",
+             str(tiny_pairs / "train.jsonl"), "--eval-data", str(tiny_pairs / "eval.jsonl"), "--save", str(cfg),
+             "max_steps=4", "eval_steps=2", "micro_batch=4", "grad_accum=1")
+    res = run_json("train", str(cfg), timeout=900)
+    assert res["state"] == "done" and res["steps"] == 4
+    run = Path(res["run_dir"])
+    assert (run / "final").is_dir() and (run / "diagnosis.json").is_file()
+    evs = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
+    steps = [e for e in evs if e["type"] == "step"]
+    evals = [e for e in evs if e["type"] == "eval"]
+    assert [e["step"] for e in steps] == [1, 2, 3, 4]
+    assert [e["step"] for e in evals] == [0, 2, 4]
+    assert len({round(e["loss"], 6) for e in steps}) > 1
+    if stage in ("dpo", "orpo", "simpo"):
+        assert all("accuracy" in e and "margin" in e for e in steps), steps[0]
+        assert all("accuracy" in e for e in evals)
