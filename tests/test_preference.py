@@ -194,3 +194,78 @@ def test_each_stage_trains_on_the_runner(stage, method, tiny_pairs, tmp_path, da
     if stage in ("dpo", "orpo", "simpo"):
         assert all("accuracy" in e and "margin" in e for e in steps), steps[0]
         assert all("accuracy" in e for e in evals)
+
+
+def test_a_dpo_run_killed_with_9_resumes_to_the_uninterrupted_losses(tiny_pairs, tmp_path, danlu_home):
+    """The runner contract on a preference stage: kill -9 mid-run, `danlu resume`, and every step's loss equals
+    the uninterrupted run's."""
+    import os
+    import signal
+
+    from test_runner import alive, step_losses, wait_for
+
+    cfg = tmp_path / "c.yaml"
+    run_json("plan", "--model", "demo:tiny", "--method", "lora", "--stage", "dpo", "--data",
+             str(tiny_pairs / "train.jsonl"), "--save", str(cfg), "max_steps=8", "save_steps=2", "micro_batch=2",
+             "grad_accum=1", "lora_dropout=0", "lr=0.003")
+    ref = run_json("train", str(cfg), "--run-name", "dpo-reference", timeout=900)
+    ref_losses = step_losses(ref["run_dir"])
+    started = run_json("train", str(cfg), "--detach", "--run-name", "dpo-victim")
+    run_dir, pid = Path(started["run_dir"]), started["pid"]
+    wait_for(lambda: (run_dir / "checkpoints" / "checkpoint-4").is_dir() and max(step_losses(run_dir), default=0) >= 5,
+             what="step 5 of the detached run")
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not alive(pid), timeout=30, what="the trainer to die")
+    assert max(step_losses(run_dir)) < 8
+    assert run_json("resume", run_dir.name, timeout=900)["state"] == "done"
+    losses = step_losses(run_dir)
+    assert sorted(losses) == sorted(ref_losses)
+    worst = max(abs(losses[s] - ref_losses[s]) for s in ref_losses)
+    assert worst <= 1e-4, worst
+
+
+def test_the_wizard_trains_a_preference_stage(tiny_model, danlu_home, tmp_path):
+    """Data screen: a preference file reads as pairs (the preview shows each prompt with its longer answer), the
+    Plan screen offers the stages, DPO first; the plan on the screen is the engine's for those pairs, split with
+    every prompt on one side; Start trains it and the dashboard shows its rewards."""
+    import asyncio
+
+    from test_tui_wizard import screen_name, set_input, wait_for
+
+    from danlu.tui.app import DanluApp
+    from danlu.tui.screens.dashboard import side_text
+
+    pairs = tmp_path / "pairs.jsonl"
+    lines = SAMPLE.read_text(encoding="utf-8").splitlines()
+    pairs.write_text("\n".join([line for line in lines if '"lang": "en"' in line][:40]) + "\n", encoding="utf-8")
+
+    async def go():
+        app = DanluApp(lang="en")
+        async with app.run_test(size=(120, 40)) as pilot:
+            app.wizard.model = "demo:tiny"
+            app.goto("data")
+            await wait_for(pilot, lambda: screen_name(app) == "DataScreen" and app.screen.query("#path"),
+                           what="data screen")
+            set_input(app, "#path", str(pairs))
+            app.screen.query_one("#path").focus()
+            await pilot.press("enter")  # the path input has the focus
+            await wait_for(pilot, lambda: len(app.wizard.pairs) == 40, what="the pairs read")
+            assert app.wizard.stage == "dpo" and app.wizard.data_report.format == "preference"
+            assert "dpo, orpo, simpo, kto" in str(app.screen.query_one("#data-format").render())
+            app.wizard.overrides.update(max_steps=2, eval_steps=0, early_stopping_patience=0)
+            await pilot.press("ctrl+n")
+            await wait_for(pilot, lambda: screen_name(app) == "PlanScreen", what="plan screen")
+            await wait_for(pilot, lambda: app.wizard.plan is not None, what="plan")
+            p = app.wizard.plan
+            assert p.stage == "dpo" and str(p.summary()).startswith("dpo (beta 0.1)")
+            assert app.screen.query_one("#stage").value == "dpo"
+            train, held = app.wizard.pair_split()
+            assert p.train_samples == len(train) and len(held) == 4 and pf.leakage(train, held) == 0
+            await pilot.press("ctrl+t")
+            await wait_for(pilot, lambda: screen_name(app) == "DashboardScreen", timeout=60, what="dashboard")
+            dash = app.screen
+            await wait_for(pilot, lambda: (dash.snapshot.get("done") or {}).get("state") == "done", timeout=300,
+                           what="the DPO run done")
+            assert "pref acc" in side_text(dash.snapshot)
+
+    asyncio.run(go())

@@ -33,6 +33,8 @@ class Loaded:
     fixed: list = field(default_factory=list)  # per conversation: True when its line needed a repair
     columns: list = field(default_factory=list)  # column names of the first records (for the mapping editor)
     mapping: dict | None = None  # the column mapping the user gave (None: detected)
+    pairs: list = field(default_factory=list)  # preference data: the pair (or labelled answer) of each conversation
+    preference: object = None  # engine.data.preference.PreferenceData of a preference file
 
     def counts(self, tokens: list | None = None, max_seq_len: int | None = None, choices: dict | None = None) -> dict:
         """How many conversations each choice concerns, and the rows the validator could not use at all.
@@ -69,6 +71,10 @@ def sample_columns(path, n: int = 50) -> list[str]:
 def read(path, mapping: dict | None = None, cancelled=lambda: False) -> Loaded:
     """Read, detect, convert, validate (repairing what can be repaired), then label duplicates and overlong rows."""
     from danlu.engine import data
+    from danlu.engine.data import preference
+
+    if mapping is None and preference.looks_like(path):
+        return read_pairs(path)
 
     convs, report = data.load_conversations(path, mapping=mapping, on_error="fix", confirm_mapping=False)
     if cancelled():
@@ -80,6 +86,20 @@ def read(path, mapping: dict | None = None, cancelled=lambda: False) -> Loaded:
     fixed = [(c.file, c.line) in fixed_lines for c in convs]
     columns = sample_columns(path) if report.mapping_source in ("proposed", "given") or report.confidence < 0.9 else []
     return Loaded(str(path), report, convs, rules, fixed, columns, mapping)
+
+
+def read_pairs(path) -> Loaded:
+    """A preference file as the Data screen shows it: each pair as its prompt with the longer answer (what one
+    sequence of the pair holds: the token counts, preview and histogram), the pair doctor's findings as problems."""
+    from danlu.engine.data import Conversation
+    from danlu.engine.data import preference as pf
+
+    d = pf.load(path)
+    items = d.pairs or d.unpaired
+    convs = [Conversation(pf.longer_conversation(item), file=str(path), line=item.line) for item in items]
+    report = pf.data_report(d)
+    return Loaded(str(path), report, convs, [None] * len(convs), [False] * len(convs), pairs=list(items),
+                  preference=d)
 
 
 def keep(loaded: Loaded, choices: dict, tokens: list | None = None, max_seq_len: int | None = None) -> list[int]:

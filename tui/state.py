@@ -25,6 +25,10 @@ class WizardState:
     data_file: str = ""
     data_report: object = None  # engine.data.DataReport of the data file
     conversations: list = field(default_factory=list)  # cleaned conversations, ready to split
+    # preference data (engine.data.preference): the pair behind each of ``conversations`` (its prompt with the
+    # longer answer), and the stage they train (dpo, orpo, simpo, kto; sft trains ``conversations`` themselves)
+    pairs: list = field(default_factory=list)
+    stage: str = "sft"
     removed: dict = field(default_factory=dict)  # conversations dropped, per cleaning rule
     data_choices: dict = field(default_factory=dict)  # the Data screen's cleaning toggles (tui.dataview.CHOICES)
     data_mapping: dict | None = None  # a column mapping the user confirmed or edited
@@ -53,6 +57,10 @@ class WizardState:
             return None
         if self.held is not None:  # a run's own split: every conversation here trains
             return list(self.token_lengths)
+        if self.preference():  # the pairs' own split (every prompt on one side): the lengths of those that train
+            train, _ = self.pair_split()
+            where = {id(p): i for i, p in enumerate(self.pairs)}
+            return [self.token_lengths[where[id(p)]] for p in train if where[id(p)] < len(self.token_lengths)]
         from danlu.engine import plan
 
         try:
@@ -67,9 +75,28 @@ class WizardState:
             return len(self.held)
         if not self.conversations:
             return None
+        if self.preference():
+            return len(self.pair_split()[1])
         from danlu.engine.data import split_counts
 
         return split_counts(len(self.conversations), self.eval_ratio)[1]
+
+    def preference(self) -> bool:
+        """Whether the plan trains a preference stage on the pairs."""
+        return self.stage != "sft" and bool(self.pairs)
+
+    def seed(self) -> int:
+        try:
+            return int(float(self.overrides.get("seed", 42)))
+        except (TypeError, ValueError):
+            return 42
+
+    def pair_split(self) -> tuple[list, list]:
+        """The pairs that train and those held out (engine.data.preference.split: a prompt stays on one side)."""
+        from danlu.engine.data import preference
+
+        return preference.split(self.pairs, self.eval_ratio, self.seed()) if self.eval_ratio > 0 else \
+            (list(self.pairs), [])
 
     def demo_reason(self):
         """Why the plan's method is the demo's (None unless the wizard runs the demo with its LoRA default)."""

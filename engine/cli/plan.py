@@ -78,8 +78,7 @@ def _plan_from_args(args):
 
         d = preference.load(args.data)
         convs = d.pairs or d.unpaired
-        longer = [i.prompt + [{"role": "assistant", "content": max(
-            (i.chosen, i.rejected) if isinstance(i, preference.Pair) else (i.completion,), key=len)}] for i in convs]
+        longer = [preference.longer_conversation(i) for i in convs]
         lengths = plan.token_lengths(args.model, longer, trust_remote_code=args.trust_remote_code) if convs else []
     elif args.data:
         convs, _ = data.load_conversations(args.data)

@@ -330,12 +330,12 @@ def doctor(d: PreferenceData) -> None:
                        rejected_chars=_median([len(p.rejected) for p in d.pairs]),
                        prompts=len({p.prompt_key() for p in d.pairs}))
         if longer > LENGTH_BIAS or longer < 1 - LENGTH_BIAS:
+            long_, short = msg("pf_longer", "longer"), msg("pf_shorter", "shorter")
             d.warnings.append(msg("pf_length_bias", "the chosen answer is the {which} one in {pct:.0f} % of pairs: "
                                                     "DPO would learn to answer {how} rather than better (add pairs "
                                                     "where the better answer is the {other} one)",
-                                  which="longer" if longer > 0.5 else "shorter",
-                                  pct=100 * max(longer, 1 - longer), how="longer" if longer > 0.5 else "shorter",
-                                  other="shorter" if longer > 0.5 else "longer"))
+                                  which=long_ if longer > 0.5 else short, pct=100 * max(longer, 1 - longer),
+                                  how=long_ if longer > 0.5 else short, other=short if longer > 0.5 else long_))
     if d.unpaired:
         good_share = sum(u.label for u in d.unpaired) / len(d.unpaired)
         d.stats.update(records=len(d.unpaired), desirable=round(good_share, 3))
@@ -419,6 +419,29 @@ def leakage(train: list, held: list) -> int:
     """Held-out items whose prompt is also in the training items."""
     seen = {i.prompt_key() for i in train}
     return sum(i.prompt_key() in seen for i in held)
+
+
+def longer_conversation(item) -> list:
+    """The prompt with the pair's longer answer: what one sequence of the pair holds (its token count plans the
+    sequence length; the wizard previews it)."""
+    answer = max((item.chosen, item.rejected), key=len) if isinstance(item, Pair) else item.completion
+    return item.prompt + [{"role": "assistant", "content": answer}]
+
+
+def data_report(d: PreferenceData):
+    """``d`` as the data doctor's report of an SFT file (engine.data.DataReport): format ``preference``, the pair
+    doctor's findings as problems by line, its warnings as notes."""
+    from .model import DataReport, Problem as DataProblem
+
+    items = d.pairs or d.unpaired
+    problems = [DataProblem(d.path, p.line, "pair", p.what, msg("pf_fix_line", "fix or drop this line"), kind=p.code,
+                            severity="warning" if p.action == "kept" else "error",
+                            action="kept" if p.action == "kept" else "skipped") for p in d.problems]
+    evidence = msg("pf_evidence", "{n} of {records} records are {what}", n=len(items), records=d.records,
+                   what=msg("pf_pairs", "chosen/rejected pairs") if d.pairs else
+                   msg("pf_unpaired", "answers labelled good or bad"))
+    return DataReport(d.path, "preference", evidence, 1.0, d.records, len(items), problems,
+                      notes=[str(w) for w in d.warnings], stats=dict(d.stats))
 
 
 def conversations(items: list) -> list:

@@ -104,11 +104,7 @@ def pair_lengths(tokenizer, items: list) -> list[int]:
     """Each sample's tokens with its longer answer (what a sequence of the pair holds)."""
     from ..models import encode
 
-    convs = []
-    for item in items:
-        answers = (item.chosen, item.rejected) if isinstance(item, pref.Pair) else (item.completion,)
-        convs.append(item.prompt + [{"role": "assistant", "content": max(answers, key=len)}])
-    return encode.token_lengths(tokenizer, convs)
+    return encode.token_lengths(tokenizer, [pref.longer_conversation(item) for item in items])
 
 
 def _eval_counter_base():

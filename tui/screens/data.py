@@ -228,6 +228,9 @@ class DataScreen(StepScreen):
         r = loaded.report
         if w.data_file != loaded.path:
             w.plan = None
+        stages = loaded.preference.stages() if loaded.preference is not None else ("sft",)
+        if w.stage not in stages:  # pairs train a preference stage (DPO first), conversations SFT
+            w.stage = stages[0]
         w.data_file, w.data_report = loaded.path, r
         w.data_mapping = loaded.mapping
         conf = r.confidence
@@ -236,6 +239,9 @@ class DataScreen(StepScreen):
                  confidence=f"{conf:.0%}" if isinstance(conf, (int, float)) else "?")
         if r.mapping:
             text += "\n" + t("mapping_line", mapping=", ".join(f"{k}={v}" for k, v in r.mapping.items()))
+        if loaded.preference is not None:  # what the pairs can train, and what the preview shows of them
+            text += "\n" + t("pref_line", form=loaded.preference.format, stages=", ".join(stages))
+            text += "".join(f"\n⚠ {say(w_)}" for w_ in loaded.preference.warnings)
         self.query_one("#data-format", Static).update(text)
         from danlu.engine.data import SURE_MAPPING
 
@@ -362,6 +368,8 @@ class DataScreen(StepScreen):
         # the demo on an English-centric model trains on the English half of the sample data (engine/plan/demo.py)
         w.conversations, select_note = demo.select(w.model, [loaded.convs[i] for i in self.kept], loaded.path)
         chosen = {id(c) for c in w.conversations}
+        pair_of = {id(c): p for c, p in zip(loaded.convs, loaded.pairs)}
+        w.pairs = [pair_of[id(c)] for c in w.conversations if id(c) in pair_of]  # empty for SFT data
         # what the screen counts, previews and charts is what will train (the demo's language filter included)
         self.trained = [i for i in self.kept if id(loaded.convs[i]) in chosen]
         if self.tokens is not None:  # the token length of each conversation that will train, for the plan

@@ -172,6 +172,12 @@ class PlanScreen(StepScreen):
                 yield Select([(tasks.text(v, "name"), k) for k, v in tasks.load().items()], id="task",
                              allow_blank=False, value=self.wizard.task if self.wizard.task in tasks.load() else "general")
             yield Static("", id="task-reason", classes="hint")
+            stages = self.stages()
+            if len(stages) > 1 or stages != ("sft",):  # preference data: which stage trains it
+                with Horizontal(classes="row"):
+                    yield Label(t("stage_label"), classes="label")
+                    yield Select([(t(f"stage_{s}"), s) for s in stages], id="stage", allow_blank=False,
+                                 value=self.wizard.stage if self.wizard.stage in stages else stages[0])
             with Horizontal(classes="row"):
                 yield Label(t("method_choice"), classes="label")
                 yield Select([(t(f"method_{m}"), m) for m in methods()], id="method", allow_blank=False,
@@ -210,6 +216,23 @@ class PlanScreen(StepScreen):
         self._show_task()
         self.action_replan()
 
+    def stages(self) -> tuple:
+        """The stages this data can train: SFT for conversations, the preference stages for pairs (KTO alone for
+        answers labelled good or bad)."""
+        from danlu.engine.data import preference
+
+        if not self.wizard.pairs:
+            return ("sft",)
+        paired = isinstance(self.wizard.pairs[0], preference.Pair)
+        return preference.STAGES if paired else ("kto",)
+
+    @on(Select.Changed, "#stage")
+    def _stage(self, event: Select.Changed) -> None:
+        if event.select.is_blank() or str(event.value) == self.wizard.stage:
+            return
+        self.wizard.stage = str(event.value)
+        self.action_replan()
+
     @on(Select.Changed, "#method")
     def _method(self, event: Select.Changed) -> None:
         if event.select.is_blank() or str(event.value) == self.wizard.method:
@@ -242,7 +265,8 @@ class PlanScreen(StepScreen):
         status.update(t("planning"))
         status.set_classes("loading")
         self._gen += 1
-        self._plan(self._gen, w.model, w.task, w.method, dict(w.overrides), w.train_lengths(), w.probe,
+        overrides = dict(w.overrides, stage=w.stage) if w.preference() else dict(w.overrides)
+        self._plan(self._gen, w.model, w.task, w.method, overrides, w.train_lengths(), w.probe,
                    w.trust_remote_code, w.demo_reason(), w.held_out(), w.after_changed())
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="plan")
@@ -311,6 +335,10 @@ class PlanScreen(StepScreen):
             self.notify(t("plan_no_fit"), severity="error")
             return
         self.query_one("#saved", Static).update(t("starting") if start else t("saving"))
+        if w.preference():  # the pairs, split with every prompt on one side
+            train_pairs, held_pairs = w.pair_split()
+            self._write_pairs(w.plan.config(train_file="(prepared)"), train_pairs, held_pairs, start)
+            return
         self._write(w.plan.config(train_file="(prepared)"), list(w.conversations), w.eval_ratio, start,
                     w.data_target, w.held)
 
@@ -329,6 +357,20 @@ class PlanScreen(StepScreen):
             else:
                 train_convs, eval_convs = data.split(convs, ratio, seed=cfg.seed) if ratio > 0 else (convs, [])
             run = plan.prepare_run(cfg, train_convs, eval_convs, target=target)
+            pid = train.detach(run.config_path, run) if start else None
+            self.post_message(RunPrepared(str(run.path), start, pid=pid))
+        except DanluError as exc:
+            self.post_message(RunPrepared(None, start, error_text(exc)))
+        except Exception as exc:  # noqa: BLE001
+            self.post_message(RunPrepared(None, start, f"{type(exc).__name__}: {exc}"))
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="prepare")
+    def _write_pairs(self, cfg, train_pairs: list, held_pairs: list, start: bool) -> None:
+        from danlu.engine import plan, train
+        from danlu.engine.core import DanluError
+
+        try:
+            run = plan.prepare_run(cfg, train_pairs, held_pairs)
             pid = train.detach(run.config_path, run) if start else None
             self.post_message(RunPrepared(str(run.path), start, pid=pid))
         except DanluError as exc:
