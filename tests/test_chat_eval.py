@@ -270,8 +270,9 @@ def test_wizard_chat_side_by_side_recall_save_and_report(real_run, tmp_path):
             await pilot.pause()
             assert chat.query_one("#pane-base").display
             shown = list(chat.query_one("#pane-base").children)  # a line that says so, then the exchange
-            assert len(shown) == 3 and str(shown[1].render()) == "› What is the capital of France?"
-            assert "tuned model's" in str(shown[0].render()) and shown[2].has_class("copied")
+            assert len(shown) == 4 and str(shown[1].render()) == "› What is the capital of France?"
+            assert "tuned model's" in str(shown[0].render()) and shown[3].has_class("copied")
+            assert "tuned model's answer" in str(shown[2].render())  # each copied answer says whose it is
             chat.query_one("#prompt", Input).focus()
             await pilot.press(*"And of Germany?", "enter")  # (the base pane's waiting line: test_tui_snapshots)
             assert await until(pilot, lambda: not chat.streaming and len(chat.base_session.turns) == 4, 120)

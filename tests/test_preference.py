@@ -249,7 +249,8 @@ def test_the_wizard_trains_a_preference_stage(tiny_model, danlu_home, tmp_path):
             set_input(app, "#path", str(pairs))
             app.screen.query_one("#path").focus()
             await pilot.press("enter")  # the path input has the focus
-            await wait_for(pilot, lambda: len(app.wizard.pairs) == 40, what="the pairs read")
+            await wait_for(pilot, lambda: len(app.wizard.pairs) == 40 and len(app.wizard.token_lengths) == 40,
+                           what="the pairs read and counted")
             assert app.wizard.stage == "dpo" and app.wizard.data_report.format == "preference"
             assert "dpo, orpo, simpo, kto" in str(app.screen.query_one("#data-format").render())
             app.wizard.overrides.update(max_steps=2, eval_steps=0, early_stopping_patience=0)

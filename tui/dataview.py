@@ -92,7 +92,7 @@ def read_pairs(path) -> Loaded:
     """A preference file as the Data screen shows it: each pair as its prompt with the longer answer (what one
     sequence of the pair holds: the token counts, preview and histogram), the pair doctor's findings as problems."""
     from danlu.engine.data import Conversation
-    from danlu.engine.data import preference as pf
+    from danlu.engine.data import preference as pf  # noqa: F401 - the data stage's public module
 
     d = pf.load(path)
     items = d.pairs or d.unpaired

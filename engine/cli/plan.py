@@ -109,7 +109,7 @@ def _start_from_run(args) -> None:
     once into the run's export folder), which is also the new stage's reference model."""
     import sys
 
-    from ..plan import prepare
+    from ..export import pipeline
     from ..runs import store as runs
 
     run = runs.resolve(args.from_run)
@@ -119,7 +119,7 @@ def _start_from_run(args) -> None:
     if not args.json:
         print(f"starting point: run {run.id}'s model (merging its adapter once into {run.path / 'export' / 'merged'})",
               file=sys.stderr)
-    args.model = str(prepare.starting_point(run))
+    args.model = str(pipeline.starting_point(run))
     args.start_from = str(run.path)
     args.from_run = None
 

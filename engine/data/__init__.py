@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from typing import Iterator
 
-from . import dedup, formats, steps
+from . import dedup, formats, preference, steps
 from .analysis import CLEAN_RULES, DEFAULT_MAX_CHARS, analyse, length_stats
 from .pipeline import ON_ERROR, iter_conversations, load, no_usable
 from .textnorm import normalize, normalize_text
@@ -34,7 +34,7 @@ __all__ = [
     "DataReport", "Problem", "CopyResult", "Spec", "AtomicWriter", "load_conversations", "load", "iter_conversations", "analyse",
     "clean", "split", "split_counts", "leakage", "mix_in", "no_usable", "normalize", "normalize_text", "length_stats", "write_conversations",
     "from_messages", "to_messages", "check_conversation", "detect_format", "conversation_key", "file_hash",
-    "iter_messages_file", "steps", "formats", "dedup",
+    "iter_messages_file", "steps", "formats", "dedup", "preference",
 ]
 
 

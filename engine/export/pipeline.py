@@ -930,3 +930,21 @@ def usage_commands(result: dict) -> str:
     if result.get("hub") and result["hub"].get("url"):
         lines.append(f"# on the Hub: {result['hub']['url']}")
     return "\n".join(lines)
+
+
+def starting_point(run, progress=lambda stage, text: None) -> Path:
+    """The model a next stage starts from after ``run`` (a preference stage after SFT): the run's merged model,
+    exported into the run (``export/merged``, verified like any export) unless it is there already, or the run's
+    final folder itself when it holds a whole model (a full fine-tune).  Chat, evaluation and export of the next
+    run then load it as their base model, and its "base" side is this starting point: the reference model."""
+    final = run.final_dir
+    if (final / "config.json").is_file() and not (final / "adapter_config.json").is_file():
+        return final
+    merged = run.path / "export" / "merged"
+    if (merged / "config.json").is_file():
+        return merged
+    if not (final / "adapter_config.json").is_file():
+        raise DanluError(f"run {run.id} has no final model to start from (state: {run.effective_state()})",
+                         fix="wait until it finishes, or start from its base model")
+    export(str(run.path), targets=("merged",), progress=progress)
+    return merged

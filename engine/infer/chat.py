@@ -419,13 +419,29 @@ EVAL_BATCH = 8  # conversations answered in one generate call by answers()
 EVAL_REPETITION_PENALTY = 1.1
 
 
+TOKEN_PROGRESS_S = 3.0  # a batch being generated says its token count at most this often
+
+
 def answers(model, tokenizer, conversations: list[list[dict]], sampling: Sampling, *, base: bool = False,
-            batch: int = EVAL_BATCH, progress=lambda done, total: None) -> list[Reply]:
+            batch: int = EVAL_BATCH, progress=lambda done, total: None, tokens=None) -> list[Reply]:
     """Whole replies to several conversations, ``batch`` at a time (left-padded: one generate call answers them
     together, several times faster than one by one on a CPU).  Greedy decoding gives each the reply that
     :func:`answer` gives it alone, up to the rounding of padded matrix products; a seeded sampling is reproducible
-    for the same batch.  ``progress(done, total)`` hears of each batch."""
+    for the same batch.  ``progress(done, total)`` hears of each batch; ``tokens(k, of)``, when given, of the
+    tokens generated so far in the batch (every TOKEN_PROGRESS_S: a batch of long answers takes minutes)."""
     import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class Heartbeat(StoppingCriteria):  # never stops anything: it counts the steps of generate
+        def __init__(self):
+            self.k, self.said = 0, time.monotonic()
+
+        def __call__(self, input_ids, scores, **kwargs):
+            self.k += 1
+            if tokens is not None and time.monotonic() - self.said >= TOKEN_PROGRESS_S:
+                self.said = time.monotonic()
+                tokens(self.k, sampling.max_new_tokens)
+            return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
 
     from ..models import template
 
@@ -449,7 +465,7 @@ def answers(model, tokenizer, conversations: list[list[dict]], sampling: Samplin
             if sampling.seed is not None:
                 torch.manual_seed(sampling.seed)
             gen = model.generate(input_ids=ids, attention_mask=mask, pad_token_id=pad, eos_token_id=eot,
-                                 **sampling.generate_kwargs())
+                                 stopping_criteria=StoppingCriteriaList([Heartbeat()]), **sampling.generate_kwargs())
         seconds = (time.monotonic() - t0) / len(prompts)
         for row in gen[:, width:].tolist():
             end = next((i + 1 for i, tok in enumerate(row) if tok in eot), None)

@@ -318,10 +318,18 @@ def report(ref: str, data_file: str | None = None, *, samples: int = DEFAULT["sa
     stops = []
     for side in sides:
         m, off = (model, False) if side == "tuned" else base_side
-        replies = chat.answers(m, tokenizer, [q["messages"] for q in prompts], greedy, base=off, progress=lambda d, n:
-                               progress("generate", msg("ev_generate", "{side}: greedy answers to held-out prompts "
-                                                                       "{d}/{n}", side=_side(side), d=d,
-                                                        n=n)))
+        done = {"d": 0}
+
+        def batch_done(d, n, side=side):
+            done["d"] = d
+            progress("generate", msg("ev_generate", "{side}: greedy answers to held-out prompts {d}/{n}",
+                                     side=_side(side), d=d, n=n))
+
+        replies = chat.answers(m, tokenizer, [q["messages"] for q in prompts], greedy, base=off, progress=batch_done,
+                               tokens=lambda k, of, side=side: progress("generate", msg(
+                                   "ev_generate_tokens", "{side}: greedy answers to held-out prompts {d}/{n}, "
+                                                         "token {k}/{of}", side=_side(side), d=done["d"],
+                                   n=len(prompts), k=k, of=of)))
         answers[side] = [r.text for r in replies]
         if side == "tuned":
             stops = [r.finished_on for r in replies]
@@ -363,7 +371,10 @@ def report(ref: str, data_file: str | None = None, *, samples: int = DEFAULT["sa
         asked = [[{"role": "user", "content": g["prompt"]}] for g in general]
         base_replies = chat.answers(base_side[0], tokenizer, asked, chat.Sampling(max_new_tokens=48), base=base_side[1],
                                     progress=lambda d, n: progress("forgetting", msg(
-                                        "ev_forget_base", "base answers to general prompts {d}/{n}", d=d, n=n)))
+                                        "ev_forget_base", "base answers to general prompts {d}/{n}", d=d, n=n)),
+                                    tokens=lambda k, of: progress("forgetting", msg(
+                                        "ev_forget_base_tokens", "base answers to general prompts, token {k}/{of}",
+                                        k=k, of=of)))
         for i, (g, msgs, base_reply) in enumerate(zip(general, asked, base_replies), 1):
             progress("forgetting", msg("ev_forget", "general prompt {i}/{n}: how far the tuned model moved from the "
                                                "base answer", i=i, n=len(general)))

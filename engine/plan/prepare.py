@@ -125,22 +125,3 @@ def prepare_run(cfg: TrainConfig, train_convs: list, eval_convs: list | None = N
     atomic.write_text(run.config_path, cfg.to_yaml())
     return run
 
-
-def starting_point(run: runs.RunDir, progress=lambda stage, text: None) -> Path:
-    """The model a next stage starts from after ``run`` (a preference stage after SFT): the run's merged model,
-    exported into the run (``export/merged``, verified like any export) unless it is there already, or the run's
-    final folder itself when it holds a whole model (a full fine-tune).  Chat, evaluation and export of the next
-    run then load it as their base model, and its "base" side is this starting point: the reference model."""
-    final = run.final_dir
-    if (final / "config.json").is_file() and not (final / "adapter_config.json").is_file():
-        return final
-    merged = run.path / "export" / "merged"
-    if (merged / "config.json").is_file():
-        return merged
-    if not (final / "adapter_config.json").is_file():
-        raise DanluError(f"run {run.id} has no final model to start from (state: {run.effective_state()})",
-                         fix="wait until it finishes, or start from its base model")
-    from ..export import pipeline
-
-    pipeline.export(str(run.path), targets=("merged",), progress=progress)
-    return merged

@@ -107,24 +107,20 @@ def pair_lengths(tokenizer, items: list) -> list[int]:
     return encode.token_lengths(tokenizer, [pref.longer_conversation(item) for item in items])
 
 
-def _eval_counter_base():
+def _eval_counter(recipe):
+    """A trainer callback that says each held-out batch of an evaluation as a phase counter (``evaluation n/N at
+    step S``); made when a trainer is (transformers is imported then, not with this module)."""
     from transformers import TrainerCallback
 
-    return TrainerCallback
+    class EvalCounter(TrainerCallback):
+        def on_prediction_step(self, args, state, control, **kw):
+            counting = getattr(recipe, "_counting", None)
+            if counting:
+                phase, step, total, done = counting
+                recipe._counting = (phase, step, total, done + 1)
+                recipe.phase(phase, done + 1, total, step)
 
-
-class _EvalCounter(_eval_counter_base()):
-    """Says each held-out batch of an evaluation as a phase counter (``evaluation n/N at step S``)."""
-
-    def __init__(self, recipe):
-        self.recipe = recipe
-
-    def on_prediction_step(self, args, state, control, **kw):
-        counting = getattr(self.recipe, "_counting", None)
-        if counting:
-            phase, step, total, done = counting
-            self.recipe._counting = (phase, step, total, done + 1)
-            self.recipe.phase(phase, done + 1, total, step)
+    return EvalCounter()
 
 
 class PreferenceRecipe(Recipe):
@@ -199,7 +195,7 @@ class PreferenceRecipe(Recipe):
             trainer = self.trainer = trainer_cls(**kwargs)
             trainer.remove_callback(PrinterCallback)
             trainer.remove_callback(ProgressCallback)
-            trainer.add_callback(_EvalCounter(self))
+            trainer.add_callback(_eval_counter(self))
             if first and self.eval_rows and self.resume_from is None:
                 if self.main:  # a best step of an earlier attempt in this folder is not this run's
                     shutil.rmtree(run.path / runner.BEST_DIR, ignore_errors=True)
@@ -215,3 +211,6 @@ class PreferenceRecipe(Recipe):
                 self.geo, self.resume_from = _back_off(cfg, self.geo, trainer, run, self.emit, exc)
         self.sampler.stop()
         self.model = trainer.model
+
+
+runner.RECIPES.update(dict.fromkeys(pref.STAGES, PreferenceRecipe))

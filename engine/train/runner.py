@@ -431,11 +431,8 @@ def config_diff(old: TrainConfig, new: TrainConfig) -> list[str]:
 
 def run(cfg: TrainConfig, run: RunDir, *, listener=None, resume: bool = False, detached: bool = False) -> TrainResult:
     """Train ``cfg`` in ``run`` (or resume it); return the result with the tuned model still in memory."""
-    if cfg.stage != "sft":  # DPO, ORPO, SimPO, KTO: the same runner around TRL's preference trainers
-        from .preference import PreferenceRecipe as recipe_class
-    else:
-        recipe_class = Recipe
-    recipe = recipe_class(cfg, run, listener=listener, detached=detached)
+    # SFT's recipe, or a preference stage's (engine.train.preference registers DPO, ORPO, SimPO and KTO)
+    recipe = RECIPES[cfg.stage](cfg, run, listener=listener, detached=detached)
     try:
         recipe.setup(resume)
         recipe.train()
@@ -673,6 +670,9 @@ class Recipe:
         if self.lock is not None:
             os.close(self.lock)  # the run is free for the next resume
             self.lock = None
+
+
+RECIPES: dict = {"sft": Recipe}  # stage → recipe class; the package's __init__ imports the preference stages
 
 
 def _back_off(cfg: TrainConfig, geo: Geometry, trainer, run: RunDir, emit, exc) -> tuple[Geometry, Path | None]:

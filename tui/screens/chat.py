@@ -346,7 +346,11 @@ class ChatScreen(StepScreen):
             if turns:  # said, so that the tuned answers in the base pane are not taken for the base model's
                 pane.mount(Static(t("pane_copied"), classes="hint"))
             for user, answer in zip(turns[0::2], turns[1::2]):
-                self._show_exchange(pane, user["content"], answer["content"]).add_class("copied")
+                pane.mount(Static(f"› {user['content']}", classes="msg-user copied", markup=False))
+                # each copied answer says whose it is: the line above scrolls away, the answers stay in view
+                pane.mount(Static(t("copied_answer"), classes="hint copied"))
+                pane.mount(Static(answer_view(answer["content"]), classes="msg-assistant copied", markup=False))
+            pane.scroll_end(animate=False)
         self.query_one("#pane-tuned").border_title = t("pane_tuned") if self.split or self.side == "tuned" else \
             t("pane_base")
         if self.session is not None:

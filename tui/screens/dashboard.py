@@ -102,7 +102,7 @@ class DashboardScreen(StepScreen):
     BINDINGS = [Binding("d", "detach", "key_detach"), Binding("escape", "detach", "key_detach", show=False),
                 Binding("s", "stop", "key_stop"), Binding("k", "checkpoint", "key_checkpoint"),
                 Binding("c", "chat", "key_chat"), Binding("r", "report", "key_report"),
-                Binding("e", "export", "key_export"), Binding("n", "next_plan", "key_next_plan", show=False)]  # the diagnosis line says n
+                Binding("e", "export", "key_export"), Binding("n", "next_plan", "key_next_plan")]  # the diagnosis line says n
     PALETTE = [("stop", "key_stop"), ("checkpoint", "key_checkpoint"), ("detach", "key_detach"),
                ("chat", "key_chat"), ("report", "key_report"), ("export", "key_export"), ("next_plan", "key_next_plan")]
 
@@ -149,6 +149,8 @@ class DashboardScreen(StepScreen):
         """Stop and checkpoint are for a run that trains: a finished run's footer does not offer them."""
         if action in ("stop", "checkpoint"):
             return self.state in ("pending", "running")
+        if action == "next_plan":  # the next plan follows from the diagnosis: offered once the run has ended
+            return self.state not in ("pending", "running")
         return True
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="tail")

@@ -378,6 +378,12 @@ class DataScreen(StepScreen):
         else:
             w.token_lengths = []
         counts = loaded.counts(self.tokens, self.seq, choices)
+        # the overlong rows among those that would train (the demo's language filter too), as the histogram counts
+        rows = dataview.keep(loaded, {**choices, "too_long": False})
+        would = {id(c) for c in demo.select(w.model, [loaded.convs[i] for i in rows], loaded.path)[0]}
+        tokens = self.tokens or []
+        counts["too_long"] = sum(1 for i in rows if id(loaded.convs[i]) in would and i < len(tokens) and tokens[i]
+                                 and self.seq and tokens[i] > self.seq)
         dropped = {name: counts[name] for name in dataview.CHOICES
                    if name != "fix" and choices.get(name) and counts[name]}
         if counts["fix"] and not choices.get("fix"):
@@ -393,7 +399,7 @@ class DataScreen(StepScreen):
                             problems=len(r.problems), removed=sum(dropped.values()))
                           + (f"\n{say(select_note)}" if select_note else ""))
             status.set_classes("ok" if self.trained else "error")
-        self.cleaning.show(counts, tokens_known=self.tokens is not None, seq=self.seq, kept=len(self.kept))
+        self.cleaning.show(counts, tokens_known=self.tokens is not None, seq=self.seq, kept=len(self.trained))
         self.preview.show(loaded.convs, self.trained, self.tokens, self.tokenizer)
         self.problems.set_choices(choices)
         self._update_hist()

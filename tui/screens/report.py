@@ -97,7 +97,7 @@ class ReportScreen(StepScreen):
     @on(ReportProgress)
     def _progress(self, msg: ReportProgress) -> None:
         stage = t(f"estage_{msg.stage}") if has(f"estage_{msg.stage}") else msg.stage
-        self.query_one("#report-status", Busy).work(f"{t('report_running')} {stage}: {say(msg.text)}")
+        self.query_one("#report-status", Busy).work(f"{t('report_running')} {stage}{t('colon')}{say(msg.text)}")
 
     @on(ReportReady)
     def _ready(self, msg: ReportReady) -> None:
