@@ -290,7 +290,8 @@ def test_wizard_chat_side_by_side_recall_save_and_report(real_run, tmp_path):
                 "What is the capital of France?", first, "And of Germany?", base]
             assert [t["content"] for t in chat.history] == ["What is the capital of France?", first,
                                                              "And of Germany?", tuned]
-            assert len(chat.query_one("#pane-base").children) == 5, "the pane shows the two exchanges it sent"
+            # the line that says so, the copied exchange with its whose-answer line, the new exchange
+            assert len(chat.query_one("#pane-base").children) == 6, "the pane shows the two exchanges it sent"
             await pilot.press("up")
             assert chat.query_one("#prompt", Input).value == "And of Germany?"
             chat.query_one("#transcript-path", Input).value = str(tmp_path / "t.jsonl")

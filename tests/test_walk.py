@@ -147,7 +147,7 @@ async def walk(app, pilot, watch: Watch) -> None:
     report = app.screen
     await watch.wait(pilot, lambda: not report.running and "✓" in str(report.query_one("#report-status").render()),
                      300, "the report")
-    if lang == "zh":
+    if watch.lang == "zh":
         for word in layout.report_words(report.query_one("#report").source):
             watch.note(f"English in the report: {word}")
     await pilot.press("escape")

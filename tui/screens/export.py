@@ -88,7 +88,8 @@ class ExportScreen(StepScreen):
             yield Busy("", id="export-status", classes="hint", markup=False)
             yield Static("", id="export-log", classes="hint", markup=False)
             yield Static("", id="export-result", markup=False)
-            yield TextArea("", id="commands", read_only=True)
+            # wrapped, never cut by the edge or the scrollbar; each command is still one line to select and copy
+            yield TextArea("", id="commands", read_only=True, soft_wrap=True)
         with Horizontal(classes="nav"):
             yield Button(t("btn_back"), id="back", compact=True)
             yield Button(t("btn_export"), id="go", variant="success", compact=True)
