@@ -477,6 +477,8 @@ def make(model: str, *, task: str = "general", method: str | None = None, overri
     else:
         steps = _steps(cfg, geo, known, train_tokens)
     seconds = _seconds(mem, cfg, steps, eff_tokens, probe, gpu_mem_gb)
+    if pref and seconds is not None:  # two sequences a sample, and a reference forward (a third of fwd + bwd)
+        seconds *= 2 * (4 / 3 if stage in REFERENCE_STAGES else 1)
 
     reasons: list[tuple[str, Msg]] = [("model", mem.reasons[0]), ("budget", mem.reasons[1])]
     if mem.fits:
