@@ -176,7 +176,7 @@ STRINGS = {
         # dashboard
         "dash_title": "Run {run} · {state}", "reading_events": "Reading events…",
         "chart_title": "loss (line) · eval loss (dots)", "chart_x": "step",
-        "m_grad_norm": "grad-norm", "m_tokens_s": "tok/s", "m_pref_acc": "pref acc", "m_margin": "margin",
+        "m_grad_norm": "grad-norm", "m_tokens_s": "tok/s", "m_pref_acc": "pref acc", "m_pref_eval": "eval acc", "m_margin": "margin",
         "m_logps": "logp c/r",
         "m_loss": "loss", "m_eval": "eval", "m_epoch": "epoch", "elapsed": "elapsed",
         "no_system_yet": "(no system samples yet)", "no_events_yet": "(no events yet)",
@@ -439,7 +439,7 @@ STRINGS = {
         "config_saved": "✓ 已保存 {path} —— 复现：danlu train <该文件>",
         "dash_title": "训练 {run} · {state}", "reading_events": "正在读取事件…",
         "chart_title": "训练损失（线）· 验证损失（点）", "chart_x": "步",
-        "m_grad_norm": "梯度范数", "m_tokens_s": "token/秒", "m_pref_acc": "偏好准确", "m_margin": "奖励差",
+        "m_grad_norm": "梯度范数", "m_tokens_s": "token/秒", "m_pref_acc": "偏好准确", "m_pref_eval": "验证准确", "m_margin": "奖励差",
         "m_logps": "选/拒 logp",
         "m_loss": "损失", "m_eval": "验证", "m_epoch": "轮次", "elapsed": "已用",
         "no_system_yet": "（还没有系统采样）", "no_events_yet": "（还没有事件）",

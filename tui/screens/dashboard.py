@@ -76,9 +76,8 @@ def side_text(s: dict) -> str:
         row(t("m_epoch"), num(s.get("epoch"), ".2f")),
     ]
     if s.get("accuracy") is not None or s.get("eval_accuracy") is not None:  # a preference stage's rewards
-        lines += [row(t("m_pref_acc"), num(s.get("accuracy"), ".2f")
-                      + (f" ({t('m_eval')} {num(s.get('eval_accuracy'), '.2f')})"
-                         if s.get("eval_accuracy") is not None else "")),
+        lines += [row(t("m_pref_acc"), num(s.get("accuracy"), ".2f")),
+                  row(t("m_pref_eval"), num(s.get("eval_accuracy"), ".2f")),  # one value a row: 80 columns
                   row(t("m_margin"), num(s.get("margin"), ".3f")),
                   row(t("m_logps"), f"{num(s.get('logp_chosen'), '.0f')} / {num(s.get('logp_rejected'), '.0f')}")]
     lines.append("")
