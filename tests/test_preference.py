@@ -68,6 +68,74 @@ def test_kto_takes_unpaired_answers_and_pairs_become_a_good_and_a_bad_one(tmp_pa
     assert pf.load(src).stages() == ("dpo", "orpo", "simpo", "kto")
 
 
+def test_llama_factory_entries_name_the_columns(tmp_path):
+    """A dataset_info.json entry with "ranking": true (or a kto_tag column) renames columns and tags the way
+    LLaMA-Factory reads them; the file reads as the same pairs it would give LLaMA-Factory."""
+    (tmp_path / "al.json").write_text(json.dumps([{"q": Q2, "ctx": "", "good": GOOD, "bad": BAD,
+                                                  "sys": SYSTEM["content"], "past": [[Q1, A1]]}]))
+    turn = lambda who, text: {"speaker": who, "text": text}  # noqa: E731
+    (tmp_path / "sg.jsonl").write_text(json.dumps({
+        "dialog": [turn("S", SYSTEM["content"]), turn("U", Q1), turn("A", A1), turn("U", Q2)],
+        "good": turn("A", GOOD), "bad": turn("A", BAD)}) + "\n")
+    (tmp_path / "kto.jsonl").write_text("".join(json.dumps(
+        {"messages": [{"from": "human", "value": Q2}, {"from": "gpt", "value": answer}], "ok": ok}) + "\n"
+        for answer, ok in ((GOOD, True), (BAD, False))))
+    (tmp_path / "dataset_info.json").write_text(json.dumps({
+        "al": {"file_name": "al.json", "ranking": True, "columns": {"prompt": "q", "query": "ctx", "chosen": "good",
+                                                                    "rejected": "bad", "system": "sys",
+                                                                    "history": "past"}},
+        "sg": {"file_name": "sg.jsonl", "formatting": "sharegpt", "ranking": True,
+               "columns": {"messages": "dialog", "chosen": "good", "rejected": "bad"},
+               "tags": {"role_tag": "speaker", "content_tag": "text", "user_tag": "U", "assistant_tag": "A",
+                        "system_tag": "S"}},
+        "kt": {"file_name": "kto.jsonl", "formatting": "sharegpt", "columns": {"messages": "messages", "kto_tag": "ok"}},
+    }))
+    info = tmp_path / "dataset_info.json"
+    for name in ("al", "sg"):
+        d = pf.load(f"{info}#{name}")
+        assert [(p.prompt, p.chosen, p.rejected) for p in d.pairs] == [(PAIR.prompt, GOOD, BAD)], name
+        assert pf.looks_like(f"{info}#{name}") == d.format
+    kto = pf.load(f"{info}#kt")
+    assert kto.format == "kto" and [(u.prompt, u.completion, u.label) for u in kto.unpaired] == \
+        [(ONE.prompt, GOOD, True), (ONE.prompt, BAD, False)]
+    res = run_json("data", "convert", f"{info}#sg", "--to", "alpaca_preference", "-o", str(tmp_path / "out" / "a.json"))
+    assert res["records"] == 1 and pf.load(tmp_path / "out" / "a.json").pairs[0].prompt == PAIR.prompt
+
+
+@pytest.mark.parametrize("command", ["plan", "train"])
+def test_preference_data_where_conversations_are_expected_says_which_stage(command, tmp_path, danlu_home):
+    """Every command that reads SFT conversations says that a preference file trains a preference stage (and how),
+    instead of failing on each record."""
+    if command == "plan":
+        res = run_cli("plan", "--model", "demo:tiny", "--data", str(SAMPLE))
+    else:
+        cfg = tmp_path / "c.yaml"
+        run_json("plan", "--model", "demo:tiny", "--data", str(ROOT / "sample_data" / "lab_consultant.messages.jsonl"),
+                 "--save", str(cfg))
+        res = run_cli("train", str(cfg), f"train_file={SAMPLE}")
+    assert res.returncode == 2 and "preference data (trl_conversational)" in res.stderr, (res.stdout, res.stderr)
+    assert "--stage dpo" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_plan_texts_count_pairs_for_a_preference_stage():
+    """A preference plan's reasons count pairs (or answers for KTO), never conversations, in both languages."""
+    from danlu.engine.plan import value as plan
+    from danlu.tui import strings
+
+    strings.set_lang("zh")
+    try:
+        for stage, word, zh in (("dpo", "pair", "数据对"), ("kto", "answer", "回答")):
+            p = plan.make("demo:smollm2", overrides={"stage": stage}, lengths=[300] * 200, held_out=20, method="lora")
+            texts = [p.why(k) for k in ("seq_len", "batch", "steps", "eval") if p.why(k) is not None]
+            assert len(texts) == 4 and all(word in str(t) and "conversation" not in str(t) for t in texts), texts
+            said = [strings.say(t) for t in texts]
+            assert all(zh in t and "对话" not in t for t in said), said
+        sft = plan.make("demo:smollm2", lengths=[300] * 200, held_out=20, method="lora")
+        assert "conversation" in str(sft.why("batch")) and "条对话" in strings.say(sft.why("batch"))
+    finally:
+        strings.set_lang("en")
+
+
 # -- the doctor -----------------------------------------------------------------------------------------------------
 def test_the_doctor_drops_what_cannot_teach_and_flags_what_teaches_the_wrong_thing(tmp_path):
     long_q = "Could you tell me which tests a children's plush toy needs for the EU market?"

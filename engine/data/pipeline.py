@@ -49,6 +49,25 @@ class _Reporter:
                 self(self.pending.pop(0), now=True)
 
 
+def refuse_preference(src, sample: list) -> None:
+    """Preference records (chosen/rejected, or KTO's labelled answers) read as conversations would lose the rejected
+    answer or fail record by record: say what they are and which stage trains them, before anything is read."""
+    from . import preference
+
+    entry = src.spec if preference.is_lf_preference(src.spec) else None
+    rows = [preference.from_dataset_info(getattr(r, "data", r), entry) if entry else getattr(r, "data", r)
+            for r in sample]
+    form, votes = preference.detect(rows)
+    if form and votes * 2 > len(rows):
+        stage = "kto" if form == "kto" else "dpo"
+        raise DanluError(msg("err_preference_data", "this is preference data ({form}), which trains a preference stage "
+                                                    "({stages}), not supervised fine-tuning", form=form,
+                             stages=", ".join(preference.stages(form))), where=src.path,
+                         fix=msg("fix_preference_data", "add --stage {stage} (the wizard's Plan step offers it), or "
+                                                        "train on the better answers as conversations: danlu data "
+                                                        "convert FILE --to messages", stage=stage))
+
+
 def _resolve_spec(src, sample: list, mapping, confirm_mapping: bool, report: DataReport) -> Spec:
     if isinstance(mapping, str) and mapping.strip().lower() == "auto":  # accept the proposal, whatever it is
         mapping, confirm_mapping = None, False
@@ -62,6 +81,7 @@ def _resolve_spec(src, sample: list, mapping, confirm_mapping: bool, report: Dat
         spec = formats.spec_from_mapping(mapping, "given")
         report.format = spec.format if spec.format != "alpaca" else "alpaca (mapped columns)"
         return spec
+    refuse_preference(src, sample)
     if src.spec is not None:
         spec = formats.spec_from_dataset_info(src.spec)
         report.format = spec.format

@@ -155,10 +155,11 @@ def looks_like(path) -> str | None:
     from .read import open_source
 
     try:
-        _, records = open_source(str(path), lambda problem: None)
+        src, records = open_source(str(path), lambda problem: None)
+        entry = src.spec if is_lf_preference(src.spec) else None
         sample = []
         for rec in records:
-            sample.append(rec.data)
+            sample.append(from_dataset_info(rec.data, entry) if entry else rec.data)
             if len(sample) >= 32:
                 break
     except (DanluError, OSError, ValueError):
@@ -168,6 +169,57 @@ def looks_like(path) -> str | None:
 
 
 # -- reading -----------------------------------------------------------------------------------------------------
+def is_lf_preference(entry: dict | None) -> bool:
+    """A LLaMA-Factory dataset_info.json entry for preference data: ``"ranking": true`` (pairs) or a ``kto_tag``
+    column (KTO's unpaired answers)."""
+    return bool(entry) and (bool(entry.get("ranking")) or bool((entry.get("columns") or {}).get("kto_tag")))
+
+
+def from_dataset_info(row, entry: dict):
+    """A record of a LLaMA-Factory preference entry with the standard field names of its form, read through the
+    entry's ``columns`` and ``tags`` (LLaMA-Factory's defaults where it names none): alpaca ``prompt``/``query``/
+    ``chosen``/``rejected``/``system``/``history``; sharegpt (or openai) ``messages`` with its role and content
+    tags, ``chosen``/``rejected`` one turn each; a ``kto_tag`` column makes the last answer a KTO record."""
+    if not isinstance(row, dict):
+        return row
+    cols = entry.get("columns") or {}
+    col = lambda key, default: cols.get(key, default)  # noqa: E731
+    if entry.get("formatting", "alpaca") == "alpaca":
+        out = {"instruction": row.get(col("prompt", "instruction")), "input": row.get(col("query", "input"))}
+        for key in ("system", "history"):
+            if row.get(col(key, key)) is not None:
+                out[key] = row[col(key, key)]
+        if cols.get("kto_tag"):  # the question (and its input) as the prompt; the response is the one answer
+            question = "\n".join(v for v in (out["instruction"], out["input"]) if isinstance(v, str) and v.strip())
+            return {"prompt": question or out["instruction"], "completion": row.get(col("response", "output")),
+                    "label": row.get(cols["kto_tag"])}
+        return {**out, "chosen": row.get(col("chosen", "chosen")), "rejected": row.get(col("rejected", "rejected"))}
+    openai = entry.get("formatting") == "openai"
+    tags = entry.get("tags") or {}
+    role_tag, content_tag = tags.get("role_tag", "role" if openai else "from"), tags.get("content_tag",
+                                                                                       "content" if openai else "value")
+    roles = {tags.get("user_tag", "user" if openai else "human"): "user",
+             tags.get("assistant_tag", "assistant" if openai else "gpt"): "assistant",
+             tags.get("system_tag", "system"): "system"}
+
+    def turn(m):
+        if not isinstance(m, dict):
+            return m
+        return {"role": roles.get(m.get(role_tag), m.get(role_tag)), "content": m.get(content_tag)}
+
+    messages = row.get(col("messages", "messages" if openai else "conversations"))
+    turns = [turn(m) for m in messages] if isinstance(messages, list) else messages
+    system = row.get(col("system", "system"))
+    if cols.get("kto_tag") and isinstance(turns, list) and turns:
+        prompt = ([{"role": "system", "content": system}] if isinstance(system, str) and system.strip() else [])
+        return {"prompt": prompt + turns[:-1], "completion": turns[-1], "label": row.get(cols["kto_tag"])}
+    out = {"conversations": turns, "chosen": turn(row.get(col("chosen", "chosen"))),
+           "rejected": turn(row.get(col("rejected", "rejected")))}
+    if system is not None:
+        out["system"] = system
+    return out
+
+
 def _text(value, what: str) -> str:
     if isinstance(value, str):
         return value
@@ -254,9 +306,10 @@ def load(path, *, fmt: str | None = None) -> PreferenceData:
     from .read import open_source
 
     problems: list = []
-    _, records = open_source(str(path), lambda problem: problems.append(
+    src, records = open_source(str(path), lambda problem: problems.append(
         Problem(problem.line, "unreadable", msg("pf_unreadable", "{what}", what=str(problem.what)))))
-    rows = [(rec.line, rec.data) for rec in records]
+    entry = src.spec if is_lf_preference(src.spec) else None  # a dataset_info.json entry names the columns
+    rows = [(rec.line, from_dataset_info(rec.data, entry) if entry else rec.data) for rec in records]
     if fmt is None:
         fmt, votes = detect([r for _, r in rows[:64]])
         if fmt is None:

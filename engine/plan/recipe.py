@@ -81,34 +81,45 @@ class Choice:
         return {k: getattr(self, k) for k in keys if getattr(self, k) is not None}
 
 
+def unit(stage: str = "sft", plural: bool = False) -> Msg:
+    """What one training sample is called for a stage: a conversation (SFT), a pair (DPO, ORPO, SimPO) or an
+    answer (KTO); ``plural`` for "over {n} …", else the one-or-many form ("8 pair(s) a step")."""
+    if stage == "sft":
+        return msg("u_convs", "conversations") if plural else msg("u_conv_s", "conversation(s)")
+    if stage == "kto":
+        return msg("u_answers", "answers") if plural else msg("pairs_kto", "answer(s)")
+    return msg("u_pairs", "pairs") if plural else msg("pairs", "pair(s)")
+
+
 def _pow2(x: float) -> int:
     """The power of two nearest to ``x`` (on a log scale), at least 1."""
     return 1 if x <= 1 else 2 ** round(math.log2(x))
 
 
-def batch(samples: int | None, budget_epochs: float | None = None) -> tuple[int | None, Msg | None]:
+def batch(samples: int | None, budget_epochs: float | None = None, stage: str = "sft") -> tuple[int | None, Msg | None]:
     """The effective batch in conversations for a training set of ``samples`` (None: no data yet).  When a time
     budget allows fewer passes than the recipe would take (``budget_epochs``), the batch shrinks so that the run
     still takes about TARGET_STEPS steps (one pass or less: one conversation a step)."""
     if not samples:
         return None, None
     b = max(1, min(MAX_BATCH, _pow2(samples / STEPS_PER_EPOCH)))
-    why = msg("rc_batch", "{b} conversation(s) a step: {n} conversations ÷ about {k} steps a pass, as a power of two "
-                          "(1 to {most})", b=b, n=samples, k=STEPS_PER_EPOCH, most=MAX_BATCH)
+    one, many = unit(stage), unit(stage, plural=True)
+    why = msg("rc_batch", "{b} {one} a step: {n} {many} ÷ about {k} steps a pass, as a power of two (1 to {most})",
+              b=b, n=samples, k=STEPS_PER_EPOCH, most=MAX_BATCH, one=one, many=many)
     passes = TARGET_STEPS / max(1, samples / b)
     if budget_epochs is not None and budget_epochs < min(MAX_EPOCHS, passes):
         e = max(0.25, budget_epochs)
         # one pass or less: each conversation is seen once, so a step per conversation buys the most updates
         small = 1 if e <= 1.1 else max(1, min(b, _pow2(samples * e / TARGET_STEPS)))
         if small < b and small == 1:
-            why = msg("rc_batch_one", "1 conversation a step: the time budget allows about {e:g} pass(es) over {n} "
-                                      "conversations, and when each is seen about once a step per conversation makes "
-                                      "the most updates", e=round(e, 2), n=samples)
+            why = msg("rc_batch_one", "1 {one} a step: the time budget allows about {e:g} pass(es) over {n} {many}, "
+                                      "and when each is seen about once a step for each makes the most updates",
+                      e=round(e, 2), n=samples, one=one, many=many)
             b = small
         elif small < b:
-            why = msg("rc_batch_budget", "{b} conversation(s) a step: the time budget allows about {e:g} pass(es) "
-                                         "over {n} conversations, so a smaller batch keeps about {target} steps",
-                      b=small, e=round(e, 2), n=samples, target=TARGET_STEPS)
+            why = msg("rc_batch_budget", "{b} {one} a step: the time budget allows about {e:g} pass(es) over {n} "
+                                         "{many}, so a smaller batch keeps about {target} steps",
+                      b=small, e=round(e, 2), n=samples, target=TARGET_STEPS, one=one, many=many)
             b = small
     return b, why
 
@@ -127,10 +138,11 @@ def method(train_tokens: int | None, adapter_params: int | None) -> tuple[str | 
                        tokens=train_tokens, params=adapter_params)
 
 
-def dropout(held_out: int) -> Msg:
+def dropout(held_out: int, stage: str = "sft") -> Msg:
     """Why the adapter trains without dropout: early stopping on the held-out split guards over-fitting instead."""
-    return msg("rc_dropout", "adapter dropout 0: early stopping on the {n} held-out conversations guards against "
-                             "over-fitting instead, and dropout slows every step", n=held_out)
+    return msg("rc_dropout", "adapter dropout 0: early stopping on the {n} held-out {many} guards against "
+                             "over-fitting instead, and dropout slows every step", n=held_out,
+               many=unit(stage, plural=True))
 
 
 def learning_rate(method: str, task_lr: float, hidden: int | None, task_name) -> tuple[float, Msg]:
@@ -176,10 +188,11 @@ def warmup(steps: int) -> tuple[float, Msg]:
 
 
 def evaluation(steps: int, held_out: int | None, train_tokens: int | None, eval_tokens: int | None,
-               method: str, epochs_: float) -> tuple[int, int, Msg]:
+               method: str, epochs_: float, stage: str = "sft") -> tuple[int, int, Msg]:
     """(eval_steps, patience, reason): about EVALS evaluations, no more than EVAL_SHARE of the compute."""
     if not held_out:
-        return 0, 0, msg("rc_eval_none", "no held-out conversations: no evaluation during training, no early stopping")
+        return 0, 0, msg("rc_eval_none", "no held-out {many}: no evaluation during training, no early stopping",
+                         many=unit(stage, plural=True))
     n = EVALS
     if train_tokens and eval_tokens:
         affordable = EVAL_SHARE * train_tokens * epochs_ / (eval_tokens * EVAL_COST.get(method, 0.5))
@@ -191,7 +204,8 @@ def evaluation(steps: int, held_out: int | None, train_tokens: int | None, eval_
     every = max(1, steps // n)
     evals = steps // every
     patience = max(2, round(PATIENCE_SHARE * evals))
-    return every, patience, msg("rc_eval", "evaluate every {k} steps ({n} times, on {held} held-out conversations); "
-                                           "stop after {p} evaluations without a better held-out loss and keep the "
-                                           "best step", k=every, n=evals, held=held_out, p=patience)
+    return every, patience, msg("rc_eval", "evaluate every {k} steps ({n} times, on {held} held-out {many}); stop "
+                                           "after {p} evaluations without a better held-out loss and keep the best "
+                                           "step", k=every, n=evals, held=held_out, p=patience,
+                                many=unit(stage, plural=True))
 

@@ -232,7 +232,7 @@ def seq_len_cap(model: str) -> tuple[int, Msg]:
     return cap, why
 
 
-def choose_seq_len(model: str, lengths, given: int | None = None) -> tuple[int, Msg, str]:
+def choose_seq_len(model: str, lengths, given: int | None = None, stage: str = "sft") -> tuple[int, Msg, str]:
     """max_seq_len: the user's value, else the data's p99 token length rounded up to 64 (at most the cap), else
     the cap.  Returns the value, its reason (with the share of conversations it truncates) and the source."""
     known = sorted(n for n in (lengths or []) if n)
@@ -244,11 +244,12 @@ def choose_seq_len(model: str, lengths, given: int | None = None) -> tuple[int, 
         p = known[min(len(known) - 1, int(SEQ_QUANTILE * len(known)))]
         value = max(SEQ_MIN, min(cap, -(-p // SEQ_STEP) * SEQ_STEP))
         source = "data"
-        reason = msg("seq_data", "max_seq_len {n}: the {count} training conversations' p99 is {p} tokens, rounded up "
-                                 "to a multiple of {step}", n=value, count=len(known), p=p, step=SEQ_STEP)
+        many = recipe.unit(stage, plural=True)
+        reason = msg("seq_data", "max_seq_len {n}: the {count} training {many}' p99 is {p} tokens, rounded up to a "
+                                 "multiple of {step}", n=value, count=len(known), p=p, step=SEQ_STEP, many=many)
         if value < -(-p // SEQ_STEP) * SEQ_STEP:
-            reason = msg("seq_data_capped", "max_seq_len {n}: the {count} training conversations' p99 is {p} tokens, "
-                                            "capped at {why}", n=value, count=len(known), p=p, why=cap_why)
+            reason = msg("seq_data_capped", "max_seq_len {n}: the {count} training {many}' p99 is {p} tokens, capped "
+                                            "at {why}", n=value, count=len(known), p=p, why=cap_why, many=many)
     else:
         value, cap_why = seq_len_cap(model)
         source = "default"
@@ -386,8 +387,8 @@ def make(model: str, *, task: str = "general", method: str | None = None, overri
     dropout_why = None
     if use_recipe and held_out and "lora_dropout" not in ov and values.get("lora_dropout"):
         put("lora_dropout", 0.0, "recipe")
-        dropout_why = recipe.dropout(held_out)
-    seq, seq_why, seq_source = choose_seq_len(model, known, ov.get("max_seq_len"))
+        dropout_why = recipe.dropout(held_out, stage)
+    seq, seq_why, seq_source = choose_seq_len(model, known, ov.get("max_seq_len"), stage)
     put("max_seq_len", seq, seq_source)
     values.update({k: v for k, v in ov.items() if k in PLANNER_KEYS}, model=model, train_file="(planned)",
                   trust_remote_code=trust_remote_code)
@@ -406,14 +407,15 @@ def make(model: str, *, task: str = "general", method: str | None = None, overri
         budget = own.get("time_budget_s")
         sec = (sum(min(n, seq) for n in known) * FLOPS_PER_PARAM.get(method or "lora", 6) * shape.params /
                _flops_per_s(probe, gpu_mem_gb)) if budget else None
-        rc_batch, rc_batch_why = recipe.batch(len(known), budget / sec if budget and sec else None)
+        rc_batch, rc_batch_why = recipe.batch(len(known), budget / sec if budget and sec else None, stage)
     batch_target = int(target_batch or own.get("target_batch") or rc_batch or DEFAULT_TARGET_BATCH)
     target_from = (msg("target_you", "--target-batch") if target_batch else
                    msg("src_demo", "{model}'s settings", model=model) if own.get("target_batch") else
                    msg("src_recipe", "the recipe") if rc_batch else msg("src_default", "danlu's default"))
     if pref and not target_batch and batch_target < PREF_MIN_BATCH:  # one pair a step is too noisy to learn from
         batch_target = PREF_MIN_BATCH
-        target_from = msg("target_pref", "at least {n} pairs a step for a preference stage", n=PREF_MIN_BATCH)
+        target_from = msg("target_pref", "at least {n} {many} a step for a preference stage", n=PREF_MIN_BATCH,
+                          many=recipe.unit(stage, plural=True))
         rc_batch_why = None
 
     mem = planner.plan(model, gpu_mem_gb=gpu_mem_gb, probe=probe, seq_len=seq, method=method,
@@ -492,8 +494,11 @@ def make(model: str, *, task: str = "general", method: str | None = None, overri
     if pref:
         reasons.append(("stage", stage_reason(stage, cfg.method, cfg.pref_beta)))
     if known and pref:
-        reasons.append(("data", msg("data_pairs", "{n} training pairs, {tokens:,} tokens in their longer answer's "
-                                                  "sequence after truncation", n=len(known), tokens=train_tokens or 0)))
+        reasons.append(("data", msg("data_pairs", "{n} training {many}, {tokens:,} tokens in their longer answer's "
+                                                  "sequence after truncation", n=len(known), tokens=train_tokens or 0,
+                                    many=recipe.unit(stage, plural=True)) if stage != "kto" else
+                        msg("data_answers", "{n} training answers, {tokens:,} tokens after truncation", n=len(known),
+                            tokens=train_tokens or 0)))
     elif known:
         reasons.append(("data", msg("data_train", "{n} training conversations, {tokens:,} tokens after truncation",
                                     n=len(known), tokens=train_tokens or 0)))
@@ -520,16 +525,17 @@ def make(model: str, *, task: str = "general", method: str | None = None, overri
     reasons.append(("memory", msg("memory", "gradient checkpointing {gc}, optimizer {opt}: predicted peak {peak:.2f} "
                                             "GB of {budget:.2f} GB", gc=msg("on", "on") if cfg.grad_checkpointing else msg("off", "off"),
                                   opt=cfg.optimizer, peak=mem.predicted_peak_gb, budget=mem.budget_gb)))
+    many = recipe.unit(cfg.stage, plural=True)
     if "eval" in rc_why:
         reasons.append(("eval", rc_why["eval"]))
     elif held_out == 0:
-        reasons.append(("eval", msg("eval_none", "no held-out conversations, so no evaluation (give --eval-data, or "
-                                                 "hold out a share in the wizard's Data step)")))
+        reasons.append(("eval", msg("eval_none", "no held-out {many}, so no evaluation (give --eval-data, or hold out "
+                                                 "a share in the wizard's Data step)", many=many)))
     elif held_out:
-        reasons.append(("eval", msg("eval_every_n", "evaluate on {n} held-out conversations every {k} steps", n=held_out,
-                                    k=cfg.eval_steps) if cfg.eval_steps else
-                        msg("eval_ends_n", "evaluate on {n} held-out conversations before and after training",
-                            n=held_out)))
+        reasons.append(("eval", msg("eval_every_n", "evaluate on {n} held-out {many} every {k} steps", n=held_out,
+                                    k=cfg.eval_steps, many=many) if cfg.eval_steps else
+                        msg("eval_ends_n", "evaluate on {n} held-out {many} before and after training",
+                            n=held_out, many=many)))
     else:
         reasons.append(("eval", msg("eval_every", "evaluate every {n} steps", n=cfg.eval_steps) if cfg.eval_steps else
                         msg("eval_ends", "evaluate on the held-out split before and after training")))
@@ -583,6 +589,9 @@ def stage_reason(stage: str, method: str, beta: float) -> Msg:
         ref = msg("ref_copy", "the reference is a frozen second copy of the starting weights (counted in memory)")
     else:
         ref = msg("ref_adapter", "the reference is the same model with the adapter switched off: no second copy")
+    if stage == "kto":  # TRL's KTO scores each answer beside a mismatched one (its KL estimate): two sequences too
+        return msg("stage_why_kto", "{what}; {ref}; each answer runs beside a mismatched prompt's answer (KTO's KL "
+                                    "estimate), so memory is planned for two sequences a sample", what=what, ref=ref)
     return msg("stage_why", "{what}; {ref}; both answers of a pair run in one forward pass, so memory is planned "
                             "for two sequences a sample", what=what, ref=ref)
 
@@ -612,8 +621,9 @@ def _recipe_rest(values, sources, ov, cfg, geo, known, train_tokens, mean, mem, 
         sec = _seconds(mem, cfg, per_epoch, eff_tokens, probe, gpu_mem_gb)
         values["epochs"], why["epochs"] = recipe.epochs(per_epoch, sec, budget_s)
         if cfg.stage != "sft" and values["epochs"] < 1:
-            values["epochs"], why["epochs"] = 1.0, msg("epochs_pref", "1 epoch: a preference stage sees every pair "
-                                                                      "at least once")
+            values["epochs"], why["epochs"] = 1.0, msg("epochs_pref", "1 epoch: a preference stage sees each of "
+                                                                      "its {many} at least once",
+                                                       many=recipe.unit(cfg.stage, plural=True))
         sources["epochs"] = "recipe"
     total = _steps(dataclasses.replace(one, epochs=values["epochs"], max_steps=values["max_steps"]), geo, known,
                    train_tokens) or per_epoch
@@ -623,7 +633,7 @@ def _recipe_rest(values, sources, ov, cfg, geo, known, train_tokens, mean, mem, 
     if "eval_steps" not in ov and held_out is not None:
         every, patience, why["eval"] = recipe.evaluation(total, held_out, train_tokens,
                                                           round(held_out * (mean or 0)), cfg.method,
-                                                          float(values["epochs"]))
+                                                          float(values["epochs"]), cfg.stage)
         values["eval_steps"], sources["eval_steps"] = every, "recipe"
         if "early_stopping_patience" not in ov:
             values["early_stopping_patience"], sources["early_stopping_patience"] = patience, "recipe"
@@ -715,15 +725,15 @@ def _source_text(source: str, task_name, model: str) -> Msg:
 
 def _batch_reason(cfg, geo, effective, eff_tokens, target, target_from, sources) -> Msg:
     why = (msg("batch_you", "your setting") if sources["micro_batch"] == "you" or sources["grad_accum"] == "you" else
-           msg("batch_target", "the largest micro-batch that fits, up to the target of {target} conversation(s) a "
-                               "step ({src}), reached by accumulation", target=target, src=target_from))
+           msg("batch_target", "the largest micro-batch that fits, up to the target of {target} {one} a step ({src}), "
+                               "reached by accumulation", target=target, src=target_from, one=recipe.unit(cfg.stage)))
     if geo and geo.pack_len:
         return msg("batch_packed", "micro-batch {mb} × accumulation {ga} ({why}), run as packed rows of {pack} tokens "
                                    "× accumulation {rga}: about {samples} conversation(s), {tokens:,} tokens a step",
                    mb=cfg.micro_batch, ga=cfg.grad_accum, why=why, pack=geo.pack_len, rga=geo.grad_accum,
                    samples=effective, tokens=eff_tokens or 0)
-    return msg("batch_plain", "micro-batch {mb} × accumulation {ga} = {samples} conversation(s) a step ({why})",
-               mb=cfg.micro_batch, ga=cfg.grad_accum, samples=effective, why=why)
+    return msg("batch_plain", "micro-batch {mb} × accumulation {ga} = {samples} {one} a step ({why})",
+               mb=cfg.micro_batch, ga=cfg.grad_accum, samples=effective, why=why, one=recipe.unit(cfg.stage))
 
 
 def _steps_reason(cfg, steps, count, sources, task_name, model) -> Msg:
@@ -733,8 +743,8 @@ def _steps_reason(cfg, steps, count, sources, task_name, model) -> Msg:
     if steps is None:
         return msg("steps_epochs", "{epochs:g} epoch(s) ({src}); steps follow from the data", epochs=cfg.epochs,
                    src=src)
-    return msg("steps_data", "{epochs:g} epoch(s) ({src}) over {count} conversations: {steps} optimizer steps",
-               epochs=cfg.epochs, src=src, count=count, steps=steps)
+    return msg("steps_data", "{epochs:g} epoch(s) ({src}) over {count} {many}: {steps} optimizer steps",
+               epochs=cfg.epochs, src=src, count=count, steps=steps, many=recipe.unit(cfg.stage, plural=True))
 
 
 def demo_plan(model_ref: str, train_convs: list, *, method: str | None = None, epochs: float | None = None,
