@@ -192,12 +192,14 @@ overrides_st = st.fixed_dictionaries({}, optional={
 })
 
 
-def _cli_args(model, method, task, overrides, as_flags, data_file=None):
+def _cli_args(model, method, task, overrides, as_flags, data_file=None, eval_file=None):
     args = ["plan", "--model", model, "--task", task, "--json"]
     if method:
         args += ["--method", method]
     if data_file:
         args += ["--data", data_file]
+    if eval_file:  # the wizard's held-out split: it decides the evaluation cadence and early stopping
+        args += ["--eval-data", eval_file]
     for key, value in overrides.items():
         args += [FLAGS[key], value] if as_flags and key in FLAGS else [f"{key}={value}"]
     return args
@@ -219,19 +221,20 @@ def test_every_surface_shows_the_same_plan(files, wizard, machine, tmp_path_fact
 
     probe = machine(gpu)
     convs = data.load_conversations(files[data_key])[0] if data_key else []
-    train_convs = data.split(convs, eval_ratio, seed=42)[0] if convs and eval_ratio else convs
+    train_convs, held = data.split(convs, eval_ratio, seed=42) if convs and eval_ratio else (convs, [])
     work = tmp_path_factory.mktemp("ex")
     train_file = data.write_conversations(work / "train.jsonl", train_convs, "messages") if convs else None
+    eval_file = data.write_conversations(work / "eval.jsonl", held, "messages") if held else None
 
     # `danlu plan --json` on the training split: the reference every other surface is compared with
-    rc, ref = in_process(*_cli_args(model, method, task, overrides, as_flags, train_file))
+    rc, ref = in_process(*_cli_args(model, method, task, overrides, as_flags, train_file, eval_file))
     assert rc == 0, ref
     want = {k: ref[k] for k in plan.COMPARED}
     assert ref["summary"].startswith(ref["method"]) and ref["why"]["seq_len"].startswith(
         f"max_seq_len {ref['max_seq_len']}")
 
     # the text output says the same
-    rc, text = in_process(*[a for a in _cli_args(model, method, task, overrides, as_flags, train_file)
+    rc, text = in_process(*[a for a in _cli_args(model, method, task, overrides, as_flags, train_file, eval_file)
                             if a != "--json"])
     assert rc == 0 and f"plan: {ref['summary']}" in text
 
@@ -264,7 +267,7 @@ def test_every_surface_shows_the_same_plan(files, wizard, machine, tmp_path_fact
     # `danlu plan --save`: the config holds the plan's decisions, and the trainer's first log line states them
     if ref["fits"]:
         out = work / "config.yaml"
-        rc, saved = in_process(*_cli_args(model, method, task, overrides, as_flags, train_file), "--save", out)
+        rc, saved = in_process(*_cli_args(model, method, task, overrides, as_flags, train_file, eval_file), "--save", out)
         assert rc == 0, saved
         cfg = TrainConfig.load(out) if train_file else TrainConfig.from_dict(
             {**yaml.safe_load(out.read_text()), "train_file": "(none)"})
@@ -279,8 +282,8 @@ def test_every_surface_shows_the_same_plan(files, wizard, machine, tmp_path_fact
     # the quickstart's plan: the same function on the same conversations (LoRA, its epochs/max_steps only)
     if convs and task == "general" and set(overrides) <= {"epochs", "max_steps"}:
         q = plan.demo_plan(model, train_convs, method=method, epochs=overrides.get("epochs"),
-                                 max_steps=overrides.get("max_steps", -1), probe=probe)
-        rc, qref = in_process(*_cli_args(model, method or "lora", task, overrides, False, train_file))
+                                 max_steps=overrides.get("max_steps", -1), probe=probe, held_out=len(held) if held else None)
+        rc, qref = in_process(*_cli_args(model, method or "lora", task, overrides, False, train_file, eval_file))
         assert q.comparable() == {k: qref[k] for k in plan.COMPARED}
 
 

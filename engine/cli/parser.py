@@ -82,6 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
                     help="sft (default): learn from example answers; dpo, orpo, simpo: learn which of two answers is "
                          "better (--data of chosen/rejected pairs); kto: from answers labelled good or bad. With "
                          "--from RUN (an SFT run) the preference stage starts from that run's model")
+    sp.add_argument("--gpus", type=POS_INT, default=None, metavar="N",
+                    help="plan for N devices on each node (default 1): danlu chooses one device, DDP, FSDP2 "
+                         "full-shard or FSDP2 with CPU offload by the memory each device needs and the expected speed")
+    sp.add_argument("--nodes", type=POS_INT, default=None, metavar="M", help="plan for M machines of --gpus devices "
+                                                                             "each (default 1)")
+    sp.add_argument("--interconnect", choices=["nvlink", "pcie"], default=None,
+                    help="how the GPUs of a node are linked (default: what the probe sees, else pcie)")
     sp.add_argument("--list-models", action="store_true", help="list the model presets known offline")
     json_flag(sp)
 

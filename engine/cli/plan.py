@@ -66,6 +66,7 @@ def _plan_from_args(args):
     flags = {"max_seq_len": args.seq_len, "micro_batch": args.micro_batch, "lora_r": args.lora_r,
              "lora_targets": args.lora_targets, "optimizer": args.optimizer,
              "grad_checkpointing": {"on": True, "off": False, None: None}[args.grad_checkpointing]}
+    flags.update(gpus=getattr(args, "gpus", None), nodes=getattr(args, "nodes", None))
     overrides.update({k: v for k, v in flags.items() if v is not None})
     stage = getattr(args, "stage", None) or overrides.get("stage") or "sft"
     if stage != "sft":
@@ -92,7 +93,7 @@ def _plan_from_args(args):
         held_out = len(data.load_conversations(args.eval_data)[0]) if args.eval_data else 0
     p = plan.make(args.model, task=args.task, method=args.method, overrides=overrides, lengths=lengths, probe=probe,
                   gpu_mem_gb=args.gpu_mem, target_batch=args.target_batch, trust_remote_code=args.trust_remote_code,
-                  held_out=held_out)
+                  held_out=held_out, link=getattr(args, "interconnect", None))
     return p, convs
 
 
@@ -158,10 +159,12 @@ def _plan_text(p) -> str:
     lines += [f"  • {text}" for _, text in p.reasons]
     if p.remedies:
         lines.append("to make it fit: " + "; ".join(p.remedies))
-    lines.append("candidates:")
+    lines.append("candidates (per device):" if p.distributed.get("world_size", 1) > 1 else "candidates:")
     for c in p.candidates:
-        terms = ", ".join(f"{k} {v:.2f}" for k, v in c["terms"].items())
-        lines.append(f"  {c['method']:<5} mb {c['micro_batch']:<2} {c['peak_gb']:>7.2f} GB  {c['reason']}  [{terms}]")
+        terms = ", ".join(f"{k} {v:.2f}" for k, v in c["terms"].items() if v)
+        where = f"{c['strategy']:<12} " if "strategy" in c else ""
+        lines.append(f"  {where}{c['method']:<5} mb {c['micro_batch']:<2} {c['peak_gb']:>7.2f} GB  {c['reason']}  "
+                     f"[{terms}]")
     return "\n".join(lines)
 
 

@@ -128,6 +128,29 @@ def _launcher_run_name(cfg) -> str:
     return f"{cfg.method}-ddp-{launcher}-{started}"
 
 
+def launch_command(cfg, config: str) -> str:
+    """The torchrun command that runs ``config`` on its planned devices (each node runs it with its --node-rank)."""
+    nodes = f" --nnodes {cfg.nodes} --node-rank NODE_RANK --rdzv-backend c10d --rdzv-endpoint HOST:29500" \
+        if cfg.nodes > 1 else ""
+    return f"torchrun --nproc-per-node {cfg.gpus}{nodes} -m danlu.engine.cli train {config}"
+
+
+def _check_devices(cfg, world: int, config: str) -> None:
+    """A config planned for several devices runs on exactly that many ranks, with a strategy this version runs."""
+    planned = 1 if cfg.strategy == "single" else cfg.gpus * cfg.nodes  # single: one device trains alone
+    if cfg.strategy in ("fsdp", "fsdp_offload"):
+        raise DanluError(f"strategy {cfg.strategy} is planned but this version of danlu trains several devices with "
+                         "DDP only", where=f"{config}: strategy",
+                         fix="set strategy=ddp if the plan's candidates say DDP fits each device, or plan again "
+                             "with fewer devices or QLoRA")
+    if planned > 1 and world == 1:
+        raise DanluError(f"this config is planned for {planned} devices ({cfg.strategy}) and runs as one process "
+                         "per device", where=f"{config}: gpus/nodes", fix=f"run: {launch_command(cfg, config)}")
+    if planned > 1 and world != planned:
+        raise DanluError(f"this config is planned for {planned} devices, and the launcher started {world} ranks",
+                         where=f"{config}: gpus/nodes", fix=f"run: {launch_command(cfg, config)}")
+
+
 def cmd_train(args):
     import time
     from pathlib import Path
@@ -146,6 +169,7 @@ def cmd_train(args):
     if Path(cfg.train_file).is_file() and not cfg.dataset_hash:
         cfg.dataset_hash = data.file_hash(cfg.train_file)
     world = int(os.environ.get("WORLD_SIZE", "1"))
+    _check_devices(cfg, world, str(args.config))
     if world > 1:
         # torchrun / accelerate: every rank runs this command; they share one run directory, rank 0 writes it
         name = runs.clean_name(args.run_name) if args.run_name else _launcher_run_name(cfg)

@@ -16,6 +16,7 @@ from .texts import msg
 
 METHODS = ("full", "lora", "qlora")
 STAGES = ("sft", "dpo", "orpo", "simpo", "kto")  # sft: from examples; the others: which answer is better
+STRATEGIES = ("single", "ddp", "fsdp", "fsdp_offload")  # how several devices share a run (engine.plan.distributed)
 PREFERENCE_STAGES = STAGES[1:]
 ADAPTERS = ("lora", "dora", "rslora", "prompt", "prefix")
 VIRTUAL_TOKEN_ADAPTERS = ("prompt", "prefix")  # learned virtual tokens: cannot be merged, no packing
@@ -50,6 +51,10 @@ class TrainConfig:
                                "beta; SimPO and ORPO use it as their own scale).")
     start_from: str = _f("", "The run this stage starts from (set by `danlu plan --stage S --from RUN`; its merged "
                              "model is `model`, and the reference model).")
+    gpus: int = _f(1, "Devices per node the run spans (`danlu plan --gpus N`); more than 1 trains on torchrun ranks.")
+    nodes: int = _f(1, "Machines the run spans (`danlu plan --nodes M`), each with `gpus` devices.")
+    strategy: str = _f("single", "How the devices share the work: single | ddp (a replica on each) | fsdp (FSDP2 "
+                                 "full-shard) | fsdp_offload (FSDP2 with CPU offload); chosen by `danlu plan`.")
     max_seq_len: int = _f(512, "Longest tokenized sample; longer ones are truncated.")
     micro_batch: int = _f(4, "Samples per forward/backward pass.")
     grad_accum: int = _f(4, "Micro-batches accumulated per optimizer step.")
@@ -93,6 +98,7 @@ class TrainConfig:
             setattr(self, f.name, _coerce(f.name, getattr(self, f.name), f))
         _choice("method", self.method, METHODS)
         _choice("stage", self.stage, STAGES)
+        _choice("strategy", self.strategy, STRATEGIES)
         _choice("adapter", self.adapter, ADAPTERS)
         _choice("precision", self.precision, PRECISIONS)
         _choice("lr_scheduler", self.lr_scheduler, SCHEDULERS)
@@ -103,7 +109,7 @@ class TrainConfig:
                              fix=msg("fix_adapter_full", "set method: lora (the base model stays frozen; only the "
                                      "virtual tokens train)"))
         for name in ("max_seq_len", "micro_batch", "grad_accum", "lora_r", "lora_alpha", "logging_steps", "pack_len",
-                     "num_virtual_tokens", "save_total_limit"):
+                     "num_virtual_tokens", "save_total_limit", "gpus", "nodes"):
             _range(name, getattr(self, name), 1, None, msg("want_min", "{low} or more", low=1))
         for name in ("max_seq_len", "pack_len"):
             _range(name, getattr(self, name), 1, MAX_TOKENS, msg("want_max", "at most {high:,}", high=MAX_TOKENS))

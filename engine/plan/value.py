@@ -26,7 +26,7 @@ import math
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from ..core.config import PREFERENCE_STAGES, METHODS, VIRTUAL_TOKEN_ADAPTERS, TrainConfig
+from ..core.config import PREFERENCE_STAGES, METHODS, STRATEGIES, VIRTUAL_TOKEN_ADAPTERS, TrainConfig
 from ..core.errors import DanluError
 from ..core.texts import Msg, msg
 from ..data import replay as data_replay
@@ -100,6 +100,7 @@ class Plan:
     trainable_params: int
     predicted_seconds: float | None
     terms: MappingProxyType
+    distributed: MappingProxyType  # strategy, world_size, ranks, per-device peak, … (engine.plan.distributed)
     reasons: tuple  # (decision, Msg) pairs, in the order they are shown
     remedies: tuple
     candidates: tuple
@@ -118,6 +119,12 @@ class Plan:
     # -- how it is said ----------------------------------------------------------------------------------------------
     def batch_text(self) -> Msg:
         """How an optimizer step is made up, in one phrase."""
+        ranks = int(self.distributed.get("ranks") or 1)
+        if self.pack_len and ranks > 1:
+            return msg("geo_packed_ranks", "packed rows of {pack} tokens × accumulation {ga} × {ranks} devices ≈ "
+                                           "{samples} {what} a step", pack=self.pack_len,
+                       ga=self.run_grad_accum or self.grad_accum, ranks=ranks, samples=self.effective_batch,
+                       what=recipe.unit(self.stage))
         if self.pack_len and self.run_grad_accum:
             return msg("geo_packed", "packed rows of {pack} tokens × accumulation {ga} ≈ {samples} conversation(s) "
                                      "({tokens:,} tokens) a step", pack=self.pack_len, ga=self.run_grad_accum,
@@ -125,6 +132,10 @@ class Plan:
         if self.pack_len:
             return msg("geo_packed_unknown", "packed rows of {pack} tokens, about {samples} conversation(s) a step",
                        pack=self.pack_len, samples=self.effective_batch)
+        if ranks > 1:
+            return msg("geo_ranks", "micro-batch {mb} × accumulation {ga} × {ranks} devices = {samples} {what} a step",
+                       mb=self.micro_batch, ga=self.grad_accum, ranks=ranks, samples=self.effective_batch,
+                       what=recipe.unit(self.stage))
         if self.stage != "sft":
             return msg("geo_pairs", "micro-batch {mb} × accumulation {ga} = {samples} {what} a step",
                        mb=self.micro_batch, ga=self.grad_accum, samples=self.effective_batch,
@@ -329,7 +340,7 @@ def _lr_for(model: str, task_entry: dict, method: str) -> tuple[float, str, Msg]
 def make(model: str, *, task: str = "general", method: str | None = None, overrides: dict | None = None,
          lengths: list | None = None, probe: Probe | None = None, gpu_mem_gb: float | None = None,
          target_batch: int | None = None, demo: str | None = None, trust_remote_code: bool = False,
-         shape=None, held_out: int | None = None, after: tuple = ()) -> Plan:
+         shape=None, held_out: int | None = None, after: tuple = (), link: str | None = None) -> Plan:
     """The plan for ``model`` on training conversations of these token ``lengths`` (None: no data yet).
 
     ``method`` None or "auto" lets the planner pick; ``overrides`` are TrainConfig fields the user set (memory
@@ -425,6 +436,16 @@ def make(model: str, *, task: str = "general", method: str | None = None, overri
                        lora_targets=str(values["lora_targets"]), lora_dropout=float(values["lora_dropout"]),
                        target_batch=batch_target, shape=shape, prefer=rc_method,
                        knobs={"sequences": 2, "reference_copy": stage in REFERENCE_STAGES} if pref else None)
+    spread = None  # several devices: the strategy and what fits each device (engine.plan.distributed)
+    if int(values.get("gpus") or 1) * int(values.get("nodes") or 1) > 1:
+        mem, spread = _spread(mem, shape, values, ov, method, rc_method, batch_target, seq, probe, gpu_mem_gb,
+                              {"sequences": 2, "reference_copy": stage in REFERENCE_STAGES} if pref else {}, link)
+        put("strategy", spread.strategy if spread.strategy in STRATEGIES else "single",
+            "you" if "strategy" in ov else "planner")
+    elif "strategy" in ov and ov["strategy"] != "single":
+        raise DanluError(msg("err_strategy_one", "strategy {strategy} needs more than one device", strategy=ov["strategy"]),
+                         where="strategy", fix=msg("fix_strategy_one", "plan with --gpus N (N ≥ 2), or strategy=single"))
+    ranks = spread.ranks if spread else 1
     # the planner's decisions (valid by construction: its own method, micro-batch, optimizer and precision lists)
     for key in ("method", *PLANNER_KEYS):
         put(key, getattr(mem, key), "you" if key in ov or (key == "method" and method) else "planner")
@@ -455,18 +476,18 @@ def make(model: str, *, task: str = "general", method: str | None = None, overri
 
     full = cfg.method == "full"
     geo = prepare.geometry(cfg, known)
-    effective = cfg.micro_batch * cfg.grad_accum
+    effective = cfg.micro_batch * cfg.grad_accum * ranks
     mean = sum(min(n, cfg.max_seq_len) for n in known) / len(known) if known else None
     train_tokens = sum(min(n, cfg.max_seq_len) for n in known) if known else None
     rc_why = {}
     if use_recipe and geo is not None:  # passes, warm-up and evaluation from the steps a pass takes
         rc_why = _recipe_rest(values, sources, ov, cfg, geo, known, train_tokens, mean, mem, probe, gpu_mem_gb,
-                              held_out, own.get("time_budget_s"))
+                              held_out, own.get("time_budget_s"), spread)
         cfg = TrainConfig(**values)
     pack_len = geo.pack_len if geo else (max(cfg.max_seq_len, min(cfg.pack_len, cfg.micro_batch * cfg.max_seq_len))
                                         if cfg.packing and cfg.adapter not in VIRTUAL_TOKEN_ADAPTERS else None)
     if geo and geo.pack_len:
-        eff_tokens = geo.micro_batch * geo.grad_accum * geo.pack_len
+        eff_tokens = geo.micro_batch * geo.grad_accum * geo.pack_len * ranks
         effective = max(1, round(eff_tokens / mean)) if mean else effective
     elif mean:
         eff_tokens = round(effective * mean)
@@ -475,14 +496,16 @@ def make(model: str, *, task: str = "general", method: str | None = None, overri
     mix_n = data_replay.count(cfg.replay, len(known), tuple(data_replay.prompts())) if known else 0
     if mix_n:  # the replay conversations train too: counted at the data's median length
         median = sorted(known)[len(known) // 2]
-        steps = _steps(cfg, geo, known + [median] * mix_n, None)
+        steps = _steps(cfg, geo, known + [median] * mix_n, None, ranks)
     else:
-        steps = _steps(cfg, geo, known, train_tokens)
-    seconds = _seconds(mem, cfg, steps, eff_tokens, probe, gpu_mem_gb)
+        steps = _steps(cfg, geo, known, train_tokens, ranks)
+    seconds = _seconds(mem, cfg, steps, eff_tokens, probe, gpu_mem_gb, spread)
     if pref and seconds is not None:  # two sequences a sample, and a reference forward (a third of fwd + bwd)
         seconds *= 2 * (4 / 3 if stage in REFERENCE_STAGES else 1)
 
     reasons: list[tuple[str, Msg]] = [("model", mem.reasons[0]), ("budget", mem.reasons[1])]
+    if spread is not None:
+        reasons.append(("devices", spread.reasons[0]))
     if mem.fits:
         if sources["method"] == "recipe":  # why not the full fine-tune that may fit, before what fits
             reasons.append(("method_recipe", rc_method_why))
@@ -506,7 +529,8 @@ def make(model: str, *, task: str = "general", method: str | None = None, overri
     batch_given = target_batch or own.get("target_batch") or {"micro_batch", "grad_accum"} & set(ov)
     if rc_batch and not batch_given and rc_batch_why:
         reasons.append(("target_batch", rc_batch_why))
-    reasons.append(("batch", _batch_reason(cfg, geo, effective, eff_tokens, batch_target, target_from, sources)))
+    reasons.append(("batch", _batch_reason(cfg, geo, effective, eff_tokens, batch_target, target_from, sources,
+                                           ranks)))
     reasons.append(("lr", lr_why))
     reasons.append(("schedule", rc_why.get("warmup") or msg(
         "schedule", "{sched} schedule after {pct:g} % warm-up ({src})", sched=cfg.lr_scheduler,
@@ -551,6 +575,11 @@ def make(model: str, *, task: str = "general", method: str | None = None, overri
     if seconds is not None:
         reasons.append(("time", msg("time", "about {t} of training ({how})", t=_duration(seconds),
                                     how=_speed_basis(probe, gpu_mem_gb))))
+    if spread is not None and spread.pick is not None and spread.pick.strategy != "single":
+        reasons.append(("timeout", spread.reasons[-1]))
+    distributed = (spread.to_dict() | {"effective_batch": effective} if spread is not None else
+                   {"strategy": "single", "world_size": 1, "nodes": 1, "gpus_per_node": 1, "ranks": 1,
+                    "per_device_peak_gb": mem.predicted_peak_gb, "effective_batch": effective})
     settings = dataclasses.asdict(cfg)
     for key in ("train_file", "eval_file", "dataset_hash"):
         settings.pop(key)
@@ -568,7 +597,7 @@ def make(model: str, *, task: str = "general", method: str | None = None, overri
         eval_steps=cfg.eval_steps, early_stopping_patience=cfg.early_stopping_patience, data_mix=cfg.replay, train_samples=len(known) if lengths is not None else None,
         train_tokens=train_tokens, predicted_peak_gb=mem.predicted_peak_gb, budget_gb=mem.budget_gb, fits=mem.fits,
         device=mem.device, params=mem.params, trainable_params=mem.trainable_params, predicted_seconds=seconds,
-        terms=MappingProxyType(dict(mem.terms)), reasons=tuple(reasons), remedies=tuple(mem.remedies),
+        terms=MappingProxyType(dict(mem.terms)), distributed=MappingProxyType(distributed), reasons=tuple(reasons), remedies=tuple(mem.remedies),
         candidates=tuple(mem.candidates), sources=MappingProxyType(sources), settings=MappingProxyType(settings),
     )
 
@@ -607,18 +636,60 @@ def of_config(cfg: TrainConfig, lengths: list | None, *, probe: Probe | None = N
                 trust_remote_code=cfg.trust_remote_code, held_out=held_out)
 
 
+def _spread(mem, shape, values, ov, method, prefer, target, seq, probe, gpu_mem_gb, knobs, link):
+    """The plan on several devices: engine.plan.distributed's choice of strategy, method and per-rank batch for
+    ``values``' gpus × nodes, in place of the one-device fit.  Returns the memory plan as that choice runs it, and
+    the decision (its ``distributed`` block)."""
+    from . import distributed
+
+    on_gpu = bool(probe and probe.gpus) or gpu_mem_gb is not None
+    layout = distributed.Layout(
+        gpus_per_node=int(values["gpus"]), nodes=int(values["nodes"]),
+        link=link or ((getattr(probe, "interconnect", None) or "pcie") if on_gpu else "cpu"),
+        # on the CPU every process shares the host's memory: each gets its share
+        device_gb=mem.budget_gb if on_gpu else round(mem.budget_gb / int(values["gpus"]), 2),
+        host_gb=probe.host.ram_available_gb if probe and probe.host else None)
+    methods = [method] if method else [m for m in METHODS if on_gpu or m != "qlora"]
+    decision = distributed.decide(
+        shape, layout, methods=methods, seq_len=seq, target_batch=target, precision=mem.precision,
+        optimizer=ov.get("optimizer") or "adamw_torch", lora_r=int(values["lora_r"]),
+        lora_targets=str(values["lora_targets"]), lora_dropout=float(values["lora_dropout"]),
+        grad_checkpointing=ov.get("grad_checkpointing"), micro_batch=ov.get("micro_batch"),
+        # CPU processes share the host's cores: each has its share of the compute
+        flops_per_device=_flops_per_s(probe, gpu_mem_gb) / (1 if on_gpu else int(values["gpus"])),
+        flops_per_param=FLOPS_PER_PARAM,
+        knobs={"attention": "sdpa", **knobs}, gpu=on_gpu, prefer=prefer,
+        strategies=(ov["strategy"],) if ov.get("strategy") else None)
+    pick = decision.pick
+    mem = dataclasses.replace(mem, budget_gb=layout.device_gb)
+    if pick is None:
+        return dataclasses.replace(mem, fits=False, reasons=[*mem.reasons[:2], decision.reasons[1]],
+                                   remedies=[msg("more_devices", "more or larger devices, or a smaller model"),
+                                             *mem.remedies]), decision
+    trainable = shape.params if pick.method == "full" else shape.lora_params(int(values["lora_r"]),
+                                                                              str(values["lora_targets"]))
+    accum = int(ov.get("grad_accum") or pick.grad_accum)
+    return dataclasses.replace(
+        mem, method=pick.method, micro_batch=pick.micro_batch, grad_accum=accum,
+        grad_checkpointing=pick.grad_checkpointing, optimizer=pick.optimizer, predicted_peak_gb=pick.peak_gb,
+        fits=True, trainable_params=trainable, terms=dict(pick.terms),
+        reasons=[mem.reasons[0], mem.reasons[1], decision.reasons[1], decision.reasons[2], mem.reasons[-1]],
+        candidates=[o.to_dict() for o in decision.options]), decision
+
+
 def _recipe_rest(values, sources, ov, cfg, geo, known, train_tokens, mean, mem, probe, gpu_mem_gb, held_out,
-                 budget_s) -> dict:
+                 budget_s, spread=None) -> dict:
     """The recipe's choices that follow from the steps a pass takes: epochs (unless you set epochs or max_steps),
     warm-up, evaluation cadence and early stopping (unless you set them).  Writes them into ``values``; returns the
     reasons by decision."""
     why = {}
     one = dataclasses.replace(cfg, epochs=1.0, max_steps=-1)
-    per_epoch = _steps(one, geo, known, train_tokens) or 1
-    eff_tokens = geo.micro_batch * geo.grad_accum * geo.pack_len if geo.pack_len else round(
-        cfg.micro_batch * cfg.grad_accum * (mean or 0))
+    ranks = spread.ranks if spread else 1
+    per_epoch = _steps(one, geo, known, train_tokens, ranks) or 1
+    eff_tokens = ranks * (geo.micro_batch * geo.grad_accum * geo.pack_len if geo.pack_len else round(
+        cfg.micro_batch * cfg.grad_accum * (mean or 0)))
     if "epochs" not in ov and not (ov.get("max_steps") or -1) > 0:
-        sec = _seconds(mem, cfg, per_epoch, eff_tokens, probe, gpu_mem_gb)
+        sec = _seconds(mem, cfg, per_epoch, eff_tokens, probe, gpu_mem_gb, spread)
         values["epochs"], why["epochs"] = recipe.epochs(per_epoch, sec, budget_s)
         if cfg.stage != "sft" and values["epochs"] < 1:
             values["epochs"], why["epochs"] = 1.0, msg("epochs_pref", "1 epoch: a preference stage sees each of "
@@ -626,7 +697,7 @@ def _recipe_rest(values, sources, ov, cfg, geo, known, train_tokens, mean, mem, 
                                                        many=recipe.unit(cfg.stage, plural=True))
         sources["epochs"] = "recipe"
     total = _steps(dataclasses.replace(one, epochs=values["epochs"], max_steps=values["max_steps"]), geo, known,
-                   train_tokens) or per_epoch
+                   train_tokens, ranks) or per_epoch
     if "warmup_ratio" not in ov:
         values["warmup_ratio"], why["warmup"] = recipe.warmup(total)
         sources["warmup_ratio"] = "recipe"
@@ -641,15 +712,15 @@ def _recipe_rest(values, sources, ov, cfg, geo, known, train_tokens, mean, mem, 
 
 
 # -- steps, time and the texts ----------------------------------------------------------------------------------------
-def _steps(cfg: TrainConfig, geo, known: list, train_tokens: int | None) -> int | None:
-    """Optimizer steps: max_steps, else epochs × steps per epoch (the trainer's count: batches per epoch over the
-    accumulation, rounded up; packed rows counted as the trainer packs them, :func:`packed_rows`)."""
+def _steps(cfg: TrainConfig, geo, known: list, train_tokens: int | None, ranks: int = 1) -> int | None:
+    """Optimizer steps: max_steps, else epochs × steps per epoch (the trainer's count: each rank's batches per epoch
+    over the accumulation, rounded up; packed rows counted as the trainer packs them, :func:`packed_rows`)."""
     if cfg.max_steps > 0:
         return cfg.max_steps
     if not known or geo is None:
         return None
     rows = packed_rows([min(n, cfg.max_seq_len) for n in known], geo.pack_len) if geo.pack_len else len(known)
-    batches = math.ceil(rows / geo.micro_batch)
+    batches = math.ceil(rows / (geo.micro_batch * ranks))
     per_epoch = max(1, math.ceil(batches / geo.grad_accum))
     return max(1, math.ceil(cfg.epochs * per_epoch))
 
@@ -677,10 +748,14 @@ def packed_rows(lengths: list, pack_len: int, batch: int = PACK_BATCH) -> int:
     return rows
 
 
-def _seconds(mem, cfg, steps, eff_tokens, probe, gpu_mem_gb) -> float | None:
+def _seconds(mem, cfg, steps, eff_tokens, probe, gpu_mem_gb, spread=None) -> float | None:
+    """Training seconds: the compute of ``steps`` steps of ``eff_tokens`` tokens, split over the ranks that train
+    and slowed by the communication the strategy adds (engine.plan.distributed.step_seconds)."""
     if not steps or not eff_tokens:
         return None
     flops = steps * eff_tokens * FLOPS_PER_PARAM.get(cfg.method, 6) * mem.params
+    if spread is not None and spread.pick is not None:  # each rank's share, slowed by the communication
+        return flops / (spread.flops_per_device * spread.ranks) * spread.pick.step_s / max(1e-9, spread.pick.compute_s)
     return flops / _flops_per_s(probe, gpu_mem_gb)
 
 
@@ -723,15 +798,25 @@ def _source_text(source: str, task_name, model: str) -> Msg:
     return msg("src_default", "danlu's default")
 
 
-def _batch_reason(cfg, geo, effective, eff_tokens, target, target_from, sources) -> Msg:
+def _batch_reason(cfg, geo, effective, eff_tokens, target, target_from, sources, ranks: int = 1) -> Msg:
     why = (msg("batch_you", "your setting") if sources["micro_batch"] == "you" or sources["grad_accum"] == "you" else
            msg("batch_target", "the largest micro-batch that fits, up to the target of {target} {one} a step ({src}), "
                                "reached by accumulation", target=target, src=target_from, one=recipe.unit(cfg.stage)))
+    if geo and geo.pack_len and ranks > 1:
+        return msg("batch_packed_ranks", "micro-batch {mb} × accumulation {ga} ({why}), run as packed rows of {pack} "
+                                         "tokens × accumulation {rga} on each of {ranks} devices: about {samples} "
+                                         "{one}, {tokens:,} tokens a step", mb=cfg.micro_batch, ga=cfg.grad_accum,
+                   why=why, pack=geo.pack_len, rga=geo.grad_accum, ranks=ranks, samples=effective,
+                   tokens=eff_tokens or 0, one=recipe.unit(cfg.stage))
     if geo and geo.pack_len:
         return msg("batch_packed", "micro-batch {mb} × accumulation {ga} ({why}), run as packed rows of {pack} tokens "
                                    "× accumulation {rga}: about {samples} conversation(s), {tokens:,} tokens a step",
                    mb=cfg.micro_batch, ga=cfg.grad_accum, why=why, pack=geo.pack_len, rga=geo.grad_accum,
                    samples=effective, tokens=eff_tokens or 0)
+    if ranks > 1:
+        return msg("batch_ranks", "micro-batch {mb} × accumulation {ga} × {ranks} devices = {samples} {one} a step "
+                                  "({why})", mb=cfg.micro_batch, ga=cfg.grad_accum, ranks=ranks, samples=effective,
+                   why=why, one=recipe.unit(cfg.stage))
     return msg("batch_plain", "micro-batch {mb} × accumulation {ga} = {samples} {one} a step ({why})",
                mb=cfg.micro_batch, ga=cfg.grad_accum, samples=effective, why=why, one=recipe.unit(cfg.stage))
 
