@@ -10,7 +10,8 @@ evasive one or the lab's answer to another question), split 90/10 with every pro
 For each: held-out preference accuracy (the share of held-out pairs whose chosen answer has the higher
 length-normalised log-probability) and margin, base against tuned, from `danlu eval RUN --json` (its
 ``preference`` block), the forgetting probe's KL from the same report, and wall time.  "Base" is each run's
-starting point: the base model for dpo and sft, the SFT model for chain.
+starting point: the base model for dpo and sft, the SFT model for chain; the chain is also compared with the base
+model before SFT.
 
     python bench/preference.py              # about 40 minutes on a 2-core CPU
     python bench/preference.py --smoke      # demo:tiny, a few pairs and steps
@@ -131,6 +132,12 @@ def main() -> None:
                        at_most(kl(name) / kl("sft"), 1.0)),
                 Figure(f"pref.{name}.wall_s", f"preference ({name}): wall time of the training", secs, "s"),
             ]
+        # the chain against the model before either stage (the dpo run's base): what SFT then DPO did together
+        original, chained = pref("dpo", "base", "accuracy"), pref("chain", "tuned", "accuracy")
+        gain = chained - original if original is not None and chained is not None else float("nan")
+        figures.append(Figure("pref.chain.accuracy_gain_vs_base_model",
+                              "preference (SFT → DPO): held-out accuracy, chain − the base model before SFT", gain, "",
+                              baseline=None, goal="≥ 0.2", met=at_least(gain, 0.2)))
         report("preference", figures, args.json, smoke=args.smoke, detail=detail)
 
 

@@ -107,6 +107,14 @@ def make_module(profile: str | None, *, missing_library: bool = False, calls: li
         return ("mig", h[1], j)
 
     mod.nvmlDeviceGetMigDeviceHandleByIndex = mig_handle
+
+    def nvlink_state(h, link):  # a card without NVLink (or a link beyond its count) is "not supported"
+        if link >= int(prof.get("nvlinks", 0)):
+            raise NVMLError_NotSupported("Not Supported")
+        return 1
+
+    mod.nvmlDeviceGetNvLinkState = nvlink_state
+    mod.nvmlDeviceGetTopologyCommonAncestor = lambda a, b: int(prof.get("topology", 30))
     return mod
 
 

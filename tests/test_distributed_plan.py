@@ -118,3 +118,9 @@ def test_on_the_cpu_processes_share_the_cores_so_one_process_is_planned():
         plan.make("demo:smollm2", lengths=[300] * 200, method="full").terms["weights"] / 2, rel=0.01)
     with pytest.raises(Exception, match="needs more than one device"):
         plan.make("demo:smollm2", overrides={"strategy": "ddp"}, lengths=[300] * 200)
+
+
+def test_the_readme_table_is_what_the_planner_chooses():
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    table = text.split("<!-- choice-table -->\n", 1)[1].split("\n<!-- /choice-table -->", 1)[0]
+    assert table == dist.choice_table()

@@ -129,3 +129,26 @@ def test_probe_cli_json(monkeypatch, capsys):
 
     out = json.loads(capsys.readouterr().out)
     assert out["gpus"][0]["name"] == "NVIDIA GeForce RTX 4090" and out["warnings"]
+
+
+def test_several_gpus_are_listed_with_how_they_are_linked(monkeypatch, capsys):
+    from danlu.engine.cli import main
+    from danlu.engine.plan import value as plan
+
+    install(monkeypatch, "eight_h100")
+    info = hardware.probe()
+    assert len(info.gpus) == 8 and all(g.nvlinks == 18 for g in info.gpus) and info.interconnect == "nvlink"
+    assert len(info.topology) == 28 and {p["path"] for p in info.topology} == {"several PCIe switches"}
+    assert hardware.Probe.from_dict(json.loads(json.dumps(info.to_dict()))) == info
+    p = plan.make("meta-llama/Llama-3.1-8B", overrides={"gpus": 8}, probe=info, lengths=[2000] * 500)
+    assert p.distributed["interconnect"] == "nvlink" and p.distributed["world_size"] == 8
+    assert main(["probe"]) == 0
+    text = capsys.readouterr().out
+    assert "interconnect: NVLink (18 active links a GPU)" in text and "danlu plan --gpus 8" in text
+
+    install(monkeypatch, "two_rtx4090_numa")
+    info = hardware.probe()
+    assert info.interconnect == "pcie" and info.topology[0]["path"] == "the link between CPU sockets"
+    assert plan.make("Qwen/Qwen2.5-7B", overrides={"gpus": 2}, probe=info).distributed["interconnect"] == "pcie"
+    install(monkeypatch, "rtx4090")
+    assert hardware.probe().interconnect is None and hardware.probe().topology == ()

@@ -208,9 +208,11 @@ def test_the_plan_of_a_preference_stage():
     sft_np = plan.make("demo:smollm2", overrides=same, lengths=lengths, held_out=20, method="lora", target_batch=8)
     assert dpo.stage == "dpo" and dpo.pref_beta == 0.1 and "reference" not in dpo.terms
     assert dpo.terms["activations"] == pytest.approx(2 * sft_np.terms["activations"], rel=0.01)
-    assert dpo.lr == pytest.approx(sft_np.lr / 10, rel=0.01)
-    assert "adapter switched off" in str(dpo.why("stage")) and "a tenth" in str(dpo.why("lr"))
+    assert dpo.lr == sft_np.lr  # an adapter keeps the SFT rate (a tenth barely moved the held-out preference)
+    assert "adapter switched off" in str(dpo.why("stage")) and "SFT adapter rate" in str(dpo.why("lr"))
     full = plan.make("demo:smollm2", overrides={"stage": "dpo"}, lengths=lengths, held_out=20, method="full")
+    sft_full = plan.make("demo:smollm2", lengths=lengths, held_out=20, method="full")
+    assert full.lr == pytest.approx(sft_full.lr / 10, rel=0.01) and "a tenth" in str(full.why("lr"))
     assert full.terms["reference"] == full.terms["weights"] and "second copy" in str(full.why("stage"))
     simpo = plan.make("demo:smollm2", overrides={"stage": "simpo"}, lengths=lengths, held_out=20, method="full")
     assert "reference" not in simpo.terms and simpo.pref_beta == 2.0

@@ -295,8 +295,9 @@ def test_packed_rows_never_attend_across_samples(tiny_model, impl):
 
 
 def test_two_process_ddp_on_cpu_writes_one_coherent_history(tmp_path, tiny_model):
-    """`torchrun --nproc_per_node 2 -m danlu.engine.cli train CONFIG` (gloo on CPU): every rank trains, rank 0 writes."""
-    cfg = write_config(tmp_path, "ddp", max_steps=4, save_steps=2, eval_steps=2)
+    """`torchrun --nproc_per_node 2 -m danlu.engine.cli train CONFIG` (gloo on CPU) on a config planned for two
+    devices with DDP: every rank trains, rank 0 writes."""
+    cfg = write_config(tmp_path, "ddp", max_steps=4, save_steps=2, eval_steps=2, gpus=2, strategy="ddp")
     torchrun = Path(sys.executable).with_name("torchrun")
     env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
     proc = subprocess.run([str(torchrun), "--nproc_per_node", "2", "--master_port", "29531", "-m", "danlu.engine.cli",

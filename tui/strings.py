@@ -533,8 +533,11 @@ STRINGS = {
         "msg_more_devices": "更多或更大的设备，或者更小的模型",
         "msg_pairs": "个数据对", "msg_pairs_kto": "个回答",
         "msg_u_convs": "条对话", "msg_u_conv_s": "条对话", "msg_u_pairs": "个数据对", "msg_u_answers": "个回答",
-        "msg_lr_pref": "学习率 {lr:g}：SFT 学习率 {sft:g} 的十分之一（{why}）；偏好调优是在已经会回答的模型上微调，"
-                       "指南（DPO、Zephyr、TRL）用的学习率低一个数量级",
+        "msg_lr_pref": "学习率 {lr:g}：SFT 学习率 {sft:g} 的十分之一（{why}）；全参数偏好微调会调整一个已经会回答的模型的"
+                       "每个权重，指南（DPO、Zephyr）用的学习率低一个数量级甚至更多",
+        "msg_lr_pref_adapter": "学习率 {lr:g}：沿用 SFT 的适配器学习率（{why}）；适配器的低秩本身就限制了偏好调优能把模型"
+                               "推多远（TRL 的 LoRA DPO 示例用 5e-4，是其 SFT 学习率的五倍；这里用十分之一时留出数据上的"
+                               "偏好几乎不动）",
         "msg_pf_duplicate": "重复的数据对", "msg_pf_empty": "{side} 回答为空",
         "msg_pf_fix_conversational": "改用 --to preference", "msg_pf_fix_to_kto": "改用 --to kto",
         "msg_pf_fix_fields": "每条记录要有 prompt、一个选中回答和一个被拒回答（TRL 或 LLaMA-Factory 格式；见 "

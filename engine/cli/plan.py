@@ -23,6 +23,14 @@ def cmd_probe(args):
             f"  cc {g.compute_capability}  bf16 {'yes' if g.bf16 else 'no'}"
             + (f"  ({len(g.processes)} other process(es) hold memory)" if g.processes else "")
         )
+    if info.interconnect:
+        links = sorted({g.nvlinks for g in info.gpus})
+        lines.append("interconnect: " + (f"NVLink ({'/'.join(map(str, links))} active links a GPU)"
+                                          if info.interconnect == "nvlink" else "PCIe (no NVLink)"))
+        for pair in info.topology:
+            if pair["path"]:
+                lines.append(f"  GPU {pair['gpus'][0]} ↔ GPU {pair['gpus'][1]}: through {pair['path']}")
+        lines.append(f"  plan for them all: danlu plan --gpus {len(info.gpus)} …")
     for w in info.warnings:
         lines.append(f"! {w}")
     h = info.host

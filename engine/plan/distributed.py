@@ -365,3 +365,34 @@ def _why(pick: Option, opts: list, prefer: str | None = None) -> Msg:
         text = msg("dist_pick_offload", "{text} ({methods} would fit only with CPU offload, several times slower)",
                    text=text, methods=", ".join(offload_only))
     return text
+
+
+# -- the README's choice table ----------------------------------------------------------------------------------
+TABLE_MODELS = ("Qwen/Qwen2.5-7B", "meta-llama/Llama-3.1-8B", "Qwen/Qwen2.5-14B", "Qwen/Qwen2.5-32B")
+TABLE_CARDS = ((24, "pcie"), (48, "pcie"), (80, "nvlink"))  # RTX 3090/4090; A6000/L40S; A100/H100 SXM
+TABLE_GPUS = (2, 4, 8)
+
+
+def choice_table(seq_len: int = 2048, target_batch: int = 16, host_gb: float = 256) -> str:
+    """The README's table: what ``danlu plan --gpus N --gpu-mem GB`` chooses for common models (bf16, sequences of
+    ``seq_len`` tokens, ``target_batch`` samples a step, ``host_gb`` of RAM a node), one cell per card size."""
+    from .value import FLOPS_PER_PARAM, GPU_MFU, GPU_PEAK_TFLOPS
+
+    head = "| model | GPUs | " + " | ".join(f"{gb} GB ({'NVLink' if link == 'nvlink' else 'PCIe'})"
+                                            for gb, link in TABLE_CARDS) + " |"
+    rows = [head, "|" + "---|" * (2 + len(TABLE_CARDS))]
+    for model in TABLE_MODELS:
+        shape = memory.model_shape(model)
+        for gpus in TABLE_GPUS:
+            cells = []
+            for gb, link in TABLE_CARDS:
+                d = decide(shape, Layout(gpus, 1, link, gb, host_gb), methods=list(memory.METHODS), seq_len=seq_len,
+                           target_batch=target_batch, precision="bf16", optimizer="adamw_torch", lora_r=16,
+                           lora_targets="all-linear", lora_dropout=0.0, grad_checkpointing=None, micro_batch=None,
+                           flops_per_device=GPU_PEAK_TFLOPS[(8, 0)] * 1e12 * GPU_MFU, flops_per_param=FLOPS_PER_PARAM)
+                p = d.pick
+                cells.append("nothing fits" if p is None else
+                             f"{p.strategy} · {p.method} · {p.micro_batch}×{p.grad_accum}"
+                             f"{' · ckpt' if p.grad_checkpointing else ''} · {p.peak_gb:.0f} GB")
+            rows.append(f"| {model.split('/')[1]} | {gpus} | " + " | ".join(cells) + " |")
+    return "\n".join(rows)

@@ -58,6 +58,7 @@ class GPU:
     flash_attention_2: bool = False  # FlashAttention-2 needs sm80+
     sdpa_efficient: bool = False  # memory-efficient SDPA kernels
     mig: dict = field(default_factory=lambda: {"enabled": False, "instances": []})
+    nvlinks: int = 0  # active NVLink links (0: PCIe only)
 
     @property
     def cc(self) -> tuple[int, int] | None:
@@ -98,6 +99,8 @@ class Probe:
     selected_gpu: int | None
     warnings: tuple  # engine texts (Msg)
     host: Host
+    interconnect: str | None = None  # with several GPUs: "nvlink" (every GPU has active NVLinks) or "pcie"
+    topology: tuple = ()  # each pair of GPUs: {"gpus": [i, j], "path": how NVML says they are connected}
 
     def selected(self) -> GPU | None:
         """The selected GPU, or None on a machine without one."""
@@ -116,7 +119,7 @@ class Probe:
         gpus = tuple(GPU(**{**g, "processes": tuple(Process(**x) for x in g.get("processes", ()))})
                      for g in d.get("gpus", ()))
         return cls(**{**d, "torch": TorchBuild(**d["torch"]), "gpus": gpus, "warnings": tuple(d.get("warnings", ())),
-                      "host": Host(**d["host"])})
+                      "host": Host(**d["host"]), "topology": tuple(d.get("topology", ()))})
 
 
 # -- NVML ---------------------------------------------------------------------------------------
@@ -260,7 +263,41 @@ def _gpu_info(nv, index: int, mig_uuid: str | None) -> GPU:
         info["mig"]["selected"] = chosen["uuid"]
     info["usable_gb"] = usable
     info["processes"] = tuple(Process(**p) for p in procs)
+    info["nvlinks"] = _nvlinks(nv, h)
     return GPU(**info)
+
+
+NVLINK_MAX = 18  # NVML_NVLINK_MAX_LINKS
+PATHS = {0: "the same board", 10: "one PCIe switch", 20: "several PCIe switches", 30: "one PCIe host bridge",
+         40: "one CPU socket's PCIe root (NUMA node)", 50: "the link between CPU sockets"}  # NVML_TOPOLOGY_* levels
+
+
+def _nvlinks(nv, h) -> int:
+    """Active NVLink links of a GPU (0 where the card has none or NVML does not say)."""
+    n = 0
+    for link in range(NVLINK_MAX):
+        try:
+            n += bool(nv.nvmlDeviceGetNvLinkState(h, link))
+        except Exception:  # noqa: BLE001 - no such link (or no NVLink at all): the rest are absent too
+            break
+    return n
+
+
+def _topology(nv, gpus: list) -> tuple[str | None, tuple]:
+    """How several GPUs are linked: NVLink when every one has active links, else PCIe; and each pair's PCIe path."""
+    if len(gpus) < 2:
+        return None, ()
+    pairs = []
+    for i, a in enumerate(gpus):
+        for b in gpus[i + 1:]:
+            try:
+                level = nv.nvmlDeviceGetTopologyCommonAncestor(nv.nvmlDeviceGetHandleByIndex(a.index),
+                                                               nv.nvmlDeviceGetHandleByIndex(b.index))
+                path = PATHS.get(int(level), f"level {int(level)}")
+            except Exception:  # noqa: BLE001 - NVML without topology (e.g. on WSL)
+                path = None
+            pairs.append({"gpus": [a.index, b.index], "path": path})
+    return ("nvlink" if all(g.nvlinks for g in gpus) else "pcie"), tuple(pairs)
 
 
 # -- torch build, without importing torch ---------------------------------------------------------
@@ -306,6 +343,7 @@ def probe(gpu: int | None = None) -> Probe:
     """What this machine offers for training: GPUs (via NVML), torch's build, the host, and warnings."""
     nv, status = _nvml()
     gpus: list[GPU] = []
+    interconnect, topology = None, ()
     driver = cuda = None
     warnings: list[str] = []
     if nv is not None:
@@ -315,9 +353,10 @@ def probe(gpu: int | None = None) -> Probe:
             cuda = f"{v // 1000}.{(v % 1000) // 10}"
             for index, mig in _visible(nv, nv.nvmlDeviceGetCount()):
                 gpus.append(_gpu_info(nv, index, mig))
+            interconnect, topology = _topology(nv, gpus)
         except Exception as exc:  # noqa: BLE001
             status = f"NVML failed while reading the GPUs ({exc})"
-            gpus = []
+            gpus, interconnect, topology = [], None, ()
         finally:
             try:
                 nv.nvmlShutdown()
@@ -367,7 +406,8 @@ def probe(gpu: int | None = None) -> Probe:
     if gpus:
         selected = gpus[0].index if gpu is None else next((g.index for g in gpus if g.index == gpu), None)
     return Probe(accelerator=accelerator, nvml=status, driver=driver, cuda_driver=cuda, torch=tb, gpus=tuple(gpus),
-                 selected_gpu=selected, warnings=tuple(warnings), host=host_info())
+                 selected_gpu=selected, warnings=tuple(warnings), host=host_info(), interconnect=interconnect,
+                 topology=topology)
 
 
 def _cpu_model() -> str:
