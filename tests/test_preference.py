@@ -266,6 +266,34 @@ def test_each_stage_trains_on_the_runner(stage, method, tiny_pairs, tmp_path, da
         assert all("accuracy" in e for e in evals)
 
 
+def test_a_precomputed_reference_trains_as_the_second_copy_does(tiny_pairs, tmp_path, danlu_home):
+    """Full DPO with the reference's log-probabilities computed up front (the plan's choice when a second copy does
+    not fit) gives the same losses as holding the copy: the same reference, without its memory."""
+    losses = {}
+    for how in ("copy", "precomputed"):
+        cfg = tmp_path / f"{how}.yaml"
+        run_json("plan", "--model", "demo:tiny", "--method", "full", "--stage", "dpo", "--data",
+                 str(tiny_pairs / "train.jsonl"), "--save", str(cfg), "max_steps=3", "micro_batch=4", "grad_accum=1",
+                 f"precompute_ref={'true' if how == 'precomputed' else 'false'}")
+        res = run_json("train", str(cfg), "--run-name", how, timeout=900)
+        assert res["state"] == "done"
+        evs = [json.loads(line) for line in (Path(res["run_dir"]) / "events.jsonl").read_text().splitlines()]
+        losses[how] = [e["loss"] for e in evs if e["type"] == "step"]
+    assert len(losses["copy"]) == 3 and losses["precomputed"] == pytest.approx(losses["copy"], abs=1e-4)
+
+
+def test_the_plan_holds_a_reference_copy_only_when_it_fits():
+    from danlu.engine.plan import value as plan
+
+    roomy = plan.make("demo:smollm2", overrides={"stage": "dpo"}, lengths=[300] * 200, method="full", gpu_mem_gb=4)
+    tight = plan.make("demo:smollm2", overrides={"stage": "dpo"}, lengths=[300] * 200, method="full", gpu_mem_gb=2.2)
+    assert not roomy.settings["precompute_ref"] and roomy.terms["reference"] > 0
+    assert tight.fits and tight.settings["precompute_ref"] and "reference" not in tight.terms
+    assert "computed once before training" in str(tight.why("stage")) and tight.config(train_file="x").precompute_ref
+    again = plan.of_config(tight.config(train_file="x"), [300] * 200)  # the trainer's plan line: no copy counted
+    assert "reference" not in again.terms and "computed once" in str(again.why("stage"))
+
+
 def test_a_dpo_run_killed_with_9_resumes_to_the_uninterrupted_losses(tiny_pairs, tmp_path, danlu_home):
     """The runner contract on a preference stage: kill -9 mid-run, `danlu resume`, and every step's loss equals
     the uninterrupted run's."""

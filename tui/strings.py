@@ -554,7 +554,7 @@ STRINGS = {
         "msg_pf_unpaired_only_kto": "未配对的记录（prompt/completion/label）只能写成 KTO 格式",
         "msg_pf_unreadable": "{what}", "msg_pf_unusable": "{why}",
         "msg_ref_adapter": "参考模型就是关闭适配器的同一个模型：没有第二份",
-        "msg_ref_copy": "参考模型是起点权重的一份冻结副本（已计入内存）", "msg_ref_none": "不需要参考模型",
+        "msg_ref_copy": "参考模型是起点权重的一份冻结副本（已计入内存）", "msg_ref_precomputed": "参考模型的对数概率在训练前一次算好（不保留第二份权重）", "msg_ref_precomputed_fit": "参考模型的对数概率在训练前一次算好（第二份权重会让峰值达到 {gb:.1f} GB）", "msg_ref_none": "不需要参考模型",
         "msg_st_dpo": "DPO：相对参考模型，提高选中回答相对被拒回答的概率（beta {beta:g}：允许离参考模型多远）",
         "msg_st_kto": "KTO：相对参考模型，分别提高好回答、降低坏回答的概率（beta {beta:g}）",
         "msg_st_orpo": "ORPO：选中回答上的 SFT 损失，加上对被拒回答的几率比惩罚（权重 {beta:g}），不需要参考模型",

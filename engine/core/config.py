@@ -49,6 +49,9 @@ class TrainConfig:
                            "better, from chosen/rejected pairs) | kto (from answers labelled good or bad).")
     pref_beta: float = _f(0.1, "Preference stages: how far the tuned model may move from the reference (DPO/KTO "
                                "beta; SimPO and ORPO use it as their own scale).")
+    precompute_ref: bool = _f(False, "Full DPO/KTO: compute the reference model's log-probabilities once before "
+                                     "training instead of holding a second copy of the weights (the plan sets it when "
+                                     "the copy does not fit).")
     start_from: str = _f("", "The run this stage starts from (set by `danlu plan --stage S --from RUN`; its merged "
                              "model is `model`, and the reference model).")
     gpus: int = _f(1, "Devices per node the run spans (`danlu plan --gpus N`); more than 1 trains on torchrun ranks.")

@@ -435,11 +435,29 @@ def make(model: str, *, task: str = "general", method: str | None = None, overri
                        precision=ov.get("precision"), lora_r=int(values["lora_r"]),
                        lora_targets=str(values["lora_targets"]), lora_dropout=float(values["lora_dropout"]),
                        target_batch=batch_target, shape=shape, prefer=rc_method,
-                       knobs={"sequences": 2, "reference_copy": stage in REFERENCE_STAGES} if pref else None)
+                       knobs={"sequences": 2, "reference_copy": stage in REFERENCE_STAGES and not ov.get(
+                           "precompute_ref")} if pref else None)
+    copy_gb = None
+    if stage in REFERENCE_STAGES and "precompute_ref" not in ov and method in (None, "full") and rc_method is None:
+        # full DPO/KTO: a second copy of the weights as the reference when it fits, else the reference's
+        # log-probabilities computed once before training (TRL's precompute_ref_log_probs)
+        full = next((c for c in mem.candidates if c["method"] == "full"), None)
+        if full is not None and not full["fits"]:
+            alt = planner.plan(model, gpu_mem_gb=gpu_mem_gb, probe=probe, seq_len=seq, method=method,
+                               micro_batch=ov.get("micro_batch"), grad_accum=ov.get("grad_accum"),
+                               grad_checkpointing=ov.get("grad_checkpointing"), optimizer=ov.get("optimizer"),
+                               precision=ov.get("precision"), lora_r=int(values["lora_r"]),
+                               lora_targets=str(values["lora_targets"]), lora_dropout=float(values["lora_dropout"]),
+                               target_batch=batch_target, shape=shape, knobs={"sequences": 2, "reference_copy": False})
+            if alt.fits and alt.method == "full":
+                copy_gb = full["peak_gb"]
+                mem = alt
+                put("precompute_ref", True, "planner")
     spread = None  # several devices: the strategy and what fits each device (engine.plan.distributed)
     if int(values.get("gpus") or 1) * int(values.get("nodes") or 1) > 1:
         mem, spread = _spread(mem, shape, values, ov, method, rc_method, batch_target, seq, probe, gpu_mem_gb,
-                              {"sequences": 2, "reference_copy": stage in REFERENCE_STAGES} if pref else {}, link)
+                              {"sequences": 2, "reference_copy": stage in REFERENCE_STAGES and not
+                               values.get("precompute_ref")} if pref else {}, link)
         put("strategy", spread.strategy if spread.strategy in STRATEGIES else "single",
             "you" if "strategy" in ov else "planner")
     elif "strategy" in ov and ov["strategy"] != "single":
@@ -522,7 +540,7 @@ def make(model: str, *, task: str = "general", method: str | None = None, overri
         elif sources["method"] == "you":
             reasons.append(("method_given", msg("method_given", "method {method}: your choice", method=cfg.method)))
     if pref:
-        reasons.append(("stage", stage_reason(stage, cfg.method, cfg.pref_beta)))
+        reasons.append(("stage", stage_reason(stage, cfg.method, cfg.pref_beta, cfg.precompute_ref, copy_gb)))
     if known and pref:
         reasons.append(("data", msg("data_pairs", "{n} training {many}, {tokens:,} tokens in their longer answer's "
                                                   "sequence after truncation", n=len(known), tokens=train_tokens or 0,
@@ -609,7 +627,7 @@ def make(model: str, *, task: str = "general", method: str | None = None, overri
     )
 
 
-def stage_reason(stage: str, method: str, beta: float) -> Msg:
+def stage_reason(stage: str, method: str, beta: float, precompute: bool = False, copy_gb: float | None = None) -> Msg:
     """What a preference stage does, what it compares against and what that costs in memory."""
     what = {"dpo": msg("st_dpo", "DPO: raises the chosen answer's likelihood over the rejected one's, relative to a "
                                  "reference model (beta {beta:g}: how far it may move from it)", beta=beta),
@@ -621,6 +639,12 @@ def stage_reason(stage: str, method: str, beta: float) -> Msg:
                                      "likelihoods (beta {beta:g}), without a reference model", beta=beta)}[stage]
     if stage not in REFERENCE_STAGES:
         ref = msg("ref_none", "no reference model to hold")
+    elif method == "full" and precompute:
+        ref = (msg("ref_precomputed_fit", "the reference's log-probabilities are computed once before training "
+                                          "(a second copy of the weights would need {gb:.1f} GB at the peak)",
+                   gb=copy_gb) if copy_gb else
+               msg("ref_precomputed", "the reference's log-probabilities are computed once before training (no "
+                                      "second copy of the weights)"))
     elif method == "full":
         ref = msg("ref_copy", "the reference is a frozen second copy of the starting weights (counted in memory)")
     else:

@@ -72,6 +72,8 @@ def stage_args(cfg, run, geo: Geometry):
     _, config_cls = trainer_classes(cfg.stage)
     values = dict(common_args(cfg, run, geo), beta=cfg.pref_beta, max_length=cfg.max_seq_len,
                   remove_unused_columns=False)
+    if cfg.stage in ("dpo", "kto") and cfg.precompute_ref:  # the reference's log-probabilities, once, up front
+        values.update(precompute_ref_log_probs=True)
     if cfg.stage == "dpo":
         values.update(loss_type=["sigmoid"])
     elif cfg.stage == "simpo":
@@ -105,6 +107,26 @@ def pair_lengths(tokenizer, items: list) -> list[int]:
     from ..models import encode
 
     return encode.token_lengths(tokenizer, [pref.longer_conversation(item) for item in items])
+
+
+def _reference_kept(trainer_cls, reference: dict | None):
+    """While a trainer is made: its precomputed reference log-probabilities are the ones computed first (TRL would
+    compute them again from the model as it is now)."""
+    import contextlib
+
+    if reference is None:
+        return contextlib.nullcontext()
+
+    @contextlib.contextmanager
+    def kept():
+        own = trainer_cls._precompute_ref_logps
+        trainer_cls._precompute_ref_logps = lambda self, dataset, name, batch_size: reference[name]
+        try:
+            yield
+        finally:
+            trainer_cls._precompute_ref_logps = own
+
+    return kept()
 
 
 def _eval_counter(recipe):
@@ -147,7 +169,7 @@ class PreferenceRecipe(Recipe):
         self.phase("loading")
         self.model = models.load_for_training(cfg)
         self.ref_model = None
-        if cfg.method == "full" and cfg.stage in ("dpo", "kto"):  # a frozen copy of the starting weights
+        if cfg.method == "full" and cfg.stage in ("dpo", "kto") and not cfg.precompute_ref:  # a frozen copy
             self.ref_model = models.load_base(cfg.model, precision=cfg.precision,
                                               trust_remote_code=cfg.trust_remote_code).eval()
         trainable, total = models.count_params(self.model)
@@ -192,7 +214,12 @@ class PreferenceRecipe(Recipe):
                           eval_dataset=eval_ds, processing_class=self.tokenizer, callbacks=[callback])
             if cfg.stage in ("dpo", "kto"):
                 kwargs["ref_model"] = self.ref_model
-            trainer = self.trainer = trainer_cls(**kwargs)
+            with _reference_kept(trainer_cls, getattr(self, "_reference", None)):
+                trainer = self.trainer = trainer_cls(**kwargs)
+            if cfg.precompute_ref and getattr(self, "_reference", None) is None:
+                # the starting weights' log-probabilities: a trainer made again after an out-of-memory back-off
+                # reuses them (its model has trained since, and is no longer the reference)
+                self._reference = {"train": trainer.train_dataset, "eval": trainer.eval_dataset}
             trainer.remove_callback(PrinterCallback)
             trainer.remove_callback(ProgressCallback)
             trainer.add_callback(_eval_counter(self))
