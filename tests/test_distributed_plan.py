@@ -3,6 +3,8 @@ the plan value's ``distributed`` block on every surface."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from conftest import ROOT, run_cli, run_json
@@ -104,10 +106,27 @@ def test_plan_gpus_on_the_cli_json_and_config(tmp_path, danlu_home):
     assert (saved.gpus, saved.nodes, saved.strategy) == (2, 1, "ddp")
     again = plan.of_config(saved, [300] * 368)
     assert again.distributed["strategy"] == "ddp" and again.distributed["ranks"] == 2
-    refused = run_cli("train", str(cfg))
-    assert refused.returncode == 2 and "torchrun --nproc-per-node 2" in refused.stderr and str(cfg) in refused.stderr
     sharded = run_cli("train", str(cfg), "strategy=fsdp")
     assert sharded.returncode == 2 and "DDP only" in sharded.stderr
+    nodes = run_cli("train", str(cfg), "nodes=2")
+    assert nodes.returncode == 2 and "--nnodes 2 --node-rank NODE_RANK" in nodes.stderr and str(cfg) in nodes.stderr
+
+
+def test_train_starts_the_planned_ranks_itself(tmp_path, danlu_home, tiny_model):
+    """`danlu train CONFIG` on a DDP plan for 2 devices starts 2 torchrun ranks (gloo on the CPU): one run, written
+    by rank 0, that took every step."""
+    import json
+
+    cfg = tmp_path / "c.yaml"
+    run_json("plan", "--model", "demo:tiny", "--data", str(SAMPLE), "--gpus", "2", "strategy=ddp", "max_steps=2",
+             "eval_steps=0", "early_stopping_patience=0", "--save", str(cfg))
+    proc = run_cli("train", str(cfg), "--run-name", "two", "--json", timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "starting 2 ranks (ddp)" in proc.stderr
+    out = json.loads(proc.stdout[proc.stdout.index("{"):])
+    assert out["state"] == "done" and out["steps"] == 2 and out["run_dir"].endswith("/two")
+    rows = [json.loads(line) for line in (Path(out["run_dir"]) / "events.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in rows if e["type"] == "step"] == [1, 2] and [e["type"] for e in rows].count("done") == 1
 
 
 def test_on_the_cpu_processes_share_the_cores_so_one_process_is_planned():

@@ -135,6 +135,40 @@ def launch_command(cfg, config: str) -> str:
     return f"torchrun --nproc-per-node {cfg.gpus}{nodes} -m danlu.engine.cli train {config}"
 
 
+def _launch(cfg, args) -> None:
+    """Start the config's ranks on this machine with torchrun (one process per device): in the foreground, or
+    detached in a new session like any run (its output in the run's train.log).  Every rank gets the same run
+    name; rank 0 writes the run directory."""
+    import subprocess
+    import sys
+    import time
+
+    from ..core import paths
+    from ..plan import prepare
+    from ..runs import store as runs
+
+    name = runs.clean_name(args.run_name) if args.run_name else runs.clean_name(
+        f"{time.strftime('%Y%m%d-%H%M%S')}-{cfg.strategy}-{prepare.run_name(cfg)}")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(cfg.gpus),
+           "-m", "danlu.engine.cli", "train", str(args.config), *args.overrides, "--run-name", name]
+    run = runs.RunDir(paths.runs_root() / name)
+    if run.events_path.exists():
+        raise DanluError(f"run {name} already exists", where=str(run.path),
+                         fix="pick a new --run-name, or continue it with `danlu resume`")
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    if args.detach:
+        run.path.mkdir(parents=True, exist_ok=True)
+        with open(run.log_path, "ab") as log:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                    start_new_session=True, close_fds=True, env=env, cwd=os.getcwd())
+        _started(args, run, proc.pid)
+        return
+    stderr_console().print(f"starting {cfg.gpus} ranks ({cfg.strategy}): {' '.join(cmd[1:])}")
+    rc = subprocess.run(cmd + (["--json"] if args.json else []), env=env, cwd=os.getcwd()).returncode
+    if rc:
+        raise SystemExit(rc)
+
+
 def _check_devices(cfg, world: int, config: str) -> None:
     """A config planned for several devices runs on exactly that many ranks, with a strategy this version runs."""
     planned = 1 if cfg.strategy == "single" else cfg.gpus * cfg.nodes  # single: one device trains alone
@@ -143,10 +177,12 @@ def _check_devices(cfg, world: int, config: str) -> None:
                          "DDP only", where=f"{config}: strategy",
                          fix="set strategy=ddp if the plan's candidates say DDP fits each device, or plan again "
                              "with fewer devices or QLoRA")
-    if planned > 1 and world == 1:
-        raise DanluError(f"this config is planned for {planned} devices ({cfg.strategy}) and runs as one process "
-                         "per device", where=f"{config}: gpus/nodes", fix=f"run: {launch_command(cfg, config)}")
-    if planned > 1 and world != planned:
+    if planned > 1 and world == 1 and cfg.nodes > 1:  # the other machines: the command to run on each
+        raise DanluError(f"this config is planned for {cfg.nodes} machines of {cfg.gpus} devices ({cfg.strategy}); "
+                         "each machine starts its own ranks", where=f"{config}: gpus/nodes",
+                         fix=f"on each machine, with its NODE_RANK (0 to {cfg.nodes - 1}) and the first machine's "
+                             f"address as HOST: {launch_command(cfg, config)}")
+    if planned > 1 and world > 1 and world != planned:
         raise DanluError(f"this config is planned for {planned} devices, and the launcher started {world} ranks",
                          where=f"{config}: gpus/nodes", fix=f"run: {launch_command(cfg, config)}")
 
@@ -170,6 +206,9 @@ def cmd_train(args):
         cfg.dataset_hash = data.file_hash(cfg.train_file)
     world = int(os.environ.get("WORLD_SIZE", "1"))
     _check_devices(cfg, world, str(args.config))
+    if world == 1 and cfg.strategy != "single" and cfg.gpus * cfg.nodes > 1:
+        _launch(cfg, args)  # one node: danlu starts the planned ranks itself
+        return
     if world > 1:
         # torchrun / accelerate: every rank runs this command; they share one run directory, rank 0 writes it
         name = runs.clean_name(args.run_name) if args.run_name else _launcher_run_name(cfg)
