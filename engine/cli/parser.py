@@ -141,7 +141,10 @@ def build_parser() -> argparse.ArgumentParser:
                            help="add this many mix records per record of the data (default 0.1 = 10 %%)")
         json_flag(d)
 
-    sp = add("train", cmd_train, "train from a config.yaml (foreground, or --detach to survive a closed terminal)")
+    sp = add("train", cmd_train, "train from a config.yaml (foreground, or --detach to survive a closed terminal)",
+             "Train from a config.yaml (foreground, or --detach to survive a closed terminal).  A config planned for "
+             "several GPUs on this machine (`danlu plan --gpus N`, strategy ddp) starts one process per GPU with "
+             "torchrun; for several machines it prints the command to run on each.")
     sp.add_argument("config", help="a config.yaml (from `danlu plan --save`, or runs/<id>/config.yaml to reproduce a "
                                    "run)")
     sp.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
