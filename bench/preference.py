@@ -5,7 +5,7 @@ evasive one or the lab's answer to another question), split 90/10 with every pro
   dpo     DPO with LoRA from the base model, danlu's plan (`danlu plan --stage dpo`)
   sft     LoRA SFT on the training pairs' chosen answers (danlu's plan), the run the chain starts from
   chain   DPO with LoRA from the SFT run (`danlu plan --stage dpo --from SFT`): its model is the starting point and
-          the reference
+          the reference; the dpo run's steps and sequence length, so that the two compare
 
 For each: held-out preference accuracy (the share of held-out pairs whose chosen answer has the higher
 length-normalised log-probability) and margin, base against tuned, from `danlu eval RUN --json` (its
@@ -13,7 +13,7 @@ length-normalised log-probability) and margin, base against tuned, from `danlu e
 starting point: the base model for dpo and sft, the SFT model for chain; the chain is also compared with the base
 model before SFT.
 
-    python bench/preference.py              # about 40 minutes on a 2-core CPU
+    python bench/preference.py              # about an hour on a 2-core CPU
     python bench/preference.py --smoke      # demo:tiny, a few pairs and steps
 """
 
@@ -98,8 +98,16 @@ def main() -> None:
         sft_run, sft_s = train_run("sft", "--model", model, "--method", "lora", "--data", str(sft_data),
                                    "--eval-data", str(sft_held))
         results["sft"] = evaluate(home, sft_run, args.smoke)
+        # the chain takes the dpo run's steps and sequence length: its starting point is a model folder, not the demo
+        # model, so its own plan would take three passes at the data's full length (about an hour more here)
+        import yaml
+
+        done = yaml.safe_load((Path(dpo_run) / "config.yaml").read_text())
+        dpo_steps = sum(1 for line in (Path(dpo_run) / "events.jsonl").read_text().splitlines()
+                        if '"type": "step"' in line)
+        same = [] if args.smoke else [f"max_steps={dpo_steps}", f"max_seq_len={done['max_seq_len']}"]
         chain_run, chain_s = train_run("chain", "--stage", "dpo", "--from", sft_run, "--method", "lora", "--data",
-                                       str(train), "--eval-data", str(held))
+                                       str(train), "--eval-data", str(held), *same)
         results["chain"] = evaluate(home, chain_run, args.smoke)
 
         def pref(name, side, key):
