@@ -33,10 +33,16 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field
 
+from ..core.config import STRATEGIES  # one list: the config validates against it
 from ..core.texts import Msg, msg
 from . import memory
 
-from ..core.config import STRATEGIES  # noqa: E402  (one list: the config validates against it)
+# rough compute model for the time estimates (engine.plan.value's too): FLOPs per trained token (forward 2P, backward
+# 2P for the activation gradients, 2P more for the weight gradients of a full fine-tune), at a share of the peak
+FLOPS_PER_PARAM = {"full": 6, "lora": 4, "qlora": 5}  # QLoRA dequantises every weight in both passes
+CPU_FLOPS_PER_CORE = 5e10  # what danlu's runner reaches on this repository's 2-core CI machine (bench/train_speed)
+GPU_MFU = 0.35
+GPU_PEAK_TFLOPS = {(7, 0): 112, (7, 5): 65, (8, 0): 312, (8, 6): 71, (8, 7): 40, (8, 9): 165, (9, 0): 990}
 SHARDED = ("weights", "reference", "adapters", "optimizer", "optimizer_paged", "gradients", "optimizer_step",
            "quant_constants")  # what FSDP divides by the world size
 OFFLOADED = ("weights", "reference", "adapters", "optimizer", "optimizer_paged", "gradients", "optimizer_step",
@@ -376,8 +382,6 @@ TABLE_GPUS = (2, 4, 8)
 def choice_table(seq_len: int = 2048, target_batch: int = 16, host_gb: float = 256) -> str:
     """The README's table: what ``danlu plan --gpus N --gpu-mem GB`` chooses for common models (bf16, sequences of
     ``seq_len`` tokens, ``target_batch`` samples a step, ``host_gb`` of RAM a node), one cell per card size."""
-    from .value import FLOPS_PER_PARAM, GPU_MFU, GPU_PEAK_TFLOPS
-
     head = "| model | GPUs | " + " | ".join(f"{gb} GB ({'NVLink' if link == 'nvlink' else 'PCIe'})"
                                             for gb, link in TABLE_CARDS) + " |"
     rows = [head, "|" + "---|" * (2 + len(TABLE_CARDS))]

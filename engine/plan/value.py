@@ -32,6 +32,7 @@ from ..core.texts import Msg, msg
 from ..data import replay as data_replay
 from ..models import load as models_mod
 from . import recipe
+from .distributed import CPU_FLOPS_PER_CORE, FLOPS_PER_PARAM, GPU_MFU, GPU_PEAK_TFLOPS  # noqa: F401 (one compute model)
 from .hardware import Probe
 
 DEFAULT_SEQ_LEN = 1024  # with no data (or no tokenizer offline), and the cap on a length read from the data
@@ -47,12 +48,6 @@ PLANNER_KEYS = ("micro_batch", "grad_accum", "grad_checkpointing", "optimizer", 
 # TrainConfig fields a task preset sets (the learning rate per method besides)
 TASK_KEYS = ("epochs", "lora_r", "lora_alpha", "lora_dropout", "warmup_ratio")
 DEMO_KEYS = ("epochs", "lora_r", "lora_alpha", "lora_dropout", "warmup_ratio")
-# rough compute model for the time estimate: FLOPs per trained token (forward 2P, backward 2P for the activation
-# gradients, 2P more for the weight gradients of a full fine-tune), at a share of the device's peak
-FLOPS_PER_PARAM = {"full": 6, "lora": 4, "qlora": 5}  # QLoRA dequantises every weight in both passes
-CPU_FLOPS_PER_CORE = 5e10  # what danlu's runner reaches on this repository's 2-core CI machine (bench/train_speed)
-GPU_MFU = 0.35
-GPU_PEAK_TFLOPS = {(7, 0): 112, (7, 5): 65, (8, 0): 312, (8, 6): 71, (8, 7): 40, (8, 9): 165, (9, 0): 990}
 
 
 @dataclass(frozen=True)
