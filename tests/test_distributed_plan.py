@@ -29,18 +29,16 @@ def test_each_strategy_divides_or_adds_the_terms_it_should():
     one = memory.memory_terms(shape, "full", 1, 1024, precision="bf16", grad_checkpointing=True,
                               optimizer="adamw_torch", lora_r=16, lora_targets="all-linear", gpu=True, grad_accum=4)
     for world in (2, 4, 8):
-        ddp, host = dist.device_terms(one, shape, "full", "ddp", world, precision="bf16", trained=shape.params,
-                                      lora=False)
+        ddp, host = dist.device_terms(one, shape, "full", "ddp", world, precision="bf16", trained=shape.params)
         assert host == 0 and ddp["weights"] == one["weights"] and ddp["comm_buckets"] == shape.params * 2
-        fsdp, _ = dist.device_terms(one, shape, "full", "fsdp", world, precision="bf16", trained=shape.params,
-                                    lora=False)
+        fsdp, _ = dist.device_terms(one, shape, "full", "fsdp", world, precision="bf16", trained=shape.params)
         for k in ("weights", "optimizer", "gradients"):
             assert fsdp[k] == pytest.approx(one[k] / world)
         block, root = dist._largest_unit(shape)
         assert fsdp["gathered"] == (3 * block + root) * 2  # two layers and the root gathered, one layer's gradient
         assert fsdp["activations"] == one["activations"]  # a rank's activations are its own micro-batch's
         off, host = dist.device_terms(one, shape, "full", "fsdp_offload", world, precision="bf16",
-                                      trained=shape.params, lora=False)
+                                      trained=shape.params)
         assert off["weights"] == 0 and off["optimizer"] == 0 and host == pytest.approx(
             sum(fsdp[k] for k in ("weights", "optimizer", "gradients", "optimizer_step")))
         assert sum(off.values()) < sum(fsdp.values()) < sum(one.values()) < sum(ddp.values())

@@ -125,7 +125,7 @@ def _largest_unit(shape: memory.ModelShape) -> tuple[int, int]:
 
 
 def device_terms(terms: dict, shape: memory.ModelShape, method: str, strategy: str, world: int, *,
-                 precision: str, trained: int, lora: bool) -> tuple[dict, float]:
+                 precision: str, trained: int) -> tuple[dict, float]:
     """Per-device bytes by cause for ``strategy`` over ``world`` ranks, from one device's ``terms`` (bytes) at the
     same per-rank micro-batch; and the host bytes each rank offloads."""
     wbytes = 4 if precision == "fp32" else 2
@@ -214,7 +214,7 @@ def options(shape: memory.ModelShape, layout: Layout, *, methods: list, seq_len:
                                                  lora_targets=lora_targets, gpu=gpu, lora_dropout=lora_dropout,
                                                  eval_batch=mb, grad_accum=accum, **(knobs or {}))
                     terms, host = device_terms(single, shape, method, strategy, ranks, precision=precision,
-                                               trained=trained, lora=method != "full")
+                                               trained=trained)
                     peak = sum(terms.values())
                     node_host = host * layout.gpus_per_node
                     fits = peak <= usable and (host_usable is None or node_host <= host_usable)
