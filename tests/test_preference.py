@@ -266,6 +266,22 @@ def test_each_stage_trains_on_the_runner(stage, method, tiny_pairs, tmp_path, da
         assert all("accuracy" in e for e in evals)
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("stage", ["orpo", "kto"])
+def test_orpo_and_kto_losses_fall_on_the_real_model(stage, smollm2, tiny_pairs, tmp_path):
+    """A few steps of ORPO and KTO on demo:smollm2 (SmolLM2-135M-Instruct) at a short sequence length: the loss of
+    the last steps is below the first steps'."""
+    cfg = tmp_path / "c.yaml"
+    run_json("plan", "--model", "demo:smollm2", "--method", "lora", "--stage", stage, "--data",
+             str(tiny_pairs / "train.jsonl"), "--save", str(cfg), "max_steps=6", "max_seq_len=128", "micro_batch=4",
+             "grad_accum=1", "eval_steps=0", "early_stopping_patience=0")
+    res = run_json("train", str(cfg), "--run-name", stage, timeout=900)
+    assert res["state"] == "done" and res["steps"] == 6
+    evs = [json.loads(line) for line in (Path(res["run_dir"]) / "events.jsonl").read_text().splitlines()]
+    losses = [e["loss"] for e in evs if e["type"] == "step"]
+    assert sum(losses[-2:]) / 2 < sum(losses[:2]) / 2, losses
+
+
 def test_a_precomputed_reference_trains_as_the_second_copy_does(tiny_pairs, tmp_path, danlu_home):
     """Full DPO with the reference's log-probabilities computed up front (the plan's choice when a second copy does
     not fit) gives the same losses as holding the copy: the same reference, without its memory."""
