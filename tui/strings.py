@@ -733,7 +733,7 @@ STRINGS = {
         "msg_batch_target": "能放下的最大微批，上限为每步 {target} {one}（{src}），不足部分靠累积",
         "msg_target_you": "--target-batch",
         "msg_eval_none": "没有留出数据，因此不做评估（提供 --eval-data，或在向导的数据步骤留出一部分）",
-        "msg_eval_every_n": "每 {k} 步在 {n} {many}（留出）上评估", "msg_eval_ends_n": "训练前后在 {n} {many}（留出）上评估",
+        "msg_eval_every_n": "每 {k} 步在留出的 {n} {many}上评估", "msg_eval_ends_n": "训练前后在留出的 {n} {many}上评估",
         "msg_data_train": "{n} 条训练对话，截断后共 {tokens:,} token",
         "msg_sum_max_steps": "{steps} 步（max_steps）",
         "msg_batch_packed": "微批 {mb} × 累积 {ga}（{why}），实际以 {pack} token 的打包行 × 累积 {rga} 运行：每步约 {samples} "
@@ -762,7 +762,7 @@ STRINGS = {
         "msg_rc_batch_one": "每步 1 {one}：时间预算约够在 {n} {many}上训练 {e:g} 轮，每条大约只见一次时，每条一步的更新次数最多",
         "msg_rc_epochs": "{e} 轮：每轮 {spe} 步，总共约 {target} 步中至少 {least} 步（1 到 {most} 轮）",
         "msg_rc_epochs_budget": "{e:g} 轮：{full} 轮约需 {t}，超过本演示的 {budget} 秒",
-        "msg_rc_eval": "每 {k} 步评估一次（共 {n} 次，用 {held} {many}（留出））；连续 {p} 次评估没有更低的验证损失就停止，"
+        "msg_rc_eval": "每 {k} 步评估一次（共 {n} 次，用留出的 {held} {many}）；连续 {p} 次评估没有更低的验证损失就停止，"
                        "并保留最佳一步",
         "msg_rc_eval_ends": "只在训练前后评估：{steps} 步太少，无法提前停止",
         "msg_rc_eval_none": "没有留出数据：训练中不评估，也不提前停止",
@@ -773,7 +773,7 @@ STRINGS = {
                                 "{ref}/{h}（Adam 的最佳学习率随宽度按 1/宽度 下降）",
         "msg_rc_method_lora": "用适配器而不是全参数微调：{tokens:,} 个训练 token 装得进它的 {params:,} 个参数，这时 LoRA "
                               "学得一样好、遗忘更少",
-        "msg_rc_dropout": "适配器 dropout 为 0：在 {n} {many}（留出）上的提前停止已经防止过拟合，而 dropout 会拖慢每一步",
+        "msg_rc_dropout": "适配器 dropout 为 0：在留出的 {n} {many}上的提前停止已经防止过拟合，而 dropout 会拖慢每一步",
         "msg_rc_method_full": "放得下就全参数微调：{tokens:,} 个训练 token，超过适配器 {params:,} 个参数的容量",
         "msg_rc_warmup": "预热 {pct:g}% 后余弦衰减（{steps} 步中的 {n} 步：指南建议 3% 到 10%，目标约 {least} 步）",
         "msg_dx_clean": "正常：验证损失稳定在最佳值附近",
