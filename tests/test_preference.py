@@ -273,7 +273,7 @@ def test_orpo_and_kto_losses_fall_on_the_real_model(stage, smollm2, tiny_pairs, 
     the last steps is below the first steps'."""
     cfg = tmp_path / "c.yaml"
     run_json("plan", "--model", "demo:smollm2", "--method", "lora", "--stage", stage, "--data",
-             str(tiny_pairs / "train.jsonl"), "--save", str(cfg), "max_steps=6", "max_seq_len=128", "micro_batch=4",
+             str(tiny_pairs / "train.jsonl"), "--save", str(cfg), "max_steps=6", "max_seq_len=96", "micro_batch=2",
              "grad_accum=1", "eval_steps=0", "early_stopping_patience=0")
     res = run_json("train", str(cfg), "--run-name", stage, timeout=900)
     assert res["state"] == "done" and res["steps"] == 6
