@@ -282,6 +282,19 @@ def test_orpo_and_kto_losses_fall_on_the_real_model(stage, smollm2, tiny_pairs, 
     assert sum(losses[-2:]) / 2 < sum(losses[:2]) / 2, losses
 
 
+def test_a_preference_run_exports_and_its_merged_model_is_checked(tiny_pairs, tmp_path, danlu_home):
+    """Export reads a preference run's held-out pairs for its check prompt (each prompt with its chosen answer), as
+    it reads an SFT run's conversations: the merged model is made and checked against the tuned one."""
+    cfg = tmp_path / "c.yaml"
+    run_json("plan", "--model", "demo:tiny", "--method", "lora", "--stage", "dpo", "--data",
+             str(tiny_pairs / "train.jsonl"), "--eval-data", str(tiny_pairs / "eval.jsonl"), "--save", str(cfg),
+             "max_steps=2", "micro_batch=4", "grad_accum=1", "eval_steps=0", "early_stopping_patience=0")
+    res = run_json("train", str(cfg), "--run-name", "dpo-export", timeout=900)
+    out = run_cli("export", res["run_dir"], "--to", "adapter,merged", "--out", str(tmp_path / "exp"), timeout=900)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "reloaded, logits within" in out.stdout and (tmp_path / "exp" / "merged").is_dir()
+
+
 def test_a_precomputed_reference_trains_as_the_second_copy_does(tiny_pairs, tmp_path, danlu_home):
     """Full DPO with the reference's log-probabilities computed up front (the plan's choice when a second copy does
     not fit) gives the same losses as holding the copy: the same reference, without its memory."""

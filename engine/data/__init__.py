@@ -34,7 +34,7 @@ __all__ = [
     "DataReport", "Problem", "CopyResult", "Spec", "AtomicWriter", "load_conversations", "load", "iter_conversations", "analyse",
     "clean", "split", "split_counts", "leakage", "mix_in", "no_usable", "normalize", "normalize_text", "length_stats", "write_conversations",
     "from_messages", "to_messages", "check_conversation", "detect_format", "conversation_key", "file_hash",
-    "iter_messages_file", "steps", "formats", "dedup", "preference",
+    "iter_messages_file", "steps", "formats", "dedup", "preference", "conversations_in",
 ]
 
 
@@ -44,6 +44,16 @@ def load_conversations(path, **kwargs) -> tuple[list[Conversation], DataReport]:
     Keyword arguments: ``mapping`` (dict or 'instruction=问题,output=回答'), ``on_error`` (fix|skip|stop),
     ``confirm_mapping`` (refuse a proposed column mapping instead of using it)."""
     return load(path, **kwargs)
+
+
+def conversations_in(path) -> list:
+    """A run's data file as conversations to prompt a model with: its SFT conversations, or for preference data
+    each prompt with its chosen answer (what export checks and reports use from a run of any stage)."""
+    from . import preference
+
+    if preference.looks_like(path):
+        return preference.conversations(preference.load(path).pairs)
+    return load_conversations(path)[0]
 
 
 def detect_format(rows: list) -> tuple[str, str]:

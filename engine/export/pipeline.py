@@ -575,7 +575,7 @@ def _held_out_prompt(source: Source) -> list[dict]:
 
     path = source.run / "data" / "eval.jsonl"
     if path.is_file():
-        questions = demo.questions(data.load_conversations(path)[0], 1)
+        questions = demo.questions(data.conversations_in(path), 1)
         if questions:
             return questions[0]["messages"]
     return [{"role": "user", "content": "What is the capital of France?"}]
@@ -743,7 +743,7 @@ def _train_convs(source: Source) -> list:
     from .. import data
 
     path = source.run / "data" / "train.jsonl"
-    return data.load_conversations(path)[0] if path.is_file() else []
+    return data.conversations_in(path) if path.is_file() else []
 
 
 # -- model card -------------------------------------------------------------------------------------------------
