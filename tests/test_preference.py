@@ -282,7 +282,7 @@ def test_orpo_and_kto_losses_fall_on_the_real_model(stage, smollm2, tiny_pairs, 
     assert sum(losses[-2:]) / 2 < sum(losses[:2]) / 2, losses
 
 
-def test_a_preference_run_exports_and_its_merged_model_is_checked(tiny_pairs, tmp_path, danlu_home):
+def test_a_preference_run_exports_and_plans_its_next_run(tiny_pairs, tmp_path, danlu_home):
     """Export reads a preference run's held-out pairs for its check prompt (each prompt with its chosen answer), as
     it reads an SFT run's conversations: the merged model is made and checked against the tuned one."""
     cfg = tmp_path / "c.yaml"
@@ -293,6 +293,8 @@ def test_a_preference_run_exports_and_its_merged_model_is_checked(tiny_pairs, tm
     out = run_cli("export", res["run_dir"], "--to", "adapter,merged", "--out", str(tmp_path / "exp"), timeout=900)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "reloaded, logits within" in out.stdout and (tmp_path / "exp" / "merged").is_dir()
+    after = run_json("plan", "--from", res["run_dir"])  # the next plan reads the run's pairs as pairs
+    assert after["stage"] == "dpo" and after["train_samples"] == 24
 
 
 def test_a_precomputed_reference_trains_as_the_second_copy_does(tiny_pairs, tmp_path, danlu_home):

@@ -907,8 +907,18 @@ def next_inputs(run, *, overrides=None) -> NextInputs:
         given["max_steps"] = -1
     user = TrainConfig.parse_overrides(overrides) if isinstance(overrides, (list, tuple)) else dict(overrides or {})
     given.update(user)
-    train = data.load_conversations(cfg.train_file)[0]
-    held = data.load_conversations(cfg.eval_file)[0] if cfg.eval_file else []
+    if cfg.stage in PREFERENCE_STAGES:  # pairs: each as the sequence of its longer answer (what the plan counts)
+        from ..data import preference
+
+        def sequences(path):
+            d = preference.load(path)
+            return [preference.longer_conversation(i) for i in (d.pairs or d.unpaired)]
+
+        train = sequences(cfg.train_file)
+        held = sequences(cfg.eval_file) if cfg.eval_file else []
+    else:
+        train = data.load_conversations(cfg.train_file)[0]
+        held = data.load_conversations(cfg.eval_file)[0] if cfg.eval_file else []
     return NextInputs(run=str(run.path), model=cfg.model, method=cfg.method, overrides=given, train=train, held=held,
                       lengths=token_lengths(cfg.model, train, trust_remote_code=cfg.trust_remote_code),
                       trust_remote_code=cfg.trust_remote_code, diagnosis=d,
