@@ -424,26 +424,23 @@ def make(model: str, *, task: str = "general", method: str | None = None, overri
                           many=recipe.unit(stage, plural=True))
         rc_batch_why = None
 
-    mem = planner.plan(model, gpu_mem_gb=gpu_mem_gb, probe=probe, seq_len=seq, method=method,
-                       micro_batch=ov.get("micro_batch"), grad_accum=ov.get("grad_accum"),
-                       grad_checkpointing=ov.get("grad_checkpointing"), optimizer=ov.get("optimizer"),
-                       precision=ov.get("precision"), lora_r=int(values["lora_r"]),
-                       lora_targets=str(values["lora_targets"]), lora_dropout=float(values["lora_dropout"]),
-                       target_batch=batch_target, shape=shape, prefer=rc_method,
-                       knobs={"sequences": 2, "reference_copy": stage in REFERENCE_STAGES and not ov.get(
-                           "precompute_ref")} if pref else None)
+    def fit(knobs, prefer):  # the memory planner on this plan's forced choices
+        return planner.plan(model, gpu_mem_gb=gpu_mem_gb, probe=probe, seq_len=seq, method=method,
+                            micro_batch=ov.get("micro_batch"), grad_accum=ov.get("grad_accum"),
+                            grad_checkpointing=ov.get("grad_checkpointing"), optimizer=ov.get("optimizer"),
+                            precision=ov.get("precision"), lora_r=int(values["lora_r"]),
+                            lora_targets=str(values["lora_targets"]), lora_dropout=float(values["lora_dropout"]),
+                            target_batch=batch_target, shape=shape, prefer=prefer, knobs=knobs)
+
+    mem = fit({"sequences": 2, "reference_copy": stage in REFERENCE_STAGES and not ov.get("precompute_ref")}
+              if pref else None, rc_method)
     copy_gb = None
     if stage in REFERENCE_STAGES and "precompute_ref" not in ov and method in (None, "full") and rc_method is None:
         # full DPO/KTO: a second copy of the weights as the reference when it fits, else the reference's
         # log-probabilities computed once before training (TRL's precompute_ref_log_probs)
         full = next((c for c in mem.candidates if c["method"] == "full"), None)
         if full is not None and not full["fits"]:
-            alt = planner.plan(model, gpu_mem_gb=gpu_mem_gb, probe=probe, seq_len=seq, method=method,
-                               micro_batch=ov.get("micro_batch"), grad_accum=ov.get("grad_accum"),
-                               grad_checkpointing=ov.get("grad_checkpointing"), optimizer=ov.get("optimizer"),
-                               precision=ov.get("precision"), lora_r=int(values["lora_r"]),
-                               lora_targets=str(values["lora_targets"]), lora_dropout=float(values["lora_dropout"]),
-                               target_batch=batch_target, shape=shape, knobs={"sequences": 2, "reference_copy": False})
+            alt = fit({"sequences": 2, "reference_copy": False}, None)
             if alt.fits and alt.method == "full":
                 copy_gb = full["peak_gb"]
                 mem = alt
