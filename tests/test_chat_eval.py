@@ -155,8 +155,12 @@ def test_repl_commands_and_ctrl_c_stops_the_answer_not_the_repl(real_run, tmp_pa
             subprocess.run(["tmux", "send-keys", "-t", term.session, "-l", line], check=True)
             subprocess.run(["tmux", "send-keys", "-t", term.session, "Enter"], check=True)
 
-        send("/set max_new_tokens 200")
-        term.wait_for("max_new_tokens 200")
+        # greedy without a repeat penalty: a small model's answer loops to max_new_tokens, so the Ctrl-C below lands
+        # while it is being written (a sampled answer could end first, and the test would not test the stop)
+        send("/set max_new_tokens 400")
+        term.wait_for("max_new_tokens 400")
+        send("/set temperature 0")
+        term.wait_for("temperature 0.0,")
         send("/set repetition_penalty 1.0")
         term.wait_for("repetition_penalty 1.0")
         send("Tell me a very long story about the sea, with many details.")
@@ -164,6 +168,10 @@ def test_repl_commands_and_ctrl_c_stops_the_answer_not_the_repl(real_run, tmp_pa
         time.sleep(2.0)  # part of the answer has streamed
         subprocess.run(["tmux", "send-keys", "-t", term.session, "C-c"], check=True)
         term.wait_for("stopped]", timeout=30)
+        assert term.alive()
+        # a Ctrl-C at the prompt (one meant for an answer that had just ended) keeps the conversation
+        subprocess.run(["tmux", "send-keys", "-t", term.session, "C-c"], check=True)
+        term.wait_for("Ctrl-C again", timeout=30)
         assert term.alive()
         send("/compare What is the capital of France?")
         term.wait_for("base> ", pattern=r"base> .*\n(.*\n)*.*tokens/s", timeout=180)

@@ -24,7 +24,7 @@ HELP = """commands:
   /save FILE        append the conversation to FILE as a training-format JSONL line ({"messages": [...]}),
                     e.g. after correcting an answer, for the next training round
   /help             this list
-  /quit             leave (also Ctrl-D)
+  /quit             leave (also Ctrl-D, or Ctrl-C twice at the prompt)
 Ctrl-C stops the answer being written."""
 
 
@@ -124,15 +124,23 @@ class Repl:
         self.say("type a message; /help lists commands, /quit or Ctrl-D leaves"
                  + (f"; /compare asks the base model too ({how})" if ok else ""))
         self.say(f"sampling: {self.session.sampling.describe()} ({self.session.sampling.origin()}; /set changes it)")
+        interrupted = False
         while True:
             try:
                 line = read("you> ")
             except EOFError:
                 print(file=self.out)
                 return
-            except KeyboardInterrupt:  # at the prompt: leave, on a clean line
-                print("\r\x1b[K" if getattr(self.out, "isatty", lambda: False)() else "", file=self.out)
-                return
+            except KeyboardInterrupt:
+                # at the prompt a Ctrl-C clears the line; a second one in a row leaves. One that was meant to stop an
+                # answer and landed just after it ended must not close the conversation.
+                print(file=self.out, flush=True)
+                if interrupted:
+                    return
+                interrupted = True
+                self.say("(Ctrl-C again, Ctrl-D or /quit leaves)")
+                continue
+            interrupted = False
             text = line.strip()
             if not text:
                 continue
