@@ -104,8 +104,8 @@ def test_plan_gpus_on_the_cli_json_and_config(tmp_path, danlu_home):
     assert (saved.gpus, saved.nodes, saved.strategy) == (2, 1, "ddp")
     again = plan.of_config(saved, [300] * 368)
     assert again.distributed["strategy"] == "ddp" and again.distributed["ranks"] == 2
-    sharded = run_cli("train", str(cfg), "strategy=fsdp")
-    assert sharded.returncode == 2 and "DDP only" in sharded.stderr
+    sharded = run_cli("train", str(cfg), "strategy=fsdp", "method=qlora")
+    assert sharded.returncode == 2 and "QLoRA's 4-bit weights train on one device" in sharded.stderr
     nodes = run_cli("train", str(cfg), "nodes=2")
     assert nodes.returncode == 2 and "--nnodes 2 --node-rank NODE_RANK" in nodes.stderr and str(cfg) in nodes.stderr
 

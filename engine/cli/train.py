@@ -128,33 +128,28 @@ def _launcher_run_name(cfg) -> str:
     return f"{cfg.method}-ddp-{launcher}-{started}"
 
 
-def launch_command(cfg, config: str) -> str:
-    """The torchrun command that runs ``config`` on its planned devices (each node runs it with its --node-rank)."""
-    nodes = f" --nnodes {cfg.nodes} --node-rank NODE_RANK --rdzv-backend c10d --rdzv-endpoint HOST:29500" \
-        if cfg.nodes > 1 else ""
-    return f"torchrun --nproc-per-node {cfg.gpus}{nodes} -m danlu.engine.cli train {config}"
+MASTER_PORT = 29500  # torchrun's rendezvous port on the first machine of a multi-node run
 
 
-def _launch(cfg, args) -> None:
-    """Start the config's ranks on this machine with torchrun (one process per device): in the foreground, or
-    detached in a new session like any run (its output in the run's train.log).  Every rank gets the same run
-    name; rank 0 writes the run directory."""
+def launch_command(cfg, tail: list[str]) -> str:
+    """The torchrun command that runs ``danlu TAIL`` on the config's planned devices; for several machines each
+    runs it with its NODE_RANK and the first machine's address as HOST (static rendezvous: node 0 hosts it)."""
+    import shlex
+
+    nodes = (f" --nnodes {cfg.nodes} --node-rank NODE_RANK --master-addr HOST --master-port {MASTER_PORT}"
+             if cfg.nodes > 1 else "")
+    return f"torchrun --nproc-per-node {cfg.gpus}{nodes} -m danlu.engine.cli {shlex.join(tail)}"
+
+
+def _launch(cfg, args, tail: list[str], run) -> None:
+    """Start the config's ranks on this machine with torchrun (one process per device), each running
+    ``danlu TAIL``: in the foreground, or detached in a new session like any run (its output in the run's
+    train.log).  Every rank gets the same run; rank 0 writes the run directory."""
     import subprocess
     import sys
-    import time
 
-    from ..core import paths
-    from ..plan import prepare
-    from ..runs import store as runs
-
-    name = runs.clean_name(args.run_name) if args.run_name else runs.clean_name(
-        f"{time.strftime('%Y%m%d-%H%M%S')}-{cfg.strategy}-{prepare.run_name(cfg)}")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(cfg.gpus),
-           "-m", "danlu.engine.cli", "train", str(args.config), *args.overrides, "--run-name", name]
-    run = runs.RunDir(paths.runs_root() / name)
-    if run.events_path.exists():
-        raise DanluError(f"run {name} already exists", where=str(run.path),
-                         fix="pick a new --run-name, or continue it with `danlu resume`")
+           "-m", "danlu.engine.cli", *tail]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     if args.detach:
         run.path.mkdir(parents=True, exist_ok=True)
@@ -169,22 +164,28 @@ def _launch(cfg, args) -> None:
         raise SystemExit(rc)
 
 
-def _check_devices(cfg, world: int, config: str) -> None:
-    """A config planned for several devices runs on exactly that many ranks, with a strategy this version runs."""
-    planned = 1 if cfg.strategy == "single" else cfg.gpus * cfg.nodes  # single: one device trains alone
-    if cfg.strategy in ("fsdp", "fsdp_offload"):
-        raise DanluError(f"strategy {cfg.strategy} is planned but this version of danlu trains several devices with "
-                         "DDP only", where=f"{config}: strategy",
-                         fix="set strategy=ddp if the plan's candidates say DDP fits each device, or plan again "
-                             "with fewer devices or QLoRA")
+def _planned_ranks(cfg) -> int:
+    return 1 if cfg.strategy == "single" else cfg.gpus * cfg.nodes  # single: one device trains alone
+
+
+def _check_devices(cfg, world: int, config: str, tail: list[str]) -> None:
+    """A config planned for several devices runs on exactly that many ranks, with a strategy this version runs;
+    ``tail``: the danlu command each rank runs (in the per-machine command of a multi-node plan)."""
+    planned = _planned_ranks(cfg)
+    if cfg.strategy in ("fsdp", "fsdp_offload") and cfg.method == "qlora":
+        raise DanluError(f"strategy {cfg.strategy} shards the weights, and QLoRA's 4-bit weights train on one device "
+                         "here", where=f"{config}: strategy",
+                         fix="set strategy=single for QLoRA, or method=lora to shard it (danlu plan --gpus N "
+                             "says which fits)")
     if planned > 1 and world == 1 and cfg.nodes > 1:  # the other machines: the command to run on each
         raise DanluError(f"this config is planned for {cfg.nodes} machines of {cfg.gpus} devices ({cfg.strategy}); "
                          "each machine starts its own ranks", where=f"{config}: gpus/nodes",
                          fix=f"on each machine, with its NODE_RANK (0 to {cfg.nodes - 1}) and the first machine's "
-                             f"address as HOST: {launch_command(cfg, config)}")
+                             f"address as HOST (the run's folder on a filesystem all of them share): "
+                             f"{launch_command(cfg, tail)}")
     if planned > 1 and world > 1 and world != planned:
         raise DanluError(f"this config is planned for {planned} devices, and the launcher started {world} ranks",
-                         where=f"{config}: gpus/nodes", fix=f"run: {launch_command(cfg, config)}")
+                         where=f"{config}: gpus/nodes", fix=f"run: {launch_command(cfg, tail)}")
 
 
 def cmd_train(args):
@@ -205,9 +206,21 @@ def cmd_train(args):
     if Path(cfg.train_file).is_file() and not cfg.dataset_hash:
         cfg.dataset_hash = data.file_hash(cfg.train_file)
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    _check_devices(cfg, world, str(args.config))
-    if world == 1 and cfg.strategy != "single" and cfg.gpus * cfg.nodes > 1:
-        _launch(cfg, args)  # one node: danlu starts the planned ranks itself
+    if world == 1 and _planned_ranks(cfg) > 1:  # the ranks' command: every rank (and machine) the same run name
+        from ..plan import prepare
+
+        name = runs.clean_name(args.run_name) if args.run_name else runs.clean_name(
+            f"{time.strftime('%Y%m%d-%H%M%S')}-{cfg.strategy}-{prepare.run_name(cfg)}")
+        tail = ["train", str(args.config), *args.overrides, "--run-name", name]
+    else:
+        name, tail = None, ["train", str(args.config), *args.overrides]
+    _check_devices(cfg, world, str(args.config), tail)
+    if name is not None:  # one machine: danlu starts the planned ranks itself
+        run = runs.RunDir(paths.runs_root() / name)
+        if run.events_path.exists():
+            raise DanluError(f"run {name} already exists", where=str(run.path),
+                             fix="pick a new --run-name, or continue it with `danlu resume`")
+        _launch(cfg, args, tail, run)
         return
     if world > 1:
         # torchrun / accelerate: every rank runs this command; they share one run directory, rank 0 writes it
@@ -236,6 +249,19 @@ def cmd_resume(args):
 
     run, cfg = resume.prepare(args.run, epochs=args.epochs, max_steps=args.max_steps,
                               allow_data_change=args.allow_data_change)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if _planned_ranks(cfg) > 1 and world == 1:  # a run of several ranks continues on as many
+        tail = ["resume", str(run.path)]
+        for flag, value in (("--max-steps", args.max_steps), ("--epochs", args.epochs)):
+            if value is not None:
+                tail += [flag, str(value)]
+        if args.allow_data_change:
+            tail.append("--allow-data-change")
+        _check_devices(cfg, world, str(run.config_path), tail)
+        _launch(cfg, args, tail, run)
+        return
+    if world > 1:
+        _check_devices(cfg, world, str(run.config_path), ["resume", str(run.path)])
     if args.detach:
         from ..train import runner as train
 

@@ -10,7 +10,7 @@ forward and backward on every unlabelled position, and the memory of their logit
 
 It is used where the LM head is a plain linear layer on the decoder's output (see
 :func:`supports`); anything else (prompt/prefix tuning, logit soft-capping or scaling, a model
-wrapped by DDP) keeps TRL's own loss.
+wrapped by DDP or sharded by FSDP) keeps TRL's own loss.
 """
 
 from __future__ import annotations
@@ -32,6 +32,10 @@ def supports(model) -> bool:
 
     if isinstance(model, torch.nn.parallel.DistributedDataParallel):
         return False  # DDP's gradient sync hooks run in its own forward
+    from torch.distributed.fsdp import FSDPModule
+
+    if isinstance(_inner(model), FSDPModule) or isinstance(model, FSDPModule):
+        return False  # FSDP2 gathers the weights in its root module's forward
     peft_config = getattr(model, "peft_config", None) or {}
     if any(getattr(c, "is_prompt_learning", False) for c in peft_config.values()):
         return False  # virtual tokens are added by the PEFT wrapper's forward
@@ -132,12 +136,18 @@ def trainer_class():
             real = self.args.output_dir
             name = f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}"
             stage = os.path.join(real, f".{name}.partial")
-            shutil.rmtree(stage, ignore_errors=True)
+            if self.args.should_save:
+                shutil.rmtree(stage, ignore_errors=True)
+            # several ranks write into the staged folder (their RNG states; an FSDP run its shards): none starts
+            # before rank 0 has emptied it, and rank 0 renames it once all have finished
+            self.accelerator.wait_for_everyone()
             self.args.output_dir = stage
             try:
                 super()._save_checkpoint(model, trial)
+                self.accelerator.wait_for_everyone()
             except BaseException:
-                shutil.rmtree(stage, ignore_errors=True)
+                if self.args.should_save:
+                    shutil.rmtree(stage, ignore_errors=True)
                 raise
             finally:
                 self.args.output_dir = real

@@ -204,6 +204,7 @@ class PreferenceRecipe(Recipe):
 
         cfg, run = self.cfg, self.run
         trainer_cls, _ = trainer_classes(cfg.stage)
+        trainer_cls = runner.sharding.trainer_class(trainer_cls, cfg)
         train_ds = Dataset.from_list(self.train_rows)
         eval_ds = Dataset.from_list(self.eval_rows) if self.eval_rows else None
         self.sampler.start() if self.main else None

@@ -22,6 +22,8 @@ def prepare(ref: str, *, epochs: float | None = None, max_steps: int | None = No
     """Check that run ``ref`` can be resumed (``epochs``/``max_steps``: the new totals), write its config with the
     new totals, and return the run and that config (validated once, as it is loaded with the new totals)."""
     run = runs.resolve(ref)
+    if train.rank() != 0:  # another rank of a launch: rank 0 checks the run and writes its config
+        return run, TrainConfig.load(run.config_path, _totals(epochs, max_steps))
     if run.is_training():  # the run's lock decides, whatever status.json says
         holder = run.lock_holder() or run.status()
         raise DanluError(f"run {run.id} is already being trained by another process (pid {holder.get('pid', '?')})",
@@ -69,11 +71,7 @@ def prepare(ref: str, *, epochs: float | None = None, max_steps: int | None = No
                              f"{'; '.join(changed)}",
                              where=str(run.config_path),
                              fix="undo those changes, or start a new run with `danlu train` on the edited config")
-    totals: dict = {}
-    if epochs is not None:
-        totals.update(epochs=epochs, max_steps=-1 if max_steps is None else cfg.max_steps)  # --epochs alone: epochs
-    if max_steps is not None:
-        totals["max_steps"] = max_steps
+    totals = _totals(epochs, max_steps)
     new_hash = _same_data_or_allowed(run, cfg, saved_cfg, allow_data_change)
     if new_hash is not None:
         totals["dataset_hash"] = new_hash
@@ -84,6 +82,16 @@ def prepare(ref: str, *, epochs: float | None = None, max_steps: int | None = No
     prepare.check_config(cfg, str(run.config_path))
     atomic.write_text(run.config_path, cfg.to_yaml())
     return run, cfg
+
+
+def _totals(epochs: float | None, max_steps: int | None) -> dict:
+    """The config's new totals for ``--epochs`` / ``--max-steps`` (--epochs alone: epochs decide the length)."""
+    totals: dict = {}
+    if epochs is not None:
+        totals.update(epochs=epochs, max_steps=-1)
+    if max_steps is not None:
+        totals["max_steps"] = max_steps
+    return totals
 
 
 def _same_data_or_allowed(run, cfg, saved_cfg, allowed: bool) -> str | None:

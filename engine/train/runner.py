@@ -30,6 +30,7 @@ from pathlib import Path
 
 from ..core import atomic, events, texts
 from .. import data
+from . import sharding
 from ..models import encode, load as models
 from ..infer import evaluate, loss as loss_mod
 from ..plan import hardware, prepare
@@ -232,6 +233,8 @@ def _callback(run: RunDir, cfg: TrainConfig, ctl: Control, emit, eval_fn, state:
 
         def on_step_end(self, args, st, control, **kw):
             ctl.poll()
+            # a request reaches one rank (its signal, control.json on rank 0's disk): every rank acts on it now
+            ctl.stop, ctl.checkpoint = sharding.agree(ctl.stop, ctl.checkpoint)
             if ctl.checkpoint:
                 ctl.checkpoint = False
                 control.should_save = True
@@ -248,7 +251,7 @@ def _callback(run: RunDir, cfg: TrainConfig, ctl: Control, emit, eval_fn, state:
                 best = state.get("best_eval")
                 if best is None or loss < best - 1e-6:
                     state["best_eval"], state["bad_evals"] = loss, 0
-                    if cfg.early_stopping_patience and rank() == 0:
+                    if cfg.early_stopping_patience:  # every rank: a sharded model's weights are gathered
                         save_best(run, kw["model"], st.global_step, loss)
                 else:
                     state["bad_evals"] = state.get("bad_evals", 0) + 1
@@ -276,10 +279,16 @@ BEST_DIR = "best"  # the trainable weights at the best held-out loss so far, and
 
 def save_best(run: RunDir, model, step: int, loss: float) -> None:
     """Keep the trainable weights of the best evaluation so far (early stopping makes them the final model).  On
-    disk, not in memory: a resumed run still knows its best step, and a full fine-tune's copy costs no RAM."""
+    disk, not in memory: a resumed run still knows its best step, and a full fine-tune's copy costs no RAM.
+    Every rank calls it (a sharded model's weights are gathered); rank 0 writes."""
     from safetensors.torch import save_file
 
-    weights = {n: p.detach().to("cpu").contiguous() for n, p in model.named_parameters() if p.requires_grad}
+    if rank() != 0 and not sharding.is_sharded_model(model):
+        return
+    weights = {n: sharding.gathered(p).to("cpu").contiguous() for n, p in model.named_parameters()
+               if p.requires_grad}
+    if rank() != 0:
+        return
     with atomic.staged_dir(run.path / BEST_DIR, overwrite=True) as tmp:
         save_file(weights, str(Path(tmp) / "weights.safetensors"))
         (Path(tmp) / "best.json").write_text(json.dumps({"step": step, "eval_loss": loss}), encoding="utf-8")
@@ -294,15 +303,18 @@ def read_best(run: RunDir) -> dict | None:
 
 
 def restore_best(run: RunDir, model) -> None:
-    """Load the kept best weights into ``model`` (the same trainable parameters, by name)."""
+    """Load the kept best weights into ``model`` (the same trainable parameters, by name).  Every rank calls it;
+    rank 0 reads the file (the others may be on machines without it) and a sharded model takes its shards."""
     import torch
     from safetensors.torch import load_file
 
-    weights = load_file(str(run.path / BEST_DIR / "weights.safetensors"))
     params = dict(model.named_parameters())
-    with torch.no_grad():
-        for name, value in weights.items():
-            params[name].copy_(value.to(params[name].device, params[name].dtype))
+    if rank() == 0:
+        weights = load_file(str(run.path / BEST_DIR / "weights.safetensors"))
+    else:  # the same names in the same order as rank 0's file: the trainable parameters
+        weights = {n: torch.zeros(p.shape, dtype=p.dtype) for n, p in params.items() if p.requires_grad}
+    for name in sorted(weights):
+        sharding.load_whole(params[name], weights[name])
 
 
 def plan_event(cfg: TrainConfig, lengths: list) -> events.Log:
@@ -364,7 +376,7 @@ def common_args(cfg: TrainConfig, run: RunDir, geo: Geometry) -> dict:
         disable_tqdm=True,
         include_num_input_tokens_seen="non_padding",
         dataloader_num_workers=0,
-        ddp_find_unused_parameters=False if int(os.environ.get("WORLD_SIZE", "1")) > 1 else None,
+        **sharding.trainer_args(cfg),  # several ranks: the collective time-out, and FSDP2's arguments
     )
 
 
@@ -384,6 +396,8 @@ def valid_checkpoint(path: Path) -> bool:
     """A checkpoint is usable when its state, optimizer and weights can be read."""
     try:
         json.loads((path / "trainer_state.json").read_text())
+        if sharding.is_sharded_checkpoint(path):  # FSDP: each rank's shards, with their metadata written last
+            return (path / sharding.SHARDED_OPTIMIZER_DIR / ".metadata").is_file()
         if (path / "optimizer.pt").stat().st_size == 0:
             return False
         weights = list(path.glob("*.safetensors"))
@@ -569,8 +583,8 @@ class Recipe:
 
         from ..infer.loss import trainer_class
 
-        SFTTrainer = trainer_class()
         cfg, run = self.cfg, self.run
+        SFTTrainer = sharding.trainer_class(trainer_class(), cfg)  # FSDP2 on CPU ranks too
         train_ds = Dataset.from_list([dict(r, length=len(r["input_ids"])) for r in self.train_rows])
         self.sampler.start() if self.main else None
         callback = _callback(run, cfg, self.ctl, self.emit, self.eval_fn if self.eval_rows else None, self.state)
@@ -611,22 +625,26 @@ class Recipe:
             if self.main and eval_after is not None:
                 self.emit(events.Eval(step=steps, loss=eval_after, **self.state.pop("eval_extra", {})))
         best_step = steps if self.eval_rows else None
-        best = read_best(run) if self.cfg.early_stopping_patience else None
-        if best and best["step"] < steps and best["eval_loss"] < eval_after - 1e-6:
+        best = read_best(run) if self.cfg.early_stopping_patience and self.main else None
+        better = bool(best and best["step"] < steps and best["eval_loss"] < eval_after - 1e-6)
+        if sharding.agree(better)[0]:  # rank 0 holds the best step's file; every rank restores it
             restore_best(run, model)  # early stopping's promise: the run's model is its best step's
-            self.emit(events.log("best_restored", step=best["step"], loss=round(best["eval_loss"], 4),
-                                 last=round(eval_after, 4)))
-            eval_after, best_step = best["eval_loss"], best["step"]
+            if best:  # rank 0 reports it
+                self.emit(events.log("best_restored", step=best["step"], loss=round(best["eval_loss"], 4),
+                                     last=round(eval_after, 4)))
+                eval_after, best_step = best["eval_loss"], best["step"]
         state_name = "stopped" if self.ctl.stop else "done"
         seconds = time.time() - self.t_start
         tokens = int(getattr(trainer.state, "num_input_tokens_seen", 0) or 0)
         runtime = next((h.get("train_runtime") for h in reversed(trainer.state.log_history) if "train_runtime" in h),
                        None)
         tps = (tokens - self.state.get("tokens_at_begin", 0)) / runtime if runtime else None
+        # a sharded model is gathered whole (every rank takes part): final/ is a plain model for chat, eval, export
+        whole = sharding.full_state_dict(model) if sharding.is_sharded_model(model) else None
         if self.main:
             self.phase("saving")
             with atomic.staged_dir(run.final_dir, overwrite=True) as tmp:
-                model.save_pretrained(tmp)
+                model.save_pretrained(tmp, **({"state_dict": whole} if whole is not None else {}))
                 self.tokenizer.save_pretrained(tmp)
             self.emit(events.Checkpoint(step=steps, path=str(run.final_dir), final=True))
             if state_name == "done":  # final/ is now the best step's model: its second copy would only fill the disk
@@ -731,6 +749,10 @@ def _explain(exc: BaseException) -> tuple[str, str]:
                 "free some space, then continue with `danlu resume RUN`")
     if "out of memory" in text.lower():
         return f"out of memory: {text}", "lower micro_batch, shorten max_seq_len, or use qlora (see `danlu plan`)"
+    lost = sharding.lost_peer(exc, text)
+    if lost:
+        return lost, ("read the other ranks' output (each machine's terminal or train.log) for why one stopped, "
+                      "then continue with `danlu resume RUN` (on every machine of a multi-machine run)")
     return f"training failed: {type(exc).__name__}: {text}", debug_hint()
 
 
