@@ -65,6 +65,7 @@ BENCHES = [
     Bench("plan_calibration", []),
     Bench("plan_calibration", ["--model", "demo:smollm2"], ["--smoke", "--model", "demo:tiny"], label="plan_calibration_runner"),
     Bench("preference", []),  # DPO on the real model, from the base and after SFT
+    Bench("distributed", []),  # DDP and FSDP2 on 2 CPU ranks: predicted vs measured memory per rank
     Bench("recipe", []),  # the longest: the real model trained 22 times (two datasets × auto, 8 grid points, LF, TRL)
 ]
 

@@ -32,6 +32,8 @@ EXPECTED = {
                    "pref.chain.accuracy_gain", "pref.chain.wall_s"},
     "recipe": {"recipe.support.loss_vs_grid_best", "recipe.support.loss_vs_lf", "recipe.support.loss_vs_trl",
                "recipe.support.wall_vs_lf", "recipe.extract.rouge_vs_lf", "recipe.extract.forgetting_vs_lf"},
+    "distributed": {"dist.ddp.memory_ratio", "dist.fsdp.memory_ratio", "dist.ddp.rank_memory_gb",
+                    "dist.fsdp.rank_memory_gb"},
 }
 
 

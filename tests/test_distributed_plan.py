@@ -141,3 +141,17 @@ def test_the_readme_table_is_what_the_planner_chooses():
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     table = text.split("<!-- choice-table -->\n", 1)[1].split("\n<!-- /choice-table -->", 1)[0]
     assert table == dist.choice_table()
+
+
+@pytest.mark.parametrize("gpus", [2, 8])
+def test_every_listed_model_plans_on_several_gpus(gpus, danlu_home, tiny_model):
+    """The wizard's model list, each planned for several 24 GB GPUs as its "all GPUs" row asks: a plan with a
+    strategy and a reason, never an exception (a tiny model's step of microseconds once divided by zero)."""
+    from danlu.engine import plan as engine_plan
+    from danlu.engine.core import presets
+
+    for ref in dict.fromkeys(["demo:tiny", "demo:small", *presets.model_ids()]):
+        p = engine_plan.make(ref, overrides={"gpus": gpus}, lengths=None, gpu_mem_gb=24)
+        d = p.distributed
+        assert d["world_size"] == gpus and d["strategy"] in dist.STRATEGIES and d["why"], ref
+        assert d["per_device_peak_gb"] <= 24, ref

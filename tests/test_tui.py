@@ -70,14 +70,30 @@ def test_the_hardware_step_chooses_a_gpu_without_changing_the_probe(monkeypatch,
                     break
             first = app.wizard.probe
             table = app.screen.query_one("#gpu-table", DataTable)
-            assert table.display and table.row_count == 2
+            assert table.display and table.row_count == 3  # all of them, GPU 0, GPU 1
             table.focus()
-            table.move_cursor(row=1)
+            table.move_cursor(row=2)
             await pilot.pause()
             app.screen.action_next()
             await pilot.pause()
             assert app.wizard.gpu == 1 and app.wizard.probe.selected_gpu == 1 and first.selected_gpu == 0
-            assert app.wizard.probe.selected().index == 1
+            assert app.wizard.probe.selected().index == 1 and "gpus" not in app.wizard.overrides
+            # back, and all of them: the plan the model and plan steps make spreads the run over both
+            app.goto("hardware")
+            await pilot.pause(0.2)
+            table = app.screen.query_one("#gpu-table", DataTable)
+            assert table.row_count == 3 and "all 2" in str(table.get_row_at(0)[0])
+            table.move_cursor(row=0)
+            await pilot.pause()
+            app.screen.action_next()
+            await pilot.pause()
+            assert app.wizard.overrides["gpus"] == 2
+            from danlu.engine import plan
+
+            p = plan.make("Qwen/Qwen2.5-7B", overrides=dict(app.wizard.overrides), lengths=None,
+                          probe=app.wizard.probe)
+            assert p.distributed["ranks"] == 2 and p.distributed["strategy"] in ("ddp", "fsdp")
+            assert "× 2 devices" in str(p.summary())
 
     _run(go())
 

@@ -24,9 +24,7 @@ def cmd_probe(args):
             + (f"  ({len(g.processes)} other process(es) hold memory)" if g.processes else "")
         )
     if info.interconnect:
-        links = sorted({g.nvlinks for g in info.gpus})
-        lines.append("interconnect: " + (f"NVLink ({'/'.join(map(str, links))} active links a GPU)"
-                                          if info.interconnect == "nvlink" else "PCIe (no NVLink)"))
+        lines.append(f"interconnect: {info.link_words()}")
         for pair in info.topology:
             if pair["path"]:
                 lines.append(f"  GPU {pair['gpus'][0]} ↔ GPU {pair['gpus'][1]}: through {pair['path']}")

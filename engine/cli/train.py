@@ -146,10 +146,10 @@ def _launch(cfg, args, tail: list[str], run) -> None:
     ``danlu TAIL``: in the foreground, or detached in a new session like any run (its output in the run's
     train.log).  Every rank gets the same run; rank 0 writes the run directory."""
     import subprocess
-    import sys
 
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(cfg.gpus),
-           "-m", "danlu.engine.cli", *tail]
+    from ..train import sharding
+
+    cmd = sharding.launcher(cfg, tail)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     if args.detach:
         run.path.mkdir(parents=True, exist_ok=True)
@@ -164,14 +164,12 @@ def _launch(cfg, args, tail: list[str], run) -> None:
         raise SystemExit(rc)
 
 
-def _planned_ranks(cfg) -> int:
-    return 1 if cfg.strategy == "single" else cfg.gpus * cfg.nodes  # single: one device trains alone
-
-
 def _check_devices(cfg, world: int, config: str, tail: list[str]) -> None:
     """A config planned for several devices runs on exactly that many ranks, with a strategy this version runs;
     ``tail``: the danlu command each rank runs (in the per-machine command of a multi-node plan)."""
-    planned = _planned_ranks(cfg)
+    from ..train import sharding
+
+    planned = sharding.planned_ranks(cfg)
     if cfg.strategy in ("fsdp", "fsdp_offload") and cfg.method == "qlora":
         raise DanluError(f"strategy {cfg.strategy} shards the weights, and QLoRA's 4-bit weights train on one device "
                          "here", where=f"{config}: strategy",
@@ -206,7 +204,9 @@ def cmd_train(args):
     if Path(cfg.train_file).is_file() and not cfg.dataset_hash:
         cfg.dataset_hash = data.file_hash(cfg.train_file)
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world == 1 and _planned_ranks(cfg) > 1:  # the ranks' command: every rank (and machine) the same run name
+    from ..train import sharding
+
+    if world == 1 and sharding.planned_ranks(cfg) > 1:  # the ranks' command: every rank (and machine) the same name
         from ..plan import prepare
 
         name = runs.clean_name(args.run_name) if args.run_name else runs.clean_name(
@@ -249,8 +249,10 @@ def cmd_resume(args):
 
     run, cfg = resume.prepare(args.run, epochs=args.epochs, max_steps=args.max_steps,
                               allow_data_change=args.allow_data_change)
+    from ..train import sharding
+
     world = int(os.environ.get("WORLD_SIZE", "1"))
-    if _planned_ranks(cfg) > 1 and world == 1:  # a run of several ranks continues on as many
+    if sharding.planned_ranks(cfg) > 1 and world == 1:  # a run of several ranks continues on as many
         tail = ["resume", str(run.path)]
         for flag, value in (("--max-steps", args.max_steps), ("--epochs", args.epochs)):
             if value is not None:

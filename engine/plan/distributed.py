@@ -113,6 +113,8 @@ class Option:
     def to_dict(self) -> dict:
         out = asdict(self)
         out["reason"] = str(self.reason)
+        for k in ("step_s", "compute_s", "comm_s"):
+            out[k] = float(f"{out[k]:.4g}")
         return out
 
 
@@ -227,7 +229,7 @@ def options(shape: memory.ModelShape, layout: Layout, *, methods: list, seq_len:
                         best = Option(strategy, method, mb, accum, gc, optimizer,
                                       {k: round(v / memory.GB, 3) for k, v in terms.items()},
                                       round(peak / memory.GB, 2), round(node_host / memory.GB, 2), fits,
-                                      round(step, 3), round(comp, 3), round(comm, 3), ranks=ranks)
+                                      step, comp, comm, ranks=ranks)  # unrounded: a tiny model's step is µs
                     if fits:
                         break
                 if best is not None and best.fits:
@@ -359,7 +361,7 @@ def _why(pick: Option, opts: list, prefer: str | None = None) -> Msg:
                    others=", ".join(faster_misfits))
     if slower:
         best_other = min(slower, key=lambda o: o.sample_s)
-        pct = 100 * (best_other.sample_s / pick.sample_s - 1)
+        pct = 100 * (best_other.sample_s / pick.sample_s - 1) if pick.sample_s > 0 else 0.0
         text = (msg("dist_pick_faster", "{text}; {pct:.0f} % faster than {other}", text=text, pct=pct,
                     other=best_other.strategy) if pct >= 1 else
                 msg("dist_pick_same", "{text}; as fast as {other}, with less to set up", text=text,

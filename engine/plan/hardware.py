@@ -110,6 +110,17 @@ class Probe:
         """The same probe with GPU ``index`` selected (None when there is no such GPU)."""
         return dataclasses.replace(self, selected_gpu=next((g.index for g in self.gpus if g.index == index), None))
 
+    def link_words(self):
+        """How several GPUs are linked, in words (a Msg), or None with fewer than two."""
+        from ..core.texts import msg
+
+        if not self.interconnect:
+            return None
+        if self.interconnect == "nvlink":
+            links = "/".join(map(str, sorted({g.nvlinks for g in self.gpus})))
+            return msg("link_nvlink", "NVLink ({links} active links a GPU)", links=links)
+        return msg("link_pcie", "PCIe (no NVLink)")
+
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 

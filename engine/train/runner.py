@@ -757,13 +757,21 @@ def _explain(exc: BaseException) -> tuple[str, str]:
 
 
 def detach(config_path: Path, run: RunDir, *, resume: bool = False) -> int:
-    """Start ``danlu train`` for ``run`` in a new session that outlives this terminal; return its pid."""
+    """Start ``danlu train`` for ``run`` in a new session that outlives this terminal; return its pid.  A config
+    planned for several devices of this machine starts their ranks (torchrun; every rank trains ``run``)."""
     import subprocess
 
+    cfg = TrainConfig.load(config_path)
+    tail = ["train", str(config_path), "--in-run", str(run.path)] + (["--resume"] if resume else [])
+    if sharding.planned_ranks(cfg) > 1:
+        if cfg.nodes > 1:
+            raise DanluError(f"this run is planned for {cfg.nodes} machines; each starts its own ranks",
+                             where=str(config_path), fix=f"run `danlu train {config_path}` in a terminal: it prints "
+                                                         "the command for each machine")
+        cmd = sharding.launcher(cfg, tail)
+    else:
+        cmd = [sys.executable, "-m", "danlu.engine.cli", *tail]
     log = open(run.log_path, "ab")
-    cmd = [sys.executable, "-m", "danlu.engine.cli", "train", str(config_path), "--in-run", str(run.path)]
-    if resume:
-        cmd.append("--resume")
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
         cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,

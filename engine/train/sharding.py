@@ -27,6 +27,20 @@ def world() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
+def planned_ranks(cfg) -> int:
+    """How many ranks the config trains on (``single``: one device trains alone, whatever the node has)."""
+    return 1 if cfg.strategy == "single" else cfg.gpus * cfg.nodes
+
+
+def launcher(cfg, tail: list[str]) -> list[str]:
+    """The command that starts the config's ranks on this machine (torchrun, one process per device), each
+    running ``danlu TAIL``."""
+    import sys
+
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(cfg.gpus),
+            "-m", "danlu.engine.cli", *tail]
+
+
 def sharded(cfg) -> bool:
     """This process is one rank of an FSDP2 run."""
     return cfg.strategy in FSDP_STRATEGIES and world() > 1

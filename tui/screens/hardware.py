@@ -32,6 +32,8 @@ def hardware_rows(p) -> list[tuple[str, str]]:
                                        f"{t('hw_free')}  bf16 {'✓' if g.bf16 else '✗'}"))
         if procs:
             rows.append((f"  {t('hw_other_procs')}", procs))
+    if p.link_words() is not None:
+        rows.append((t("hw_link"), say(p.link_words())))
     rows += [(t("hw_cpu"), f"{host.cpu} ({host.cores or '?'} {t('hw_cores')})"),
              (t("hw_ram"), f"{host.ram_available_gb}/{host.ram_total_gb} GB {t('hw_free')}"),
              (t("hw_disk"), f"{host.disk_free_gb} GB {t('hw_free')} ({host.disk_path})")]
@@ -105,6 +107,8 @@ class HardwareScreen(StepScreen):
         if len(gpus) > 1:
             gt = self.query_one("#gpu-table", DataTable)
             gt.clear()
+            free = min(g.memory_free_gb for g in gpus)
+            gt.add_row(t("hw_all_gpus", n=len(gpus)), t("hw_all_gpus_name"), f"{free:g} GB × {len(gpus)}", key="all")
             for g in gpus:
                 gt.add_row(str(g.index), g.name, f"{g.memory_free_gb:g} GB", key=str(g.index))
             gt.display = True
@@ -120,8 +124,13 @@ class HardwareScreen(StepScreen):
             return
         gt = self.query_one("#gpu-table", DataTable)
         if gt.display and gt.row_count:
-            idx = int(gt.coordinate_to_cell_key(gt.cursor_coordinate).row_key.value)
-            self.wizard.gpu = idx
-            self.wizard.probe = p.with_gpu(idx)
+            key = gt.coordinate_to_cell_key(gt.cursor_coordinate).row_key.value
+            if key == "all":  # the plan spreads the run over every GPU (engine.plan: gpus = their number)
+                self.wizard.gpu = None
+                self.wizard.overrides["gpus"] = len(p.gpus)
+            else:
+                self.wizard.gpu = int(key)
+                self.wizard.probe = p.with_gpu(int(key))
+                self.wizard.overrides.pop("gpus", None)
         self.app.goto("model")
 
