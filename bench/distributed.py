@@ -51,12 +51,20 @@ if rank == 0:
     run.path.mkdir(parents=True, exist_ok=True)
 res = train.run(cfg, run)
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-step_s = None
+step_s, training = None, {}
 if rank == 0:
-    rows = [e for e in run.events() if type(e).__name__ == "Step"]
+    events = run.events()
+    rows = [e for e in events if type(e).__name__ == "Step"]
     if len(rows) > 1:  # the first step includes warm-up; the rest are steady
         step_s = (rows[-1].elapsed_s - rows[0].elapsed_s) / (len(rows) - 1)
-(work / f"{strategy}.rank{rank}.json").write_text(json.dumps({"base": base, "peak": peak, "step_s": step_s}))
+    # each rank's RSS while it trains (rank 0's system samples, every second, from the first step on): the
+    # high-water mark of loading the whole model before sharding it is not in these
+    for e in events:
+        if type(e).__name__ == "System" and rows and e.ts >= rows[0].ts:
+            for r in e.ranks or [{"rank": 0, "rss_gb": e.rss_gb}]:
+                training[r["rank"]] = max(training.get(r["rank"], 0.0), r["rss_gb"] * 1024**3)
+(work / f"{strategy}.rank{rank}.json").write_text(json.dumps({"base": base, "peak": peak, "step_s": step_s,
+                                                              "training": training}))
 """
 
 
@@ -116,17 +124,21 @@ def main(argv=None) -> None:
         print(f"{args.model}, full fine-tune, fp32, rows of ≤ {args.seq} tokens, micro-batch 1 per rank, "
               f"{args.steps} steps (CPU, gloo)")
         print(f"{'strategy':<10} {'ranks':>5} {'predicted GB':>12} {'measured GB (each rank)':>26} {'ratio':>6} "
-              f"{'s/step':>7}")
+              f"{'while training GB':>20} {'s/step':>7}")
         rows, figures = {}, []
         for i, (strategy, ranks) in enumerate((("single", 1), ("ddp", 2), ("fsdp", 2))):
             measured = launch(args.model, strategy, ranks, args.seq, args.steps, work, 29650 + i)
             gbs = [(m["peak"] - m["base"]) / 1024**3 for m in measured]
+            during = {int(k): v for k, v in measured[0]["training"].items()}
+            train_gbs = [(during[r] - m["base"]) / 1024**3 for r, m in enumerate(measured) if r in during]
             pred = predict(args.model, strategy, ranks, args.seq)
             ratio = pred["gb"] / max(gbs)
             rows[strategy] = {"ranks": ranks, "predicted_gb": pred["gb"], "measured_gb": gbs,
-                              "step_s": measured[0]["step_s"], "predicted_terms_gb": pred["terms_gb"]}
+                              "measured_training_gb": train_gbs, "step_s": measured[0]["step_s"],
+                              "predicted_terms_gb": pred["terms_gb"]}
             print(f"{strategy:<10} {ranks:>5} {pred['gb']:>12.3f} {', '.join(f'{g:.3f}' for g in gbs):>26} "
-                  f"{ratio:>6.2f} {measured[0]['step_s'] or float('nan'):>7.2f}", flush=True)
+                  f"{ratio:>6.2f} {', '.join(f'{g:.3f}' for g in train_gbs):>20} "
+                  f"{measured[0]['step_s'] or float('nan'):>7.2f}", flush=True)
         one = rows["single"]["step_s"]
         for strategy in ("ddp", "fsdp"):
             r = rows[strategy]
@@ -138,6 +150,11 @@ def main(argv=None) -> None:
             figures.append(Figure(f"dist.{strategy}.rank_memory_gb", f"measured peak memory of the larger rank, "
                                   f"{strategy.upper()} ({args.model}, full)", max(r["measured_gb"]), "GB",
                                   max(rows["single"]["measured_gb"]), "one process"))
+            if r["measured_training_gb"] and rows["single"]["measured_training_gb"]:
+                figures.append(Figure(f"dist.{strategy}.rank_training_gb", f"largest rank's memory while training "
+                                      f"(sampled every second), {strategy.upper()} ({args.model}, full)",
+                                      max(r["measured_training_gb"]), "GB",
+                                      max(rows["single"]["measured_training_gb"]), "one process"))
             if r["step_s"] and one:
                 figures.append(Figure(f"dist.{strategy}.step_s", f"seconds per optimizer step, {strategy.upper()} on "
                                       "2 CPU ranks sharing 2 cores (same samples per rank-step)", r["step_s"], "s",

@@ -202,6 +202,9 @@ def test_a_stop_reaches_every_rank_and_resume_starts_them_again(tmp_path, small_
     assert "FAILED" not in log and "Traceback" not in log, log[-3000:]
     rows = _rows(run_dir)
     assert _state(run_dir) == "stopped", log[-3000:]
+    samples = [r for r in rows if r["type"] == "system" and r.get("ranks")]
+    assert samples and {x["rank"] for x in samples[-1]["ranks"]} == {0, 1}  # each rank's process, from rank 0
+    assert all(x["rss_gb"] > 0 for x in samples[-1]["ranks"])
     last = [r["step"] for r in rows if r["type"] == "step"][-1]
     saved = [r["step"] for r in rows if r["type"] == "checkpoint" and not r.get("final")]
     assert last < 400 and saved and saved[-1] == last
@@ -216,3 +219,31 @@ def _state(run_dir: Path) -> str:
     from danlu.engine.runs import store as runs
 
     return runs.RunDir(run_dir).effective_state()
+
+
+def test_ranks_whose_data_differs_are_refused_before_training(tmp_path, small_model):
+    """Two simulated machines, the second with an edited copy of the training file: every rank refuses before a
+    step, naming the rank and what differs."""
+    cfg = _config(tmp_path, "a", method="lora", lr=1e-3, micro_batch=2, max_steps=2, gpus=1, nodes=2,
+                  strategy="ddp")
+    other = tmp_path / "machine2"
+    other.mkdir()
+    lines = (tmp_path / "train.jsonl").read_text(encoding="utf-8").splitlines()
+    (other / "train.jsonl").write_text("\n".join(lines[:-1]) + "\n", encoding="utf-8")  # one record fewer
+    (other / "eval.jsonl").write_text((tmp_path / "eval.jsonl").read_text(encoding="utf-8"), encoding="utf-8")
+    cfg2 = _config(other, "a", method="lora", lr=1e-3, micro_batch=2, max_steps=2, gpus=1, nodes=2, strategy="ddp")
+    port = str(_free_port())
+    env = dict(os.environ, PYTHONPATH=str(ROOT), OMP_NUM_THREADS="1")
+    torchrun = str(Path(sys.executable).with_name("torchrun"))
+    procs = [subprocess.Popen([torchrun, "--nproc-per-node", "1", "--nnodes", "2", "--node-rank", str(node),
+                               "--master-addr", "127.0.0.1", "--master-port", port, "-m", "danlu.engine.cli", "train",
+                               str(c), "--run-name", "differ"], env=env, cwd=ROOT, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+             for node, c in ((0, cfg), (1, cfg2))]
+    outs = [p.communicate(timeout=300)[0] for p in procs]
+    assert all(p.returncode != 0 for p in procs)
+    for out in outs:
+        flat = " ".join(out.split())
+        assert "the ranks of this run differ: data" in flat and "on rank 1" in flat, flat[-2000:]
+    run_dir = Path(os.environ["DANLU_HOME"]) / "runs" / "differ"
+    assert not any(r["type"] == "step" for r in _rows(run_dir)) if (run_dir / "events.jsonl").exists() else True

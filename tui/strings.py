@@ -854,7 +854,7 @@ STRINGS = {
         "term_weights": "权重", "term_quant_constants": "量化常数", "term_adapters": "适配器",
         "term_autocast_copies": "混合精度副本", "term_optimizer": "优化器", "term_optimizer_paged": "优化器（分页）",
         "term_gradients": "梯度", "term_activations": "激活", "term_logits": "logits", "term_optimizer_step": "优化器步",
-        "term_eval": "评估", "term_dequant_workspace": "反量化缓冲", "term_runtime": "运行时", "term_allocator": "分配器", "term_cuda_context": "CUDA 上下文",
+        "term_eval": "评估", "term_dequant_workspace": "反量化缓冲", "term_runtime": "运行时", "term_allocator": "分配器", "term_comm_buckets": "通信桶", "term_gathered": "聚合的层", "term_cuda_context": "CUDA 上下文",
         "msg_repaired": "损坏的行，已修复：{how}", "msg_fix_repaired": "在文件中修正这一行",
         "msg_blank_row": "空行", "msg_fix_blank_row": "无需处理（空行会被忽略）",
         "msg_csv_cells": "这一行有 {n} 个单元格，表头有 {header} 个",

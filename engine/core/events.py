@@ -78,6 +78,7 @@ class System(Event):
     ram_total_gb: float | None = None
     rss_gb: float | None = None
     gpus: list = field(default_factory=list)  # {index, util_pct, mem_used_gb, mem_total_gb, temp_c, power_w}
+    ranks: list = field(default_factory=list)  # several ranks: this machine's, {rank, pid, rss_gb, cpu_pct}
 
 
 @dataclass(kw_only=True)

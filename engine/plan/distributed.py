@@ -111,8 +111,7 @@ class Option:
         return self.step_s / max(1, self.samples)
 
     def to_dict(self) -> dict:
-        out = asdict(self)
-        out["reason"] = str(self.reason)
+        out = asdict(self)  # the reason stays a Msg (a str): a screen says it in its language
         for k in ("step_s", "compute_s", "comm_s"):
             out[k] = float(f"{out[k]:.4g}")
         return out

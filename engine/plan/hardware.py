@@ -443,6 +443,27 @@ def host_info() -> Host:
 
 
 # -- the sampler ---------------------------------------------------------------------------------
+def _local_ranks(me) -> list:
+    """The ranks of this machine when this process is one rank of a torchrun launch: (rank, psutil.Process) of
+    every child of the launcher that has a RANK in its environment, in rank order (empty otherwise)."""
+    import os
+
+    import psutil
+
+    if int(os.environ.get("WORLD_SIZE", "1")) < 2:
+        return []
+    try:
+        ranks = []
+        for proc in me.parent().children():
+            rank = proc.environ().get("RANK")
+            if rank is not None:
+                proc.cpu_percent(interval=None)  # the first call starts its CPU clock
+                ranks.append((int(rank), proc))
+        return sorted(ranks, key=lambda r: r[0])
+    except (psutil.Error, ValueError, AttributeError):
+        return []
+
+
 class SystemSampler:
     """Samples CPU, RAM and every visible GPU; ``start()`` calls ``callback(sample)`` ~every ``interval`` s.
 
@@ -458,6 +479,7 @@ class SystemSampler:
         self._nv = None
         self._handles: list = []
         self._proc = None
+        self._ranks: list = []
 
     def open(self) -> "SystemSampler":
         import psutil
@@ -470,6 +492,7 @@ class SystemSampler:
             except Exception:  # noqa: BLE001
                 self._handles = []
         self._proc = psutil.Process()
+        self._ranks = _local_ranks(self._proc)
         psutil.cpu_percent(interval=None)
         return self
 
@@ -486,6 +509,15 @@ class SystemSampler:
             "rss_gb": round(self._proc.memory_info().rss / GB, 3),
             "gpus": [],
         }
+        ranks = []
+        for rank, proc in self._ranks:
+            try:
+                ranks.append({"rank": rank, "pid": proc.pid, "rss_gb": round(proc.memory_info().rss / GB, 3),
+                              "cpu_pct": round(proc.cpu_percent(interval=None), 1)})
+            except psutil.Error:  # a rank that ended
+                continue
+        if ranks:
+            out["ranks"] = ranks
         nv = self._nv
         for index, h in self._handles:
             try:

@@ -152,6 +152,7 @@ class PreferenceRecipe(Recipe):
         import torch
 
         cfg, run = self.cfg, self.run
+        runner.sharding.check_alike(cfg)  # several ranks: the same libraries, data and config everywhere
         if resume:
             self._resume_point()
         torch.manual_seed(cfg.seed)

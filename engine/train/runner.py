@@ -517,6 +517,7 @@ class Recipe:
         import torch
 
         cfg, run = self.cfg, self.run
+        sharding.check_alike(cfg)  # several ranks: the same libraries, data and config everywhere, or none trains
         if resume:
             self._resume_point()
         torch.manual_seed(cfg.seed)

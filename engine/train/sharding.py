@@ -162,3 +162,50 @@ def lost_peer(exc: BaseException, text: str) -> str | None:
     what = what.split(". This is typically", 1)[0].strip()
     return (f"another rank of this run stopped or hung, so rank {os.environ.get('RANK', '?')} of {world()} ended "
             f"too ({what})")
+
+
+def _fingerprint(cfg) -> dict:
+    """What must be the same on every rank for their steps to be one run's: the libraries, the data, the config."""
+    import hashlib
+    import socket
+    from importlib import metadata
+
+    from .. import __version__, data
+
+    out = {"host": socket.gethostname(), "danlu": __version__}
+    for dist in ("torch", "transformers", "accelerate", "peft", "trl"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = None
+    try:
+        out["data"] = data.file_hash(cfg.train_file)[:12]
+    except OSError:
+        out["data"] = "missing"
+    out["config"] = hashlib.sha256(cfg.to_yaml().encode()).hexdigest()[:12]
+    return out
+
+
+def check_alike(cfg) -> None:
+    """Before training, every rank compares its libraries, data and config with rank 0's; a difference (another
+    torch on one machine, an edited data file) is refused on every rank, saying which rank differs in what."""
+    if world() < 2:
+        return
+    import torch.distributed as dist
+    from accelerate import PartialState
+
+    from ..core.errors import DanluError
+
+    PartialState()  # the process group from torchrun's environment (the trainer would make it a moment later)
+    mine = _fingerprint(cfg)
+    every: list = [None] * world()
+    dist.all_gather_object(every, mine)
+    first = every[0]
+    for rank, theirs in enumerate(every[1:], start=1):
+        differ = [k for k in mine if k != "host" and theirs.get(k) != first.get(k)]
+        if differ:
+            what = "; ".join(f"{k} {theirs.get(k)} on rank {rank} ({theirs['host']}), {first.get(k)} on rank 0 "
+                             f"({first['host']})" for k in differ)
+            raise DanluError(f"the ranks of this run differ: {what}",
+                             fix="install the same danlu and libraries on every machine, and give each the same "
+                                 "config and data file (same contents)")

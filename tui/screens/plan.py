@@ -96,7 +96,9 @@ class PlanView(Vertical):
         self.query_one("#bar", Static).update(memory_bar(dict(p.terms), p.budget_gb))
         lines = [f"• {say(text)}" for _, text in p.reasons] + [f"→ {say(r)}" for r in p.remedies]
         self.query_one("#reasons", Static).update("\n".join(lines))
-        alts = [f"{c['method']} {c['peak_gb']:.2f} GB{t('colon')}{say(c['reason'])}" for c in p.candidates]
+        # a plan over several devices: each option is a strategy and a method, its reason says its memory
+        alts = [f"{c['strategy']} · {c['method']}{t('colon')}{say(c['reason'])}" if c.get("strategy") else
+                f"{c['method']} {c['peak_gb']:.2f} GB{t('colon')}{say(c['reason'])}" for c in p.candidates]
         self.query_one("#alternatives", Static).update(t("alternatives") + "  " + " | ".join(alts))
 
 
