@@ -247,3 +247,29 @@ def test_ranks_whose_data_differs_are_refused_before_training(tmp_path, small_mo
         assert "the ranks of this run differ: data" in flat and "on rank 1" in flat, flat[-2000:]
     run_dir = Path(os.environ["DANLU_HOME"]) / "runs" / "differ"
     assert not any(r["type"] == "step" for r in _rows(run_dir)) if (run_dir / "events.jsonl").exists() else True
+
+
+def test_one_rank_out_of_memory_starts_every_rank_again_at_the_smaller_batch(tmp_path, small_model):
+    """Rank 1 alone runs out of memory (injected) after step 3: it records half the micro-batch with twice the
+    accumulation in the run and ends; danlu's launcher starts both ranks again from checkpoint-2, each at that
+    geometry, and the run finishes with every step once."""
+    from danlu.engine.train.runner import INJECT_OOM_ENV
+
+    cfg = _config(tmp_path, "oom", method="lora", lr=1e-3, micro_batch=2, max_steps=6, save_steps=2, gpus=2,
+                  strategy="ddp")
+    proc = run_cli("train", cfg, "--run-name", "oom2", "--json", env={INJECT_OOM_ENV: "3@1"}, timeout=900)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    flat = " ".join(proc.stderr.split())
+    assert "rank 1 ran out of memory at step 4" in flat, flat[-3000:]
+    assert "a rank ran out of memory: every rank continues at micro-batch 1 × accumulation 2" in flat, flat[-3000:]
+    out = json.loads(proc.stdout[proc.stdout.rindex('{\n  "run_dir"'):])
+    assert out["state"] == "done" and out["steps"] == 6
+    run_dir = Path(out["run_dir"])
+    backoff = json.loads((run_dir / "backoff.json").read_text())
+    assert (backoff["micro_batch"], backoff["grad_accum"], backoff["rank"]) == (1, 2, 1)
+    rows = _rows(run_dir)
+    assert [r["step"] for r in rows if r["type"] == "step"] == [1, 2, 3, 4, 5, 6]
+    resumed = [r for r in rows if r["type"] == "status" and r.get("state") == "resumed"]
+    assert [r["step"] for r in resumed] == [2]
+    geometry = [r for r in rows if r["type"] == "log" and r.get("code") == "parameters"]
+    assert geometry[-1]["args"]["micro_batch"] == 1 and geometry[-1]["args"]["grad_accum"] == 2, geometry[-1]

@@ -149,19 +149,46 @@ def _launch(cfg, args, tail: list[str], run) -> None:
 
     from ..train import sharding
 
-    cmd = sharding.launcher(cfg, tail)
     env = dict(os.environ, PYTHONUNBUFFERED="1")
-    if args.detach:
+    if args.detach:  # this same launcher, in a new session that outlives the terminal (it watches the ranks)
+        import sys
+
         run.path.mkdir(parents=True, exist_ok=True)
         with open(run.log_path, "ab") as log:
-            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                    start_new_session=True, close_fds=True, env=env, cwd=os.getcwd())
+            proc = subprocess.Popen([sys.executable, "-m", "danlu.engine.cli", *tail], stdin=subprocess.DEVNULL,
+                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True,
+                                    env=env, cwd=os.getcwd())
         _started(args, run, proc.pid)
         return
-    stderr_console().print(f"starting {cfg.gpus} ranks ({cfg.strategy}): {' '.join(cmd[1:])}")
-    rc = subprocess.run(cmd + (["--json"] if args.json else []), env=env, cwd=os.getcwd()).returncode
-    if rc:
-        raise SystemExit(rc)
+    _supervise(cfg, args, tail, run, env)
+
+
+RANK_RESTARTS = 3  # out-of-memory back-offs of a multi-rank run that its launcher starts the ranks again for
+
+
+def _supervise(cfg, args, tail: list[str], run, env: dict) -> None:
+    """Run the ranks (torchrun) in the foreground.  When one ran out of memory it recorded a smaller geometry in
+    the run and they all ended: start them all again from the last checkpoint, where each reads that geometry
+    (engine.train.runner._back_off), up to RANK_RESTARTS times."""
+    import subprocess
+    import time
+
+    from ..train import runner as train, sharding
+
+    for attempt in range(RANK_RESTARTS + 1):
+        cmd = sharding.launcher(cfg, tail)
+        stderr_console().print(f"starting {cfg.gpus} ranks ({cfg.strategy}): {' '.join(cmd[1:])}")
+        started = time.time()
+        rc = subprocess.run(cmd + (["--json"] if args.json else []), env=env, cwd=os.getcwd()).returncode
+        if rc == 0:
+            return
+        backoff = run.path / train.BACKOFF_FILE
+        if attempt == RANK_RESTARTS or not backoff.exists() or backoff.stat().st_mtime < started:
+            raise SystemExit(rc)
+        geo = train.backed_off_geometry(run)
+        stderr_console().print(f"a rank ran out of memory: every rank continues at {geo.describe()} from the last "
+                               "checkpoint")
+        tail = ["train", str(run.config_path), "--in-run", str(run.path), "--resume"]
 
 
 def _check_devices(cfg, world: int, config: str, tail: list[str]) -> None:
@@ -199,7 +226,14 @@ def cmd_train(args):
     cfg = TrainConfig.load(args.config, TrainConfig.parse_overrides(args.overrides))
     read = _check_config(cfg, str(args.config))
     if args.in_run:  # the detached child, or a resume
-        _train_in(cfg, runs.RunDir(Path(args.in_run)), args, resume=args.resume)
+        from ..train import sharding
+
+        run = runs.RunDir(Path(args.in_run))
+        if int(os.environ.get("WORLD_SIZE", "1")) == 1 and sharding.planned_ranks(cfg) > 1 and cfg.nodes == 1:
+            tail = ["train", str(args.config), "--in-run", str(run.path)] + (["--resume"] if args.resume else [])
+            _supervise(cfg, args, tail, run, dict(os.environ, PYTHONUNBUFFERED="1"))  # its ranks, watched
+            return
+        _train_in(cfg, run, args, resume=args.resume)
         return
     if Path(cfg.train_file).is_file() and not cfg.dataset_hash:
         cfg.dataset_hash = data.file_hash(cfg.train_file)

@@ -206,8 +206,10 @@ def _callback(run: RunDir, cfg: TrainConfig, ctl: Control, emit, eval_fn, state:
                 emit(events.Phase(phase="train", step=st.global_step))  # until the first step lands
 
         def on_step_begin(self, args, st, control, **kw):
-            inject = os.environ.get(INJECT_OOM_ENV)
-            if inject and int(inject) == st.global_step and not state.get("injected"):
+            # STEP, or STEP@RANK for one rank of several; once a run (a restart after the back-off goes on)
+            inject, _, who = (os.environ.get(INJECT_OOM_ENV) or "").partition("@")
+            if inject and int(inject) == st.global_step and not state.get("injected") and \
+                    (not who or int(who) == rank()) and not (run.path / BACKOFF_FILE).exists():
                 state["injected"] = True
                 raise OutOfMemory(f"CUDA out of memory (injected at step {st.global_step} by {INJECT_OOM_ENV})")
 
@@ -562,6 +564,15 @@ class Recipe:
     def _resume_point(self) -> None:
         run = self.run
         self.resume_from = latest_checkpoint(run, self.emit)
+        if self.resume_from is None and (run.path / BACKOFF_FILE).exists():
+            # ranks started again after one ran out of memory before the first checkpoint: from step 0, at the
+            # smaller geometry the run recorded
+            if self.main:
+                run.truncate_events_after(0)
+                before = [e for e in run.events() if isinstance(e, events.Eval) and e.step == 0]
+                self.eval_before = before[0].loss if before else None
+            self.emit(events.Status(state="resumed", step=0, checkpoint=""))
+            return
         if self.resume_from is None:
             raise DanluError(f"run {run.id} has no readable checkpoint to resume from",
                              fix=f"start it again with `danlu train {run.config_path}`")
@@ -695,19 +706,22 @@ RECIPES: dict = {"sft": Recipe}  # stage → recipe class; the package's __init_
 
 
 def _back_off(cfg: TrainConfig, geo: Geometry, trainer, run: RunDir, emit, exc) -> tuple[Geometry, Path | None]:
-    """After an out-of-memory error: same effective batch, half the memory per micro-batch."""
+    """After an out-of-memory error: same effective batch, half the memory per micro-batch.
+
+    One rank of several cannot go on alone (the others wait for it in a collective): it records the smaller
+    geometry in the run and ends; its launcher starts every rank again from the last checkpoint, and each reads
+    the same geometry there (``cli.train``'s supervisor, :func:`backed_off_geometry`)."""
     import torch
 
-    if geo.pack_len and geo.pack_len // 2 >= cfg.max_seq_len:
-        new = Geometry(geo.micro_batch, geo.grad_accum * 2, geo.pack_len // 2)
-    elif not geo.pack_len and geo.micro_batch > 1:
-        new = Geometry(geo.micro_batch // 2, geo.grad_accum * 2, None)
-    else:
-        raise DanluError(
-            f"out of memory even at the smallest batch ({geo.describe()})",
-            fix="shorten max_seq_len, use qlora, an 8-bit optimizer (paged_adamw_8bit) or gradient checkpointing "
-                "(see `danlu plan`)",
-        ) from exc
+    new = _smaller(cfg, geo, exc)
+    if sharding.world() > 1:
+        step = trainer.state.global_step
+        atomic.write_json(run.path / BACKOFF_FILE, {"step": step, "micro_batch": new.micro_batch,
+                                                    "grad_accum": new.grad_accum, "pack_len": new.pack_len,
+                                                    "reason": str(exc).splitlines()[0][:200], "rank": rank()})
+        raise DanluError(f"rank {rank()} ran out of memory at step {step + 1} ({geo.describe()}); every rank "
+                         f"continues at {new.describe()} from the last checkpoint",
+                         fix="danlu's launcher starts them again by itself; otherwise `danlu resume RUN`") from exc
     trainer.model.zero_grad(set_to_none=True)
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
@@ -724,6 +738,21 @@ def _back_off(cfg: TrainConfig, geo: Geometry, trainer, run: RunDir, emit, exc) 
                                                     "grad_accum": new.grad_accum, "pack_len": new.pack_len,
                                                     "reason": str(exc).splitlines()[0][:200]})
     return new, resume_from
+
+
+def _smaller(cfg: TrainConfig, geo: Geometry, exc) -> Geometry:
+    """The geometry after an out-of-memory error: the same samples a step, half of them a micro-batch."""
+    if geo.pack_len and geo.pack_len // 2 >= cfg.max_seq_len:
+        new = Geometry(geo.micro_batch, geo.grad_accum * 2, geo.pack_len // 2)
+    elif not geo.pack_len and geo.micro_batch > 1:
+        new = Geometry(geo.micro_batch // 2, geo.grad_accum * 2, None)
+    else:
+        raise DanluError(
+            f"out of memory even at the smallest batch ({geo.describe()})",
+            fix="shorten max_seq_len, use qlora, an 8-bit optimizer (paged_adamw_8bit) or gradient checkpointing "
+                "(see `danlu plan`)",
+        ) from exc
+    return new
 
 
 BACKOFF_FILE = "backoff.json"  # the batch geometry after an out-of-memory back-off, read by a resume
@@ -763,15 +792,13 @@ def detach(config_path: Path, run: RunDir, *, resume: bool = False) -> int:
     import subprocess
 
     cfg = TrainConfig.load(config_path)
-    tail = ["train", str(config_path), "--in-run", str(run.path)] + (["--resume"] if resume else [])
-    if sharding.planned_ranks(cfg) > 1:
-        if cfg.nodes > 1:
-            raise DanluError(f"this run is planned for {cfg.nodes} machines; each starts its own ranks",
-                             where=str(config_path), fix=f"run `danlu train {config_path}` in a terminal: it prints "
-                                                         "the command for each machine")
-        cmd = sharding.launcher(cfg, tail)
-    else:
-        cmd = [sys.executable, "-m", "danlu.engine.cli", *tail]
+    if cfg.nodes > 1 and sharding.planned_ranks(cfg) > 1:
+        raise DanluError(f"this run is planned for {cfg.nodes} machines; each starts its own ranks",
+                         where=str(config_path), fix=f"run `danlu train {config_path}` in a terminal: it prints "
+                                                     "the command for each machine")
+    # the child trains, or for several devices of this machine starts their ranks and watches them (cli.train)
+    cmd = [sys.executable, "-m", "danlu.engine.cli", "train", str(config_path), "--in-run", str(run.path)]
+    cmd += ["--resume"] if resume else []
     log = open(run.log_path, "ab")
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     proc = subprocess.Popen(
