@@ -65,7 +65,7 @@ def _logits(run_dir):
         return model(input_ids=torch.tensor([[5, 17, 300, 42, 99, 1000, 7, 3, 64, 2]])).logits.float()
 
 
-@pytest.mark.parametrize("method", ["full", "lora"])
+@pytest.mark.parametrize("method", ["full", pytest.param("lora", marks=pytest.mark.slow)])  # CI: full; test-all: both
 def test_ddp_and_fsdp2_on_two_ranks_train_as_one_process_at_the_same_batch(tmp_path, small_model, method):
     """Steps of 4 samples: one process with micro-batch 4, and 2 ranks with micro-batch 2 each, as DDP replicas and
     as FSDP2 shards.  The losses agree within 1e-5 relative (float32 sums in another order), and the final model
