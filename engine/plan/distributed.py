@@ -239,8 +239,12 @@ def options(shape: memory.ModelShape, layout: Layout, *, methods: list, seq_len:
 
 
 def _option_reason(o: Option, layout: Layout, usable_gb: float, host_usable) -> Msg:
+    if o.fits and o.host_gb:  # offloaded: the host's share is a requirement too (unknown host RAM is not checked)
+        return msg("dist_fits_host", "{peak:.1f} GB a device at micro-batch {mb}, about {s:.3g} s a step, and "
+                   "{host:.0f} GB of host memory a node", peak=o.peak_gb, mb=o.micro_batch, s=o.step_s,
+                   host=o.host_gb)
     if o.fits:
-        return msg("dist_fits", "{peak:.1f} GB a device at micro-batch {mb}, about {s:.2g} s a step", peak=o.peak_gb,
+        return msg("dist_fits", "{peak:.1f} GB a device at micro-batch {mb}, about {s:.3g} s a step", peak=o.peak_gb,
                    mb=o.micro_batch, s=o.step_s)
     if host_usable is not None and o.host_gb * memory.GB > host_usable:
         return msg("dist_no_host", "needs {host:.0f} GB of host memory per node, {usable:.0f} GB usable",
