@@ -86,7 +86,8 @@ def prepare(work: Path, model: str, seq: int) -> None:
 
 
 def launch(model: str, strategy: str, ranks: int, seq: int, steps: int, work: Path, port: int) -> list[dict]:
-    env = dict(os.environ, OMP_NUM_THREADS=str(max(1, (os.cpu_count() or 2) // ranks)))
+    (work / "tmp").mkdir(exist_ok=True)  # torchrun's folders: gone with the work folder
+    env = dict(os.environ, OMP_NUM_THREADS=str(max(1, (os.cpu_count() or 2) // ranks)), TMPDIR=str(work / "tmp"))
     child = work / "rank_child.py"
     child.write_text(RANK_CHILD, encoding="utf-8")
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(ranks), "--master-port", str(port),

@@ -176,7 +176,7 @@ def _supervise(cfg, args, tail: list[str], run, env: dict) -> None:
     from ..train import runner as train, sharding
 
     for attempt in range(RANK_RESTARTS + 1):
-        cmd = sharding.launcher(cfg, tail)
+        cmd = sharding.launcher(cfg, tail, run.path / "torchrun")
         stderr_console().print(f"starting {cfg.gpus} ranks ({cfg.strategy}): {' '.join(cmd[1:])}")
         started = time.time()
         rc = subprocess.run(cmd + (["--json"] if args.json else []), env=env, cwd=os.getcwd()).returncode

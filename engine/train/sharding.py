@@ -32,13 +32,14 @@ def planned_ranks(cfg) -> int:
     return 1 if cfg.strategy == "single" else cfg.gpus * cfg.nodes
 
 
-def launcher(cfg, tail: list[str]) -> list[str]:
+def launcher(cfg, tail: list[str], log_dir=None) -> list[str]:
     """The command that starts the config's ranks on this machine (torchrun, one process per device), each
-    running ``danlu TAIL``."""
+    running ``danlu TAIL``; torchrun's own folders go to ``log_dir`` (the run's), not a new one in /tmp each time."""
     import sys
 
+    logs = ["--log-dir", str(log_dir)] if log_dir else []
     return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(cfg.gpus),
-            "-m", "danlu.engine.cli", *tail]
+            *logs, "-m", "danlu.engine.cli", *tail]
 
 
 def sharded(cfg) -> bool:
