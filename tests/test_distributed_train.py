@@ -273,3 +273,17 @@ def test_one_rank_out_of_memory_starts_every_rank_again_at_the_smaller_batch(tmp
     assert [r["step"] for r in resumed] == [2]
     geometry = [r for r in rows if r["type"] == "log" and r.get("code") == "parameters"]
     assert geometry[-1]["args"]["micro_batch"] == 1 and geometry[-1]["args"]["grad_accum"] == 2, geometry[-1]
+
+
+def test_two_ranks_on_a_fresh_home_build_the_demo_model_once(tmp_path):
+    """The first run in a new DANLU_HOME: both ranks ask for demo:tiny at once. One builds it while the other
+    waits (it loaded a half-written folder before: "Unrecognized model … no config.json"), and the run trains."""
+    home = tmp_path / "home"
+    cfg = _config(tmp_path, "fresh", model="demo:tiny", method="lora", lr=1e-3, micro_batch=2, max_steps=2,
+                  save_steps=2, gpus=2, strategy="ddp")
+    proc = run_cli("train", cfg, "--run-name", "fresh", "--json", env={"DANLU_HOME": str(home)}, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout[proc.stdout.rindex('{\n  "run_dir"'):])
+    assert out["state"] == "done" and out["steps"] == 2
+    built = [p for p in (home / "models").iterdir() if p.is_dir() and p.name.startswith("demo-tiny")]
+    assert len(built) == 1 and (built[0] / "config.json").is_file()

@@ -269,3 +269,21 @@ def reserved(final: str | os.PathLike, what: str) -> Iterator[Path]:
     finally:
         with contextlib.suppress(FileNotFoundError):
             lock.unlink()
+
+
+@contextlib.contextmanager
+def one_at_a_time(path: Path):
+    """Hold an exclusive lock on ``path`` + ".lock" (created beside it): processes that make the same thing (two
+    ranks of one launch building the demo model, two windows importing the same GGUF) wait for each other, and
+    the second finds the first one's result instead of replacing it under it."""
+    import fcntl
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(str(path.with_name(path.name + ".lock")), os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)

@@ -126,6 +126,13 @@ def build_demo_model(size: str = "small", out: str | Path | None = None, *, forc
     out = Path(out) if out else demo_model_dir(size)
     if (out / "danlu_demo.json").exists() and not force:
         return out
+    with atomic.one_at_a_time(out):  # the ranks of a launch all ask for it at once: one builds, the rest wait
+        if (out / "danlu_demo.json").exists() and not force:
+            return out
+        return _build_demo_model(size, out)
+
+
+def _build_demo_model(size: str, out: Path) -> Path:
     from ..core import guard
 
     guard.check_destination(out, replaces_folder=True, what="--out")
@@ -201,8 +208,11 @@ def real_demo_model(name: str, progress=lambda stage, text: None) -> Path:
     out = real_demo_dir(name)
     if gguf_import.is_imported(out, dtype=spec["dtype"]):
         return out
-    progress("model", f"importing {spec['title']} from {gguf.name} (once; about half a minute)")
-    gguf_import.import_gguf(gguf, out, dtype=spec["dtype"], overwrite=True, progress=progress)
+    with atomic.one_at_a_time(out):  # several processes at once (the ranks of a launch): one imports it
+        if gguf_import.is_imported(out, dtype=spec["dtype"]):
+            return out
+        progress("model", f"importing {spec['title']} from {gguf.name} (once; about half a minute)")
+        gguf_import.import_gguf(gguf, out, dtype=spec["dtype"], overwrite=True, progress=progress)
     return out
 
 
