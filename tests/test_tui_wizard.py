@@ -871,3 +871,13 @@ def test_the_welcome_runs_table_follows_new_runs_and_keeps_a_chosen_one(danlu_ho
             assert scr.selected_run() == str(first.path), "a run the person moved to stays selected"
 
     asyncio.run(go())
+
+
+def test_a_failed_runs_clock_stops_at_its_error():
+    """The dashboard's clock of a run that failed: elapsed up to the error, no ETA (it kept counting before)."""
+    from danlu.tui import tail
+
+    c = tail.clock({"started": 100.0, "error": {"ts": 130.0}, "eta_s": 50.0, "step_ts": 120.0}, now=500.0)
+    assert c == {"elapsed_s": 30.0, "eta_s": None}
+    running = tail.clock({"started": 100.0, "eta_s": 50.0, "step_ts": 120.0}, now=130.0)
+    assert running == {"elapsed_s": 30.0, "eta_s": 40.0}

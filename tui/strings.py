@@ -521,6 +521,7 @@ STRINGS = {
         "msg_dist_none": "都放不下：最小需求是每个设备 {peak:.1f} GB（{strategy}，{method}）",
         "msg_dist_pick": "{strategy}，方法 {method}：{reason}",
         "msg_dist_pick_faster": "{text}；比 {other} 快 {pct:.0f}%",
+        "msg_dist_pick_times": "{text}；速度约为 {other} 的 {x:.1f} 倍",
         "msg_dist_pick_method": "{text}（{methods} 在任何策略下都放不下）",
         "msg_dist_pick_offload": "{text}（{methods} 只有卸载到 CPU 才放得下，慢好几倍）",
         "msg_dist_pick_over": "{text}；{others} 会更快，但放不下",

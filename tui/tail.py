@@ -172,17 +172,20 @@ def clock(s: dict, now: float) -> dict:
     """The progress line's clock at ``now``: elapsed from the run's first event (one source: the same the run's
     log gives at the end) and the ETA from the step rate, counted down between steps; it ticks between events."""
     done = s.get("done") or {}
+    error = s.get("error") or {}
     started = s.get("started")
     if started is None:
         elapsed = None
     elif done:
         elapsed = done.get("seconds") if done.get("seconds") is not None else (done.get("ts") or now) - started
+    elif error:  # a failed run's clock stops at its error
+        elapsed = max(0.0, (error.get("ts") or now) - started)
     else:
         elapsed = max(0.0, now - started)
     eta = s.get("eta_s")
     if eta and not done and s.get("step_ts"):
         eta = max(0.0, eta - (now - s["step_ts"]))
-    return {"elapsed_s": elapsed, "eta_s": 0 if done else eta}
+    return {"elapsed_s": elapsed, "eta_s": 0 if done else None if error else eta}
 
 
 def phase_text(ev: events.Phase) -> str:

@@ -169,8 +169,9 @@ def _plan_text(p) -> str:
     for c in p.candidates:
         terms = ", ".join(f"{k} {v:.2f}" for k, v in c["terms"].items() if v)
         where = f"{c['strategy']:<12} " if "strategy" in c else ""
-        lines.append(f"  {where}{c['method']:<5} mb {c['micro_batch']:<2} {c['peak_gb']:>7.2f} GB  {c['reason']}  "
-                     f"[{terms}]")
+        ckpt = "ckpt" if c.get("grad_checkpointing") else "    "  # checkpointing: why activations differ so
+        lines.append(f"  {where}{c['method']:<5} mb {c['micro_batch']:<2} {ckpt} {c['peak_gb']:>7.2f} GB  "
+                     f"{c['reason']}  [{terms}]")
     return "\n".join(lines)
 
 

@@ -365,10 +365,14 @@ def _why(pick: Option, opts: list, prefer: str | None = None) -> Msg:
     if slower:
         best_other = min(slower, key=lambda o: o.sample_s)
         pct = 100 * (best_other.sample_s / pick.sample_s - 1) if pick.sample_s > 0 else 0.0
-        text = (msg("dist_pick_faster", "{text}; {pct:.0f} % faster than {other}", text=text, pct=pct,
-                    other=best_other.strategy) if pct >= 1 else
-                msg("dist_pick_same", "{text}; as fast as {other}, with less to set up", text=text,
-                    other=best_other.strategy))
+        if pct >= 100:  # "298 % faster" reads worse than "about 4× as fast"
+            text = msg("dist_pick_times", "{text}; about {x:.1f}× as fast as {other}", text=text, x=1 + pct / 100,
+                       other=best_other.strategy)
+        else:
+            text = (msg("dist_pick_faster", "{text}; {pct:.0f} % faster than {other}", text=text, pct=pct,
+                        other=best_other.strategy) if pct >= 1 else
+                    msg("dist_pick_same", "{text}; as fast as {other}, with less to set up", text=text,
+                        other=best_other.strategy))
     if nowhere:
         text = msg("dist_pick_method", "{text} ({methods} would not fit on any strategy)", text=text,
                    methods=", ".join(nowhere))

@@ -768,8 +768,8 @@ def backed_off_geometry(run: RunDir) -> Geometry | None:
 
 
 def _explain(exc: BaseException) -> tuple[str, str]:
-    if isinstance(exc, DanluError):
-        return exc.one_line(), exc.fix or ""
+    if isinstance(exc, DanluError):  # the fix is the hint: not also in the message ("… — X — what to do: X")
+        return (f"{exc.where}: {exc.what}" if exc.where else str(exc.what)), exc.fix or ""
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted", "resume it with `danlu resume RUN`"
     text = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
