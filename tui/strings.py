@@ -51,7 +51,7 @@ STRINGS = {
         "hw_accelerator": "Accelerator", "hw_driver": "Driver / CUDA", "hw_missing": "not installed",
         "hw_free": "free", "hw_other_procs": "other processes", "hw_cpu": "CPU", "hw_cores": "cores",
         "hw_ram": "RAM", "hw_disk": "Disk", "hw_pick_gpu": "Several GPUs: all of them (the plan spreads the run over them), or one (↑/↓).",
-        "hw_all_gpus": "all {n}", "hw_link": "Interconnect", "hw_all_gpus_name": "every GPU: DDP or FSDP2, as the plan decides",
+        "hw_all_gpus": "all {n}", "hw_link": "Interconnect", "rank_n": "rank {n}", "hw_all_gpus_name": "every GPU: DDP or FSDP2, as the plan decides",
         "col_what": "What", "col_value": "Value", "col_name": "Name", "col_free": "Free",
         "wait_probe": "Wait for the probe to finish.",
         # model
@@ -334,7 +334,7 @@ STRINGS = {
         "hw_accelerator": "加速器", "hw_driver": "驱动 / CUDA", "hw_missing": "未安装",
         "hw_free": "可用", "hw_other_procs": "其他进程", "hw_cpu": "CPU", "hw_cores": "核",
         "hw_ram": "内存", "hw_disk": "磁盘", "hw_pick_gpu": "有多张 GPU：全部使用（由规划分摊到各卡），或用 ↑/↓ 选一张。",
-        "hw_all_gpus": "全部 {n} 张", "hw_link": "互连", "hw_all_gpus_name": "所有 GPU：DDP 或 FSDP2，由规划决定",
+        "hw_all_gpus": "全部 {n} 张", "hw_link": "互连", "rank_n": "进程 {n}", "hw_all_gpus_name": "所有 GPU：DDP 或 FSDP2，由规划决定",
         "col_what": "项目", "col_value": "值", "col_name": "名称", "col_free": "可用",
         "wait_probe": "请等待检测完成。",
         "step_model": "第 2/4 步 · 模型", "computing_fit": "正在估算本机能训练哪些模型…",

@@ -90,7 +90,8 @@ def side_text(s: dict) -> str:
     if sysrow:
         lines.append(f"CPU {num(sysrow.get('cpu_pct'), '.0f')}%  RSS {num(sysrow.get('rss_gb'), '.2f')} GB")
         for r in sysrow.get("ranks", []):  # several ranks on this machine: each process
-            lines.append(f" rank {r.get('rank')}: {num(r.get('cpu_pct'), '.0f')}%  RSS {num(r.get('rss_gb'), '.2f')} GB")
+            lines.append(f" {t('rank_n', n=r.get('rank'))}: {num(r.get('cpu_pct'), '.0f')}%  "
+                         f"RSS {num(r.get('rss_gb'), '.2f')} GB")
         lines.append(f"RAM {bar(sysrow.get('ram_used_gb', 0), sysrow.get('ram_total_gb', 0))} "
                      f"{num(sysrow.get('ram_used_gb'), '.1f')}/{num(sysrow.get('ram_total_gb'), '.0f')} GB")
     else:
