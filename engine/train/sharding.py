@@ -127,8 +127,10 @@ def full_state_dict(model) -> dict:
 
 
 def load_whole(param, value) -> None:
-    """Copy a whole value (read on rank 0; any tensor of the shape elsewhere) into a parameter, sharded or not."""
+    """Copy a whole value (read on rank 0; any tensor of the shape elsewhere) into a parameter: a shard of it for
+    a sharded one, rank 0's value broadcast for a replica."""
     import torch
+    import torch.distributed as dist
     from torch.distributed.tensor import DTensor, distribute_tensor
 
     with torch.no_grad():
@@ -136,8 +138,11 @@ def load_whole(param, value) -> None:
             whole = distribute_tensor(value.to(param.device, param.dtype), param.device_mesh, param.placements,
                                       src_data_rank=0)
             param.to_local().copy_(whole.to_local())
-        else:
-            param.copy_(value.to(param.device, param.dtype))
+            return
+        value = value.to(param.device, param.dtype).contiguous()
+        if world() > 1 and dist.is_available() and dist.is_initialized():
+            dist.broadcast(value, src=0)  # every replica gets rank 0's value, not its own stand-in
+        param.copy_(value)
 
 
 def is_sharded_checkpoint(path) -> bool:
