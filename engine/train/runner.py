@@ -716,9 +716,7 @@ def _back_off(cfg: TrainConfig, geo: Geometry, trainer, run: RunDir, emit, exc) 
     new = _smaller(cfg, geo, exc)
     if sharding.world() > 1:
         step = trainer.state.global_step
-        atomic.write_json(run.path / BACKOFF_FILE, {"step": step, "micro_batch": new.micro_batch,
-                                                    "grad_accum": new.grad_accum, "pack_len": new.pack_len,
-                                                    "reason": str(exc).splitlines()[0][:200], "rank": rank()})
+        _record_backoff(run, step, new, exc)  # by the rank that ran out of memory, whichever it is
         raise DanluError(f"rank {rank()} ran out of memory at step {step + 1} ({geo.describe()}); every rank "
                          f"continues at {new.describe()} from the last checkpoint",
                          fix="danlu's launcher starts them again by itself; otherwise `danlu resume RUN`") from exc
@@ -732,12 +730,15 @@ def _back_off(cfg: TrainConfig, geo: Geometry, trainer, run: RunDir, emit, exc) 
         resume_from = Path(trainer.args.output_dir) / f"checkpoint-{step}"
     emit(events.Backoff(step=step, reason=str(exc).splitlines()[0][:200], old=geo.describe(), new=new.describe(),
                         micro_batch=new.micro_batch, grad_accum=new.grad_accum, pack_len=new.pack_len))
-    # the run's resume state records the geometry in force (config.yaml stays what the user asked for)
-    if rank() == 0:
-        atomic.write_json(run.path / BACKOFF_FILE, {"step": step, "micro_batch": new.micro_batch,
-                                                    "grad_accum": new.grad_accum, "pack_len": new.pack_len,
-                                                    "reason": str(exc).splitlines()[0][:200]})
+    _record_backoff(run, step, new, exc)
     return new, resume_from
+
+
+def _record_backoff(run: RunDir, step: int, new: Geometry, exc) -> None:
+    """The run's resume state records the geometry in force (config.yaml stays what the user asked for)."""
+    atomic.write_json(run.path / BACKOFF_FILE, {"step": step, "micro_batch": new.micro_batch,
+                                                "grad_accum": new.grad_accum, "pack_len": new.pack_len,
+                                                "reason": str(exc).splitlines()[0][:200], "rank": rank()})
 
 
 def _smaller(cfg: TrainConfig, geo: Geometry, exc) -> Geometry:
