@@ -279,8 +279,12 @@ def one_at_a_time(path: Path):
     import fcntl
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(str(path.with_name(path.name + ".lock")), os.O_CREAT | os.O_RDWR, 0o644)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(str(path.with_name(path.name + ".lock")), os.O_CREAT | os.O_RDWR, 0o644)
+    except OSError:  # no lock where nothing can be written: the making itself then says why, in its words
+        yield
+        return
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield

@@ -126,6 +126,9 @@ def build_demo_model(size: str = "small", out: str | Path | None = None, *, forc
     out = Path(out) if out else demo_model_dir(size)
     if (out / "danlu_demo.json").exists() and not force:
         return out
+    from ..core import guard
+
+    guard.check_destination(out, replaces_folder=True, what="--out")  # before its lock file is made beside it
     with atomic.one_at_a_time(out):  # the ranks of a launch all ask for it at once: one builds, the rest wait
         if (out / "danlu_demo.json").exists() and not force:
             return out
@@ -133,9 +136,6 @@ def build_demo_model(size: str = "small", out: str | Path | None = None, *, forc
 
 
 def _build_demo_model(size: str, out: Path) -> Path:
-    from ..core import guard
-
-    guard.check_destination(out, replaces_folder=True, what="--out")
     import torch
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
 
