@@ -287,3 +287,36 @@ def test_two_ranks_on_a_fresh_home_build_the_demo_model_once(tmp_path):
     assert out["state"] == "done" and out["steps"] == 2
     built = [p for p in (home / "models").iterdir() if p.is_dir() and p.name.startswith("demo-tiny")]
     assert len(built) == 1 and (built[0] / "config.json").is_file()
+
+
+RANK_BUILDS = r'''
+import json, os, sys
+import torch.distributed as dist
+from danlu.engine.core.errors import DanluError
+from danlu.engine.models import load as models
+
+dist.init_process_group("gloo")
+out = sys.argv[1]
+if dist.get_rank() == 1:  # the rank that is not the first makes the model cache after the ranks have joined
+    try:
+        models.build_demo_model("tiny", out)
+        print(json.dumps({"built": True}))
+    except DanluError as exc:
+        print(json.dumps({"built": False, "error": exc.one_line()}))
+dist.barrier()
+dist.destroy_process_group()
+'''
+
+
+def test_a_model_cache_made_on_another_rank_is_refused_not_marked_finished(tmp_path):
+    """transformers' save_pretrained writes nothing on a rank other than 0 of a process group: a demo model built
+    there was marked finished without config.json or weights, and every later load failed ("Unrecognized model").
+    The builder checks what was written: an error, and no folder that looks finished."""
+    script, out = tmp_path / "build.py", tmp_path / "demo-tiny"
+    script.write_text(RANK_BUILDS, encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                           str(script), str(out)], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    said = json.loads([line for line in proc.stdout.splitlines() if line.startswith("{")][-1])
+    assert said["built"] is False and "were not written" in said["error"], said
+    assert not (out / "danlu_demo.json").exists()

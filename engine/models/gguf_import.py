@@ -479,8 +479,9 @@ def import_gguf(path: str | os.PathLike, out: str | os.PathLike | None = None, *
         **need,
     }
     with atomic.staged_dir(out, overwrite=True) as tmp:
-        fresh.save_pretrained(tmp)
-        tokenizer.save_pretrained(tmp)
+        from .load import save_whole
+
+        save_whole(fresh, tokenizer, tmp)
         atomic.write_text(tmp / "README.md", _model_card(info, dtype, eos_tokens))
         if verify:
             progress("verify", "loading the folder back and comparing logits and the chat template with the GGUF")
