@@ -21,7 +21,7 @@ def main(argv=None, open_wizard=None) -> int:
 
 
 def _main(argv: list, open_wizard) -> int:
-    debug = "--debug" in argv
+    debug = "--debug" in argv or os.environ.get("DANLU_DEBUG") == "1"  # the ranks a launcher starts inherit it
     as_json = "--json" in argv
     if debug:
         os.environ["DANLU_DEBUG"] = "1"  # hints then point at the traceback printed, not at --debug

@@ -39,5 +39,5 @@ def debug_hint(what: str = "the traceback") -> str:
     import os
 
     if os.environ.get("DANLU_DEBUG") == "1":
-        return f"{what} is printed above (--debug)"
+        return f"see {what} printed above (--debug)"
     return f"rerun with --debug for {what}"
