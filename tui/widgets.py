@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich.cells import cell_len
 from rich.segment import Segment
 from textual.strip import Strip
 from textual.widgets import Checkbox, Footer, SelectionList, Static
@@ -41,6 +42,17 @@ class KeysFooter(Footer):
     def __init__(self, *args, **kw):
         kw.setdefault("show_command_palette", False)
         super().__init__(*args, **kw)
+
+
+def fill_table(table, labels: list[str], rows: list[tuple], keys: list[str]) -> None:
+    """Put ``rows`` into ``table`` under columns as wide as their widest cell (the labels included, CJK counted
+    double).  A DataTable measures added rows only when it is next idle, and a frame drawn before that could stay
+    on screen with the header-only widths (its line cache is not told): sized columns draw right the first time."""
+    table.clear(columns=True)
+    for i, label in enumerate(labels):
+        table.add_column(label, width=max(cell_len(str(x)) for x in [label, *(row[i] for row in rows)]))
+    for row, key in zip(rows, keys):
+        table.add_row(*row, key=key)
 
 
 def clock() -> float:  # Busy's time (snapshot tests stop it)

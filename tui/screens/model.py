@@ -11,7 +11,7 @@ from textual.widgets import Button, Checkbox, DataTable, Header, Input, Static
 
 from .. import tasks
 from ..strings import error_text, t
-from ..widgets import KeysFooter, TickBox
+from ..widgets import KeysFooter, TickBox, fill_table
 from .base import StepScreen
 
 DEMO_MODELS = ("demo:smollm2", "demo:tiny", "demo:small")  # the real pretrained one first
@@ -97,10 +97,12 @@ class ModelScreen(StepScreen):
     def on_mount(self) -> None:
         table = self.query_one("#models", DataTable)
         self._family = self.app.size.width >= 100  # a narrow terminal keeps the fit column whole instead
-        table.add_columns(*[t(c) for c in ("col_model", "col_family", "col_size", "col_fit")
-                            if c != "col_family" or self._family])
+        table.add_columns(*self._labels())
         table.focus()
         self._verdicts(self.wizard.probe)
+
+    def _labels(self) -> list[str]:
+        return [t(c) for c in ("col_model", "col_family", "col_size", "col_fit") if c != "col_family" or self._family]
 
     def plan_for(self, ref: str, trust: bool | None = None):
         """The plan for ``ref`` at this screen's inputs: engine.plan.make, the call the Plan step makes, with the
@@ -134,9 +136,8 @@ class ModelScreen(StepScreen):
             method=w.method or "auto", seq=low if low == high else f"{low}–{high}"))
         self.query_one("#fit-status").set_classes("hint")
         table = self.query_one("#models", DataTable)
-        table.clear()
-        for row in msg.rows:
-            table.add_row(*(row if self._family else (row[0], *row[2:])), key=row[0])
+        fill_table(table, self._labels(), [row if self._family else (row[0], *row[2:]) for row in msg.rows],
+                   [row[0] for row in msg.rows])
         from danlu.engine.plan import demo
 
         want = self.wizard.model or demo.default_model()
