@@ -452,7 +452,8 @@ def run(cfg: TrainConfig, run: RunDir, *, listener=None, resume: bool = False, d
     try:
         # a demo model built or a GGUF imported before any process group exists: transformers' save_pretrained
         # writes nothing on a rank other than 0 of one, and the rank that made the cache left it without weights
-        models.resolve_model(cfg.model)
+        if sharding.world() > 1:
+            models.resolve_model(cfg.model)
         recipe.setup(resume)
         recipe.train()
         return recipe.save()
