@@ -54,7 +54,7 @@ demo: setup
 # the README's test command (CI runs it): everything but the tests marked slow (longer real-model runs:
 # full and QLoRA fine-tunes and kill -9 on SmolLM2, a typed terminal session); `make test-all` runs those too
 test: setup test-tools
-	@$(BIN)/python -m pytest -q -m "not slow"
+	@$(BIN)/python -m pytest -q -m "not slow" --durations=30
 
 test-all: setup test-tools
 	@$(BIN)/python -m pytest -q

@@ -25,6 +25,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from ..core import atomic, paths
+from . import cache
 from ..core.errors import DanluError
 
 IMPORT_VERSION = 2  # 2: the marker records tokenizer.ggml.pre
@@ -479,9 +480,7 @@ def import_gguf(path: str | os.PathLike, out: str | os.PathLike | None = None, *
         **need,
     }
     with atomic.staged_dir(out, overwrite=True) as tmp:
-        from .load import save_whole
-
-        save_whole(fresh, tokenizer, tmp)
+        cache.save_whole(fresh, tokenizer, tmp)
         atomic.write_text(tmp / "README.md", _model_card(info, dtype, eos_tokens))
         if verify:
             progress("verify", "loading the folder back and comparing logits and the chat template with the GGUF")

@@ -22,6 +22,7 @@ from ..core import atomic, paths
 from ..core.errors import DanluError, debug_hint
 from ..core.texts import msg
 from .runtime import quiet, torch_dtype  # noqa: F401 - models.quiet(), models.torch_dtype() for callers
+from . import cache
 
 DEMO_VERSION = 1
 DEMO_VOCAB = 4096
@@ -158,22 +159,10 @@ def _build_demo_model(size: str, out: Path) -> Path:
     )
     n_params = sum(p.numel() for p in model.parameters())
     with atomic.staged_dir(out, overwrite=True) as tmp:
-        save_whole(model, tokenizer, tmp)
+        cache.save_whole(model, tokenizer, tmp)
         info = {"size": size, "params": n_params, "version": DEMO_VERSION, "weights_sha256": weights_hash(tmp)}
         atomic.write_json(tmp / "danlu_demo.json", info)
     return out
-
-
-def save_whole(model, tokenizer, folder: Path) -> None:
-    """Save a model and its tokenizer into ``folder`` (a model cache being made), and make sure the model's files
-    are there: transformers writes nothing on a rank other than 0 of an initialised process group, and a cache
-    marked finished without weights would fail every later load ("Unrecognized model … config.json")."""
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    if not (Path(folder) / "config.json").is_file() or not any(Path(folder).glob("*.safetensors")):
-        raise DanluError("the model's files were not written (a rank other than the first made the model cache "
-                         "after the ranks had joined)", where=str(folder),
-                         fix="make it with one process first (`danlu chat MODEL` does), then start the ranks")
 
 
 def is_random_init(ref: str) -> bool:
