@@ -35,7 +35,24 @@ from figures import Figure, add_args, at_least, at_most, report, work_dir  # noq
 SAMPLE = ROOT / "sample_data" / "lab_consultant.preference.jsonl"
 
 
+IN_PROCESS = False  # --smoke: every command in this process (nine starts of the libraries were most of its time)
+
+
 def danlu(home: Path, *args, timeout: int = 7200) -> dict:
+    if IN_PROCESS:
+        import contextlib
+        import io
+
+        from danlu.engine import cli
+
+        os.environ["DANLU_HOME"] = str(home)
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            rc = cli.main([str(a) for a in args] + ["--json"])
+        if rc != 0:
+            raise SystemExit(f"danlu {' '.join(map(str, args))} failed:\n{out.getvalue()[-2000:]}\n"
+                             f"{err.getvalue()[-4000:]}")
+        return json.loads(out.getvalue())
     env = dict(os.environ, DANLU_HOME=str(home))
     out = subprocess.run([sys.executable, "-m", "danlu.engine.cli", *args, "--json"], capture_output=True, text=True,
                          cwd=ROOT, env=env, timeout=timeout)
@@ -75,6 +92,8 @@ def main() -> None:
     ap.add_argument("--max-steps", type=int, default=0, help="cap each run's optimizer steps (0: the plan's)")
     add_args(ap)
     args = ap.parse_args()
+    global IN_PROCESS
+    IN_PROCESS = args.smoke
     model = "demo:tiny" if args.smoke else args.model
     steps = ["max_steps=2", "eval_steps=0", "early_stopping_patience=0"] if args.smoke else (
         [f"max_steps={args.max_steps}"] if args.max_steps else [])
