@@ -147,6 +147,27 @@ def test_4_bad_values_are_refused_before_a_run_directory_exists(tmp_path, runs_r
     assert run_dirs(runs_root) == []
 
 
+@pytest.mark.parametrize("field, inside, outside", [
+    ("replay", 0.5, 0.51),          # "a share from 0 to 0.5": 0.5 itself is a share it names
+    ("warmup_ratio", 0.99, 1.0),    # "a fraction from 0 to below 1"
+    ("lora_dropout", 0.0, 1.0),
+])
+def test_4_the_range_an_error_states_is_the_range_accepted(field, inside, outside):
+    """A refusal's message names the range; a value at the end it names is accepted, one past it refused with it."""
+    from danlu.engine.core.config import TrainConfig
+    from danlu.engine.core.errors import DanluError
+
+    TrainConfig(train_file="x", **{field: inside}).validate()
+    with pytest.raises(DanluError) as refused:
+        TrainConfig(train_file="x", **{field: outside}).validate()
+    said = str(refused.value)
+    assert f"{field} must be" in said and f"got {outside:g}" in said
+    stated = said.split(" must be ", 1)[1]
+    if "below" not in stated:  # a closed range: its stated upper end is accepted
+        high = float(stated.split(" to ", 1)[1].split()[0])
+        TrainConfig(train_file="x", **{field: high}).validate()
+
+
 def test_4_quoted_booleans_and_numbers_mean_what_they_say():
     from danlu.engine.core.config import TrainConfig
 

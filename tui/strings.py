@@ -615,7 +615,7 @@ STRINGS = {
         "msg_fix_adapter_full": "设为 method: lora（基座模型保持冻结，只训练虚拟 token）",
         "msg_want_min": "不小于 {low} 的数", "msg_want_max": "不超过 {high:,} 的数",
         "msg_want_seed": "介于 0 和 {high} 之间的整数（numpy 和 torch 接受的种子）",
-        "msg_want_fraction": "介于 0 和 1 之间的比例（例如 {example}）", "msg_want_min_eg": "不小于 {low} 的数（例如 {example}）",
+        "msg_want_fraction": "不小于 0 且小于 1 的比例（例如 {example}）", "msg_want_min_eg": "不小于 {low} 的数（例如 {example}）",
         "msg_want_clip": "不小于 0 的数（0 表示不裁剪，例如 1.0）",
         "msg_err_max_steps": "max_steps 必须是 -1（按轮数）或不小于 1 的整数，现在是 {got}",
         "msg_fix_max_steps": "设为 max_steps: -1，或优化器步数",

@@ -131,11 +131,11 @@ class TrainConfig:
         if not 0 < self.lr < 1:
             raise DanluError(msg("err_lr", "lr must be between 0 and 1, got {got}", got=_short(self.lr)), where="lr",
                              fix=msg("fix_example", "e.g. {name}: {example}", name="lr", example="2.0e-4"))
-        fraction = msg("want_fraction", "a fraction from 0 to 1 (e.g. {example})", example=0.05)
+        fraction = msg("want_fraction", "a fraction from 0 to below 1 (e.g. {example})", example=0.05)
         _range("warmup_ratio", self.warmup_ratio, 0, 1, fraction, high_open=True)
         _range("lora_dropout", self.lora_dropout, 0, 1, fraction, high_open=True)
         _range("replay", self.replay, 0, 0.5, msg("want_replay", "a share from 0 to 0.5 (e.g. {example})",
-                                                  example=0.15), high_open=True)
+                                                  example=0.15))
         _range("pref_beta", self.pref_beta, 0, None, msg("want_beta", "more than 0 (e.g. {example})", example=0.1),
                low_open=True)
         _range("weight_decay", self.weight_decay, 0, None, msg("want_min_eg", "{low} or more (e.g. {example})", low=0,
