@@ -301,6 +301,19 @@ def test_replay_trains_on_the_base_models_own_answers(smollm2, tmp_path):
     assert params.args["train"] == 8 + len(mixed)  # the user's conversations and the replay ones train
 
 
+@pytest.mark.parametrize("kl", [0.3, 0.9])
+def test_the_forgetting_advice_does_not_ask_a_run_for_the_replay_it_already_had(kl):
+    """A run that mixed in general conversations is not told to mix them in: it is told what it had, and the lever
+    that moves the model less (bench/recipe.md: a larger share held back little)."""
+    from danlu.engine.infer import evaluate
+
+    _, plain = evaluate.forgetting_verdict(kl)
+    _, mixed = evaluate.forgetting_verdict(kl, replay=0.1)
+    assert "--mix" in plain and "--mix" not in mixed
+    assert "already mixed in 10 %" in mixed and "lower the learning rate" in mixed
+    assert evaluate.forgetting_verdict(0.01, replay=0.1)[1] == "nothing to do"
+
+
 def test_a_final_evaluation_right_after_the_last_scheduled_one_does_not_hide_the_trend():
     """The quickstart's run: evaluations at 29, 58, 87 and the final one at 89; the trend is 58 → 89."""
     train = [3.3 - 0.008 * i for i in range(89)]
