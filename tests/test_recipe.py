@@ -314,6 +314,32 @@ def test_the_forgetting_advice_does_not_ask_a_run_for_the_replay_it_already_had(
     assert evaluate.forgetting_verdict(0.01, replay=0.1)[1] == "nothing to do"
 
 
+def test_replay_answers_are_drawn_from_the_base_model_and_repeat_with_the_seed(smollm2, monkeypatch):
+    """Sampled, not greedy (bench/recipe.md, round six): another seed gives other answers, the same seed the same
+    ones, and training's own random state is left as it was."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from danlu.engine.models import load as models
+    from danlu.engine.train import replay
+
+    monkeypatch.setattr(replay, "MAX_NEW_TOKENS", 48)
+    monkeypatch.setattr(replay, "prompts", lambda: {"en": ["Write a short poem about rain.",
+                                                           "Name a fruit and say why you like it."]})
+    model = AutoModelForCausalLM.from_pretrained(smollm2).eval()
+    tok = models.load_tokenizer(str(smollm2))
+    convs = [[{"role": "user", "content": f"How long does test {i} take?"},
+              {"role": "assistant", "content": "About five working days."}] for i in range(12)]
+    state = torch.get_rng_state()
+    first = replay.make(model, tok, 0.2, convs, seed=1)
+    assert torch.equal(state, torch.get_rng_state())
+    assert len(first) == 2 and first == replay.make(model, tok, 0.2, convs, seed=1)
+    other = replay.make(model, tok, 0.2, convs, seed=2)
+    answers = lambda made: {c[0]["content"]: c[1]["content"] for c in made}  # noqa: E731
+    assert answers(other).keys() == answers(first).keys()  # the same two prompts, answered with other samples
+    assert all(answers(other)[p] != a for p, a in answers(first).items())
+
+
 def test_a_final_evaluation_right_after_the_last_scheduled_one_does_not_hide_the_trend():
     """The quickstart's run: evaluations at 29, 58, 87 and the final one at 89; the trend is 58 → 89."""
     train = [3.3 - 0.008 * i for i in range(89)]

@@ -2,7 +2,8 @@
 
 Fine-tuning on a narrow set moves a model away from how it answered everything else; the guides' remedy is to mix
 10-20 % general data into the training set.  danlu needs no download for it: before training, the base model
-answers built-in general prompts (presets/replay_prompts.yaml) in the training data's languages, greedily, and
+answers built-in general prompts (presets/replay_prompts.yaml) in the training data's languages, sampled from its
+own distribution (``SAMPLING``), and
 those conversations train beside the user's, so that the tuned model is held to its own earlier answers there.
 The share is the config's ``replay`` (the plan states it; on for the task presets that ask for general data).
 
@@ -16,10 +17,14 @@ import random
 
 from ..core import atomic
 from ..data.replay import count, languages, prompts
-from ..infer.chat import EVAL_REPETITION_PENALTY
 
 MAX_NEW_TOKENS = 160
 BATCH = 8
+# The answers are drawn from the base model's own distribution, as it is: cross-entropy on samples from it is, in
+# expectation, KL(base ‖ tuned) on these prompts, the divergence the evaluation's forgetting probe measures.  Greedy
+# answers (its mode, with a repetition penalty) teach it to put all of its weight there instead, and moved it
+# further: bench/recipe.md, round six.
+SAMPLING = {"do_sample": True, "temperature": 1.0, "top_k": 0, "top_p": 1.0, "repetition_penalty": 1.0}
 
 
 def make(model, tokenizer, share: float, train_convs: list, seed: int = 42, progress=lambda done, total: None) -> list:
@@ -56,9 +61,10 @@ def make(model, tokenizer, share: float, train_convs: list, seed: int = 42, prog
             texts = [tokenizer.apply_chat_template([{"role": "user", "content": p}], tokenize=False,
                                                    add_generation_prompt=True) for p in batch]
             enc = tokenizer(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(device)
-            with torch.no_grad():
-                gen = model.generate(**enc, max_new_tokens=MAX_NEW_TOKENS, do_sample=False,
-                                     repetition_penalty=EVAL_REPETITION_PENALTY, pad_token_id=tokenizer.pad_token_id)
+            with torch.no_grad(), torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                torch.manual_seed(seed + start)  # the same answers for the same seed; training's own RNG untouched
+                gen = model.generate(**enc, max_new_tokens=MAX_NEW_TOKENS, pad_token_id=tokenizer.pad_token_id,
+                                     **SAMPLING)
             ends = {tokenizer.eos_token_id, *_end_ids(tokenizer)}
             for prompt, row in zip(batch, gen[:, enc["input_ids"].shape[1]:].tolist()):
                 stop = next((i for i, t in enumerate(row) if t in ends), None)
