@@ -320,3 +320,41 @@ def test_a_model_cache_made_on_another_rank_is_refused_not_marked_finished(tmp_p
     said = json.loads([line for line in proc.stdout.splitlines() if line.startswith("{")][-1])
     assert said["built"] is False and "were not written" in said["error"], said
     assert not (out / "danlu_demo.json").exists()
+
+
+RANK_SHARES = r'''
+import json, sys
+import torch.distributed as dist
+from danlu.engine.core.errors import DanluError
+from danlu.engine.train import sharding
+
+dist.init_process_group("gloo")
+me = dist.get_rank()
+made = []
+got = sharding.from_main(lambda: made.append(me) or {"made_by": me, "answer": f"sampled on rank {me}"})
+said = {"rank": me, "got": got, "made_here": made}
+def fail():
+    raise DanluError("the base model could not answer", where="replay")
+try:
+    sharding.from_main(fail)
+except DanluError as exc:
+    said["error"] = exc.one_line()
+print(json.dumps(said), flush=True)
+dist.destroy_process_group()
+'''
+
+
+def test_the_replay_answers_are_made_on_rank_0_and_every_rank_trains_on_them(tmp_path):
+    """Sampled answers could differ from rank to rank (and one rank's extra rows would leave the others waiting at
+    a step it never takes): rank 0 makes them and every rank gets its list; rank 0's error ends every rank."""
+    script = tmp_path / "share.py"
+    script.write_text(RANK_SHARES, encoding="utf-8")
+    proc = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                           str(script)], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    said = sorted((json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")),
+                  key=lambda s: s["rank"])
+    assert [s["got"] for s in said] == [{"made_by": 0, "answer": "sampled on rank 0"}] * 2
+    assert [s["made_here"] for s in said] == [[0], []]  # made once, on rank 0
+    assert "the base model could not answer" in said[0]["error"]
+    assert "rank 0 could not make the data every rank trains on" in said[1]["error"]

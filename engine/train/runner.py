@@ -543,8 +543,9 @@ class Recipe:
         if cfg.replay:  # the forgetting guard: the base model's own answers to general prompts train too
             from . import replay
 
-            mixed = replay.load_or_make(run.data_dir / "replay.jsonl", self.model, self.tokenizer, cfg.replay,
-                                        train_convs, cfg.seed, lambda done, total: self.phase("replay", done, total))
+            mixed = sharding.from_main(lambda: replay.load_or_make(  # sampled: made once, the same on every rank
+                run.data_dir / "replay.jsonl", self.model, self.tokenizer, cfg.replay, train_convs, cfg.seed,
+                lambda done, total: self.phase("replay", done, total)))
             self.train_rows = self.train_rows + encode.encode_all(self.tokenizer, mixed, cfg.max_seq_len)
             self.emit(events.log("replay", n=len(mixed), pct=round(100 * cfg.replay, 1),
                                  languages=", ".join(replay.languages(train_convs))))

@@ -105,6 +105,32 @@ def agree(*flags: bool) -> list[bool]:
     return [bool(v) for v in t.tolist()]
 
 
+def from_main(make):
+    """``make()`` run on rank 0 only, its value on every rank (one broadcast): what the ranks train on beside the
+    user's files (the forgetting guard's sampled answers) is made once, so that no rank trains on other data.  One
+    process: ``make()``.  An error on rank 0 ends every rank with it, instead of leaving them waiting."""
+    import torch.distributed as dist
+
+    if world() == 1 or not dist.is_available() or not dist.is_initialized():
+        return make()
+    box, failed = [None], None
+    if dist.get_rank() == 0:
+        try:
+            box = [("ok", make())]
+        except Exception as exc:  # noqa: BLE001 - said to every rank, then raised here as it was
+            failed, box = exc, [("error", str(exc))]
+    dist.broadcast_object_list(box, src=0, device=_device())
+    kind, value = box[0]
+    if failed is not None:
+        raise failed
+    if kind == "error":
+        from ..core.errors import DanluError
+
+        raise DanluError(f"rank 0 could not make the data every rank trains on: {value}", where="replay",
+                         fix="see rank 0's error above")
+    return value
+
+
 def is_sharded_model(model) -> bool:
     from torch.distributed.tensor import DTensor
 
