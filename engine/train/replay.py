@@ -3,8 +3,8 @@
 Fine-tuning on a narrow set moves a model away from how it answered everything else; the guides' remedy is to mix
 10-20 % general data into the training set.  danlu needs no download for it: before training, the base model
 answers built-in general prompts (presets/replay_prompts.yaml) in the training data's languages, sampled from its
-own distribution (``SAMPLING``), and
-those conversations train beside the user's, so that the tuned model is held close to how it answered there.
+own distribution (``SAMPLING``), and those conversations train beside the user's, so that the tuned model is held
+close to how it answered there.
 The share is the config's ``replay`` (the plan states it; on for the task presets that ask for general data).
 
 The conversations are written once into the run (``data/replay.jsonl``) and a resumed run reads them back.
